@@ -1,0 +1,563 @@
+#include "ingest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/pool.h"
+#include "common/util.h"
+#include "store/chunker.h"
+#include "store/pack.h"
+
+#define POOL_DEPTH_BYTES (16u << 20) /* data in flight in the worker pool */
+#define COMMIT_EVERY (512ull << 20) /* sealed bytes between commits */
+#define READ_BLOCK (4u << 20)
+
+struct job {
+	uint8_t *data;
+	uint32_t len;
+	uint64_t off; /* in the file */
+	uint8_t id[CRYPTO_ID_LEN];
+	int64_t known; /* chunk number if the catalog has it */
+	uint8_t *sealed;
+	size_t sealed_len;
+	int rc;
+	struct err err;
+	ingest *g;
+};
+
+/* id -> chunk number for chunks recorded in the open transaction */
+struct pending {
+	uint8_t (*ids)[CRYPTO_ID_LEN];
+	int64_t *nums;
+	size_t cap, n;
+};
+
+struct flusher {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pack_builder *job; /* pack to write, or NULL */
+	uint8_t pack_id[32];
+	int busy, stop, rc;
+	struct err err;
+	zones *z;
+};
+
+struct ingest {
+	struct repo *r;
+	catalog *c;
+	pool *pool;
+	int nworkers;
+	crypto_hasher **hashers;
+	pack_codec **codecs;
+	catalog **readers;
+	chunker *ck;
+	pack_builder *open, *spare;
+	int64_t open_pack; /* catalog number of the open pack, 0 if none */
+	struct pending pend;
+	struct flusher fl;
+	struct ingest_stats st;
+	uint64_t since_commit;
+	struct progress *progress;
+	uint8_t *buf; /* read buffer */
+	size_t bufcap;
+};
+
+/* ---------- pending set ---------- */
+
+static size_t pend_slot(const struct pending *p, const uint8_t *id)
+{
+	uint64_t h;
+	memcpy(&h, id, sizeof h);
+	return (size_t)(h & (p->cap - 1));
+}
+
+static void pend_grow(struct pending *p);
+
+static void pend_put(struct pending *p, const uint8_t *id, int64_t num)
+{
+	size_t i;
+	if ((p->n + 1) * 2 > p->cap)
+		pend_grow(p);
+	for (i = pend_slot(p, id); p->nums[i]; i = (i + 1) & (p->cap - 1))
+		;
+	memcpy(p->ids[i], id, CRYPTO_ID_LEN);
+	p->nums[i] = num;
+	p->n++;
+}
+
+static void pend_grow(struct pending *p)
+{
+	struct pending old = *p;
+	p->cap = old.cap ? old.cap * 2 : 4096;
+	p->ids = xcalloc(p->cap, CRYPTO_ID_LEN);
+	p->nums = xcalloc(p->cap, sizeof *p->nums);
+	p->n = 0;
+	for (size_t i = 0; i < old.cap; i++)
+		if (old.nums[i])
+			pend_put(p, old.ids[i], old.nums[i]);
+	free(old.ids);
+	free(old.nums);
+}
+
+static int64_t pend_get(const struct pending *p, const uint8_t *id)
+{
+	if (!p->cap)
+		return 0;
+	for (size_t i = pend_slot(p, id); p->nums[i]; i = (i + 1) & (p->cap - 1))
+		if (!memcmp(p->ids[i], id, CRYPTO_ID_LEN))
+			return p->nums[i];
+	return 0;
+}
+
+static void pend_clear(struct pending *p)
+{
+	if (p->n) {
+		memset(p->nums, 0, p->cap * sizeof *p->nums);
+		p->n = 0;
+	}
+}
+
+/* ---------- pack writer thread ---------- */
+
+static void *flusher_main(void *arg)
+{
+	struct flusher *f = arg;
+	pthread_mutex_lock(&f->mu);
+	for (;;) {
+		pack_builder *b;
+		char rel[80];
+		const uint8_t *data;
+		size_t len;
+		struct err err;
+		int rc;
+		while (!f->job && !f->stop)
+			pthread_cond_wait(&f->cv, &f->mu);
+		if (!f->job)
+			break;
+		b = f->job;
+		pthread_mutex_unlock(&f->mu);
+		pack_relpath(f->pack_id, rel);
+		data = pack_builder_data(b, &len);
+		err_clear(&err);
+		rc = zones_put(f->z, rel, data, len, &err);
+		pthread_mutex_lock(&f->mu);
+		if (rc < 0 && f->rc == 0) {
+			f->rc = rc;
+			f->err = err;
+		}
+		f->job = NULL;
+		f->busy = 0;
+		pthread_cond_broadcast(&f->cv);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+/* Waits until the writer is idle; returns its first error (and clears it). */
+static int flusher_wait(struct flusher *f, struct err *e)
+{
+	int rc;
+	pthread_mutex_lock(&f->mu);
+	while (f->busy)
+		pthread_cond_wait(&f->cv, &f->mu);
+	rc = f->rc;
+	if (rc < 0 && e)
+		*e = f->err;
+	f->rc = 0;
+	pthread_mutex_unlock(&f->mu);
+	return rc;
+}
+
+/* ---------- workers ---------- */
+
+static void job_run(void *p, int worker)
+{
+	struct job *j = p;
+	ingest *g = j->g;
+	crypto_hasher_id(g->hashers[worker], j->data, j->len, j->id);
+	j->known = catalog_chunk_find(g->readers[worker], j->id);
+	if (j->known)
+		return;
+	j->sealed = xmalloc(pack_blob_bound(j->len));
+	j->rc = pack_blob_encode(g->codecs[worker], g->r->key, j->id, j->data, j->len, j->sealed, &j->sealed_len,
+				 &j->err);
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->data);
+	free(j->sealed);
+	free(j);
+}
+
+/* ---------- life cycle ---------- */
+
+int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct progress *progress, ingest **out,
+	       struct err *e)
+{
+	ingest *g = xcalloc(1, sizeof *g);
+	size_t depth;
+	*out = NULL;
+	g->r = r;
+	g->c = c;
+	g->progress = progress;
+	g->nworkers = pool_cpus();
+	g->ck = chunker_new(&r->cfg.chunk);
+	depth = POOL_DEPTH_BYTES / r->cfg.chunk.block_size;
+	if (depth < 2 * (size_t)g->nworkers)
+		depth = 2 * (size_t)g->nworkers;
+	g->hashers = xcalloc((size_t)g->nworkers, sizeof *g->hashers);
+	g->codecs = xcalloc((size_t)g->nworkers, sizeof *g->codecs);
+	g->readers = xcalloc((size_t)g->nworkers, sizeof *g->readers);
+	for (int i = 0; i < g->nworkers; i++) {
+		int rc;
+		g->hashers[i] = crypto_hasher_new(r->key);
+		g->codecs[i] = pack_codec_new(r->cfg.zstd_level);
+		if ((rc = catalog_open(catalog_file, 1, &g->readers[i], e)) < 0) {
+			ingest_free(g);
+			return rc;
+		}
+	}
+	g->open = pack_builder_new();
+	g->spare = pack_builder_new();
+	g->bufcap = READ_BLOCK + chunker_max(g->ck);
+	g->buf = xmalloc(g->bufcap);
+	g->fl.z = r->z;
+	pthread_mutex_init(&g->fl.mu, NULL);
+	pthread_cond_init(&g->fl.cv, NULL);
+	if (pthread_create(&g->fl.thread, NULL, flusher_main, &g->fl) != 0)
+		abort();
+	g->pool = pool_new(g->nworkers, depth);
+	*out = g;
+	return 0;
+}
+
+void ingest_free(ingest *g)
+{
+	if (!g)
+		return;
+	if (g->pool) {
+		struct job *j;
+		while ((j = pool_take(g->pool)))
+			job_free(j);
+		pool_free(g->pool);
+	}
+	if (g->fl.z) {
+		pthread_mutex_lock(&g->fl.mu);
+		while (g->fl.busy)
+			pthread_cond_wait(&g->fl.cv, &g->fl.mu);
+		g->fl.stop = 1;
+		pthread_cond_broadcast(&g->fl.cv);
+		pthread_mutex_unlock(&g->fl.mu);
+		pthread_join(g->fl.thread, NULL);
+		pthread_mutex_destroy(&g->fl.mu);
+		pthread_cond_destroy(&g->fl.cv);
+	}
+	for (int i = 0; i < g->nworkers; i++) {
+		crypto_hasher_free(g->hashers[i]);
+		pack_codec_free(g->codecs[i]);
+		catalog_close(g->readers[i]);
+	}
+	free(g->hashers);
+	free(g->codecs);
+	free(g->readers);
+	pack_builder_free(g->open);
+	pack_builder_free(g->spare);
+	chunker_free(g->ck);
+	free(g->pend.ids);
+	free(g->pend.nums);
+	free(g->buf);
+	free(g);
+}
+
+/* ---------- packs ---------- */
+
+static int seal_open_pack(ingest *g, struct err *e)
+{
+	uint8_t id[32];
+	pack_builder *b = g->open;
+	size_t len;
+	int rc;
+	if (!g->open_pack)
+		return 0;
+	if ((rc = pack_builder_finish(b, g->r->key, id, e)) < 0)
+		return rc;
+	pack_builder_data(b, &len);
+	if ((rc = catalog_pack_finish(g->c, g->open_pack, id, len, e)) < 0)
+		return rc;
+	/* hand the full pack to the writer; take its previous builder back */
+	if ((rc = flusher_wait(&g->fl, e)) < 0)
+		return rc;
+	pthread_mutex_lock(&g->fl.mu);
+	memcpy(g->fl.pack_id, id, 32);
+	g->fl.job = b;
+	g->fl.busy = 1;
+	pthread_cond_broadcast(&g->fl.cv);
+	pthread_mutex_unlock(&g->fl.mu);
+	g->open = g->spare;
+	g->spare = b;
+	pack_builder_reset(g->open);
+	g->open_pack = 0;
+	g->st.packs++;
+	return 0;
+}
+
+int ingest_flush(ingest *g, struct err *e)
+{
+	int rc;
+	if ((rc = seal_open_pack(g, e)) < 0)
+		return rc;
+	if ((rc = flusher_wait(&g->fl, e)) < 0)
+		return rc;
+	return zones_sync(g->r->z, e);
+}
+
+void ingest_committed(ingest *g)
+{
+	pend_clear(&g->pend);
+	g->since_commit = 0;
+}
+
+int ingest_due(const ingest *g)
+{
+	return g->since_commit >= COMMIT_EVERY;
+}
+
+const struct ingest_stats *ingest_stats(const ingest *g)
+{
+	return &g->st;
+}
+
+void ingest_count_reused(ingest *g, uint64_t size)
+{
+	g->st.files++;
+	g->st.files_reused++;
+	g->st.bytes += size;
+}
+
+/* ---------- files ---------- */
+
+struct file_state {
+	int64_t content;
+	crypto_sha *sha;
+	int64_t nchunks;
+};
+
+static void content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id)
+{
+	static const uint8_t zero[CRYPTO_ID_LEN];
+	uint8_t l[8];
+	put_le64(l, len);
+	crypto_sha_update(sha, l, 8);
+	crypto_sha_update(sha, id ? id : zero, CRYPTO_ID_LEN);
+}
+
+/* Takes one finished job (in order) and records it. */
+static int finish_job(ingest *g, struct file_state *fs, struct job *j, struct err *e)
+{
+	int64_t num = j->known;
+	int rc;
+	if (j->rc < 0) {
+		if (e)
+			*e = j->err;
+		return j->rc;
+	}
+	if (!num)
+		num = pend_get(&g->pend, j->id);
+	if (!num) {
+		uint32_t off;
+		if (!g->open_pack && (rc = catalog_pack_begin(g->c, &g->open_pack, e)) < 0)
+			return rc;
+		off = pack_builder_add(g->open, j->id, PACK_BLOB_DATA, j->len, j->sealed, j->sealed_len);
+		if ((rc = catalog_chunk_add(g->c, j->id, g->open_pack, off, (uint32_t)j->sealed_len, j->len, &num, e)) < 0)
+			return rc;
+		pend_put(&g->pend, j->id, num);
+		g->st.new_chunks++;
+		g->st.new_bytes += j->len;
+		g->st.stored_bytes += j->sealed_len;
+		g->since_commit += j->sealed_len;
+		if (pack_builder_size(g->open) >= g->r->cfg.pack_size && (rc = seal_open_pack(g, e)) < 0)
+			return rc;
+	}
+	g->st.chunks++;
+	fs->nchunks++;
+	content_hash_piece(fs->sha, j->len, j->id);
+	return catalog_content_add(g->c, fs->content, j->off, j->len, num, e);
+}
+
+static int drain(ingest *g, struct file_state *fs, int all, struct err *e)
+{
+	struct job *j;
+	int rc = 0;
+	while ((j = all ? pool_take(g->pool) : pool_try_take(g->pool))) {
+		if (rc == 0)
+			rc = finish_job(g, fs, j, e);
+		job_free(j);
+	}
+	return rc;
+}
+
+static int submit(ingest *g, struct file_state *fs, const uint8_t *data, size_t len, uint64_t off, struct err *e)
+{
+	struct job *j = xcalloc(1, sizeof *j);
+	int rc;
+	j->data = xmalloc(len);
+	memcpy(j->data, data, len);
+	j->len = (uint32_t)len;
+	j->off = off;
+	j->g = g;
+	while (pool_full(g->pool)) {
+		struct job *done = pool_take(g->pool);
+		rc = finish_job(g, fs, done, e);
+		job_free(done);
+		if (rc < 0) {
+			job_free(j);
+			return rc;
+		}
+	}
+	pool_submit(g->pool, job_run, j);
+	return drain(g, fs, 0, e);
+}
+
+static int hole(ingest *g, struct file_state *fs, uint64_t off, uint64_t len, struct err *e)
+{
+	/* holes are recorded in pieces that fit a u32 length */
+	while (len) {
+		uint32_t n = len > (1u << 30) ? (1u << 30) : (uint32_t)len;
+		int rc;
+		if ((rc = drain(g, fs, 1, e)) < 0)
+			return rc;
+		content_hash_piece(fs->sha, n, NULL);
+		fs->nchunks++;
+		if ((rc = catalog_content_add(g->c, fs->content, off, n, 0, e)) < 0)
+			return rc;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Reads the data region [start, end) (end may be UINT64_MAX: to EOF); *stop at EOF. */
+static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t start, uint64_t end, uint64_t *pos,
+		  struct err *e)
+{
+	uint32_t block = chunker_block_size(g->ck);
+	size_t have = 0, maxc = chunker_max(g->ck);
+	uint64_t off = start; /* file offset of buf[0] */
+	int eof = 0, rc;
+	while (!eof || have) {
+		while (!eof && have < maxc) {
+			size_t want = g->bufcap - have;
+			ssize_t r;
+			if (end != UINT64_MAX && off + have + want > end)
+				want = (size_t)(end - off - have);
+			if (want == 0) {
+				eof = 1;
+				break;
+			}
+			r = pread(fd, g->buf + have, want, (off_t)(off + have));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				return err_sys(e, ERR_IO, "read failed");
+			if (r == 0) {
+				eof = 1;
+				break;
+			}
+			have += (size_t)r;
+			g->st.bytes_read += (uint64_t)r;
+			if (g->progress)
+				progress_add(g->progress, (uint64_t)r);
+		}
+		while (have && (eof || have >= maxc)) {
+			size_t cut;
+			if (paged) {
+				cut = block - (size_t)(off % block); /* keep blocks aligned to the file */
+				if (cut > have)
+					cut = have;
+			} else {
+				cut = chunker_cdc_cut(g->ck, g->buf, have);
+			}
+			if ((rc = submit(g, fs, g->buf, cut, off, e)) < 0)
+				return rc;
+			memmove(g->buf, g->buf + cut, have - cut);
+			have -= cut;
+			off += cut;
+		}
+	}
+	*pos = off;
+	return 0;
+}
+
+int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, struct err *e)
+{
+	struct file_state fs;
+	uint8_t hash[32], l[8];
+	uint64_t pos = 0;
+	int rc;
+	memset(&fs, 0, sizeof fs);
+	*content = 0;
+	*size = 0;
+	if ((rc = catalog_content_begin(g->c, &fs.content, e)) < 0)
+		return rc;
+	fs.sha = crypto_sha_new();
+	for (;;) {
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+		off_t holeat;
+		if (data < 0) {
+			if (errno != ENXIO) { /* no SEEK_DATA here: read it all */
+				rc = region(g, &fs, fd, paged, pos, UINT64_MAX, &pos, e);
+				break;
+			}
+			/* trailing hole: up to the size */
+			{
+				off_t endp = lseek(fd, 0, SEEK_END);
+				if (endp > (off_t)pos && (rc = hole(g, &fs, pos, (uint64_t)endp - pos, e)) < 0)
+					goto out;
+				if (endp > (off_t)pos)
+					pos = (uint64_t)endp;
+			}
+			rc = 0;
+			break;
+		}
+		if ((uint64_t)data > pos && (rc = hole(g, &fs, pos, (uint64_t)data - pos, e)) < 0)
+			goto out;
+		holeat = lseek(fd, data, SEEK_HOLE);
+		if (holeat < 0) {
+			rc = err_sys(e, ERR_IO, "SEEK_HOLE failed");
+			goto out;
+		}
+		if ((rc = region(g, &fs, fd, paged, (uint64_t)data, (uint64_t)holeat, &pos, e)) < 0)
+			goto out;
+		if (pos < (uint64_t)holeat) { /* shrank under us */
+			break;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	if ((rc = drain(g, &fs, 1, e)) < 0)
+		goto out;
+	put_le64(l, pos);
+	crypto_sha_update(fs.sha, l, 8);
+	crypto_sha_final(fs.sha, hash);
+	g->st.files++;
+	g->st.bytes += pos;
+	*size = pos;
+	if (pos == 0 && fs.nchunks == 0) {
+		rc = catalog_content_finish(g->c, fs.content, hash, 0, 0, content, e);
+		*content = 0;
+		goto out;
+	}
+	rc = catalog_content_finish(g->c, fs.content, hash, pos, fs.nchunks, content, e);
+out:
+	if (rc < 0)
+		drain(g, &fs, 1, NULL);
+	crypto_sha_free(fs.sha);
+	return rc;
+}

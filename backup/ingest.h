@@ -1,0 +1,66 @@
+/*
+ * ingest.h: file data into the store and the catalog, on all cores.
+ *
+ * The owner thread feeds files; a pool of workers cuts nothing but computes blob ids,
+ * looks them up in the catalog (a read-only connection per worker), and compresses and
+ * seals the chunks that are new. Results come back in order to the owner thread, which
+ * appends new blobs to the open pack and records chunk rows and the file's content list.
+ * Full packs are written to every zone by a background thread while the next one fills.
+ *
+ * Transactions are the caller's: it opens one on the catalog, feeds files, and before it
+ * commits calls ingest_flush(), which writes the open pack and fsyncs the zones' directories,
+ * so a commit only ever records data that is durable in every zone. If anything fails the
+ * caller rolls back: packs already written are then unreferenced garbage, never half
+ * recorded. Memory is bounded by the pool depth and two packs. One owner thread.
+ */
+#ifndef PGTIMEFS_BACKUP_INGEST_H
+#define PGTIMEFS_BACKUP_INGEST_H
+
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "common/progress.h"
+#include "store/repo.h"
+
+struct ingest_stats {
+	uint64_t files;	       /* files stored (read or reused) */
+	uint64_t files_reused; /* unchanged files not read at all */
+	uint64_t bytes;	       /* logical bytes of the files */
+	uint64_t bytes_read;   /* bytes read from disk */
+	uint64_t chunks, new_chunks;
+	uint64_t new_bytes;    /* raw bytes of new chunks */
+	uint64_t stored_bytes; /* sealed bytes appended to packs (per zone) */
+	uint64_t packs;
+};
+
+typedef struct ingest ingest;
+
+/*
+ * Starts the workers. catalog_file is the catalog's path (workers open it read-only); c is
+ * the owner's writable handle. progress may be NULL.
+ */
+int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct progress *progress, ingest **out,
+	       struct err *e);
+/* Stops the workers; a pack still open is dropped (not recorded). NULL ok. */
+void ingest_free(ingest *g);
+
+/*
+ * Stores the file open at fd (size bytes as stat said; holes found with SEEK_HOLE are kept
+ * as holes). paged selects fixed page-aligned blocks. *content gets the content list (0 for
+ * an empty file) and *size the bytes actually stored (a file that grows or shrinks while
+ * read is stored as read).
+ */
+int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, struct err *e);
+
+/* Writes the open pack to every zone, waits for all pack writes and fsyncs directories. */
+int ingest_flush(ingest *g, struct err *e);
+/* Forgets chunks recorded in the transaction just committed (call after each commit). */
+void ingest_committed(ingest *g);
+/* Non-zero when enough has been written since the last commit that the caller should commit. */
+int ingest_due(const ingest *g);
+
+const struct ingest_stats *ingest_stats(const ingest *g);
+/* Counts a file that was reused without reading. */
+void ingest_count_reused(ingest *g, uint64_t size);
+
+#endif

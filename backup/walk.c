@@ -1,0 +1,316 @@
+#include "walk.h"
+
+#include <dirent.h>
+#include <stddef.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/copy.h"
+#include "common/util.h"
+#include "store/chunker.h"
+
+struct walker {
+	struct repo *r;
+	catalog *c;
+	ingest *g;
+	const struct walk_opts *o;
+	struct walk_result *res;
+	int64_t nb, prev_nb;
+	int64_t prev_started_ns; /* files modified after this are always read */
+	struct progress prog;
+	char path[PATH_MAX];	 /* absolute path being visited */
+	size_t root_len;	 /* length of the root prefix in path */
+};
+
+static int64_t ts_ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void fill_entry(struct catalog_entry *en, const struct stat *st, int64_t parent, const char *name)
+{
+	memset(en, 0, offsetof(struct catalog_entry, target) + 1);
+	en->parent = parent;
+	snprintf(en->name, sizeof en->name, "%s", name);
+	en->mode = st->st_mode;
+	en->uid = st->st_uid;
+	en->gid = st->st_gid;
+	en->size = S_ISREG(st->st_mode) || S_ISLNK(st->st_mode) ? (uint64_t)st->st_size : 0;
+	en->mtime_ns = ts_ns(st->st_mtim);
+	en->ctime_ns = ts_ns(st->st_ctim);
+	en->src_ino = st->st_ino;
+	en->rdev = S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? st->st_rdev : 0;
+	en->content = 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int checkpoint(struct walker *w, struct err *e)
+{
+	int rc;
+	if (!ingest_due(w->g))
+		return 0;
+	if ((rc = ingest_flush(w->g, e)) < 0 || (rc = catalog_commit(w->c, e)) < 0)
+		return rc;
+	ingest_committed(w->g);
+	return catalog_begin(w->c, e);
+}
+
+static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_parent,
+		      struct err *e)
+{
+	struct catalog_entry prev;
+	uint64_t size;
+	int fd, rc;
+	if (!w->o->full && w->prev_nb && prev_parent &&
+	    catalog_entry_lookup(w->c, w->prev_nb, prev_parent, en->name, &prev, NULL) == 0 && S_ISREG(prev.mode) &&
+	    prev.size == en->size && prev.mtime_ns == en->mtime_ns && prev.ctime_ns == en->ctime_ns &&
+	    prev.src_ino == en->src_ino && en->mtime_ns < w->prev_started_ns && (prev.content || prev.size == 0)) {
+		en->content = prev.content;
+		ingest_count_reused(w->g, en->size);
+		if (w->o->progress)
+			progress_add(&w->prog, en->size);
+		return 0;
+	}
+	fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 1; /* vanished: skip */
+		return err_sys(e, ERR_IO, "cannot open %s", w->path);
+	}
+	rc = ingest_file(w->g, fd, chunker_is_paged(w->path + w->root_len), &en->content, &size, e);
+	close(fd);
+	if (rc < 0) {
+		err_prefix(e, "%s", w->path);
+		return rc;
+	}
+	en->size = size;
+	return 0;
+}
+
+/* Visits the directory at w->path whose entry is dir_id; prev_dir is its entry in the previous snapshot. */
+static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct err *e)
+{
+	DIR *d = opendir(w->path);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0, base = strlen(w->path);
+	int rc = 0;
+	if (!d)
+		return err_sys(e, ERR_IO, "cannot open directory %s", w->path);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xrealloc(names, cap * sizeof *names);
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof *names, cmp_name);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct catalog_entry *en = xmalloc(sizeof *en);
+		struct stat st;
+		int64_t prev_child = 0;
+		if (base + 1 + strlen(names[i]) >= sizeof w->path) {
+			rc = err_set(e, ERR_IO, "path too long under %s", w->path);
+			free(en);
+			break;
+		}
+		snprintf(w->path + base, sizeof w->path - base, "/%s", names[i]);
+		if (lstat(w->path, &st) < 0) {
+			if (errno == ENOENT) {
+				w->res->skipped++;
+				goto next;
+			}
+			rc = err_sys(e, ERR_IO, "cannot stat %s", w->path);
+			goto next;
+		}
+		fill_entry(en, &st, dir_id, names[i]);
+		if (S_ISREG(st.st_mode)) {
+			int s = store_file(w, en, prev_dir, e);
+			if (s < 0) {
+				rc = s;
+				goto next;
+			}
+			if (s == 1) {
+				w->res->skipped++;
+				goto next;
+			}
+		} else if (S_ISLNK(st.st_mode)) {
+			ssize_t l = readlink(w->path, en->target, sizeof en->target - 1);
+			if (l < 0) {
+				rc = err_sys(e, ERR_IO, "cannot read link %s", w->path);
+				goto next;
+			}
+			en->target[l] = '\0';
+			en->size = (uint64_t)l;
+			w->res->links++;
+		} else if (!S_ISDIR(st.st_mode)) {
+			w->res->others++;
+		}
+		if ((rc = catalog_entry_add(w->c, w->nb, en, e)) < 0)
+			goto next;
+		if (S_ISDIR(st.st_mode)) {
+			struct catalog_entry prev;
+			w->res->dirs++;
+			if (w->prev_nb && prev_dir &&
+			    catalog_entry_lookup(w->c, w->prev_nb, prev_dir, names[i], &prev, NULL) == 0 &&
+			    S_ISDIR(prev.mode))
+				prev_child = prev.id;
+			rc = visit_dir(w, en->id, prev_child, e);
+		}
+		if (rc == 0)
+			rc = checkpoint(w, e);
+	next:
+		w->path[base] = '\0';
+		free(en);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static uint64_t count_bytes(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	uint64_t total = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX];
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+		if (lstat(sub, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			total += count_bytes(sub);
+		else if (S_ISREG(st.st_mode))
+			total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+int backup_snapshot_dir(struct repo *r, catalog *c, const char *cluster, const char *node, const char *dir,
+			const struct walk_opts *o, struct walk_result *res, struct err *e)
+{
+	struct walker w;
+	struct catalog_entry root;
+	struct stat st;
+	struct nb_totals tot;
+	int64_t cl, nd, snap = 0;
+	double t0 = util_mono();
+	int rc, stale, in_tx = 0;
+	char real[PATH_MAX];
+	memset(&w, 0, sizeof w);
+	memset(res, 0, sizeof *res);
+	w.r = r;
+	w.c = c;
+	w.o = o;
+	w.res = res;
+	if (!realpath(dir, real) || stat(real, &st) < 0)
+		return err_sys(e, ERR_NOTFOUND, "cannot snapshot %s", dir);
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, ERR_USAGE, "%s is not a directory", dir);
+	if ((rc = catalog_cleanup_stale(c, &stale, e)) < 0)
+		return rc;
+	if (stale)
+		fprintf(stderr, "pgtimefs: removed %d unfinished snapshot%s left by an interrupted run\n", stale,
+			stale == 1 ? "" : "s");
+	/* record the running snapshot first: a crash leaves a 'running' row that the next run cleans */
+	if ((rc = catalog_begin(c, e)) < 0)
+		return rc;
+	in_tx = 1;
+	if ((rc = catalog_cluster_ensure(c, cluster, &cl, e)) < 0 || (rc = catalog_node_ensure(c, cl, node, &nd, e)) < 0)
+		goto fail;
+	w.prev_nb = o->full ? 0 : catalog_prev_node_backup(c, nd);
+	if ((rc = catalog_snapshot_begin(c, cl, "offline", &snap, e)) < 0 ||
+	    (rc = catalog_node_backup_begin(c, snap, nd, real, &w.nb, e)) < 0)
+		goto fail;
+	{
+		/* meta: which repository this catalog belongs to (checked on recovery) */
+		char id[80];
+		if (catalog_meta_get(c, "repository", id, sizeof id) < 0 &&
+		    (rc = catalog_meta_set(c, "repository", r->cfg.id, e)) < 0)
+			goto fail;
+	}
+	if ((rc = catalog_commit(c, e)) < 0)
+		goto fail;
+	in_tx = 0;
+	if (w.prev_nb)
+		w.prev_started_ns = catalog_node_backup_started_us(c, w.prev_nb) * 1000 - 1000000000ll;
+	if (o->progress)
+		progress_start(&w.prog, "snapshot", count_bytes(real), 1);
+	if ((rc = ingest_new(r, c, o->catalog_file, o->progress ? &w.prog : NULL, &w.g, e)) < 0)
+		goto fail;
+	if ((rc = catalog_begin(c, e)) < 0)
+		goto fail;
+	in_tx = 1;
+	fill_entry(&root, &st, 0, "");
+	root.target[0] = '\0';
+	if ((rc = catalog_entry_add(c, w.nb, &root, e)) < 0)
+		goto fail;
+	snprintf(w.path, sizeof w.path, "%s", real);
+	w.root_len = strlen(real);
+	{
+		int64_t prev_root = 0;
+		if (w.prev_nb)
+			prev_root = catalog_node_backup_root(c, w.prev_nb);
+		if ((rc = visit_dir(&w, root.id, prev_root, e)) < 0)
+			goto fail;
+	}
+	if ((rc = ingest_flush(w.g, e)) < 0)
+		goto fail;
+	res->st = *ingest_stats(w.g);
+	tot.files = (int64_t)res->st.files;
+	tot.bytes = (int64_t)res->st.bytes;
+	tot.new_bytes = (int64_t)res->st.new_bytes;
+	tot.stored_bytes = (int64_t)res->st.stored_bytes;
+	if ((rc = catalog_node_backup_finish(c, w.nb, root.id, &tot, e)) < 0 ||
+	    (rc = catalog_snapshot_finish(c, snap, util_now_us(), res->name, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
+		goto fail;
+	in_tx = 0;
+	ingest_free(w.g);
+	w.g = NULL;
+	progress_end(&w.prog);
+	res->snapshot = snap;
+	if ((rc = catalog_copy_push(c, r, o->state_dir, &res->generation, e)) < 0) {
+		err_prefix(e, "snapshot %s is complete, but its catalog copy failed", res->name);
+		return rc;
+	}
+	res->seconds = util_mono() - t0;
+	return 0;
+fail:
+	progress_end(&w.prog);
+	if (in_tx)
+		catalog_rollback(c);
+	ingest_free(w.g);
+	if (snap) {
+		struct err ignore;
+		if (catalog_begin(c, &ignore) == 0) {
+			if (catalog_snapshot_abandon(c, snap, &ignore) == 0)
+				catalog_commit(c, &ignore);
+			else
+				catalog_rollback(c);
+		}
+	}
+	return rc;
+}

@@ -1,0 +1,961 @@
+#include "catalog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/timefmt.h"
+#include "common/util.h"
+
+static const char *migrations[] = {
+	/* 1: the first schema */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE clusters(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_us INTEGER NOT NULL,"
+	" locked INTEGER NOT NULL DEFAULT 0, deleted_us INTEGER);"
+	"CREATE TABLE nodes(id INTEGER PRIMARY KEY, cluster INTEGER NOT NULL REFERENCES clusters(id),"
+	" name TEXT NOT NULL, UNIQUE(cluster, name));"
+	"CREATE TABLE snapshots(id INTEGER PRIMARY KEY, cluster INTEGER NOT NULL REFERENCES clusters(id),"
+	" name TEXT, time_us INTEGER, started_us INTEGER NOT NULL, finished_us INTEGER,"
+	" state TEXT NOT NULL CHECK(state IN ('running','complete')), kind TEXT NOT NULL, pid INTEGER,"
+	" UNIQUE(cluster, name));"
+	"CREATE TABLE node_backups(id INTEGER PRIMARY KEY, snapshot INTEGER NOT NULL REFERENCES snapshots(id),"
+	" node INTEGER NOT NULL REFERENCES nodes(id), root INTEGER, source TEXT, files INTEGER, bytes INTEGER,"
+	" new_bytes INTEGER, stored_bytes INTEGER, started_us INTEGER, finished_us INTEGER,"
+	" start_lsn TEXT, stop_lsn TEXT, timeline INTEGER, system_id TEXT, pg_version TEXT, citus_version TEXT,"
+	" backup_label TEXT, tablespace_map TEXT, UNIQUE(snapshot, node));"
+	"CREATE TABLE entries(id INTEGER PRIMARY KEY, nb INTEGER NOT NULL, parent INTEGER NOT NULL,"
+	" name TEXT NOT NULL, mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+	" size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, src_ino INTEGER NOT NULL,"
+	" rdev INTEGER NOT NULL, target TEXT, content INTEGER);"
+	"CREATE UNIQUE INDEX entries_lookup ON entries(nb, parent, name);"
+	"CREATE TABLE contents(id INTEGER PRIMARY KEY, hash BLOB UNIQUE, size INTEGER NOT NULL,"
+	" nchunks INTEGER NOT NULL);"
+	"CREATE TABLE content_chunks(content INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,"
+	" chunk INTEGER, PRIMARY KEY(content, off)) WITHOUT ROWID;"
+	"CREATE TABLE packs(id INTEGER PRIMARY KEY, hash BLOB UNIQUE, size INTEGER, created_us INTEGER NOT NULL);"
+	"CREATE TABLE chunks(id INTEGER PRIMARY KEY, blob_id BLOB NOT NULL UNIQUE, pack INTEGER NOT NULL"
+	" REFERENCES packs(id), off INTEGER NOT NULL, len INTEGER NOT NULL, raw INTEGER NOT NULL);"
+	"CREATE INDEX chunks_pack ON chunks(pack);",
+};
+
+enum stmt_id {
+	S_META_GET, S_META_SET, S_CLUSTER_FIND, S_CLUSTER_ADD, S_NODE_FIND, S_NODE_ADD, S_SNAP_ADD, S_NB_ADD,
+	S_NB_FINISH, S_PACK_ADD, S_PACK_FINISH, S_CHUNK_ADD, S_CHUNK_FIND, S_CONTENT_ADD, S_CC_ADD,
+	S_CONTENT_BY_HASH, S_CC_DEL, S_CONTENT_DEL, S_CONTENT_SET, S_ENTRY_ADD, S_ENTRY_LOOKUP, S_ENTRY_GET,
+	S_DIR_PAGE, S_PIECES, S_PREV_NB, S_ENTRY_NB, S_COUNT
+};
+
+static const char *stmt_sql[S_COUNT] = {
+	[S_META_GET] = "SELECT value FROM meta WHERE key = ?",
+	[S_META_SET] = "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[S_CLUSTER_FIND] = "SELECT id FROM clusters WHERE name = ? AND deleted_us IS NULL",
+	[S_CLUSTER_ADD] = "INSERT INTO clusters(name, created_us) VALUES (?, ?)",
+	[S_NODE_FIND] = "SELECT id FROM nodes WHERE cluster = ? AND name = ?",
+	[S_NODE_ADD] = "INSERT INTO nodes(cluster, name) VALUES (?, ?)",
+	[S_SNAP_ADD] = "INSERT INTO snapshots(cluster, started_us, state, kind, pid) VALUES (?, ?, 'running', ?, ?)",
+	[S_NB_ADD] = "INSERT INTO node_backups(snapshot, node, source, started_us) VALUES (?, ?, ?, ?)",
+	[S_NB_FINISH] = "UPDATE node_backups SET root = ?, files = ?, bytes = ?, new_bytes = ?, stored_bytes = ?,"
+			" finished_us = ? WHERE id = ?",
+	[S_PACK_ADD] = "INSERT INTO packs(created_us) VALUES (?)",
+	[S_PACK_FINISH] = "UPDATE packs SET hash = ?, size = ? WHERE id = ?",
+	[S_CHUNK_ADD] = "INSERT INTO chunks(blob_id, pack, off, len, raw) VALUES (?, ?, ?, ?, ?)",
+	[S_CHUNK_FIND] = "SELECT id FROM chunks WHERE blob_id = ?",
+	[S_CONTENT_ADD] = "INSERT INTO contents(size, nchunks) VALUES (0, 0)",
+	[S_CC_ADD] = "INSERT INTO content_chunks(content, off, len, chunk) VALUES (?, ?, ?, ?)",
+	[S_CONTENT_BY_HASH] = "SELECT id FROM contents WHERE hash = ?",
+	[S_CC_DEL] = "DELETE FROM content_chunks WHERE content = ?",
+	[S_CONTENT_DEL] = "DELETE FROM contents WHERE id = ?",
+	[S_CONTENT_SET] = "UPDATE contents SET hash = ?, size = ?, nchunks = ? WHERE id = ?",
+	[S_ENTRY_ADD] = "INSERT INTO entries(nb, parent, name, mode, uid, gid, size, mtime_ns, ctime_ns, src_ino,"
+			" rdev, target, content) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_ENTRY_LOOKUP] = "SELECT id, parent, name, mode, uid, gid, size, mtime_ns, ctime_ns, src_ino, rdev, target,"
+			   " content FROM entries WHERE nb = ? AND parent = ? AND name = ?",
+	[S_ENTRY_GET] = "SELECT id, parent, name, mode, uid, gid, size, mtime_ns, ctime_ns, src_ino, rdev, target,"
+			" content FROM entries WHERE id = ?",
+	[S_DIR_PAGE] = "SELECT id, parent, name, mode, uid, gid, size, mtime_ns, ctime_ns, src_ino, rdev, target,"
+		       " content FROM entries WHERE nb = ? AND parent = ? AND name > ? ORDER BY name LIMIT ?",
+	[S_PIECES] = "SELECT cc.off, cc.len, cc.chunk, c.blob_id, p.hash, c.off, c.len, c.raw"
+		     " FROM content_chunks cc LEFT JOIN chunks c ON c.id = cc.chunk LEFT JOIN packs p ON p.id = c.pack"
+		     " WHERE cc.content = ? AND cc.off >= (SELECT coalesce(max(off), 0) FROM content_chunks"
+		     " WHERE content = ?1 AND off <= ?2) ORDER BY cc.off LIMIT ?3",
+	[S_PREV_NB] = "SELECT nb.id FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+		      " WHERE nb.node = ? AND s.state = 'complete' ORDER BY s.time_us DESC LIMIT 1",
+	[S_ENTRY_NB] = "SELECT nb FROM entries WHERE id = ?",
+};
+
+struct catalog {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *st[S_COUNT];
+};
+
+static int db_err(catalog *c, struct err *e, const char *what)
+{
+	int code = sqlite3_errcode(c->db);
+	int rc = (code == SQLITE_FULL) ? ERR_NOSPC : (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) ? ERR_CORRUPT : ERR_DB;
+	err_set(e, rc, "catalog %s: %s: %s", c->path, what, sqlite3_errmsg(c->db));
+	if (rc == ERR_NOSPC)
+		err_hint(e, "free space in the state directory; the last transaction was rolled back");
+	else if (rc == ERR_CORRUPT)
+		err_hint(e, "recover the catalog from a zone with 'pgtimefs init --recover'");
+	return rc;
+}
+
+static sqlite3_stmt *st(catalog *c, enum stmt_id id)
+{
+	if (!c->st[id]) {
+		if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL) != SQLITE_OK) {
+			fprintf(stderr, "pgtimefs: internal: cannot prepare catalog statement %d: %s\n", (int)id,
+				sqlite3_errmsg(c->db));
+			abort();
+		}
+	} else {
+		sqlite3_reset(c->st[id]);
+		sqlite3_clear_bindings(c->st[id]);
+	}
+	return c->st[id];
+}
+
+static int exec(catalog *c, const char *sql, struct err *e)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = db_err(c, e, msg ? msg : "statement failed");
+		sqlite3_free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+static int migrate(catalog *c, struct err *e)
+{
+	sqlite3_stmt *s;
+	int version = 0, rc;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "reading the schema version");
+	if (sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > CATALOG_SCHEMA_VERSION) {
+		err_set(e, ERR_DB, "catalog %s has schema version %d; this pgtimefs knows up to %d", c->path, version,
+			CATALOG_SCHEMA_VERSION);
+		err_hint(e, "upgrade pgtimefs");
+		return ERR_DB;
+	}
+	for (int v = version; v < CATALOG_SCHEMA_VERSION; v++) {
+		char pragma[64];
+		if ((rc = exec(c, "BEGIN IMMEDIATE", e)) < 0)
+			return rc;
+		if ((rc = exec(c, migrations[v], e)) < 0) {
+			exec(c, "ROLLBACK", NULL);
+			return rc;
+		}
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+		if ((rc = exec(c, pragma, e)) < 0 || (rc = exec(c, "COMMIT", e)) < 0) {
+			exec(c, "ROLLBACK", NULL);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int catalog_open(const char *path, int readonly, catalog **out, struct err *e)
+{
+	catalog *c = xcalloc(1, sizeof *c);
+	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	int rc;
+	*out = NULL;
+	c->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		rc = c->db ? db_err(c, e, "cannot open") : err_set(e, ERR_DB, "cannot open catalog %s", path);
+		if (readonly && access(path, F_OK) != 0) {
+			err_set(e, ERR_NOTFOUND, "no catalog at %s", path);
+			err_hint(e, "run 'pgtimefs init' (new repository) or 'pgtimefs init --recover' (from the zones)");
+			rc = ERR_NOTFOUND;
+		}
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, 30000);
+	if ((rc = exec(c, readonly ? "PRAGMA query_only = 1" : "PRAGMA journal_mode = WAL", e)) < 0)
+		goto fail;
+	if ((rc = exec(c, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16384", e)) < 0)
+		goto fail;
+	if (!readonly && (rc = migrate(c, e)) < 0)
+		goto fail;
+	if (readonly) {
+		sqlite3_stmt *s;
+		int version = -1;
+		if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+			if (sqlite3_step(s) == SQLITE_ROW)
+				version = sqlite3_column_int(s, 0);
+			sqlite3_finalize(s);
+		}
+		if (version != CATALOG_SCHEMA_VERSION) {
+			rc = err_set(e, version < 0 ? ERR_CORRUPT : ERR_DB, "catalog %s has schema version %d, expected %d",
+				     path, version, CATALOG_SCHEMA_VERSION);
+			goto fail;
+		}
+	}
+	*out = c;
+	return 0;
+fail:
+	catalog_close(c);
+	return rc;
+}
+
+void catalog_close(catalog *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	free(c->path);
+	free(c);
+}
+
+const char *catalog_path(const catalog *c)
+{
+	return c->path;
+}
+
+int catalog_begin(catalog *c, struct err *e)
+{
+	return exec(c, "BEGIN IMMEDIATE", e);
+}
+
+int catalog_commit(catalog *c, struct err *e)
+{
+	return exec(c, "COMMIT", e);
+}
+
+void catalog_rollback(catalog *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		exec(c, "ROLLBACK", NULL);
+}
+
+static int step_done(catalog *c, sqlite3_stmt *s, struct err *e, const char *what)
+{
+	int r = sqlite3_step(s);
+	if (r != SQLITE_DONE && r != SQLITE_ROW)
+		return db_err(c, e, what);
+	return 0;
+}
+
+int catalog_meta_get(catalog *c, const char *key, char *out, size_t cap)
+{
+	sqlite3_stmt *s = st(c, S_META_GET);
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return ERR_NOTFOUND;
+	snprintf(out, cap, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_reset(s);
+	return 0;
+}
+
+int catalog_meta_set(catalog *c, const char *key, const char *value, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_META_SET);
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	return step_done(c, s, e, "setting meta");
+}
+
+int catalog_writer_lock(const char *state_dir, int wait_s, int *fd, struct err *e)
+{
+	char path[4096], pid[32];
+	int f, said = 0;
+	double until = util_mono() + wait_s;
+	snprintf(path, sizeof path, "%s/writer.lock", state_dir);
+	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f < 0)
+		return err_sys(e, ERR_IO, "cannot open lock file %s", path);
+	while (flock(f, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			err_sys(e, ERR_IO, "cannot lock %s", path);
+			close(f);
+			return e ? e->code : ERR_IO;
+		}
+		if (util_mono() >= until) {
+			ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			err_set(e, ERR_LOCKED, "another pgtimefs process (pid %s) is writing to this repository", pid[0] ? pid : "?");
+			err_hint(e, "wait for it to finish and run the command again (or pass --wait SECONDS)");
+			close(f);
+			return ERR_LOCKED;
+		}
+		if (!said && wait_s > 0) {
+			fprintf(stderr, "pgtimefs: waiting for another pgtimefs writer to finish (up to %d s)\n", wait_s);
+			said = 1;
+		}
+		usleep(100000);
+	}
+	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(f, 0) == 0 && pwrite(f, pid, strlen(pid), 0) < 0) {
+		/* the pid is informative only */
+	}
+	*fd = f;
+	return 0;
+}
+
+void catalog_writer_unlock(int fd)
+{
+	if (fd >= 0) {
+		if (ftruncate(fd, 0) < 0) {
+			/* informative only */
+		}
+		close(fd);
+	}
+}
+
+static int find_id(sqlite3_stmt *s, int64_t *id)
+{
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return ERR_NOTFOUND;
+	}
+	*id = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int catalog_cluster_find(catalog *c, const char *name, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_CLUSTER_FIND);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if (find_id(s, id) < 0)
+		return err_set(e, ERR_NOTFOUND, "no cluster named '%s' in the catalog", name);
+	return 0;
+}
+
+int catalog_cluster_ensure(catalog *c, const char *name, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *s;
+	if (catalog_cluster_find(c, name, id, NULL) == 0)
+		return 0;
+	s = st(c, S_CLUSTER_ADD);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, util_now_us());
+	if (step_done(c, s, e, "adding a cluster") < 0)
+		return e ? e->code : ERR_DB;
+	*id = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int catalog_node_ensure(catalog *c, int64_t cluster, const char *name, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_NODE_FIND);
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (find_id(s, id) == 0)
+		return 0;
+	s = st(c, S_NODE_ADD);
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (step_done(c, s, e, "adding a node") < 0)
+		return e ? e->code : ERR_DB;
+	*id = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int catalog_snapshot_begin(catalog *c, int64_t cluster, const char *kind, int64_t *snap, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_SNAP_ADD);
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_int64(s, 2, util_now_us());
+	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, getpid());
+	if (step_done(c, s, e, "adding a snapshot") < 0)
+		return e ? e->code : ERR_DB;
+	*snap = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int catalog_node_backup_begin(catalog *c, int64_t snap, int64_t node, const char *source, int64_t *nb,
+			      struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_NB_ADD);
+	sqlite3_bind_int64(s, 1, snap);
+	sqlite3_bind_int64(s, 2, node);
+	sqlite3_bind_text(s, 3, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, util_now_us());
+	if (step_done(c, s, e, "adding a node backup") < 0)
+		return e ? e->code : ERR_DB;
+	*nb = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int catalog_node_backup_finish(catalog *c, int64_t nb, int64_t root, const struct nb_totals *t, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_NB_FINISH);
+	sqlite3_bind_int64(s, 1, root);
+	sqlite3_bind_int64(s, 2, t->files);
+	sqlite3_bind_int64(s, 3, t->bytes);
+	sqlite3_bind_int64(s, 4, t->new_bytes);
+	sqlite3_bind_int64(s, 5, t->stored_bytes);
+	sqlite3_bind_int64(s, 6, util_now_us());
+	sqlite3_bind_int64(s, 7, nb);
+	return step_done(c, s, e, "finishing a node backup");
+}
+
+int catalog_snapshot_finish(catalog *c, int64_t snap, int64_t time_us, char name[48], struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	timefmt_print(time_us, 0, name);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (sqlite3_prepare_v2(c->db,
+				       "UPDATE snapshots SET state = 'complete', name = ?, time_us = ?, finished_us = ?"
+				       " WHERE id = ?",
+				       -1, &s, NULL) != SQLITE_OK)
+			return db_err(c, e, "finishing a snapshot");
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, time_us);
+		sqlite3_bind_int64(s, 3, util_now_us());
+		sqlite3_bind_int64(s, 4, snap);
+		rc = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (rc == SQLITE_DONE)
+			return 0;
+		if (rc != SQLITE_CONSTRAINT)
+			break;
+		timefmt_print(time_us, 1, name); /* same second as another snapshot */
+	}
+	return db_err(c, e, "naming a snapshot");
+}
+
+int catalog_snapshot_abandon(catalog *c, int64_t snap, struct err *e)
+{
+	char sql[512];
+	snprintf(sql, sizeof sql,
+		 "DELETE FROM entries WHERE nb IN (SELECT id FROM node_backups WHERE snapshot = %lld);"
+		 "DELETE FROM node_backups WHERE snapshot = %lld;"
+		 "DELETE FROM snapshots WHERE id = %lld AND state = 'running';",
+		 (long long)snap, (long long)snap, (long long)snap);
+	return exec(c, sql, e);
+}
+
+int catalog_cleanup_stale(catalog *c, int *n, struct err *e)
+{
+	sqlite3_stmt *s;
+	int64_t ids[64];
+	int k = 0, rc = 0;
+	*n = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT id FROM snapshots WHERE state = 'running' LIMIT 64", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return db_err(c, e, "finding unfinished snapshots");
+	while (sqlite3_step(s) == SQLITE_ROW && k < 64)
+		ids[k++] = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (!k)
+		return 0;
+	/* unfinished content lists (no hash) were never shared: drop them too */
+	if ((rc = catalog_begin(c, e)) < 0)
+		return rc;
+	for (int i = 0; i < k && rc == 0; i++)
+		rc = catalog_snapshot_abandon(c, ids[i], e);
+	if (rc == 0)
+		rc = exec(c,
+			  "DELETE FROM content_chunks WHERE content IN (SELECT id FROM contents WHERE hash IS NULL);"
+			  "DELETE FROM contents WHERE hash IS NULL;",
+			  e);
+	if (rc == 0)
+		rc = catalog_commit(c, e);
+	if (rc < 0)
+		catalog_rollback(c);
+	else
+		*n = k;
+	return rc;
+}
+
+int64_t catalog_prev_node_backup(catalog *c, int64_t node)
+{
+	sqlite3_stmt *s = st(c, S_PREV_NB);
+	int64_t id = 0;
+	sqlite3_bind_int64(s, 1, node);
+	find_id(s, &id);
+	return id;
+}
+
+int catalog_pack_begin(catalog *c, int64_t *pack, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_PACK_ADD);
+	sqlite3_bind_int64(s, 1, util_now_us());
+	if (step_done(c, s, e, "adding a pack") < 0)
+		return e ? e->code : ERR_DB;
+	*pack = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int catalog_pack_finish(catalog *c, int64_t pack, const uint8_t hash[32], uint64_t size, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_PACK_FINISH);
+	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (int64_t)size);
+	sqlite3_bind_int64(s, 3, pack);
+	return step_done(c, s, e, "recording a pack");
+}
+
+int catalog_chunk_add(catalog *c, const uint8_t id[32], int64_t pack, uint32_t off, uint32_t len, uint32_t raw,
+		      int64_t *chunk, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_CHUNK_ADD);
+	sqlite3_bind_blob(s, 1, id, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, pack);
+	sqlite3_bind_int64(s, 3, off);
+	sqlite3_bind_int64(s, 4, len);
+	sqlite3_bind_int64(s, 5, raw);
+	if (step_done(c, s, e, "recording a chunk") < 0)
+		return e ? e->code : ERR_DB;
+	*chunk = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int64_t catalog_chunk_find(catalog *c, const uint8_t id[32])
+{
+	sqlite3_stmt *s = st(c, S_CHUNK_FIND);
+	int64_t r = 0;
+	sqlite3_bind_blob(s, 1, id, 32, SQLITE_STATIC);
+	find_id(s, &r);
+	sqlite3_reset(s);
+	return r;
+}
+
+int catalog_content_begin(catalog *c, int64_t *content, struct err *e)
+{
+	if (step_done(c, st(c, S_CONTENT_ADD), e, "adding a content list") < 0)
+		return e ? e->code : ERR_DB;
+	*content = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+int catalog_content_add(catalog *c, int64_t content, uint64_t off, uint32_t len, int64_t chunk, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_CC_ADD);
+	sqlite3_bind_int64(s, 1, content);
+	sqlite3_bind_int64(s, 2, (int64_t)off);
+	sqlite3_bind_int64(s, 3, len);
+	if (chunk)
+		sqlite3_bind_int64(s, 4, chunk);
+	else
+		sqlite3_bind_null(s, 4);
+	return step_done(c, s, e, "adding to a content list");
+}
+
+int catalog_content_finish(catalog *c, int64_t content, const uint8_t hash[32], uint64_t size, int64_t nchunks,
+			   int64_t *final, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_CONTENT_BY_HASH);
+	int64_t existing;
+	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+	if (find_id(s, &existing) == 0) {
+		sqlite3_reset(s);
+		s = st(c, S_CC_DEL);
+		sqlite3_bind_int64(s, 1, content);
+		if (step_done(c, s, e, "dropping a duplicate content list") < 0)
+			return e ? e->code : ERR_DB;
+		s = st(c, S_CONTENT_DEL);
+		sqlite3_bind_int64(s, 1, content);
+		if (step_done(c, s, e, "dropping a duplicate content list") < 0)
+			return e ? e->code : ERR_DB;
+		*final = existing;
+		return 0;
+	}
+	s = st(c, S_CONTENT_SET);
+	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (int64_t)size);
+	sqlite3_bind_int64(s, 3, nchunks);
+	sqlite3_bind_int64(s, 4, content);
+	if (step_done(c, s, e, "completing a content list") < 0)
+		return e ? e->code : ERR_DB;
+	*final = content;
+	return 0;
+}
+
+int catalog_entry_add(catalog *c, int64_t nb, struct catalog_entry *en, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_ENTRY_ADD);
+	sqlite3_bind_int64(s, 1, nb);
+	sqlite3_bind_int64(s, 2, en->parent);
+	sqlite3_bind_text(s, 3, en->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, en->mode);
+	sqlite3_bind_int64(s, 5, en->uid);
+	sqlite3_bind_int64(s, 6, en->gid);
+	sqlite3_bind_int64(s, 7, (int64_t)en->size);
+	sqlite3_bind_int64(s, 8, en->mtime_ns);
+	sqlite3_bind_int64(s, 9, en->ctime_ns);
+	sqlite3_bind_int64(s, 10, (int64_t)en->src_ino);
+	sqlite3_bind_int64(s, 11, (int64_t)en->rdev);
+	if (en->target[0])
+		sqlite3_bind_text(s, 12, en->target, -1, SQLITE_STATIC);
+	if (en->content)
+		sqlite3_bind_int64(s, 13, en->content);
+	if (step_done(c, s, e, "adding a tree entry") < 0)
+		return e ? e->code : ERR_DB;
+	en->id = sqlite3_last_insert_rowid(c->db);
+	return 0;
+}
+
+static void row_entry(sqlite3_stmt *s, struct catalog_entry *en)
+{
+	const unsigned char *t;
+	en->id = sqlite3_column_int64(s, 0);
+	en->parent = sqlite3_column_int64(s, 1);
+	snprintf(en->name, sizeof en->name, "%s", (const char *)sqlite3_column_text(s, 2));
+	en->mode = (uint32_t)sqlite3_column_int64(s, 3);
+	en->uid = (uint32_t)sqlite3_column_int64(s, 4);
+	en->gid = (uint32_t)sqlite3_column_int64(s, 5);
+	en->size = (uint64_t)sqlite3_column_int64(s, 6);
+	en->mtime_ns = sqlite3_column_int64(s, 7);
+	en->ctime_ns = sqlite3_column_int64(s, 8);
+	en->src_ino = (uint64_t)sqlite3_column_int64(s, 9);
+	en->rdev = (uint64_t)sqlite3_column_int64(s, 10);
+	t = sqlite3_column_text(s, 11);
+	snprintf(en->target, sizeof en->target, "%s", t ? (const char *)t : "");
+	en->content = sqlite3_column_int64(s, 12);
+}
+
+int catalog_entry_lookup(catalog *c, int64_t nb, int64_t parent, const char *name, struct catalog_entry *out,
+			 struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_ENTRY_LOOKUP);
+	sqlite3_bind_int64(s, 1, nb);
+	sqlite3_bind_int64(s, 2, parent);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return err_set(e, ERR_NOTFOUND, "no entry '%s'", name);
+	row_entry(s, out);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int catalog_entry_get(catalog *c, int64_t id, struct catalog_entry *out, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_ENTRY_GET);
+	sqlite3_bind_int64(s, 1, id);
+	if (sqlite3_step(s) != SQLITE_ROW)
+		return err_set(e, ERR_NOTFOUND, "no entry %lld", (long long)id);
+	row_entry(s, out);
+	sqlite3_reset(s);
+	return 0;
+}
+
+int64_t catalog_entry_nb(catalog *c, int64_t id)
+{
+	sqlite3_stmt *s = st(c, S_ENTRY_NB);
+	int64_t nb = 0;
+	sqlite3_bind_int64(s, 1, id);
+	find_id(s, &nb);
+	sqlite3_reset(s);
+	return nb;
+}
+
+int catalog_dir_page(catalog *c, int64_t nb, int64_t parent, const char *after, struct catalog_entry *out,
+		     size_t max, size_t *n, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_DIR_PAGE);
+	int r;
+	*n = 0;
+	sqlite3_bind_int64(s, 1, nb);
+	sqlite3_bind_int64(s, 2, parent);
+	sqlite3_bind_text(s, 3, after, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (int64_t)max);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW)
+		row_entry(s, &out[(*n)++]);
+	sqlite3_reset(s);
+	if (r != SQLITE_DONE)
+		return db_err(c, e, "listing a directory");
+	return 0;
+}
+
+int catalog_content_pieces(catalog *c, int64_t content, uint64_t from, struct content_piece *out, size_t max,
+			   size_t *n, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_PIECES);
+	int r;
+	*n = 0;
+	sqlite3_bind_int64(s, 1, content);
+	sqlite3_bind_int64(s, 2, (int64_t)from);
+	sqlite3_bind_int64(s, 3, (int64_t)max);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct content_piece *p = &out[(*n)++];
+		memset(p, 0, sizeof *p);
+		p->off = (uint64_t)sqlite3_column_int64(s, 0);
+		p->len = (uint32_t)sqlite3_column_int64(s, 1);
+		p->chunk = sqlite3_column_int64(s, 2);
+		if (p->chunk) {
+			const void *id = sqlite3_column_blob(s, 3), *pk = sqlite3_column_blob(s, 4);
+			if (!id || !pk || sqlite3_column_bytes(s, 3) != 32 || sqlite3_column_bytes(s, 4) != 32) {
+				sqlite3_reset(s);
+				return err_set(e, ERR_CORRUPT, "catalog: chunk %lld of content %lld has no pack",
+					       (long long)p->chunk, (long long)content);
+			}
+			memcpy(p->loc.id, id, 32);
+			memcpy(p->loc.pack, pk, 32);
+			p->loc.offset = (uint32_t)sqlite3_column_int64(s, 5);
+			p->loc.length = (uint32_t)sqlite3_column_int64(s, 6);
+			p->loc.raw = (uint32_t)sqlite3_column_int64(s, 7);
+		}
+	}
+	sqlite3_reset(s);
+	if (r != SQLITE_DONE)
+		return db_err(c, e, "reading a content list");
+	return 0;
+}
+
+static void row_snapshot(sqlite3_stmt *s, struct catalog_snapshot *o)
+{
+	memset(o, 0, sizeof *o);
+	o->id = sqlite3_column_int64(s, 0);
+	o->cluster = sqlite3_column_int64(s, 1);
+	snprintf(o->cluster_name, sizeof o->cluster_name, "%s", (const char *)sqlite3_column_text(s, 2));
+	snprintf(o->name, sizeof o->name, "%s", (const char *)sqlite3_column_text(s, 3));
+	o->time_us = sqlite3_column_int64(s, 4);
+	o->started_us = sqlite3_column_int64(s, 5);
+	o->finished_us = sqlite3_column_int64(s, 6);
+	snprintf(o->kind, sizeof o->kind, "%s", (const char *)sqlite3_column_text(s, 7));
+	o->nodes = sqlite3_column_int64(s, 8);
+	o->files = sqlite3_column_int64(s, 9);
+	o->bytes = sqlite3_column_int64(s, 10);
+	o->new_bytes = sqlite3_column_int64(s, 11);
+	o->stored_bytes = sqlite3_column_int64(s, 12);
+}
+
+#define SNAP_SELECT                                                                                          \
+	"SELECT s.id, s.cluster, c.name, s.name, s.time_us, s.started_us, s.finished_us, s.kind,"          \
+	" (SELECT count(*) FROM node_backups WHERE snapshot = s.id),"                                       \
+	" (SELECT coalesce(sum(files),0) FROM node_backups WHERE snapshot = s.id),"                          \
+	" (SELECT coalesce(sum(bytes),0) FROM node_backups WHERE snapshot = s.id),"                          \
+	" (SELECT coalesce(sum(new_bytes),0) FROM node_backups WHERE snapshot = s.id),"                      \
+	" (SELECT coalesce(sum(stored_bytes),0) FROM node_backups WHERE snapshot = s.id)"                    \
+	" FROM snapshots s JOIN clusters c ON c.id = s.cluster WHERE s.state = 'complete'"
+
+int catalog_snapshots(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_snapshot *s),
+		      void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	struct catalog_snapshot snap;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db, SNAP_SELECT " AND (?1 = 0 OR s.cluster = ?1) ORDER BY c.name, s.time_us", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_err(c, e, "listing snapshots");
+	sqlite3_bind_int64(s, 1, cluster);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW && rc == 0) {
+		row_snapshot(s, &snap);
+		rc = cb(ctx, &snap);
+	}
+	if (rc == 0 && r != SQLITE_DONE && r != SQLITE_ROW)
+		rc = db_err(c, e, "listing snapshots");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int one_snapshot(catalog *c, const char *sql, int64_t cluster, const char *name,
+			struct catalog_snapshot *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	int r;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "finding a snapshot");
+	sqlite3_bind_int64(s, 1, cluster);
+	if (name)
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW)
+		row_snapshot(s, out);
+	sqlite3_finalize(s);
+	if (r != SQLITE_ROW)
+		return err_set(e, ERR_NOTFOUND, "no such snapshot%s%s", name ? " " : "", name ? name : "");
+	return 0;
+}
+
+int catalog_snapshot_by_name(catalog *c, int64_t cluster, const char *name, struct catalog_snapshot *out,
+			     struct err *e)
+{
+	return one_snapshot(c, SNAP_SELECT " AND s.cluster = ?1 AND s.name = ?2", cluster, name, out, e);
+}
+
+int catalog_snapshot_latest(catalog *c, int64_t cluster, struct catalog_snapshot *out, struct err *e)
+{
+	return one_snapshot(c, SNAP_SELECT " AND s.cluster = ?1 ORDER BY s.time_us DESC LIMIT 1", cluster, NULL, out, e);
+}
+
+int catalog_snapshot_nodes(catalog *c, int64_t snap, int (*cb)(void *ctx, const char *node, int64_t nb, int64_t root),
+			   void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT n.name, nb.id, nb.root FROM node_backups nb JOIN nodes n ON n.id = nb.node"
+			       " WHERE nb.snapshot = ? ORDER BY n.name",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing nodes");
+	sqlite3_bind_int64(s, 1, snap);
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
+		rc = cb(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_clusters(catalog *c, int (*cb)(void *ctx, int64_t id, const char *name), void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM clusters WHERE deleted_us IS NULL ORDER BY name", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_err(c, e, "listing clusters");
+	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW)
+		rc = cb(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_packs(catalog *c, int (*cb)(void *ctx, const struct catalog_pack *p), void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	struct catalog_pack p;
+	int rc = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT id, hash, size FROM packs WHERE hash IS NOT NULL ORDER BY id", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_err(c, e, "listing packs");
+	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+		p.id = sqlite3_column_int64(s, 0);
+		if (sqlite3_column_bytes(s, 1) != 32)
+			continue;
+		memcpy(p.hash, sqlite3_column_blob(s, 1), 32);
+		p.size = (uint64_t)sqlite3_column_int64(s, 2);
+		rc = cb(ctx, &p);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_pack_chunks(catalog *c, int64_t pack, int (*cb)(void *ctx, const struct blob_loc *loc), void *ctx,
+			struct err *e)
+{
+	sqlite3_stmt *s;
+	struct blob_loc loc;
+	int rc = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT c.blob_id, p.hash, c.off, c.len, c.raw FROM chunks c JOIN packs p ON p.id = c.pack"
+			       " WHERE c.pack = ? ORDER BY c.off",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing chunks");
+	sqlite3_bind_int64(s, 1, pack);
+	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+		memcpy(loc.id, sqlite3_column_blob(s, 0), 32);
+		memcpy(loc.pack, sqlite3_column_blob(s, 1), 32);
+		loc.offset = (uint32_t)sqlite3_column_int64(s, 2);
+		loc.length = (uint32_t)sqlite3_column_int64(s, 3);
+		loc.raw = (uint32_t)sqlite3_column_int64(s, 4);
+		rc = cb(ctx, &loc);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx, int *problems, struct err *e)
+{
+	static const struct {
+		const char *sql, *what;
+	} checks[] = {
+		{"SELECT count(*) FROM content_chunks cc LEFT JOIN chunks c ON c.id = cc.chunk"
+		 " WHERE cc.chunk IS NOT NULL AND c.id IS NULL",
+		 "content list entries point at chunks the catalog does not have"},
+		{"SELECT count(*) FROM chunks c LEFT JOIN packs p ON p.id = c.pack WHERE p.hash IS NULL",
+		 "chunks point at packs that were never completed"},
+		{"SELECT count(*) FROM entries e LEFT JOIN contents t ON t.id = e.content"
+		 " WHERE e.content IS NOT NULL AND (t.id IS NULL OR t.hash IS NULL)",
+		 "files point at content lists that are missing or incomplete"},
+		{"SELECT count(*) FROM entries e JOIN contents t ON t.id = e.content WHERE t.size != e.size",
+		 "files whose size differs from their content list"},
+		{"SELECT count(*) FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+		 " WHERE s.state = 'complete' AND nb.root IS NULL",
+		 "complete snapshots with a node that has no tree"},
+	};
+	*problems = 0;
+	{
+		sqlite3_stmt *s;
+		if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK)
+			return db_err(c, e, "integrity check");
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			const char *m = (const char *)sqlite3_column_text(s, 0);
+			if (strcmp(m, "ok")) {
+				char msg[600];
+				snprintf(msg, sizeof msg, "catalog integrity: %s", m);
+				(*problems)++;
+				if (cb)
+					cb(ctx, msg);
+			}
+		}
+		sqlite3_finalize(s);
+	}
+	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+		sqlite3_stmt *s;
+		int64_t n = 0;
+		if (sqlite3_prepare_v2(c->db, checks[i].sql, -1, &s, NULL) != SQLITE_OK)
+			return db_err(c, e, "consistency check");
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+		if (n) {
+			char msg[300];
+			snprintf(msg, sizeof msg, "catalog: %lld %s", (long long)n, checks[i].what);
+			(*problems)++;
+			if (cb)
+				cb(ctx, msg);
+		}
+	}
+	return 0;
+}
+
+int catalog_vacuum_into(catalog *c, const char *path, char **msg)
+{
+	sqlite3_stmt *s;
+	int r;
+	*msg = NULL;
+	for (int i = 0; i < S_COUNT; i++)
+		if (c->st[i])
+			sqlite3_reset(c->st[i]);
+	if (sqlite3_prepare_v2(c->db, "VACUUM INTO ?", -1, &s, NULL) != SQLITE_OK) {
+		*msg = xstrdup(sqlite3_errmsg(c->db));
+		return -1;
+	}
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	if (r != SQLITE_DONE)
+		*msg = xstrdup(sqlite3_errmsg(c->db));
+	sqlite3_finalize(s);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+static int64_t nb_column(catalog *c, int64_t nb, const char *sql)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(s, 1, nb);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int64_t catalog_node_backup_started_us(catalog *c, int64_t nb)
+{
+	return nb_column(c, nb, "SELECT started_us FROM node_backups WHERE id = ?");
+}
+
+int64_t catalog_node_backup_root(catalog *c, int64_t nb)
+{
+	return nb_column(c, nb, "SELECT root FROM node_backups WHERE id = ?");
+}

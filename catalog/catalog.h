@@ -1,0 +1,190 @@
+/*
+ * catalog.h: the SQLite catalog: what is stored where, and when.
+ *
+ * One catalog file per state directory, in WAL mode, schema created and upgraded by
+ * numbered migrations (PRAGMA user_version). The catalog is the fast index; the packs in
+ * the zones hold the data. Invariants:
+ * - a chunks row exists only once its pack is durable in every zone (rows are written in
+ *   the same transaction that records the pack, committed after zones_sync);
+ * - a contents row with a hash is complete: all its content_chunks rows exist and reference
+ *   durable chunks, so any later snapshot may share it;
+ * - only snapshots in state 'complete' are visible to readers (list, ls, cat, the mount).
+ *
+ * A catalog handle is one SQLite connection with its prepared statements: use it from one
+ * thread at a time. Readers open their own handles (WAL mode lets them run beside a writer).
+ * Writers take the writer lock (catalog_writer_lock) first.
+ */
+#ifndef PGTIMEFS_CATALOG_CATALOG_H
+#define PGTIMEFS_CATALOG_CATALOG_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/err.h"
+#include "store/reader.h"
+
+typedef struct catalog catalog;
+
+#define CATALOG_SCHEMA_VERSION 1
+
+/* --- life cycle --- */
+
+/* Opens (creating and migrating unless readonly) the catalog at path. */
+int catalog_open(const char *path, int readonly, catalog **out, struct err *e);
+void catalog_close(catalog *c);
+const char *catalog_path(const catalog *c);
+
+int catalog_begin(catalog *c, struct err *e);
+int catalog_commit(catalog *c, struct err *e);
+void catalog_rollback(catalog *c);
+
+/* meta key/value pairs (repository id, copy generation) */
+int catalog_meta_get(catalog *c, const char *key, char *out, size_t cap); /* ERR_NOTFOUND */
+int catalog_meta_set(catalog *c, const char *key, const char *value, struct err *e);
+
+/*
+ * Takes the writer lock of a state directory (flock on <dir>/writer.lock). Waits up to
+ * wait_s seconds (0: do not wait), printing once that it waits; ERR_LOCKED after that,
+ * naming the holder's pid. *fd is closed by catalog_writer_unlock.
+ */
+int catalog_writer_lock(const char *state_dir, int wait_s, int *fd, struct err *e);
+void catalog_writer_unlock(int fd);
+
+/* --- clusters, nodes --- */
+
+int catalog_cluster_ensure(catalog *c, const char *name, int64_t *id, struct err *e);
+int catalog_cluster_find(catalog *c, const char *name, int64_t *id, struct err *e);
+int catalog_node_ensure(catalog *c, int64_t cluster, const char *name, int64_t *id, struct err *e);
+
+/* --- snapshots (writer) --- */
+
+/* A new snapshot in state 'running'. */
+int catalog_snapshot_begin(catalog *c, int64_t cluster, const char *kind, int64_t *snap, struct err *e);
+int catalog_node_backup_begin(catalog *c, int64_t snap, int64_t node, const char *source, int64_t *nb,
+			      struct err *e);
+struct nb_totals {
+	int64_t files, bytes, new_bytes, stored_bytes;
+};
+int catalog_node_backup_finish(catalog *c, int64_t nb, int64_t root, const struct nb_totals *t, struct err *e);
+/*
+ * Marks a snapshot complete with its time; its name is that time (UTC ISO-8601, with
+ * microseconds when another snapshot of the cluster has the same second). *name gets it.
+ */
+int catalog_snapshot_finish(catalog *c, int64_t snap, int64_t time_us, char name[48], struct err *e);
+/* Removes a snapshot that did not complete and its entries (chunks stay: they are durable). */
+int catalog_snapshot_abandon(catalog *c, int64_t snap, struct err *e);
+/* Abandons every 'running' snapshot (call with the writer lock held); *n gets how many. */
+int catalog_cleanup_stale(catalog *c, int *n, struct err *e);
+
+/* The newest complete node backup of node before this one (0 if none). */
+int64_t catalog_prev_node_backup(catalog *c, int64_t node);
+
+/* A node backup's start time (us) and root entry (0 if unknown). */
+int64_t catalog_node_backup_started_us(catalog *c, int64_t nb);
+int64_t catalog_node_backup_root(catalog *c, int64_t nb);
+
+/* --- packs and chunks (writer) --- */
+
+int catalog_pack_begin(catalog *c, int64_t *pack, struct err *e);
+int catalog_pack_finish(catalog *c, int64_t pack, const uint8_t hash[32], uint64_t size, struct err *e);
+int catalog_chunk_add(catalog *c, const uint8_t id[32], int64_t pack, uint32_t off, uint32_t len, uint32_t raw,
+		      int64_t *chunk, struct err *e);
+/* The chunk's number, or 0 when the catalog does not have it. */
+int64_t catalog_chunk_find(catalog *c, const uint8_t id[32]);
+
+/* --- contents (a file's chunk list) --- */
+
+int catalog_content_begin(catalog *c, int64_t *content, struct err *e);
+/* chunk 0 records a hole of len zero bytes. */
+int catalog_content_add(catalog *c, int64_t content, uint64_t off, uint32_t len, int64_t chunk, struct err *e);
+/*
+ * Completes a content list with its hash (SHA-256 over its chunk ids, see docs/format.md).
+ * When a content with that hash exists already, the new rows are dropped and *final is the
+ * existing one; otherwise *final = content.
+ */
+int catalog_content_finish(catalog *c, int64_t content, const uint8_t hash[32], uint64_t size, int64_t nchunks,
+			   int64_t *final, struct err *e);
+
+/* --- tree entries --- */
+
+struct catalog_entry {
+	int64_t id;	/* set by add/lookup */
+	int64_t parent; /* 0 for a node backup's root */
+	char name[256];
+	uint32_t mode;
+	uint32_t uid, gid;
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+	uint64_t src_ino, rdev;
+	char target[4096]; /* symlink target */
+	int64_t content;   /* 0: none (empty file, dir, link) */
+};
+
+int catalog_entry_add(catalog *c, int64_t nb, struct catalog_entry *en, struct err *e);
+/* ERR_NOTFOUND when the name is not in that directory. */
+int catalog_entry_lookup(catalog *c, int64_t nb, int64_t parent, const char *name, struct catalog_entry *out,
+			 struct err *e);
+int catalog_entry_get(catalog *c, int64_t id, struct catalog_entry *out, struct err *e);
+/* Node backup of an entry. */
+int64_t catalog_entry_nb(catalog *c, int64_t id);
+/*
+ * Up to max entries of directory parent whose names sort after `after` ("" for the start),
+ * in name order; *n gets how many. Never loads the whole directory.
+ */
+int catalog_dir_page(catalog *c, int64_t nb, int64_t parent, const char *after, struct catalog_entry *out,
+		     size_t max, size_t *n, struct err *e);
+
+/* --- reading content --- */
+
+struct content_piece {
+	uint64_t off;
+	uint32_t len;
+	int64_t chunk; /* 0: hole */
+	struct blob_loc loc;
+};
+
+/* Up to max pieces of content starting with the one that covers offset from. */
+int catalog_content_pieces(catalog *c, int64_t content, uint64_t from, struct content_piece *out, size_t max,
+			   size_t *n, struct err *e);
+
+/* --- listing --- */
+
+struct catalog_snapshot {
+	int64_t id, cluster;
+	char cluster_name[128];
+	char name[48];
+	int64_t time_us, started_us, finished_us;
+	char kind[16];
+	int64_t nodes, files, bytes, new_bytes, stored_bytes;
+};
+
+/* Complete snapshots of a cluster (0: every cluster), oldest first, through a callback. */
+int catalog_snapshots(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_snapshot *s),
+		      void *ctx, struct err *e);
+int catalog_snapshot_by_name(catalog *c, int64_t cluster, const char *name, struct catalog_snapshot *out,
+			     struct err *e);
+int catalog_snapshot_latest(catalog *c, int64_t cluster, struct catalog_snapshot *out, struct err *e);
+/* Node backups of a snapshot: node name and root entry. */
+int catalog_snapshot_nodes(catalog *c, int64_t snap, int (*cb)(void *ctx, const char *node, int64_t nb, int64_t root),
+			   void *ctx, struct err *e);
+/* Clusters by name (every cluster in the catalog, sorted). */
+int catalog_clusters(catalog *c, int (*cb)(void *ctx, int64_t id, const char *name), void *ctx, struct err *e);
+
+/* --- packs for check/repair --- */
+
+struct catalog_pack {
+	int64_t id;
+	uint8_t hash[32];
+	uint64_t size;
+};
+int catalog_packs(catalog *c, int (*cb)(void *ctx, const struct catalog_pack *p), void *ctx, struct err *e);
+/* Chunks recorded in a pack (for check --read-data): id, offset, length, raw. */
+int catalog_pack_chunks(catalog *c, int64_t pack, int (*cb)(void *ctx, const struct blob_loc *loc), void *ctx,
+			struct err *e);
+/* Referential checks inside the catalog; *problems gets a count, cb each message. */
+int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx, int *problems, struct err *e);
+
+/* A consistent copy of the whole catalog into path (VACUUM INTO); on error *msg (free()). */
+int catalog_vacuum_into(catalog *c, const char *path, char **msg);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * copy.h: sealed, compressed copies of the catalog in every zone, and recovery from them.
+ *
+ * After each commit that matters (a snapshot, a repair), catalog_copy_push takes a
+ * consistent copy of the catalog (VACUUM INTO a file in the state directory), compresses it
+ * in frames of up to 4 MiB with zstd, seals each frame with the master key and writes the
+ * result to catalog/<generation> (20 digits) in every zone; the three newest generations are
+ * kept. Memory stays bounded by one frame. catalog_copy_recover finds the newest copy in any
+ * zone that opens, decodes, belongs to this repository and passes SQLite's quick_check, and
+ * installs it as the local catalog. Format: docs/format.md. One thread at a time.
+ */
+#ifndef PGTIMEFS_CATALOG_COPY_H
+#define PGTIMEFS_CATALOG_COPY_H
+
+#include <stdint.h>
+
+#include "catalog.h"
+#include "store/repo.h"
+
+#define CATALOG_COPY_MAGIC "PGTFCAT1"
+#define CATALOG_COPY_KEEP 3
+
+/* Writes a copy of c to every zone; *generation (may be NULL) gets its number. */
+int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_t *generation, struct err *e);
+
+/*
+ * Rebuilds the catalog at dest_path (which must not exist) from the newest good copy in
+ * any zone; *generation and *zone tell which one was used.
+ */
+int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *generation, int *zone, struct err *e);
+
+/*
+ * Decodes one copy file (fd, for fuzzing and recovery) into out_fd; checks the repository id
+ * binding through the key. ERR_CORRUPT on any damage.
+ */
+int catalog_copy_decode(const struct repo *r, int in_fd, int out_fd, uint64_t *generation, struct err *e);
+
+#endif

@@ -1,0 +1,97 @@
+#include "json.h"
+
+#include <inttypes.h>
+
+void json_init(struct json *j, FILE *f)
+{
+	j->f = f;
+	j->depth = 0;
+	j->first[0] = 1;
+	j->after_key = 0;
+}
+
+static void sep(struct json *j)
+{
+	if (j->after_key) {
+		j->after_key = 0;
+		return;
+	}
+	if (!j->first[j->depth])
+		fputc(',', j->f);
+	j->first[j->depth] = 0;
+}
+
+static void open_(struct json *j, char c)
+{
+	sep(j);
+	fputc(c, j->f);
+	if (j->depth < JSON_DEPTH - 1)
+		j->depth++;
+	j->first[j->depth] = 1;
+}
+
+static void close_(struct json *j, char c)
+{
+	fputc(c, j->f);
+	if (j->depth > 0)
+		j->depth--;
+}
+
+void json_obj(struct json *j) { open_(j, '{'); }
+void json_obj_end(struct json *j) { close_(j, '}'); }
+void json_arr(struct json *j) { open_(j, '['); }
+void json_arr_end(struct json *j) { close_(j, ']'); }
+
+static void raw_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\r': fputs("\\r", f); break;
+		default:
+			if (*p < 0x20)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void json_key(struct json *j, const char *k)
+{
+	sep(j);
+	raw_str(j->f, k);
+	fputc(':', j->f);
+	j->after_key = 1;
+}
+
+void json_str(struct json *j, const char *s)
+{
+	sep(j);
+	if (s)
+		raw_str(j->f, s);
+	else
+		fputs("null", j->f);
+}
+
+void json_int(struct json *j, int64_t v)
+{
+	sep(j);
+	fprintf(j->f, "%" PRId64, v);
+}
+
+void json_bool(struct json *j, int v)
+{
+	sep(j);
+	fputs(v ? "true" : "false", j->f);
+}
+
+void json_end(struct json *j)
+{
+	fputc('\n', j->f);
+}

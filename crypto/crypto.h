@@ -1,0 +1,85 @@
+/*
+ * crypto.h: the repository's master key, sealing, blob ids and the primitives under them.
+ *
+ * A master key is 64 random bytes: a 32-byte AES-256-GCM encryption key and a 32-byte
+ * HMAC-SHA256 id key. It lives only inside a crypto_key object, is wiped with
+ * OPENSSL_cleanse when freed, and never reaches a log line.
+ *
+ * Sealed form of n plaintext bytes: nonce (12 random bytes) | ciphertext (n) | tag (16), with
+ * caller-chosen associated data (the blob id for blobs), so a blob cannot be moved under
+ * another id unnoticed. Blob id = HMAC-SHA256(id key, plaintext): equal content gives equal
+ * ids (dedup) and ids say nothing of content without the key.
+ *
+ * Thread-safety: a crypto_key is immutable after creation and may be shared by all threads;
+ * a crypto_hasher is per thread.
+ */
+#ifndef PGTIMEFS_CRYPTO_CRYPTO_H
+#define PGTIMEFS_CRYPTO_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define CRYPTO_MASTER_LEN 64
+#define CRYPTO_ID_LEN 32
+#define CRYPTO_NONCE_LEN 12
+#define CRYPTO_TAG_LEN 16
+#define CRYPTO_SEAL_OVERHEAD (CRYPTO_NONCE_LEN + CRYPTO_TAG_LEN)
+
+typedef struct crypto_key crypto_key;
+typedef struct crypto_hasher crypto_hasher;
+
+/* --- life cycle --- */
+
+/* A new random master key, or NULL with e set. */
+crypto_key *crypto_key_new_random(struct err *e);
+/* A key from 64 raw bytes (encryption key then id key). */
+crypto_key *crypto_key_from_raw(const uint8_t raw[CRYPTO_MASTER_LEN], struct err *e);
+/* Copies the 64 raw bytes out (only the key file module should need this). */
+void crypto_key_raw(const crypto_key *k, uint8_t raw[CRYPTO_MASTER_LEN]);
+/* Wipes and frees; NULL ok. */
+void crypto_key_free(crypto_key *k);
+
+/* --- sealing (AES-256-GCM, random nonce) --- */
+
+/* Seals len bytes of pt into out (len + CRYPTO_SEAL_OVERHEAD bytes). Thread-safe. */
+int crypto_seal(const crypto_key *k, const uint8_t *ad, size_t adlen, const void *pt, size_t len,
+		uint8_t *out, struct err *e);
+/*
+ * Opens a sealed buffer of inlen bytes into out (inlen - CRYPTO_SEAL_OVERHEAD bytes).
+ * Returns ERR_CORRUPT when the tag does not verify (wrong key, wrong ad, damaged bytes).
+ */
+int crypto_open(const crypto_key *k, const uint8_t *ad, size_t adlen, const uint8_t *in, size_t inlen,
+		uint8_t *out, struct err *e);
+
+/* --- blob ids (HMAC-SHA256 with the id key) --- */
+
+/* A reusable per-thread hasher for blob ids. */
+crypto_hasher *crypto_hasher_new(const crypto_key *k);
+void crypto_hasher_free(crypto_hasher *h);
+void crypto_hasher_id(crypto_hasher *h, const void *data, size_t len, uint8_t out[CRYPTO_ID_LEN]);
+/* One-shot blob id (slower: sets up a context each call). */
+void crypto_blob_id(const crypto_key *k, const void *data, size_t len, uint8_t out[CRYPTO_ID_LEN]);
+
+/* --- primitives (exposed for key files, pack ids and known-answer tests) --- */
+
+/* Fills buf with n bytes from the OS-seeded CSPRNG. */
+int crypto_random(void *buf, size_t n, struct err *e);
+void crypto_sha256(const void *data, size_t len, uint8_t out[32]);
+void crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len, uint8_t out[32]);
+/* scrypt (RFC 7914) through OpenSSL's EVP_KDF; maxmem is raised to what N and r need. */
+int crypto_scrypt(const char *pass, size_t passlen, const uint8_t *salt, size_t saltlen, uint64_t n,
+		  uint32_t r, uint32_t p, uint8_t *out, size_t outlen, struct err *e);
+/* AES-256-GCM with a caller-given 96-bit IV (for known-answer tests only: never reuse an IV). */
+int crypto_gcm_encrypt_iv(const uint8_t key[32], const uint8_t iv[12], const uint8_t *ad, size_t adlen,
+			  const uint8_t *pt, size_t len, uint8_t *ct, uint8_t tag[16], struct err *e);
+
+/* Incremental SHA-256 (pack ids are hashed as packs are built). */
+typedef struct crypto_sha crypto_sha;
+crypto_sha *crypto_sha_new(void);
+void crypto_sha_update(crypto_sha *s, const void *data, size_t len);
+void crypto_sha_final(crypto_sha *s, uint8_t out[32]); /* also resets for reuse */
+void crypto_sha_free(crypto_sha *s);
+
+#endif

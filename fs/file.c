@@ -1,0 +1,217 @@
+#include "file.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/pool.h"
+#include "common/util.h"
+#include "store/reader.h"
+
+#define PIECES 256
+
+struct fs_reader {
+	const struct repo *r;
+	catalog *c;
+	chunk_cache *cache;
+	pack_codec *codec;
+	struct content_piece *pieces;
+	/* for fs_copy_to_fd */
+	pool *pool;
+	pack_codec **codecs;
+	int nworkers;
+};
+
+fs_reader *fs_reader_new(const struct repo *r, catalog *c, chunk_cache *cache)
+{
+	fs_reader *rd = xcalloc(1, sizeof *rd);
+	rd->r = r;
+	rd->c = c;
+	rd->cache = cache;
+	rd->codec = pack_codec_new(1);
+	rd->pieces = xmalloc(PIECES * sizeof *rd->pieces);
+	return rd;
+}
+
+void fs_reader_free(fs_reader *rd)
+{
+	if (!rd)
+		return;
+	pool_free(rd->pool);
+	for (int i = 0; i < rd->nworkers; i++)
+		pack_codec_free(rd->codecs[i]);
+	free(rd->codecs);
+	pack_codec_free(rd->codec);
+	free(rd->pieces);
+	free(rd);
+}
+
+ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, struct err *e)
+{
+	uint8_t *out = buf;
+	size_t done = 0;
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	while (done < len) {
+		size_t n;
+		int rc;
+		if ((rc = catalog_content_pieces(rd->c, content, off + done, rd->pieces, PIECES, &n, e)) < 0)
+			return rc;
+		if (n == 0)
+			return err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
+		for (size_t i = 0; i < n && done < len; i++) {
+			const struct content_piece *p = &rd->pieces[i];
+			uint64_t pos = off + done;
+			size_t skip, take;
+			if (p->off + p->len <= pos)
+				continue;
+			if (p->off > pos)
+				return err_set(e, ERR_CORRUPT, "content %lld has a gap at %llu", (long long)content,
+					       (unsigned long long)pos);
+			skip = (size_t)(pos - p->off);
+			take = p->len - skip;
+			if (take > len - done)
+				take = len - done;
+			if (!p->chunk) {
+				memset(out + done, 0, take);
+			} else {
+				cache_ref *ref = rd->cache ? cache_get(rd->cache, p->chunk) : NULL;
+				const uint8_t *data;
+				size_t dl;
+				uint8_t *plain = NULL;
+				if (!ref) {
+					plain = xmalloc(p->loc.raw);
+					if ((rc = store_read_blob(rd->r, rd->codec, &p->loc, plain, NULL, e)) < 0) {
+						free(plain);
+						return rc;
+					}
+					if (rd->cache) {
+						ref = cache_put(rd->cache, p->chunk, plain, p->loc.raw);
+						plain = NULL;
+					}
+				}
+				data = ref ? cache_data(ref, &dl) : plain;
+				memcpy(out + done, data + skip, take);
+				if (ref)
+					cache_release(rd->cache, ref);
+				free(plain);
+			}
+			done += take;
+		}
+	}
+	return (ssize_t)done;
+}
+
+struct dec_job {
+	const struct repo *r;
+	fs_reader *rd;
+	struct content_piece p;
+	uint8_t *data;
+	int rc;
+	struct err err;
+};
+
+static void dec_run(void *arg, int worker)
+{
+	struct dec_job *j = arg;
+	j->data = xmalloc(j->p.loc.raw ? j->p.loc.raw : 1);
+	j->rc = store_read_blob(j->r, j->rd->codecs[worker], &j->p.loc, j->data, NULL, &j->err);
+}
+
+static int write_out(int fd, const void *buf, size_t len, struct err *e)
+{
+	if (util_write_all(fd, buf, len) < 0)
+		return err_sys(e, ERR_IO, "cannot write the output");
+	return 0;
+}
+
+static int write_zeros(int fd, uint64_t len, struct err *e)
+{
+	static const uint8_t zero[65536];
+	while (len) {
+		size_t n = len > sizeof zero ? sizeof zero : (size_t)len;
+		int rc;
+		if ((rc = write_out(fd, zero, n, e)) < 0)
+			return rc;
+		len -= n;
+	}
+	return 0;
+}
+
+static int take_one(fs_reader *rd, int fd, struct err *e)
+{
+	struct dec_job *j = pool_take(rd->pool);
+	int rc = j->rc;
+	if (rc < 0) {
+		if (e)
+			*e = j->err;
+	} else {
+		rc = write_out(fd, j->data, j->p.loc.raw, e);
+	}
+	free(j->data);
+	free(j);
+	return rc;
+}
+
+int fs_copy_to_fd(fs_reader *rd, int64_t content, uint64_t size, int fd, struct err *e)
+{
+	uint64_t pos = 0;
+	int rc = 0;
+	if (!rd->pool) {
+		rd->nworkers = pool_cpus();
+		rd->codecs = xcalloc((size_t)rd->nworkers, sizeof *rd->codecs);
+		for (int i = 0; i < rd->nworkers; i++)
+			rd->codecs[i] = pack_codec_new(1);
+		rd->pool = pool_new(rd->nworkers, 64);
+	}
+	while (pos < size && rc == 0) {
+		size_t n;
+		if ((rc = catalog_content_pieces(rd->c, content, pos, rd->pieces, PIECES, &n, e)) < 0)
+			break;
+		if (n == 0) {
+			rc = err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
+			break;
+		}
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			const struct content_piece *p = &rd->pieces[i];
+			if (p->off != pos) {
+				rc = err_set(e, ERR_CORRUPT, "content %lld is not contiguous at %llu", (long long)content,
+					     (unsigned long long)pos);
+				break;
+			}
+			if (!p->chunk) {
+				while (pool_inflight(rd->pool) && rc == 0)
+					rc = take_one(rd, fd, e);
+				if (rc == 0)
+					rc = write_zeros(fd, p->len, e);
+			} else {
+				struct dec_job *j = xcalloc(1, sizeof *j);
+				if (p->loc.raw != p->len) {
+					free(j);
+					rc = err_set(e, ERR_CORRUPT, "catalog: chunk length mismatch in content %lld",
+						     (long long)content);
+					break;
+				}
+				j->r = rd->r;
+				j->rd = rd;
+				j->p = *p;
+				while (pool_full(rd->pool) && rc == 0)
+					rc = take_one(rd, fd, e);
+				pool_submit(rd->pool, dec_run, j);
+			}
+			pos += p->len;
+		}
+	}
+	while (pool_inflight(rd->pool)) {
+		int r2 = take_one(rd, fd, rc == 0 ? e : NULL);
+		if (rc == 0)
+			rc = r2;
+	}
+	if (rc == 0 && pos != size)
+		rc = err_set(e, ERR_CORRUPT, "content %lld holds %llu bytes, the entry says %llu", (long long)content,
+			     (unsigned long long)pos, (unsigned long long)size);
+	return rc;
+}

@@ -1,0 +1,31 @@
+/*
+ * file.h: reading a stored file's bytes, shared by the mount and by `pgtimefs cat`.
+ *
+ * fs_read serves random reads through the shared chunk cache (the mount's path).
+ * fs_copy_to_fd streams a whole file in order, decoding the next chunks on all cores
+ * ahead of the writer (the cat path; bounded read-ahead). Holes read as zeros. A reader
+ * belongs to one thread; the cache may be shared.
+ */
+#ifndef PGTIMEFS_FS_FILE_H
+#define PGTIMEFS_FS_FILE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "catalog/catalog.h"
+#include "store/cache.h"
+#include "store/repo.h"
+
+typedef struct fs_reader fs_reader;
+
+/* cache may be NULL (no caching). */
+fs_reader *fs_reader_new(const struct repo *r, catalog *c, chunk_cache *cache);
+void fs_reader_free(fs_reader *rd);
+
+/* Reads up to len bytes at off of content (a file of size bytes); returns bytes read or <0. */
+ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, struct err *e);
+
+/* Writes the whole content to fd (bytes size), decoding ahead on all cores. */
+int fs_copy_to_fd(fs_reader *rd, int64_t content, uint64_t size, int fd, struct err *e);
+
+#endif

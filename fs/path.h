@@ -1,0 +1,49 @@
+/*
+ * path.h: the path model of the backups, shared by the mount and by `pgtimefs ls/cat`.
+ *
+ *   ""                          the root: one directory per cluster
+ *   CLUSTER                     one directory per complete snapshot, plus "latest"
+ *   CLUSTER/latest              a symlink to the newest snapshot's name
+ *   CLUSTER/TIME                one directory per node of that snapshot
+ *   CLUSTER/TIME/NODE/...       the node's tree as stored
+ * "latest" is followed when it is not the last component. Lookups are single indexed
+ * queries; listings are paged, so a directory of any size is never loaded whole.
+ * Uses the caller's catalog handle: one thread per handle.
+ */
+#ifndef PGTIMEFS_FS_PATH_H
+#define PGTIMEFS_FS_PATH_H
+
+#include <sys/stat.h>
+
+#include "catalog/catalog.h"
+
+enum fs_kind { FS_ROOT, FS_CLUSTER, FS_SNAPSHOT, FS_LATEST, FS_ENTRY };
+
+struct fs_loc {
+	enum fs_kind kind;
+	int64_t cluster;
+	char cluster_name[128];
+	int64_t snapshot;
+	char snapshot_name[48];
+	int64_t snapshot_time_us;
+	int64_t nb;		    /* FS_ENTRY: the node backup */
+	struct catalog_entry entry; /* FS_ENTRY (a node's root shows the node's name) */
+};
+
+/* Resolves a path ("/" separated; leading, trailing and double slashes ignored). */
+int fs_resolve(catalog *c, const char *path, struct fs_loc *out, struct err *e);
+/* Resolves name inside the directory dir (one step; "latest" is not followed). */
+int fs_lookup(catalog *c, const struct fs_loc *dir, const char *name, struct fs_loc *out, struct err *e);
+/* stat of a location: directories above the nodes are 0555 root-owned, times = snapshot time. */
+void fs_stat(const struct fs_loc *l, struct stat *st);
+/* Target of a FS_LATEST or symlink entry. */
+const char *fs_link_target(const struct fs_loc *l);
+
+/*
+ * Lists a directory in name order, calling cb for each child; cb returns non-zero to stop.
+ * after: resume after this name ("" from the start).
+ */
+int fs_list(catalog *c, const struct fs_loc *dir, const char *after, int (*cb)(void *ctx, const struct fs_loc *child),
+	    void *ctx, struct err *e);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * cache.h: a bounded, thread-safe cache of decoded chunks, shared by all readers.
+ *
+ * Entries are keyed by the chunk's catalog number and hold its plaintext. The cache never
+ * holds more than its byte budget (plus one entry being inserted); the least recently used
+ * entries go first. Lookups return a reference that the caller releases: an entry in use is
+ * never freed under a reader. One mutex guards the table (lock order: it is a leaf lock).
+ */
+#ifndef PGTIMEFS_STORE_CACHE_H
+#define PGTIMEFS_STORE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct chunk_cache chunk_cache;
+typedef struct cache_ref cache_ref;
+
+chunk_cache *cache_new(size_t budget_bytes);
+void cache_free(chunk_cache *c);
+
+/* A referenced entry for key, or NULL. */
+cache_ref *cache_get(chunk_cache *c, int64_t key);
+/*
+ * Inserts data (takes ownership of the malloc'ed buffer) and returns a reference to the
+ * entry; if key is already present the given buffer is freed and the existing entry returned.
+ */
+cache_ref *cache_put(chunk_cache *c, int64_t key, uint8_t *data, size_t len);
+const uint8_t *cache_data(const cache_ref *r, size_t *len);
+void cache_release(chunk_cache *c, cache_ref *r);
+
+/* Bytes held now, and hit/miss counters. */
+size_t cache_bytes(chunk_cache *c);
+void cache_stats(chunk_cache *c, uint64_t *hits, uint64_t *misses);
+
+#endif

@@ -1,0 +1,293 @@
+#include "pack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "common/util.h"
+
+static const char trailer_ad_prefix[] = "pgtimefs pack trailer";
+
+struct pack_codec {
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	int level;
+	uint8_t *scratch; /* flag byte + compressed payload, or opened plaintext */
+	size_t scratch_cap;
+};
+
+struct pack_builder {
+	uint8_t *buf;
+	size_t len, cap;
+	struct pack_entry *entries;
+	size_t n, ncap;
+	int finished;
+};
+
+pack_codec *pack_codec_new(int zstd_level)
+{
+	pack_codec *c = xcalloc(1, sizeof *c);
+	c->cctx = ZSTD_createCCtx();
+	c->dctx = ZSTD_createDCtx();
+	if (!c->cctx || !c->dctx)
+		abort();
+	c->level = zstd_level;
+	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, zstd_level);
+	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0);
+	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_contentSizeFlag, 1);
+	return c;
+}
+
+void pack_codec_free(pack_codec *c)
+{
+	if (!c)
+		return;
+	ZSTD_freeCCtx(c->cctx);
+	ZSTD_freeDCtx(c->dctx);
+	free(c->scratch);
+	free(c);
+}
+
+static uint8_t *scratch(pack_codec *c, size_t n)
+{
+	if (c->scratch_cap < n) {
+		free(c->scratch);
+		c->scratch = xmalloc(n);
+		c->scratch_cap = n;
+	}
+	return c->scratch;
+}
+
+size_t pack_blob_bound(size_t len)
+{
+	return 1 + len + CRYPTO_SEAL_OVERHEAD;
+}
+
+int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
+		     size_t len, uint8_t *out, size_t *outlen, struct err *e)
+{
+	size_t bound = ZSTD_compressBound(len);
+	uint8_t *s = scratch(c, 1 + (bound > len ? bound : len));
+	size_t z = ZSTD_compress2(c->cctx, s + 1, bound, data, len);
+	size_t plen;
+	int rc;
+	if (!ZSTD_isError(z) && z + 16 < len) { /* keep compression only when it pays */
+		s[0] = 1;
+		plen = 1 + z;
+	} else {
+		s[0] = 0;
+		memcpy(s + 1, data, len);
+		plen = 1 + len;
+	}
+	rc = crypto_seal(k, id, CRYPTO_ID_LEN, s, plen, out, e);
+	*outlen = plen + CRYPTO_SEAL_OVERHEAD;
+	return rc;
+}
+
+int pack_blob_decode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
+		     size_t len, uint8_t *out, size_t raw, struct err *e)
+{
+	uint8_t *s;
+	size_t plen;
+	int rc;
+	if (len < CRYPTO_SEAL_OVERHEAD + 1 || len > PACK_MAX)
+		return err_set(e, ERR_CORRUPT, "blob has an impossible length %zu", len);
+	plen = len - CRYPTO_SEAL_OVERHEAD;
+	s = scratch(c, plen);
+	if ((rc = crypto_open(k, id, CRYPTO_ID_LEN, sealed, len, s, e)) < 0)
+		return rc;
+	if (s[0] == 0) {
+		if (plen - 1 != raw)
+			return err_set(e, ERR_CORRUPT, "blob holds %zu bytes, the catalog says %zu", plen - 1, raw);
+		memcpy(out, s + 1, raw);
+		return 0;
+	}
+	if (s[0] == 1) {
+		size_t d = ZSTD_decompressDCtx(c->dctx, out, raw, s + 1, plen - 1);
+		if (ZSTD_isError(d) || d != raw)
+			return err_set(e, ERR_CORRUPT, "blob does not decompress to %zu bytes", raw);
+		return 0;
+	}
+	return err_set(e, ERR_CORRUPT, "blob has an unknown encoding %u", s[0]);
+}
+
+pack_builder *pack_builder_new(void)
+{
+	pack_builder *b = xcalloc(1, sizeof *b);
+	pack_builder_reset(b);
+	return b;
+}
+
+void pack_builder_free(pack_builder *b)
+{
+	if (!b)
+		return;
+	free(b->buf);
+	free(b->entries);
+	free(b);
+}
+
+static void reserve(pack_builder *b, size_t more)
+{
+	if (b->len + more > b->cap) {
+		size_t cap = b->cap ? b->cap : 1 << 20;
+		while (cap < b->len + more)
+			cap *= 2;
+		b->buf = xrealloc(b->buf, cap);
+		b->cap = cap;
+	}
+}
+
+void pack_builder_reset(pack_builder *b)
+{
+	b->len = 0;
+	b->n = 0;
+	b->finished = 0;
+	reserve(b, PACK_HEADER_LEN);
+	memcpy(b->buf, PACK_MAGIC, 8);
+	put_le32(b->buf + 8, 1);
+	put_le32(b->buf + 12, 0);
+	b->len = PACK_HEADER_LEN;
+}
+
+uint32_t pack_builder_add(pack_builder *b, const uint8_t id[CRYPTO_ID_LEN], uint8_t type, uint32_t raw,
+			  const uint8_t *sealed, size_t len)
+{
+	uint32_t off = (uint32_t)b->len;
+	struct pack_entry *pe;
+	reserve(b, len);
+	memcpy(b->buf + b->len, sealed, len);
+	b->len += len;
+	if (b->n == b->ncap) {
+		b->ncap = b->ncap ? b->ncap * 2 : 256;
+		b->entries = xrealloc(b->entries, b->ncap * sizeof *b->entries);
+	}
+	pe = &b->entries[b->n++];
+	memcpy(pe->id, id, CRYPTO_ID_LEN);
+	pe->type = type;
+	pe->offset = off;
+	pe->length = (uint32_t)len;
+	pe->raw = raw;
+	return off;
+}
+
+size_t pack_builder_size(const pack_builder *b)
+{
+	return b->len;
+}
+
+size_t pack_builder_count(const pack_builder *b)
+{
+	return b->n;
+}
+
+int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32], struct err *e)
+{
+	size_t plen = 4 + b->n * PACK_ENTRY_LEN, slen = plen + CRYPTO_SEAL_OVERHEAD;
+	uint8_t *plain = xmalloc(plen), ad[sizeof trailer_ad_prefix - 1 + PACK_HEADER_LEN];
+	uint8_t *p = plain;
+	int rc;
+	put_le32(p, (uint32_t)b->n);
+	p += 4;
+	for (size_t i = 0; i < b->n; i++) {
+		memcpy(p, b->entries[i].id, 32);
+		p[32] = b->entries[i].type;
+		put_le32(p + 33, b->entries[i].offset);
+		put_le32(p + 37, b->entries[i].length);
+		put_le32(p + 41, b->entries[i].raw);
+		p += PACK_ENTRY_LEN;
+	}
+	memcpy(ad, trailer_ad_prefix, sizeof trailer_ad_prefix - 1);
+	memcpy(ad + sizeof trailer_ad_prefix - 1, b->buf, PACK_HEADER_LEN);
+	reserve(b, slen + 4);
+	rc = crypto_seal(k, ad, sizeof ad, plain, plen, b->buf + b->len, e);
+	free(plain);
+	if (rc < 0)
+		return rc;
+	b->len += slen;
+	put_le32(b->buf + b->len, (uint32_t)slen);
+	b->len += 4;
+	b->finished = 1;
+	crypto_sha256(b->buf, b->len, pack_id);
+	return 0;
+}
+
+const uint8_t *pack_builder_data(const pack_builder *b, size_t *len)
+{
+	*len = b->len;
+	return b->buf;
+}
+
+const struct pack_entry *pack_builder_entries(const pack_builder *b, size_t *n)
+{
+	*n = b->n;
+	return b->entries;
+}
+
+int pack_parse(const crypto_key *k, const uint8_t *pack, size_t len, struct pack_entry **entries, size_t *n,
+	       struct err *e)
+{
+	uint8_t ad[sizeof trailer_ad_prefix - 1 + PACK_HEADER_LEN];
+	uint32_t slen, count;
+	uint8_t *plain = NULL;
+	struct pack_entry *out = NULL;
+	size_t blob_end;
+	int rc;
+	*entries = NULL;
+	*n = 0;
+	if (len < PACK_HEADER_LEN + 4 + CRYPTO_SEAL_OVERHEAD + 4 || len > PACK_MAX)
+		return err_set(e, ERR_CORRUPT, "pack too short or too long (%zu bytes)", len);
+	if (memcmp(pack, PACK_MAGIC, 8) || get_le32(pack + 8) != 1)
+		return err_set(e, ERR_CORRUPT, "not a pack (bad magic or version)");
+	slen = get_le32(pack + len - 4);
+	if (slen < CRYPTO_SEAL_OVERHEAD + 4 || slen > len - PACK_HEADER_LEN - 4)
+		return err_set(e, ERR_CORRUPT, "pack trailer length %u is impossible", slen);
+	blob_end = len - 4 - slen;
+	memcpy(ad, trailer_ad_prefix, sizeof trailer_ad_prefix - 1);
+	memcpy(ad + sizeof trailer_ad_prefix - 1, pack, PACK_HEADER_LEN);
+	plain = xmalloc(slen - CRYPTO_SEAL_OVERHEAD);
+	if ((rc = crypto_open(k, ad, sizeof ad, pack + blob_end, slen, plain, e)) < 0) {
+		err_prefix(e, "pack trailer");
+		goto out;
+	}
+	count = get_le32(plain);
+	if ((uint64_t)count * PACK_ENTRY_LEN + 4 != slen - CRYPTO_SEAL_OVERHEAD) {
+		rc = err_set(e, ERR_CORRUPT, "pack trailer entry count %u does not match its length", count);
+		goto out;
+	}
+	out = xcalloc(count ? count : 1, sizeof *out);
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *p = plain + 4 + (size_t)i * PACK_ENTRY_LEN;
+		memcpy(out[i].id, p, 32);
+		out[i].type = p[32];
+		out[i].offset = get_le32(p + 33);
+		out[i].length = get_le32(p + 37);
+		out[i].raw = get_le32(p + 41);
+		if (out[i].offset < PACK_HEADER_LEN || (uint64_t)out[i].offset + out[i].length > blob_end ||
+		    out[i].length < CRYPTO_SEAL_OVERHEAD + 1) {
+			rc = err_set(e, ERR_CORRUPT, "pack entry %u lies outside the blob area", i);
+			goto out;
+		}
+	}
+	*entries = out;
+	*n = count;
+	out = NULL;
+	rc = 0;
+out:
+	free(out);
+	free(plain);
+	return rc;
+}
+
+void pack_name(const uint8_t id[32], char hex[65])
+{
+	hex_encode(id, 32, hex);
+}
+
+void pack_relpath(const uint8_t id[32], char out[80])
+{
+	char hex[65];
+	hex_encode(id, 32, hex);
+	snprintf(out, 80, "packs/%.2s/%s", hex, hex);
+}

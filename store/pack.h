@@ -1,0 +1,94 @@
+/*
+ * pack.h: blobs and the immutable pack files that hold them.
+ *
+ * A blob is one chunk: sealed(ad = blob id, plaintext = flag byte | payload), flag 0 for a
+ * raw payload, 1 for a zstd frame. A pack is
+ *     header (16: "PGTFPAK1", u32 version 1, u32 0) | blob | blob | ... |
+ *     trailer = sealed(ad = "pgtimefs pack trailer" | header,
+ *                      u32 count | count x (id[32], u8 type, u32 offset, u32 length, u32 raw))
+ *     | u32 length of the sealed trailer
+ * all integers little-endian. The pack id is SHA-256 of all of the pack's bytes, so a copy is
+ * checked without the key. Packs are at most PACK_MAX bytes.
+ *
+ * A pack_builder is owned by one thread. Blob encode/decode are thread-safe given a
+ * per-thread pack_codec.
+ */
+#ifndef PGTIMEFS_STORE_PACK_H
+#define PGTIMEFS_STORE_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+
+#define PACK_MAGIC "PGTFPAK1"
+#define PACK_HEADER_LEN 16
+#define PACK_ENTRY_LEN 45
+#define PACK_MAX (1u << 30)
+#define PACK_BLOB_DATA 1 /* a file's chunk */
+
+struct pack_entry {
+	uint8_t id[CRYPTO_ID_LEN];
+	uint8_t type;
+	uint32_t offset; /* of the sealed blob in the pack */
+	uint32_t length; /* sealed length */
+	uint32_t raw;	 /* plaintext length */
+};
+
+/* --- blobs --- */
+
+typedef struct pack_codec pack_codec; /* per-thread zstd contexts and scratch space */
+
+pack_codec *pack_codec_new(int zstd_level);
+void pack_codec_free(pack_codec *c);
+
+/* Upper bound of a sealed blob for len plaintext bytes. */
+size_t pack_blob_bound(size_t len);
+/*
+ * Compresses (when that saves space) and seals data under id into out (pack_blob_bound(len)
+ * bytes); *outlen gets the sealed length.
+ */
+int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
+		     size_t len, uint8_t *out, size_t *outlen, struct err *e);
+/*
+ * Opens and decompresses a sealed blob of raw plaintext bytes into out (raw bytes).
+ * ERR_CORRUPT when it does not authenticate or decompress to exactly raw bytes.
+ */
+int pack_blob_decode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
+		     size_t len, uint8_t *out, size_t raw, struct err *e);
+
+/* --- building packs --- */
+
+typedef struct pack_builder pack_builder;
+
+pack_builder *pack_builder_new(void);
+void pack_builder_free(pack_builder *b);
+/* Empties the builder for the next pack. */
+void pack_builder_reset(pack_builder *b);
+/* Appends a sealed blob; returns its offset. */
+uint32_t pack_builder_add(pack_builder *b, const uint8_t id[CRYPTO_ID_LEN], uint8_t type, uint32_t raw,
+			  const uint8_t *sealed, size_t len);
+size_t pack_builder_size(const pack_builder *b);
+size_t pack_builder_count(const pack_builder *b);
+/* Seals and appends the trailer and computes the pack id. No add after this until reset. */
+int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32], struct err *e);
+/* The pack's bytes (valid until reset/free). */
+const uint8_t *pack_builder_data(const pack_builder *b, size_t *len);
+/* The entries added so far. */
+const struct pack_entry *pack_builder_entries(const pack_builder *b, size_t *n);
+
+/* --- reading packs --- */
+
+/*
+ * Parses the trailer of a whole pack held in memory (len bytes): checks header and trailer
+ * bounds, opens the trailer and checks every entry lies inside the blob area. On success
+ * *entries (free with free()) and *n are set. Never trusts the bytes.
+ */
+int pack_parse(const crypto_key *k, const uint8_t *pack, size_t len, struct pack_entry **entries, size_t *n,
+	       struct err *e);
+
+/* Hex name of a pack id (65 bytes) and its path below a zone: "packs/ab/abcd...". */
+void pack_name(const uint8_t id[32], char hex[65]);
+void pack_relpath(const uint8_t id[32], char out[80]);
+
+#endif

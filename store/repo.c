@@ -1,0 +1,303 @@
+#include "repo.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/util.h"
+
+int repo_config_default(struct repo_config *cfg, struct err *e)
+{
+	uint8_t id[32];
+	memset(cfg, 0, sizeof *cfg);
+	cfg->format = REPO_FORMAT;
+	if (crypto_random(id, sizeof id, e) < 0)
+		return e ? e->code : ERR_CRYPTO;
+	hex_encode(id, 32, cfg->id);
+	chunker_params_default(&cfg->chunk);
+	if (crypto_random(&cfg->chunk.seed, sizeof cfg->chunk.seed, e) < 0)
+		return e ? e->code : ERR_CRYPTO;
+	cfg->zstd_level = 1;
+	cfg->pack_size = 16u << 20;
+	keyfile_kdf_default(&cfg->kdf);
+	return 0;
+}
+
+void repo_config_format(const struct repo_config *cfg, char *out, size_t cap)
+{
+	snprintf(out, cap,
+		 "; pgtimefs repository configuration: no secrets here\n"
+		 "[repository]\n"
+		 "format = %" PRIu32 "\n"
+		 "id = %s\n"
+		 "block-size = %" PRIu32 "\n"
+		 "cdc-min = %" PRIu32 "\n"
+		 "cdc-avg = %" PRIu32 "\n"
+		 "cdc-max = %" PRIu32 "\n"
+		 "cdc-seed = %016" PRIx64 "\n"
+		 "zstd-level = %d\n"
+		 "pack-size = %" PRIu32 "\n"
+		 "kdf = scrypt\n"
+		 "kdf-log2n = %" PRIu32 "\n"
+		 "kdf-r = %" PRIu32 "\n"
+		 "kdf-p = %" PRIu32 "\n",
+		 cfg->format, cfg->id, cfg->chunk.block_size, cfg->chunk.cdc_min, cfg->chunk.cdc_avg,
+		 cfg->chunk.cdc_max, cfg->chunk.seed, cfg->zstd_level, cfg->pack_size, cfg->kdf.log2n, cfg->kdf.r,
+		 cfg->kdf.p);
+}
+
+static int get_u64(const struct config *c, const char *key, uint64_t min, uint64_t max, int base, uint64_t *out,
+		   struct err *e)
+{
+	const char *v = config_get(c, "repository", key);
+	char *end;
+	unsigned long long x;
+	if (!v || !*v)
+		return err_set(e, ERR_CORRUPT, "repository config lacks '%s'", key);
+	x = strtoull(v, &end, base);
+	if (*end || x < min || x > max)
+		return err_set(e, ERR_CORRUPT, "repository config has a bad '%s' (%s)", key, v);
+	*out = x;
+	return 0;
+}
+
+int repo_config_parse(const char *text, size_t len, struct repo_config *cfg, struct err *e)
+{
+	struct config *c = NULL;
+	uint64_t v;
+	const char *s;
+	int rc = config_parse(text, len, "repository config", &c, e);
+	memset(cfg, 0, sizeof *cfg);
+	if (rc < 0)
+		return ERR_CORRUPT;
+#define U(key, min, max, dst)                                      \
+	do {                                                       \
+		if ((rc = get_u64(c, key, min, max, 10, &v, e)) < 0) \
+			goto out;                                  \
+		dst = (__typeof__(dst))v;                              \
+	} while (0)
+	U("format", 1, 1000, cfg->format);
+	if (cfg->format != REPO_FORMAT) {
+		rc = err_set(e, ERR_CORRUPT, "repository format %u is not supported by this pgtimefs (it reads %d)",
+			     cfg->format, REPO_FORMAT);
+		goto out;
+	}
+	s = config_get(c, "repository", "id");
+	if (!s || strlen(s) != 64) {
+		rc = err_set(e, ERR_CORRUPT, "repository config has no valid id");
+		goto out;
+	}
+	memcpy(cfg->id, s, 65);
+	U("block-size", 8192, 8u << 20, cfg->chunk.block_size);
+	U("cdc-min", 64, 8u << 20, cfg->chunk.cdc_min);
+	U("cdc-avg", 64, 8u << 20, cfg->chunk.cdc_avg);
+	U("cdc-max", 64, 8u << 20, cfg->chunk.cdc_max);
+	if ((rc = get_u64(c, "cdc-seed", 0, UINT64_MAX, 16, &cfg->chunk.seed, e)) < 0)
+		goto out;
+	U("zstd-level", 0, 19, cfg->zstd_level);
+	U("pack-size", 1u << 16, 1u << 29, cfg->pack_size);
+	U("kdf-log2n", 10, 22, cfg->kdf.log2n);
+	U("kdf-r", 1, 32, cfg->kdf.r);
+	U("kdf-p", 1, 16, cfg->kdf.p);
+#undef U
+	if (!chunker_params_valid(&cfg->chunk)) {
+		rc = err_set(e, ERR_CORRUPT, "repository config has inconsistent chunker parameters");
+		goto out;
+	}
+	rc = 0;
+out:
+	config_free(c);
+	return rc;
+}
+
+static int new_key_id(char id[17], struct err *e)
+{
+	uint8_t raw[8];
+	if (crypto_random(raw, sizeof raw, e) < 0)
+		return e ? e->code : ERR_CRYPTO;
+	hex_encode(raw, 8, id);
+	return 0;
+}
+
+static int write_key(zones *z, const crypto_key *k, const struct keyfile_kdf *kdf, const char *pass, size_t len,
+		     char id[17], struct err *e)
+{
+	uint8_t kf[KEYFILE_LEN];
+	char rel[64];
+	int rc;
+	if ((rc = new_key_id(id, e)) < 0)
+		return rc;
+	if ((rc = keyfile_create(k, pass, len, kdf, util_now_us() / 1000000, kf, e)) < 0)
+		return rc;
+	snprintf(rel, sizeof rel, "keys/%s", id);
+	if ((rc = zones_put(z, rel, kf, sizeof kf, e)) < 0)
+		return rc;
+	return zones_sync(z, e);
+}
+
+int repo_init(zones *z, const struct repo_config *cfg, const char *pass, size_t passlen, struct err *e)
+{
+	char text[2048], id[17];
+	crypto_key *k = NULL;
+	int rc;
+	for (int i = 0; i < zones_count(z); i++) {
+		char p[4096];
+		FILE *f;
+		zones_file(z, i, "config", p, sizeof p);
+		if ((f = fopen(p, "r"))) {
+			fclose(f);
+			err_set(e, ERR_EXISTS, "zone %d (%s) already holds a repository", i + 1, zones_path(z, i));
+			err_hint(e, "use an empty directory for every zone, or keep the existing repository");
+			return ERR_EXISTS;
+		}
+	}
+	if ((rc = zones_create(z, e)) < 0)
+		return rc;
+	if (!(k = crypto_key_new_random(e)))
+		return e ? e->code : ERR_CRYPTO;
+	if ((rc = write_key(z, k, &cfg->kdf, pass, passlen, id, e)) < 0)
+		goto out;
+	repo_config_format(cfg, text, sizeof text);
+	if ((rc = zones_put(z, "config", text, strlen(text), e)) < 0)
+		goto out;
+	rc = zones_sync(z, e);
+out:
+	crypto_key_free(k);
+	return rc;
+}
+
+int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e)
+{
+	struct repo *r = xcalloc(1, sizeof *r);
+	uint8_t *text = NULL;
+	size_t len, tried = 0;
+	int zone, rc, corrupt = 0;
+	r->z = z;
+	*out = NULL;
+	if ((rc = zones_get_small(z, "config", 64 * 1024, &text, &len, &zone, NULL)) < 0) {
+		err_set(e, ERR_NOTFOUND, "no repository in any of the %d zones (no config file)", zones_count(z));
+		err_hint(e, "run 'pgtimefs init' to create one, or check the zones in the configuration");
+		rc = ERR_NOTFOUND;
+		goto fail;
+	}
+	if ((rc = repo_config_parse((const char *)text, len, &r->cfg, e)) < 0) {
+		err_prefix(e, "zone %d", zone + 1);
+		goto fail;
+	}
+	for (int i = 0; i < zones_count(z) && !r->key; i++) {
+		char **ids;
+		size_t n;
+		if (zones_list(z, i, "keys", &ids, &n, NULL) < 0)
+			continue;
+		for (size_t j = 0; j < n && !r->key; j++) {
+			char rel[300];
+			uint8_t *kf;
+			size_t kl;
+			struct err ke;
+			snprintf(rel, sizeof rel, "keys/%s", ids[j]);
+			{
+				char full[4096];
+				zones_file(z, i, rel, full, sizeof full);
+				if (util_read_small(full, 4096, &kf, &kl, NULL) < 0)
+					continue;
+			}
+			tried++;
+			rc = keyfile_open(kf, kl, pass, passlen, &r->key, &ke);
+			free(kf);
+			if (rc == ERR_CORRUPT)
+				corrupt++;
+			if (rc == 0)
+				snprintf(r->key_id, sizeof r->key_id, "%.16s", ids[j]);
+		}
+		zones_list_free(ids, n);
+	}
+	if (!r->key) {
+		if (tried == 0) {
+			err_set(e, ERR_NOTFOUND, "the repository has no key file in any zone");
+			err_hint(e, "restore a keys/ directory from a zone copy; without a key the data cannot be read");
+			rc = ERR_NOTFOUND;
+		} else if ((size_t)corrupt == tried) {
+			err_set(e, ERR_CORRUPT, "none of the %zu key files is readable (all damaged)", tried);
+			err_hint(e, "copy keys/ from a healthy zone; 'pgtimefs repair' does this when one zone is good");
+			rc = ERR_CORRUPT;
+		} else {
+			err_set(e, ERR_AUTH, "wrong passphrase: none of the %zu key files opens with it", tried);
+			err_hint(e, "check passphrase-file in the configuration or PGTIMEFS_PASSPHRASE");
+			rc = ERR_AUTH;
+		}
+		goto fail;
+	}
+	free(text);
+	*out = r;
+	return 0;
+fail:
+	free(text);
+	r->z = NULL; /* caller keeps z on failure */
+	repo_close(r);
+	return rc;
+}
+
+void repo_close(struct repo *r)
+{
+	if (!r)
+		return;
+	crypto_key_free(r->key);
+	zones_free(r->z);
+	free(r);
+}
+
+int repo_key_add(struct repo *r, const char *newpass, size_t len, char id_out[17], struct err *e)
+{
+	return write_key(r->z, r->key, &r->cfg.kdf, newpass, len, id_out, e);
+}
+
+int repo_key_ids(struct repo *r, char ***ids, size_t *n, struct err *e)
+{
+	char **all = NULL;
+	size_t nall = 0;
+	for (int i = 0; i < zones_count(r->z); i++) {
+		char **names;
+		size_t k;
+		if (zones_list(r->z, i, "keys", &names, &k, NULL) < 0)
+			continue;
+		for (size_t j = 0; j < k; j++) {
+			int dup = 0;
+			for (size_t m = 0; m < nall; m++)
+				dup |= !strcmp(all[m], names[j]);
+			if (dup)
+				continue;
+			all = xrealloc(all, (nall + 1) * sizeof *all);
+			all[nall++] = xstrdup(names[j]);
+		}
+		zones_list_free(names, k);
+	}
+	(void)e;
+	*ids = all;
+	*n = nall;
+	return 0;
+}
+
+int repo_key_remove(struct repo *r, const char *id, struct err *e)
+{
+	char **ids, rel[64];
+	size_t n, found = 0;
+	int rc;
+	if ((rc = repo_key_ids(r, &ids, &n, e)) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		found |= !strcmp(ids[i], id);
+	zones_list_free(ids, n);
+	if (!found)
+		return err_set(e, ERR_NOTFOUND, "no key file %s in the repository", id);
+	if (n == 1) {
+		err_set(e, ERR_USAGE, "refusing to remove the last key file: the repository would be unreadable");
+		err_hint(e, "add another key first with 'pgtimefs key add'");
+		return ERR_USAGE;
+	}
+	snprintf(rel, sizeof rel, "keys/%.40s", id);
+	if ((rc = zones_remove(r->z, rel, e)) < 0)
+		return rc;
+	return 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * repo.h: a repository: its zones, its config, and the master key opened from a key file.
+ *
+ * Every zone holds `config` (plain INI: format version, repository id, chunker, zstd, pack
+ * and KDF parameters; no secrets) and `keys/<key-id>` (key files, crypto/keyfile.h).
+ * repo_open reads the config from the first zone that has one and tries the passphrase on
+ * the key files; it needs only one zone to be present. A repo is immutable once open and
+ * may be shared by threads (its key is read-only); key add/remove are for one thread.
+ */
+#ifndef PGTIMEFS_STORE_REPO_H
+#define PGTIMEFS_STORE_REPO_H
+
+#include <stdint.h>
+
+#include "chunker.h"
+#include "crypto/crypto.h"
+#include "crypto/keyfile.h"
+#include "zones.h"
+
+#define REPO_FORMAT 1
+
+struct repo_config {
+	uint32_t format;	  /* REPO_FORMAT */
+	char id[65];		  /* 64 hex digits */
+	struct chunker_params chunk;
+	int zstd_level;		  /* default 1 */
+	uint32_t pack_size;	  /* target pack size, default 16 MiB */
+	struct keyfile_kdf kdf;	  /* for new key files */
+};
+
+struct repo {
+	zones *z;
+	struct repo_config cfg;
+	crypto_key *key;
+	char key_id[17]; /* the key file that opened it */
+};
+
+/* Defaults for a new repository, with a fresh random id and gear seed. */
+int repo_config_default(struct repo_config *cfg, struct err *e);
+/* Parses a config file's text; ERR_CORRUPT with the reason on anything unexpected. */
+int repo_config_parse(const char *text, size_t len, struct repo_config *cfg, struct err *e);
+/* Formats cfg as the text of a config file into out (at least 1024 bytes). */
+void repo_config_format(const struct repo_config *cfg, char *out, size_t cap);
+
+/*
+ * Creates a repository in every zone: directories, config, a first key file sealed with
+ * pass. ERR_EXISTS when any zone already holds a config. Nothing is opened.
+ */
+int repo_init(zones *z, const struct repo_config *cfg, const char *pass, size_t passlen, struct err *e);
+
+/*
+ * Opens the repository in z (taking ownership of z): ERR_NOTFOUND when no zone holds a
+ * config, ERR_AUTH when no key file opens with pass.
+ */
+int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e);
+void repo_close(struct repo *r);
+
+/* Adds a key file for the same master key under newpass; *id_out gets its id (17 bytes). */
+int repo_key_add(struct repo *r, const char *newpass, size_t len, char id_out[17], struct err *e);
+/* Removes a key file from every zone; refuses to remove the last one. */
+int repo_key_remove(struct repo *r, const char *id, struct err *e);
+/* Key ids (sorted) found in any zone; free with zones_list_free. */
+int repo_key_ids(struct repo *r, char ***ids, size_t *n, struct err *e);
+
+#endif

@@ -1,0 +1,315 @@
+#include "zones.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+struct zones {
+	int n;
+	char *paths[ZONES_MAX];
+	char **dirty; /* directories to fsync (full paths) */
+	size_t ndirty, capdirty;
+};
+
+zones *zones_new(const char *const *paths, int n)
+{
+	zones *z = xcalloc(1, sizeof *z);
+	z->n = n > ZONES_MAX ? ZONES_MAX : n;
+	for (int i = 0; i < z->n; i++) {
+		size_t len = strlen(paths[i]);
+		z->paths[i] = xstrdup(paths[i]);
+		while (len > 1 && z->paths[i][len - 1] == '/')
+			z->paths[i][--len] = '\0';
+	}
+	return z;
+}
+
+void zones_free(zones *z)
+{
+	if (!z)
+		return;
+	for (int i = 0; i < z->n; i++)
+		free(z->paths[i]);
+	for (size_t i = 0; i < z->ndirty; i++)
+		free(z->dirty[i]);
+	free(z->dirty);
+	free(z);
+}
+
+int zones_count(const zones *z)
+{
+	return z->n;
+}
+
+const char *zones_path(const zones *z, int i)
+{
+	return z->paths[i];
+}
+
+void zones_file(const zones *z, int i, const char *relpath, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%s", z->paths[i], relpath);
+}
+
+int zones_create(zones *z, struct err *e)
+{
+	static const char *subs[] = {"packs", "keys", "catalog"};
+	char p[PATH_MAX];
+	for (int i = 0; i < z->n; i++) {
+		for (size_t s = 0; s < 3; s++) {
+			zones_file(z, i, subs[s], p, sizeof p);
+			if (util_mkdir_p(p, 0700, e) < 0) {
+				err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
+				return e ? e->code : ERR_IO;
+			}
+		}
+	}
+	return 0;
+}
+
+static void add_dirty(zones *z, const char *dir)
+{
+	for (size_t i = 0; i < z->ndirty; i++)
+		if (!strcmp(z->dirty[i], dir))
+			return;
+	if (z->ndirty == z->capdirty) {
+		z->capdirty = z->capdirty ? z->capdirty * 2 : 16;
+		z->dirty = xrealloc(z->dirty, z->capdirty * sizeof *z->dirty);
+	}
+	z->dirty[z->ndirty++] = xstrdup(dir);
+}
+
+static int put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e)
+{
+	char full[PATH_MAX], dir[PATH_MAX];
+	char *slash;
+	struct stat st;
+	zones_file(z, i, relpath, full, sizeof full);
+	snprintf(dir, sizeof dir, "%s", full);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if (stat(z->paths[i], &st) < 0) {
+		err_sys(e, ERR_IO, "zone %d (%s) is not there", i + 1, z->paths[i]);
+		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
+		return e ? e->code : ERR_IO;
+	}
+	if (stat(dir, &st) < 0 && util_mkdir_p(dir, 0700, e) < 0)
+		goto fail;
+	if (util_write_durable(full, data, len, 0, e) < 0)
+		goto fail;
+	add_dirty(z, dir);
+	return 0;
+fail:
+	err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
+	if (e && !e->hint[0])
+		err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+	return e ? e->code : ERR_IO;
+}
+
+int zones_put(zones *z, const char *relpath, const void *data, size_t len, struct err *e)
+{
+	for (int i = 0; i < z->n; i++) {
+		if (put_one(z, i, relpath, data, len, e) < 0) {
+			for (int j = 0; j < i; j++) {
+				char full[PATH_MAX];
+				zones_file(z, j, relpath, full, sizeof full);
+				unlink(full);
+			}
+			return e ? e->code : ERR_IO;
+		}
+	}
+	return 0;
+}
+
+int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e)
+{
+	return put_one(z, i, relpath, data, len, e);
+}
+
+int zones_sync(zones *z, struct err *e)
+{
+	int rc = 0;
+	for (size_t i = 0; i < z->ndirty; i++) {
+		if (!rc && util_fsync_dir(z->dirty[i], e) < 0)
+			rc = e ? e->code : ERR_IO;
+		free(z->dirty[i]);
+	}
+	z->ndirty = 0;
+	return rc;
+}
+
+int zones_remove(zones *z, const char *relpath, struct err *e)
+{
+	for (int i = 0; i < z->n; i++) {
+		char full[PATH_MAX];
+		zones_file(z, i, relpath, full, sizeof full);
+		if (unlink(full) < 0 && errno != ENOENT)
+			return err_sys(e, ERR_IO, "cannot remove %s", full);
+	}
+	return 0;
+}
+
+int zones_get_small(const zones *z, const char *relpath, size_t max, uint8_t **out, size_t *len, int *zone,
+		    struct err *e)
+{
+	int rc = ERR_NOTFOUND;
+	for (int i = 0; i < z->n; i++) {
+		char full[PATH_MAX];
+		zones_file(z, i, relpath, full, sizeof full);
+		rc = util_read_small(full, max, out, len, NULL);
+		if (rc == 0) {
+			if (zone)
+				*zone = i;
+			return 0;
+		}
+	}
+	return err_set(e, ERR_NOTFOUND, "%s is in no zone", relpath);
+}
+
+int zones_pread(const zones *z, int i, const char *relpath, void *buf, size_t len, uint64_t off, struct err *e)
+{
+	char full[PATH_MAX];
+	int fd;
+	zones_file(z, i, relpath, full, sizeof full);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "zone %d: cannot open %s", i + 1, relpath);
+	if (util_pread_all(fd, buf, len, off) < 0) {
+		err_sys(e, errno == ENODATA ? ERR_CORRUPT : ERR_IO, "zone %d: cannot read %s", i + 1, relpath);
+		close(fd);
+		return e ? e->code : ERR_IO;
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int zones_list(const zones *z, int i, const char *reldir, char ***names, size_t *n, struct err *e)
+{
+	char full[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	size_t cap = 0;
+	*names = NULL;
+	*n = 0;
+	zones_file(z, i, reldir, full, sizeof full);
+	d = opendir(full);
+	if (!d)
+		return err_sys(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "zone %d: cannot list %s", i + 1, reldir);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*names = xrealloc(*names, cap * sizeof **names);
+		}
+		(*names)[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (*n)
+		qsort(*names, *n, sizeof **names, cmp_str);
+	return 0;
+}
+
+void zones_list_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int stream_one(zones *z, int i, const char *relpath, int src, struct err *e)
+{
+	char full[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX + 32];
+	char *slash;
+	uint8_t *buf = NULL;
+	int fd = -1;
+	struct stat st;
+	zones_file(z, i, relpath, full, sizeof full);
+	snprintf(dir, sizeof dir, "%s", full);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if (stat(z->paths[i], &st) < 0) {
+		err_sys(e, ERR_IO, "zone %d (%s) is not there", i + 1, z->paths[i]);
+		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
+		return e ? e->code : ERR_IO;
+	}
+	if (stat(dir, &st) < 0 && util_mkdir_p(dir, 0700, e) < 0)
+		goto fail;
+	snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_sys(e, ERR_IO, "cannot create %s", tmp);
+		goto fail;
+	}
+	buf = xmalloc(1 << 20);
+	for (uint64_t off = 0;; ) {
+		ssize_t r = pread(src, buf, 1 << 20, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_sys(e, ERR_IO, "cannot read the local copy");
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		if (util_write_all(fd, buf, (size_t)r) < 0) {
+			err_sys(e, ERR_IO, "cannot write %s", tmp);
+			goto fail;
+		}
+		off += (uint64_t)r;
+	}
+	if (fsync(fd) < 0) {
+		err_sys(e, ERR_IO, "cannot fsync %s", tmp);
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, full) < 0) {
+		err_sys(e, ERR_IO, "cannot rename %s", tmp);
+		goto fail;
+	}
+	free(buf);
+	add_dirty(z, dir);
+	return 0;
+fail:
+	free(buf);
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
+	return e ? e->code : ERR_IO;
+}
+
+int zones_put_file(zones *z, const char *relpath, const char *local_path, struct err *e)
+{
+	int src = open(local_path, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return err_sys(e, ERR_IO, "cannot open %s", local_path);
+	for (int i = 0; i < z->n; i++) {
+		if (stream_one(z, i, relpath, src, e) < 0) {
+			for (int j = 0; j < i; j++) {
+				char full[PATH_MAX];
+				zones_file(z, j, relpath, full, sizeof full);
+				unlink(full);
+			}
+			close(src);
+			return e ? e->code : ERR_IO;
+		}
+	}
+	close(src);
+	return 0;
+}

@@ -1,0 +1,227 @@
+/* cmd_browse.c: list, ls and cat: the backups as the mount shows them, read without FUSE. */
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/timefmt.h"
+#include "common/util.h"
+#include "fs/file.h"
+#include "fs/path.h"
+#include "tools.h"
+
+struct list_out {
+	struct ctx *x;
+	struct json j;
+	int n;
+};
+
+static int list_cb(void *p, const struct catalog_snapshot *s)
+{
+	struct list_out *o = p;
+	double secs = (double)(s->finished_us - s->started_us) / 1e6;
+	if (o->x->json) {
+		struct json *j = &o->j;
+		json_obj(j);
+		json_key(j, "cluster");
+		json_str(j, s->cluster_name);
+		json_key(j, "snapshot");
+		json_str(j, s->name);
+		json_key(j, "time_us");
+		json_int(j, s->time_us);
+		json_key(j, "kind");
+		json_str(j, s->kind);
+		json_key(j, "nodes");
+		json_int(j, s->nodes);
+		json_key(j, "files");
+		json_int(j, s->files);
+		json_key(j, "bytes");
+		json_int(j, s->bytes);
+		json_key(j, "new_bytes");
+		json_int(j, s->new_bytes);
+		json_key(j, "stored_bytes");
+		json_int(j, s->stored_bytes);
+		json_key(j, "duration_ms");
+		json_int(j, (int64_t)(secs * 1000));
+		json_obj_end(j);
+	} else {
+		char b[24], nb[24], sb[24];
+		if (!o->n)
+			printf("%-16s %-28s %5s %8s %11s %11s %11s %9s\n", "CLUSTER", "SNAPSHOT", "NODES", "FILES", "SIZE", "NEW",
+			       "STORED", "DURATION");
+		util_human_bytes((uint64_t)s->bytes, b, sizeof b);
+		util_human_bytes((uint64_t)s->new_bytes, nb, sizeof nb);
+		util_human_bytes((uint64_t)s->stored_bytes, sb, sizeof sb);
+		printf("%-16s %-28s %5lld %8lld %11s %11s %11s %8.1fs\n", s->cluster_name, s->name, (long long)s->nodes,
+		       (long long)s->files, b, nb, sb, secs);
+	}
+	o->n++;
+	return 0;
+}
+
+int cmd_list(struct ctx *x, int argc, char **argv)
+{
+	struct err e;
+	struct list_out o;
+	int64_t cluster = 0;
+	int rc;
+	err_clear(&e);
+	if (argc > 2)
+		return usage_error("usage: pgtimefs list [CLUSTER]");
+	if ((rc = setup_catalog(x, 0, &e)) < 0)
+		return report(&e);
+	if (argc == 2 && (rc = catalog_cluster_find(x->cat, argv[1], &cluster, &e)) < 0)
+		return report(&e);
+	memset(&o, 0, sizeof o);
+	o.x = x;
+	if (x->json) {
+		json_init(&o.j, stdout);
+		json_arr(&o.j);
+	}
+	rc = catalog_snapshots(x->cat, cluster, list_cb, &o, &e);
+	if (x->json) {
+		json_arr_end(&o.j);
+		json_end(&o.j);
+	} else if (!o.n && rc == 0) {
+		printf("no snapshots yet\n");
+	}
+	return rc < 0 ? report(&e) : 0;
+}
+
+static const char *kind_name(mode_t m)
+{
+	return S_ISDIR(m) ? "dir" : S_ISREG(m) ? "file" : S_ISLNK(m) ? "symlink" : S_ISFIFO(m) ? "fifo" : S_ISSOCK(m) ? "socket" : S_ISCHR(m) ? "chardev" : S_ISBLK(m) ? "blockdev" : "other";
+}
+
+static void mode_string(mode_t m, char out[11])
+{
+	const char *rwx = "rwxrwxrwx";
+	out[0] = S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : S_ISFIFO(m) ? 'p' : S_ISSOCK(m) ? 's' : S_ISCHR(m) ? 'c' : S_ISBLK(m) ? 'b' : '-';
+	for (int i = 0; i < 9; i++)
+		out[1 + i] = (m & (1u << (8 - i))) ? rwx[i] : '-';
+	if (m & S_ISUID)
+		out[3] = (m & S_IXUSR) ? 's' : 'S';
+	if (m & S_ISGID)
+		out[6] = (m & S_IXGRP) ? 's' : 'S';
+	if (m & S_ISVTX)
+		out[9] = (m & S_IXOTH) ? 't' : 'T';
+	out[10] = '\0';
+}
+
+static const char *loc_name(const struct fs_loc *l)
+{
+	switch (l->kind) {
+	case FS_ROOT: return "/";
+	case FS_CLUSTER: return l->cluster_name;
+	case FS_SNAPSHOT: return l->snapshot_name;
+	case FS_LATEST: return "latest";
+	case FS_ENTRY: return l->entry.name;
+	}
+	return "?";
+}
+
+struct ls_out {
+	struct ctx *x;
+	struct json j;
+};
+
+static int ls_cb(void *p, const struct fs_loc *l)
+{
+	struct ls_out *o = p;
+	struct stat st;
+	const char *target = fs_link_target(l);
+	char when[TIMEFMT_MAX];
+	fs_stat(l, &st);
+	timefmt_print((int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000, 1, when);
+	if (o->x->json) {
+		struct json *j = &o->j;
+		json_obj(j);
+		json_key(j, "name");
+		json_str(j, loc_name(l));
+		json_key(j, "type");
+		json_str(j, kind_name(st.st_mode));
+		json_key(j, "mode");
+		json_int(j, st.st_mode & 07777);
+		json_key(j, "uid");
+		json_int(j, st.st_uid);
+		json_key(j, "gid");
+		json_int(j, st.st_gid);
+		json_key(j, "size");
+		json_int(j, (int64_t)st.st_size);
+		json_key(j, "mtime");
+		json_str(j, when);
+		json_key(j, "mtime_ns");
+		json_int(j, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+		if (target) {
+			json_key(j, "target");
+			json_str(j, target);
+		}
+		json_obj_end(j);
+	} else {
+		char m[11];
+		mode_string(st.st_mode, m);
+		printf("%s %6u %6u %12lld %s %s%s%s\n", m, (unsigned)st.st_uid, (unsigned)st.st_gid, (long long)st.st_size,
+		       when, loc_name(l), target ? " -> " : "", target ? target : "");
+	}
+	return 0;
+}
+
+int cmd_ls(struct ctx *x, int argc, char **argv)
+{
+	struct err e;
+	struct fs_loc l;
+	struct ls_out o;
+	int rc;
+	err_clear(&e);
+	if (argc > 2)
+		return usage_error("usage: pgtimefs ls [PATH]");
+	if ((rc = setup_catalog(x, 0, &e)) < 0 || (rc = fs_resolve(x->cat, argc == 2 ? argv[1] : "", &l, &e)) < 0)
+		return report(&e);
+	memset(&o, 0, sizeof o);
+	o.x = x;
+	if (x->json) {
+		json_init(&o.j, stdout);
+		json_arr(&o.j);
+	}
+	if (l.kind == FS_ENTRY && !S_ISDIR(l.entry.mode))
+		ls_cb(&o, &l); /* like ls: a file lists itself */
+	else if ((rc = fs_list(x->cat, &l, "", ls_cb, &o, &e)) < 0)
+		return report(&e);
+	if (x->json) {
+		json_arr_end(&o.j);
+		json_end(&o.j);
+	}
+	return 0;
+}
+
+int cmd_cat(struct ctx *x, int argc, char **argv)
+{
+	struct err e;
+	fs_reader *rd;
+	int rc = 0;
+	err_clear(&e);
+	if (argc < 2)
+		return usage_error("usage: pgtimefs cat PATH...");
+	if ((rc = setup_catalog(x, 0, &e)) < 0)
+		return report(&e);
+	rd = fs_reader_new(x->repo, x->cat, NULL);
+	for (int i = 1; i < argc && rc == 0; i++) {
+		struct fs_loc l;
+		if ((rc = fs_resolve(x->cat, argv[i], &l, &e)) < 0)
+			break;
+		if (l.kind != FS_ENTRY || !S_ISREG(l.entry.mode)) {
+			rc = err_set(&e, ERR_USAGE, "%s is not a regular file", argv[i]);
+			break;
+		}
+		if (l.entry.size)
+			rc = fs_copy_to_fd(rd, l.entry.content, l.entry.size, STDOUT_FILENO, &e);
+		if (rc < 0)
+			err_prefix(&e, "%s", argv[i]);
+	}
+	fs_reader_free(rd);
+	return rc < 0 ? report(&e) : 0;
+}

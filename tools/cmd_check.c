@@ -1,0 +1,361 @@
+/* cmd_check.c: check [--read-data] and repair: every zone against the catalog. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/copy.h"
+#include "common/json.h"
+#include "common/progress.h"
+#include "common/util.h"
+#include "crypto/keyfile.h"
+#include "store/pack.h"
+#include "tools.h"
+
+struct checker {
+	struct ctx *x;
+	int read_data, repair;
+	int problems, fixed, unfixable;
+	uint64_t packs, bytes;
+	struct json j; /* problems array when --json */
+	struct progress prog;
+	uint8_t *buf;
+};
+
+static void problem(struct checker *k, const char *kind, int zone, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void problem(struct checker *k, const char *kind, int zone, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	k->problems++;
+	if (k->x->json) {
+		json_obj(&k->j);
+		json_key(&k->j, "kind");
+		json_str(&k->j, kind);
+		json_key(&k->j, "zone");
+		json_int(&k->j, zone);
+		json_key(&k->j, "message");
+		json_str(&k->j, msg);
+		json_obj_end(&k->j);
+	} else {
+		progress_end(&k->prog);
+		printf("%s: %s\n", k->repair ? "found" : "problem", msg);
+	}
+}
+
+static void fixed(struct checker *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fixed(struct checker *k, const char *fmt, ...)
+{
+	va_list ap;
+	k->fixed++;
+	if (k->x->json || k->x->quiet)
+		return;
+	progress_end(&k->prog);
+	fputs("repaired: ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputs("\n", stdout);
+}
+
+/* Reads a whole pack file of a zone into k->buf; 0, ERR_NOTFOUND or ERR_CORRUPT (size). */
+static int read_pack(struct checker *k, int zone, const char *rel, uint64_t size)
+{
+	char full[4200];
+	struct stat st;
+	int fd, rc = 0;
+	zones_file(k->x->repo->z, zone, rel, full, sizeof full);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size)
+		rc = ERR_CORRUPT;
+	else if (util_pread_all(fd, k->buf, size, 0) < 0)
+		rc = ERR_IO;
+	close(fd);
+	return rc;
+}
+
+static int pack_ok_in_buf(struct checker *k, const struct catalog_pack *p)
+{
+	uint8_t sum[32];
+	crypto_sha256(k->buf, p->size, sum);
+	return !memcmp(sum, p->hash, 32);
+}
+
+static int check_pack(void *ctx, const struct catalog_pack *p)
+{
+	struct checker *k = ctx;
+	struct repo *r = k->x->repo;
+	char rel[80], hex[65];
+	int n = zones_count(r->z), good = -1;
+	int state[ZONES_MAX]; /* 0 ok, 1 missing, 2 damaged */
+	pack_relpath(p->hash, rel);
+	pack_name(p->hash, hex);
+	k->packs++;
+	if (p->size > PACK_MAX)
+		return 0;
+	k->buf = xrealloc(k->buf, p->size ? p->size : 1);
+	for (int i = 0; i < n; i++) {
+		state[i] = 0;
+		if (!k->read_data && !k->repair) {
+			char full[4200];
+			struct stat st;
+			zones_file(r->z, i, rel, full, sizeof full);
+			if (stat(full, &st) < 0)
+				state[i] = 1;
+			else if ((uint64_t)st.st_size != p->size)
+				state[i] = 2;
+			continue;
+		}
+		{
+			int rc = read_pack(k, i, rel, p->size);
+			if (rc == ERR_NOTFOUND)
+				state[i] = 1;
+			else if (rc < 0 || !pack_ok_in_buf(k, p))
+				state[i] = 2;
+			else if (good < 0)
+				good = i;
+			k->bytes += p->size;
+			progress_add(&k->prog, p->size);
+		}
+	}
+	if (k->read_data && good >= 0) {
+		/* the bytes are right; the trailer must open and match the catalog */
+		struct pack_entry *ents;
+		size_t ne;
+		struct err e;
+		if (read_pack(k, good, rel, p->size) == 0 && pack_parse(r->key, k->buf, p->size, &ents, &ne, &e) < 0)
+			problem(k, "pack-trailer", good + 1, "pack %s: %s", hex, e.msg);
+		else
+			free(ents);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!state[i])
+			continue;
+		problem(k, state[i] == 1 ? "pack-missing" : "pack-damaged", i + 1, "pack %s %s in zone %d (%s)", hex,
+			state[i] == 1 ? "is missing" : "is damaged (its bytes do not match its checksum)", i + 1,
+			zones_path(r->z, i));
+		if (!k->repair)
+			continue;
+		if (good < 0) {
+			k->unfixable++;
+			continue;
+		}
+		{
+			struct err e;
+			if (read_pack(k, good, rel, p->size) == 0 && pack_ok_in_buf(k, p) &&
+			    zones_put_one(r->z, i, rel, k->buf, p->size, &e) == 0)
+				fixed(k, "pack %.16s copied from zone %d to zone %d", hex, good + 1, i + 1);
+			else
+				k->unfixable++;
+		}
+	}
+	if (k->repair && good < 0) {
+		int any_bad = 0;
+		for (int i = 0; i < n; i++)
+			any_bad |= state[i];
+		if (any_bad)
+			problem(k, "pack-lost", 0, "pack %s has no good copy in any zone: its files cannot be read", hex);
+	}
+	return 0;
+}
+
+static int catalog_problem(void *ctx, const char *msg)
+{
+	struct checker *k = ctx;
+	k->problems++;
+	if (k->x->json) {
+		json_obj(&k->j);
+		json_key(&k->j, "kind");
+		json_str(&k->j, "catalog");
+		json_key(&k->j, "message");
+		json_str(&k->j, msg);
+		json_obj_end(&k->j);
+	} else {
+		printf("problem: %s\n", msg);
+	}
+	return 0;
+}
+
+/* config, keys and catalog copies in every zone */
+static void check_zone_files(struct checker *k)
+{
+	struct repo *r = k->x->repo;
+	int n = zones_count(r->z);
+	char **keys;
+	size_t nkeys;
+	repo_key_ids(r, &keys, &nkeys, NULL);
+	for (int i = 0; i < n; i++) {
+		char full[4200];
+		uint8_t *buf;
+		size_t len;
+		struct repo_config cfg;
+		struct stat st;
+		zones_file(r->z, i, "", full, sizeof full);
+		if (stat(full, &st) < 0) {
+			problem(k, "zone-missing", i + 1, "zone %d (%s) is missing", i + 1, zones_path(r->z, i));
+			if (k->repair) {
+				struct err e;
+				if (zones_create(r->z, &e) == 0)
+					fixed(k, "zone %d recreated", i + 1);
+			}
+		}
+		zones_file(r->z, i, "config", full, sizeof full);
+		if (util_read_small(full, 65536, &buf, &len, NULL) < 0 ||
+		    (repo_config_parse((char *)buf, len, &cfg, NULL) < 0 ? (free(buf), 1) : (free(buf), strcmp(cfg.id, r->cfg.id) != 0))) {
+			problem(k, "config", i + 1, "zone %d has no valid config of this repository", i + 1);
+			if (k->repair) {
+				char text[2048];
+				struct err e;
+				repo_config_format(&r->cfg, text, sizeof text);
+				if (zones_put_one(r->z, i, "config", text, strlen(text), &e) == 0)
+					fixed(k, "config written to zone %d", i + 1);
+			}
+		}
+		for (size_t j = 0; j < nkeys; j++) {
+			char rel[64];
+			snprintf(rel, sizeof rel, "keys/%.40s", keys[j]);
+			zones_file(r->z, i, rel, full, sizeof full);
+			if (util_read_small(full, 4096, &buf, &len, NULL) == 0) {
+				int ok = keyfile_created(buf, len) != 0;
+				free(buf);
+				if (ok)
+					continue;
+			}
+			problem(k, "key", i + 1, "zone %d lacks key file %s (or it is damaged)", i + 1, keys[j]);
+			if (k->repair) {
+				for (int g = 0; g < n; g++) {
+					char src[4200];
+					struct err e;
+					zones_file(r->z, g, rel, src, sizeof src);
+					if (g == i || util_read_small(src, 4096, &buf, &len, NULL) < 0)
+						continue;
+					if (keyfile_created(buf, len) && zones_put_one(r->z, i, rel, buf, len, &e) == 0) {
+						fixed(k, "key file %s copied from zone %d to zone %d", keys[j], g + 1, i + 1);
+						free(buf);
+						break;
+					}
+					free(buf);
+				}
+			}
+		}
+		{
+			char **cats;
+			size_t nc;
+			if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0 || nc == 0) {
+				problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
+				if (nc == 0 && cats)
+					zones_list_free(cats, nc);
+			} else {
+				zones_list_free(cats, nc);
+			}
+		}
+	}
+	zones_list_free(keys, nkeys);
+}
+
+static int run(struct ctx *x, int read_data, int repair)
+{
+	struct err e;
+	struct checker k;
+	int rc, cat_problems = 0;
+	err_clear(&e);
+	memset(&k, 0, sizeof k);
+	k.x = x;
+	k.read_data = read_data;
+	k.repair = repair;
+	if ((rc = setup_catalog(x, repair, &e)) < 0)
+		return report(&e);
+	if (x->json) {
+		json_init(&k.j, stdout);
+		json_obj(&k.j);
+		json_key(&k.j, "problems");
+		json_arr(&k.j);
+	}
+	progress_start(&k.prog, repair ? "repair" : "check", 0, !x->quiet && !x->json && (read_data || repair));
+	check_zone_files(&k);
+	if ((rc = catalog_verify(x->cat, catalog_problem, &k, &cat_problems, &e)) < 0)
+		goto fail;
+	if ((rc = catalog_packs(x->cat, check_pack, &k, &e)) < 0)
+		goto fail;
+	progress_end(&k.prog);
+	if (repair) {
+		struct err se;
+		err_clear(&se);
+		if (zones_sync(x->repo->z, &se) < 0) {
+			report(&se);
+			k.unfixable++;
+		}
+		/* a fresh catalog copy in every zone */
+		if (catalog_copy_push(x->cat, x->repo, x->state_dir, NULL, &se) < 0) {
+			report(&se);
+			k.unfixable++;
+		} else if (k.problems) {
+			fixed(&k, "catalog copy written to every zone");
+		}
+	}
+	free(k.buf);
+	if (x->json) {
+		json_arr_end(&k.j);
+		json_key(&k.j, "packs");
+		json_int(&k.j, (int64_t)k.packs);
+		json_key(&k.j, "bytes_read");
+		json_int(&k.j, (int64_t)k.bytes);
+		json_key(&k.j, "problems_found");
+		json_int(&k.j, k.problems);
+		if (repair) {
+			json_key(&k.j, "repaired");
+			json_int(&k.j, k.fixed);
+			json_key(&k.j, "unrepairable");
+			json_int(&k.j, k.unfixable);
+		}
+		json_key(&k.j, "ok");
+		json_bool(&k.j, repair ? (k.unfixable == 0 && cat_problems == 0) : k.problems == 0);
+		json_obj_end(&k.j);
+		json_end(&k.j);
+	} else if (!x->quiet) {
+		if (repair)
+			printf("repair: %d problem%s found, %d repaired, %d could not be repaired\n", k.problems,
+			       k.problems == 1 ? "" : "s", k.fixed, k.unfixable);
+		else
+			printf("check: %llu packs in %d zones%s: %s\n", (unsigned long long)k.packs, zones_count(x->repo->z),
+			       read_data ? " (data read and verified)" : "", k.problems ? "PROBLEMS FOUND" : "ok");
+		if (!repair && k.problems)
+			fprintf(stderr, "HINT: run 'pgtimefs repair' to copy what is missing or damaged from a good zone\n");
+	}
+	if (repair)
+		return (k.unfixable || cat_problems) ? 1 : 0;
+	return k.problems ? 1 : 0;
+fail:
+	progress_end(&k.prog);
+	free(k.buf);
+	return report(&e);
+}
+
+int cmd_check(struct ctx *x, int argc, char **argv)
+{
+	int read_data = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--read-data"))
+			read_data = 1;
+		else
+			return usage_error("usage: pgtimefs check [--read-data]");
+	}
+	return run(x, read_data, 0);
+}
+
+int cmd_repair(struct ctx *x, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		return usage_error("usage: pgtimefs repair");
+	return run(x, 1, 1);
+}

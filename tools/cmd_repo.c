@@ -1,0 +1,219 @@
+/* cmd_repo.c: init (and init --recover) and key add | list | remove. */
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog/copy.h"
+#include "common/json.h"
+#include "common/timefmt.h"
+#include "common/util.h"
+#include "tools.h"
+
+static int init_recover(struct ctx *x)
+{
+	struct err e;
+	uint64_t gen = 0;
+	int zone = 0, rc;
+	err_clear(&e);
+	if ((rc = setup_repo(x, &e)) < 0)
+		return report(&e);
+	if ((rc = util_mkdir_p(x->state_dir, 0700, &e)) < 0 ||
+	    (rc = catalog_writer_lock(x->state_dir, x->wait_s, &x->lock_fd, &e)) < 0)
+		return report(&e);
+	if (access(x->catalog_file, F_OK) == 0) {
+		err_set(&e, ERR_EXISTS, "a catalog already exists at %s", x->catalog_file);
+		err_hint(&e, "move it (and its -wal and -shm files) away first if it is damaged, then run this again");
+		return report(&e);
+	}
+	unlink(x->catalog_file);
+	{
+		char p[2200];
+		snprintf(p, sizeof p, "%s-wal", x->catalog_file);
+		unlink(p);
+		snprintf(p, sizeof p, "%s-shm", x->catalog_file);
+		unlink(p);
+	}
+	if ((rc = catalog_copy_recover(x->repo, x->catalog_file, &gen, &zone, &e)) < 0)
+		return report(&e);
+	if (x->json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj(&j);
+		json_key(&j, "recovered");
+		json_bool(&j, 1);
+		json_key(&j, "generation");
+		json_int(&j, (int64_t)gen);
+		json_key(&j, "zone");
+		json_int(&j, zone + 1);
+		json_obj_end(&j);
+		json_end(&j);
+	} else if (!x->quiet) {
+		printf("recovered the catalog from zone %d (%s), generation %" PRIu64 "\n", zone + 1,
+		       zones_path(x->repo->z, zone), gen);
+	}
+	return 0;
+}
+
+int cmd_init(struct ctx *x, int argc, char **argv)
+{
+	struct err e;
+	struct repo_config cfg;
+	zones *z;
+	const char *v;
+	int rc;
+	err_clear(&e);
+	if (argc == 2 && !strcmp(argv[1], "--recover")) {
+		if ((rc = setup_config(x, &e)) < 0)
+			return report(&e);
+		return init_recover(x);
+	}
+	if (argc != 1)
+		return usage_error("usage: pgtimefs init [--recover]");
+	if ((rc = setup_passphrase(x, &e)) < 0)
+		return report(&e);
+	if (access(x->catalog_file, F_OK) == 0) {
+		err_set(&e, ERR_EXISTS, "the state directory already holds a catalog (%s)", x->catalog_file);
+		err_hint(&e, "a new repository needs a new state-dir");
+		return report(&e);
+	}
+	if ((rc = repo_config_default(&cfg, &e)) < 0)
+		return report(&e);
+	/* a few parameters may be chosen at creation time */
+	if ((v = config_get(x->cfg, "repository", "kdf-log2n")))
+		cfg.kdf.log2n = (uint32_t)atoi(v);
+	if ((v = config_get(x->cfg, "repository", "block-size"))) {
+		uint64_t b;
+		if (config_parse_size(v, &b) < 0 || b > (8u << 20))
+			return usage_error("bad block-size '%s'", v);
+		cfg.chunk.block_size = (uint32_t)b;
+	}
+	if ((v = config_get(x->cfg, "repository", "zstd-level")))
+		cfg.zstd_level = atoi(v);
+	if (!chunker_params_valid(&cfg.chunk))
+		return usage_error("block-size must be a multiple of 8 KiB up to 8 MiB");
+	z = zones_new((const char *const *)x->zone_paths, x->nzones);
+	rc = repo_init(z, &cfg, x->pass, x->passlen, &e);
+	zones_free(z);
+	if (rc < 0)
+		return report(&e);
+	if ((rc = util_mkdir_p(x->state_dir, 0700, &e)) < 0 || (rc = setup_catalog(x, 2, &e)) < 0 ||
+	    (rc = catalog_meta_set(x->cat, "repository", cfg.id, &e)) < 0)
+		return report(&e);
+	if (x->json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj(&j);
+		json_key(&j, "repository");
+		json_str(&j, cfg.id);
+		json_key(&j, "zones");
+		json_int(&j, x->nzones);
+		json_key(&j, "key");
+		json_str(&j, x->repo->key_id);
+		json_obj_end(&j);
+		json_end(&j);
+	} else if (!x->quiet) {
+		printf("created repository %.16s in %d zone%s (key %s)\n", cfg.id, x->nzones, x->nzones == 1 ? "" : "s",
+		       x->repo->key_id);
+	}
+	return 0;
+}
+
+static int read_new_pass(char **pass, size_t *len, struct err *e)
+{
+	const char *file = getenv("PGTIMEFS_NEW_PASSPHRASE_FILE");
+	const char *env = getenv("PGTIMEFS_NEW_PASSPHRASE");
+	if (file && *file) {
+		uint8_t *buf;
+		int rc = util_read_small(file, 4096, &buf, len, e);
+		if (rc < 0)
+			return rc;
+		while (*len && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
+			buf[--*len] = '\0';
+		*pass = (char *)buf;
+	} else if (env && *env) {
+		*pass = xstrdup(env);
+		*len = strlen(env);
+	} else {
+		err_set(e, ERR_USAGE, "key add needs the new passphrase in PGTIMEFS_NEW_PASSPHRASE_FILE or PGTIMEFS_NEW_PASSPHRASE");
+		return ERR_USAGE;
+	}
+	if (!*len) {
+		free(*pass);
+		return err_set(e, ERR_USAGE, "the new passphrase is empty");
+	}
+	return 0;
+}
+
+int cmd_key(struct ctx *x, int argc, char **argv)
+{
+	struct err e;
+	int rc;
+	err_clear(&e);
+	if (argc < 2)
+		return usage_error("usage: pgtimefs key add | list | remove ID");
+	if (!strcmp(argv[1], "list") && argc == 2) {
+		char **ids;
+		size_t n;
+		struct json j;
+		if ((rc = setup_repo(x, &e)) < 0 || (rc = repo_key_ids(x->repo, &ids, &n, &e)) < 0)
+			return report(&e);
+		if (x->json) {
+			json_init(&j, stdout);
+			json_arr(&j);
+		}
+		for (size_t i = 0; i < n; i++) {
+			char rel[64], when[TIMEFMT_MAX] = "?";
+			uint8_t *kf;
+			size_t kl;
+			snprintf(rel, sizeof rel, "keys/%.40s", ids[i]);
+			if (zones_get_small(x->repo->z, rel, 4096, &kf, &kl, NULL, NULL) == 0) {
+				timefmt_print(keyfile_created(kf, kl) * 1000000, 0, when);
+				free(kf);
+			}
+			if (x->json) {
+				json_obj(&j);
+				json_key(&j, "id");
+				json_str(&j, ids[i]);
+				json_key(&j, "created");
+				json_str(&j, when);
+				json_key(&j, "current");
+				json_bool(&j, !strcmp(ids[i], x->repo->key_id));
+				json_obj_end(&j);
+			} else {
+				printf("%s  %s%s\n", ids[i], when, !strcmp(ids[i], x->repo->key_id) ? "  (opened this time)" : "");
+			}
+		}
+		if (x->json) {
+			json_arr_end(&j);
+			json_end(&j);
+		}
+		zones_list_free(ids, n);
+		return 0;
+	}
+	if (!strcmp(argv[1], "add") && argc == 2) {
+		char *np = NULL, id[17];
+		size_t nl = 0;
+		if ((rc = setup_repo(x, &e)) < 0 || (rc = read_new_pass(&np, &nl, &e)) < 0)
+			return report(&e);
+		rc = repo_key_add(x->repo, np, nl, id, &e);
+		OPENSSL_cleanse(np, nl);
+		free(np);
+		if (rc < 0)
+			return report(&e);
+		if (x->json)
+			printf("{\"id\":\"%s\"}\n", id);
+		else if (!x->quiet)
+			printf("added key %s\n", id);
+		return 0;
+	}
+	if (!strcmp(argv[1], "remove") && argc == 3) {
+		if ((rc = setup_repo(x, &e)) < 0 || (rc = repo_key_remove(x->repo, argv[2], &e)) < 0)
+			return report(&e);
+		if (!x->quiet && !x->json)
+			printf("removed key %s\n", argv[2]);
+		return 0;
+	}
+	return usage_error("usage: pgtimefs key add | list | remove ID");
+}

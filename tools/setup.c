@@ -1,0 +1,171 @@
+/* setup.c: configuration, passphrase, repository and catalog for the commands. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "tools.h"
+
+int report(const struct err *e)
+{
+	fprintf(stderr, "pgtimefs: %s\n", e->msg[0] ? e->msg : err_name(e->code));
+	if (e->hint[0])
+		fprintf(stderr, "HINT: %s\n", e->hint);
+	return e->code == ERR_USAGE ? 2 : 1;
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("pgtimefs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n", stderr);
+	return 2;
+}
+
+int setup_config(struct ctx *x, struct err *e)
+{
+	const char *path = x->config_path;
+	const char *zlist, *state;
+	char *copy, *save = NULL, *tok;
+	int rc;
+	if (x->cfg)
+		return 0;
+	if (!path)
+		path = getenv("PGTIMEFS_CONFIG");
+	if (!path || !*path)
+		path = "/etc/pgtimefs/pgtimefs.conf";
+	x->config_path = path;
+	if ((rc = config_load(path, &x->cfg, e)) < 0)
+		return rc;
+	zlist = config_get(x->cfg, "repository", "zones");
+	if (!zlist || !*zlist) {
+		err_set(e, ERR_CONFIG, "%s: [repository] has no 'zones' (the zone directories, space-separated)", path);
+		return ERR_CONFIG;
+	}
+	copy = xstrdup(zlist);
+	for (tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+		if (x->nzones == ZONES_MAX) {
+			free(copy);
+			return err_set(e, ERR_CONFIG, "%s: at most %d zones", path, ZONES_MAX);
+		}
+		if (tok[0] != '/') {
+			free(copy);
+			return err_set(e, ERR_CONFIG, "%s: zone '%s' must be an absolute path", path, tok);
+		}
+		x->zone_paths[x->nzones++] = xstrdup(tok);
+	}
+	free(copy);
+	if (!x->nzones)
+		return err_set(e, ERR_CONFIG, "%s: [repository] zones is empty", path);
+	state = config_get(x->cfg, "repository", "state-dir");
+	if (!state || state[0] != '/')
+		return err_set(e, ERR_CONFIG, "%s: [repository] needs an absolute 'state-dir' (catalog, locks)", path);
+	snprintf(x->state_dir, sizeof x->state_dir, "%s", state);
+	snprintf(x->catalog_file, sizeof x->catalog_file, "%s/catalog.db", state);
+	return 0;
+}
+
+int setup_passphrase(struct ctx *x, struct err *e)
+{
+	const char *file, *env;
+	int rc;
+	if (x->pass)
+		return 0;
+	if ((rc = setup_config(x, e)) < 0)
+		return rc;
+	file = config_get(x->cfg, "repository", "passphrase-file");
+	env = getenv("PGTIMEFS_PASSPHRASE");
+	if (file && *file) {
+		uint8_t *buf;
+		size_t len;
+		if ((rc = util_read_small(file, 4096, &buf, &len, e)) < 0) {
+			err_prefix(e, "passphrase-file");
+			return ERR_CONFIG;
+		}
+		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			buf[--len] = '\0';
+		x->pass = (char *)buf;
+		x->passlen = len;
+	} else if (env) {
+		x->pass = xstrdup(env);
+		x->passlen = strlen(env);
+	} else {
+		err_set(e, ERR_CONFIG, "no passphrase: set passphrase-file in [repository] or PGTIMEFS_PASSPHRASE");
+		return ERR_CONFIG;
+	}
+	if (!x->passlen)
+		return err_set(e, ERR_CONFIG, "the passphrase is empty");
+	return 0;
+}
+
+int setup_repo(struct ctx *x, struct err *e)
+{
+	zones *z;
+	int rc;
+	if (x->repo)
+		return 0;
+	if ((rc = setup_passphrase(x, e)) < 0)
+		return rc;
+	z = zones_new((const char *const *)x->zone_paths, x->nzones);
+	if ((rc = repo_open(z, x->pass, x->passlen, &x->repo, e)) < 0) {
+		zones_free(z);
+		return rc;
+	}
+	return 0;
+}
+
+int setup_catalog(struct ctx *x, int writable, struct err *e)
+{
+	char id[80];
+	int rc;
+	if ((rc = setup_repo(x, e)) < 0)
+		return rc;
+	if (writable) {
+		if ((rc = util_mkdir_p(x->state_dir, 0700, e)) < 0)
+			return rc;
+		if ((rc = catalog_writer_lock(x->state_dir, x->wait_s, &x->lock_fd, e)) < 0)
+			return rc;
+	}
+	if (writable != 2 && access(x->catalog_file, F_OK) != 0) {
+		err_set(e, ERR_NOTFOUND, "no catalog at %s", x->catalog_file);
+		err_hint(e, "run 'pgtimefs init --recover' to rebuild it from the newest copy in the zones");
+		return ERR_NOTFOUND;
+	}
+	if ((rc = catalog_open(x->catalog_file, !writable, &x->cat, e)) < 0)
+		return rc;
+	if (catalog_meta_get(x->cat, "repository", id, sizeof id) == 0 && strcmp(id, x->repo->cfg.id)) {
+		err_set(e, ERR_CONFIG, "the catalog %s belongs to another repository (%.16s..., the zones hold %.16s...)",
+			x->catalog_file, id, x->repo->cfg.id);
+		err_hint(e, "use a state-dir of its own for each repository");
+		return ERR_CONFIG;
+	}
+	return 0;
+}
+
+void setup_done(struct ctx *x)
+{
+	catalog_close(x->cat);
+	x->cat = NULL;
+	if (x->lock_fd >= 0)
+		catalog_writer_unlock(x->lock_fd);
+	x->lock_fd = -1;
+	repo_close(x->repo);
+	x->repo = NULL;
+	if (x->pass) {
+		OPENSSL_cleanse(x->pass, x->passlen);
+		free(x->pass);
+		x->pass = NULL;
+	}
+	for (int i = 0; i < x->nzones; i++)
+		free(x->zone_paths[i]);
+	x->nzones = 0;
+	config_free(x->cfg);
+	x->cfg = NULL;
+}

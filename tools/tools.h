@@ -1,0 +1,56 @@
+/*
+ * tools.h: what the command groups of the pgtimefs binary share: the run context (global
+ * options, the loaded configuration, the repository and catalog once opened) and the
+ * helpers that set them up. Only tools/ may print to stdout or exit.
+ */
+#ifndef PGTIMEFS_TOOLS_TOOLS_H
+#define PGTIMEFS_TOOLS_TOOLS_H
+
+#include <stdio.h>
+
+#include "catalog/catalog.h"
+#include "common/config.h"
+#include "common/err.h"
+#include "store/repo.h"
+
+struct ctx {
+	const char *config_path;
+	int json, quiet, wait_s;
+	struct config *cfg;
+	char *zone_paths[ZONES_MAX];
+	int nzones;
+	char state_dir[2048];
+	char catalog_file[2100];
+	char *pass;
+	size_t passlen;
+	struct repo *repo;
+	catalog *cat;
+	int lock_fd;
+};
+
+/* Loads the configuration named by -c, $PGTIMEFS_CONFIG or /etc/pgtimefs/pgtimefs.conf. */
+int setup_config(struct ctx *x, struct err *e);
+/* Reads the passphrase (passphrase-file, else $PGTIMEFS_PASSPHRASE). */
+int setup_passphrase(struct ctx *x, struct err *e);
+/* Opens the repository (config + passphrase first). */
+int setup_repo(struct ctx *x, struct err *e);
+/* Opens the catalog; writable (1) also takes the writer lock; 2 also creates it. */
+int setup_catalog(struct ctx *x, int writable, struct err *e);
+/* Releases everything. */
+void setup_done(struct ctx *x);
+
+/* Prints "pgtimefs: <msg>" and the hint; returns the exit code for the error (1, or 2 for usage). */
+int report(const struct err *e);
+/* Prints a usage error and returns 2. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_init(struct ctx *x, int argc, char **argv);
+int cmd_key(struct ctx *x, int argc, char **argv);
+int cmd_snapshot(struct ctx *x, int argc, char **argv);
+int cmd_list(struct ctx *x, int argc, char **argv);
+int cmd_ls(struct ctx *x, int argc, char **argv);
+int cmd_cat(struct ctx *x, int argc, char **argv);
+int cmd_check(struct ctx *x, int argc, char **argv);
+int cmd_repair(struct ctx *x, int argc, char **argv);
+
+#endif
