@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# bench/ingest.sh: pgtimefs vs restic 0.14 (repository v2, default compression) on a
+# PostgreSQL 15 data directory made by initdb + pgbench -i -s $SCALE, measured side by side.
+#
+#   sudo bench/ingest.sh                 # SCALE=50 (about 800 MB of data), a few minutes
+#   SCALE=2 bench/ingest.sh              # smoke test
+#
+# Environment:
+#   SCALE          pgbench scale factor (default 50)
+#   BENCH_DIR      parent of the temporary work directory (default /var/tmp)
+#   PGTIMEFS       the pgtimefs binary (default: build/pgtimefs of this repository; built if missing)
+#   PAGE_FRACTION  fraction of the 8 KiB pages of each relation file overwritten before the
+#                  second snapshot (default 0.02)
+#   SEED           random seed of that modification (default 1)
+#   KEEP=1         keep the work directory
+#
+# Targets (each reported PASS/FAIL; a failed target does not change the exit status):
+#   1. first snapshot wall time: pgtimefs <= 0.5 x restic
+#   2. after overwriting PAGE_FRACTION of every relation file's pages: bytes added to one
+#      pgtimefs zone <= 0.25 x bytes added to the restic repository; wall time <= 0.5 x restic
+#   3. unchanged third snapshot: pgtimefs time < 10% of its first; state dir growth < 1 MiB
+#   4. reading every file back: pgtimefs cat MB/s >= 2 x restic restore MB/s
+#   5. peak RSS of pgtimefs snapshot <= 256 MiB, for the data directory and for it doubled
+# The exit status is non-zero on any correctness failure: a command that fails, or a
+# digest of the data read back by either tool that differs from the original's.
+#
+# Rounding of the page modification: a file of n pages gets floor(n*f) pages overwritten,
+# plus one more with probability frac(n*f), so every relation file (small ones included)
+# has in expectation exactly the fraction f of its pages overwritten.
+set -euo pipefail
+set -o errtrace
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+PGT=${PGTIMEFS:-$REPO/build/pgtimefs}
+SCALE=${SCALE:-50}
+PAGE_FRACTION=${PAGE_FRACTION:-0.02}
+SEED=${SEED:-1}
+PGBIN=/usr/lib/postgresql/15/bin
+CLUSTER=bench
+NODE=pg15
+
+LAST_LOG=
+W=
+PG_RUNNING=0
+
+fatal() {
+	echo "FATAL: $*" >&2
+	exit 1
+}
+
+on_err() {
+	local rc=$? line=$1 cmd=$2
+	echo "FATAL: command failed (exit $rc) at line $line: $cmd" >&2
+	if [ -n "$LAST_LOG" ]; then
+		for f in "$LAST_LOG" "$LAST_LOG.out" "$LAST_LOG.err"; do
+			if [ -s "$f" ]; then
+				echo "---- last lines of $(basename "$f") ----" >&2
+				tail -n 20 "$f" >&2
+			fi
+		done
+	fi
+}
+trap 'on_err $LINENO "$BASH_COMMAND"' ERR
+
+cleanup() {
+	if [ "$PG_RUNNING" = 1 ]; then
+		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
+	fi
+	if [ -n "$W" ] && [ -d "$W" ]; then
+		if [ "${KEEP:-0}" = 1 ]; then
+			echo "work directory kept: $W"
+		else
+			rm -rf "$W"
+		fi
+	fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- prerequisites
+APT_UPDATED=0
+need_pkg() { # need_pkg PACKAGE TEST-COMMAND...
+	local pkg=$1
+	shift
+	if ! "$@" >/dev/null 2>&1; then
+		[ "$(id -u)" = 0 ] || fatal "$pkg is missing and this is not root: apt-get install -y $pkg"
+		if [ "$APT_UPDATED" = 0 ]; then
+			apt-get update -qq >/dev/null
+			APT_UPDATED=1
+		fi
+		echo "installing $pkg"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+	fi
+}
+[ "$(id -u)" = 0 ] || fatal "run as root (runuser, drop_caches)"
+need_pkg postgresql-15 test -x "$PGBIN/pgbench"
+need_pkg restic command -v restic
+need_pkg time test -x /usr/bin/time
+command -v python3 >/dev/null || fatal "python3 is needed"
+if [ ! -x "$PGT" ]; then
+	echo "building pgtimefs"
+	mkdir -p "$REPO/build"
+	(cd "$REPO/build" && cmake .. >/dev/null && make -j"$(nproc)" >/dev/null)
+fi
+[ -x "$PGT" ] || fatal "no pgtimefs binary at $PGT"
+
+# ---------------------------------------------------------------- helpers
+calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
+mib() { awk "BEGIN { printf \"%.1f\", $1 / 1048576 }"; }
+dub() { du -sb "$1" | cut -f1; }
+jfield() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+CAN_DROP=0
+if (sync && echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+	CAN_DROP=1
+fi
+drop_caches() {
+	sync
+	if [ "$CAN_DROP" = 1 ]; then
+		echo 3 >/proc/sys/vm/drop_caches
+	fi
+}
+
+# run_timed LOG CMD...: runs CMD with stdout to LOG.out, stderr to LOG.err;
+# sets T_WALL (seconds, measured outside) and T_RSS (peak RSS, KiB)
+run_timed() {
+	local log=$1 t0 t1
+	shift
+	LAST_LOG=$log
+	t0=$(date +%s.%N)
+	/usr/bin/time -f '%M' -o "$log.rss" "$@" >"$log.out" 2>"$log.err"
+	t1=$(date +%s.%N)
+	T_WALL=$(calc "$t1 - $t0")
+	T_RSS=$(tail -n 1 "$log.rss")
+}
+
+# the regular files of a directory, relative, in C order
+list_files() { (cd "$1" && find . -type f -printf '%P\n' | LC_ALL=C sort); }
+# sha256 of the concatenation of the files listed in $2 (relative to $1)
+concat_sha() { (cd "$1" && tr '\n' '\0' <"$2" | xargs -0 -r cat -- | sha256sum | cut -d' ' -f1); }
+
+TARGET_NAMES=()
+TARGET_RESULTS=()
+TABLE=()
+target() { # target NAME PASS-CONDITION(awk expression)
+	local r
+	if awk "BEGIN { exit !($2) }"; then r=PASS; else r=FAIL; fi
+	TARGET_NAMES+=("$1")
+	TARGET_RESULTS+=("$r")
+}
+row() { TABLE+=("$(printf '%-34s %14s %14s %9s  %s' "$@")"); }
+
+# ---------------------------------------------------------------- work directory
+BASE=${BENCH_DIR:-/var/tmp}
+mkdir -p "$BASE"
+W=$(mktemp -d "$BASE/pgtimefs-bench.XXXXXX")
+chmod 755 "$W"
+mkdir -p "$W/logs" "$W/pg/sock"
+chown -R postgres:postgres "$W/pg"
+DATA=$W/pg/data
+L=$W/logs
+
+echo "== machine"
+echo "nproc: $(nproc)"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "kernel: $(uname -r)"
+echo "pgtimefs: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (work tree modified)'), binary $(date -r "$PGT" '+%F %T')"
+echo "restic: $(restic version | head -n 1)"
+echo "postgres: $("$PGBIN/postgres" --version)"
+echo "scale: $SCALE, page fraction: $PAGE_FRACTION, seed: $SEED"
+if [ "$CAN_DROP" = 1 ]; then
+	echo "page cache: dropped before every timed snapshot and read (cold)"
+else
+	echo "page cache: NOT dropped (writing /proc/sys/vm/drop_caches failed: no permission); runs are WARM"
+fi
+
+# ---------------------------------------------------------------- data
+echo "== data: initdb + pgbench -i -s $SCALE"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+LAST_LOG=$L/initdb
+runuser -u postgres -- "$PGBIN/initdb" -D "$DATA" -A trust -E UTF8 --locale=C >"$L/initdb" 2>&1
+LAST_LOG=$W/pg/server.log
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -l "$W/pg/server.log" -w \
+	-o "-p $PORT -k $W/pg/sock -c listen_addresses=127.0.0.1" start >"$L/pg_ctl" 2>&1
+PG_RUNNING=1
+LAST_LOG=$L/pgbench
+t0=$(date +%s)
+runuser -u postgres -- "$PGBIN/pgbench" -i -s "$SCALE" -h "$W/pg/sock" -p "$PORT" postgres >"$L/pgbench" 2>&1
+echo "pgbench -i took $(($(date +%s) - t0)) s"
+LAST_LOG=$W/pg/server.log
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >>"$L/pg_ctl" 2>&1
+PG_RUNNING=0
+[ ! -e "$DATA/postmaster.pid" ] || fatal "the server did not stop"
+DATA_BYTES0=$(dub "$DATA")
+echo "data dir: $(mib "$DATA_BYTES0") MiB, $(find "$DATA" -type f | wc -l) files"
+
+# ---------------------------------------------------------------- repositories
+export PGTIMEFS_PASSPHRASE=bench-passphrase
+PG_CONF=$W/pgtimefs.conf
+cat >"$PG_CONF" <<EOF
+[repository]
+zones = $W/pgt/zone-a $W/pgt/zone-b $W/pgt/zone-c
+state-dir = $W/pgt/state
+EOF
+export PGTIMEFS_CONFIG=$PG_CONF
+ZONE=$W/pgt/zone-a
+STATE=$W/pgt/state
+LAST_LOG=$L/pgt-init
+"$PGT" init >"$L/pgt-init" 2>&1
+
+export RESTIC_PASSWORD=bench-passphrase
+export RESTIC_REPOSITORY=$W/restic-repo
+export RESTIC_CACHE_DIR=$W/restic-cache
+LAST_LOG=$L/restic-init
+restic init --repository-version 2 >"$L/restic-init" 2>&1
+
+pgt_snapshot() { run_timed "$1" "$PGT" --json snapshot "$CLUSTER" "$NODE" "$DATA"; }
+restic_backup() { run_timed "$1" restic backup "$DATA"; }
+
+# ---------------------------------------------------------------- 1. first snapshot
+echo "== 1. first snapshot"
+z0=$(dub "$ZONE")
+r0=$(dub "$RESTIC_REPOSITORY")
+drop_caches
+pgt_snapshot "$L/pgt-snap1"
+P1_T=$T_WALL P1_RSS=$T_RSS
+z1=$(dub "$ZONE")
+drop_caches
+restic_backup "$L/restic-snap1"
+R1_T=$T_WALL R1_RSS=$T_RSS
+r1=$(dub "$RESTIC_REPOSITORY")
+echo "pgtimefs: $(cat "$L/pgt-snap1.out")"
+echo "restic: $(grep -E '^(Added to the repository|processed)' "$L/restic-snap1.out" | tr '\n' ' ')"
+RATIO1=$(calc "$P1_T / $R1_T")
+echo "first snapshot wall time: pgtimefs ${P1_T} s, restic ${R1_T} s, ratio $RATIO1 (target <= 0.5)"
+echo "first snapshot stored: pgtimefs one zone +$(mib $((z1 - z0))) MiB, restic repo +$(mib $((r1 - r0))) MiB"
+target "1 first snapshot time <= 0.5x restic" "$RATIO1 <= 0.5"
+row "1 first snapshot (s)" "$P1_T" "$R1_T" "$RATIO1" "<= 0.5"
+row "  stored (MiB)" "$(mib $((z1 - z0)))" "$(mib $((r1 - r0)))" "$(calc "($z1 - $z0) / ($r1 - $r0)")" "(info)"
+
+# ---------------------------------------------------------------- 2. modification
+echo "== 2. overwrite ${PAGE_FRACTION} of the pages of every relation file, second snapshot"
+LAST_LOG=$L/modify
+python3 - "$DATA" "$PAGE_FRACTION" "$SEED" >"$L/modify" 2>&1 <<'PY'
+import os, random, re, sys
+root, frac, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+rx = re.compile(r'^[0-9]+(_fsm|_vm|_init)?(\.[0-9]+)?$')
+rng = random.Random(seed)
+files = []
+for top in ('base', 'global'):
+    for d, dirs, names in os.walk(os.path.join(root, top)):
+        dirs.sort()
+        files += [os.path.join(d, n) for n in sorted(names) if rx.match(n)]
+pages = touched = nfiles = 0
+for p in files:
+    n = os.path.getsize(p) // 8192
+    pages += n
+    want = n * frac
+    k = int(want) + (1 if rng.random() < want - int(want) else 0)
+    if not k:
+        continue
+    with open(p, 'r+b') as f:
+        for pg in sorted(rng.sample(range(n), k)):
+            f.seek(pg * 8192)
+            f.write(rng.randbytes(8192))
+    touched += k
+    nfiles += 1
+print(f"relation files: {len(files)}, pages: {pages}, overwritten: {touched} pages "
+      f"({touched * 8192} bytes, {100.0 * touched / max(pages, 1):.2f}%) in {nfiles} files")
+PY
+cat "$L/modify"
+z1=$(dub "$ZONE")
+r1=$(dub "$RESTIC_REPOSITORY")
+drop_caches
+pgt_snapshot "$L/pgt-snap2"
+P2_T=$T_WALL
+z2=$(dub "$ZONE")
+drop_caches
+restic_backup "$L/restic-snap2"
+R2_T=$T_WALL
+r2=$(dub "$RESTIC_REPOSITORY")
+echo "pgtimefs: $(cat "$L/pgt-snap2.out")"
+echo "restic: $(grep -E '^(Added to the repository|processed)' "$L/restic-snap2.out" | tr '\n' ' ')"
+PB2=$((z2 - z1)) RB2=$((r2 - r1))
+RATIO2B=$(calc "$PB2 / ($RB2 > 0 ? $RB2 : 1)")
+RATIO2T=$(calc "$P2_T / $R2_T")
+echo "second snapshot bytes added: pgtimefs $PB2 ($(mib $PB2) MiB, one zone), restic $RB2 ($(mib $RB2) MiB), ratio $RATIO2B (target <= 0.25)"
+echo "second snapshot wall time: pgtimefs ${P2_T} s, restic ${R2_T} s, ratio $RATIO2T (target <= 0.5)"
+target "2a second snapshot bytes <= 0.25x restic" "$RATIO2B <= 0.25"
+target "2b second snapshot time <= 0.5x restic" "$RATIO2T <= 0.5"
+row "2a second snapshot added (MiB)" "$(mib $PB2)" "$(mib $RB2)" "$RATIO2B" "<= 0.25"
+row "2b second snapshot (s)" "$P2_T" "$R2_T" "$RATIO2T" "<= 0.5"
+
+# ---------------------------------------------------------------- 3. unchanged
+echo "== 3. third snapshot, nothing changed"
+s2=$(dub "$STATE")
+z2=$(dub "$ZONE")
+r2=$(dub "$RESTIC_REPOSITORY")
+drop_caches
+pgt_snapshot "$L/pgt-snap3"
+P3_T=$T_WALL
+s3=$(dub "$STATE")
+z3=$(dub "$ZONE")
+drop_caches
+restic_backup "$L/restic-snap3"
+R3_T=$T_WALL
+r3=$(dub "$RESTIC_REPOSITORY")
+echo "pgtimefs: $(cat "$L/pgt-snap3.out")"
+RATIO3=$(calc "$P3_T / $P1_T")
+SG=$((s3 - s2))
+echo "third snapshot wall time: pgtimefs ${P3_T} s, restic ${R3_T} s, ratio to pgtimefs's first $RATIO3 (target < 0.1)"
+echo "third snapshot state dir growth: pgtimefs $SG bytes (target < 1048576); one zone +$((z3 - z2)) bytes, restic repo +$((r3 - r2)) bytes"
+target "3a unchanged snapshot < 10% of first" "$RATIO3 < 0.1"
+target "3b unchanged snapshot state growth < 1 MiB" "$SG < 1048576"
+row "3a unchanged snapshot (s)" "$P3_T" "$R3_T" "$RATIO3" "< 0.1 of pgtimefs 1st"
+row "3b state dir growth (bytes)" "$SG" "-" "-" "< 1048576"
+row "   repository growth (bytes)" "$((z3 - z2))" "$((r3 - r2))" "-" "(info)"
+
+# ---------------------------------------------------------------- 4. read back
+echo "== 4. read every file back"
+list_files "$DATA" >"$W/files.orig"
+NFILES=$(wc -l <"$W/files.orig")
+[ "$(find "$DATA" ! -type f ! -type d | wc -l)" = 0 ] || echo "note: the data dir has entries that are neither files nor dirs"
+READ_BYTES=$(cd "$DATA" && tr '\n' '\0' <"$W/files.orig" | du -cb --files0-from=- --apparent-size | tail -n 1 | cut -f1)
+ORIG_SHA=$(concat_sha "$DATA" "$W/files.orig")
+echo "original: $NFILES files, $READ_BYTES bytes, concatenated sha256 $ORIG_SHA"
+
+# the regular files of the latest snapshot, from pgtimefs ls
+LAST_LOG=$L/pgt-ls
+python3 - "$PGT" "$CLUSTER/latest/$NODE" >"$W/files.pgt" 2>"$L/pgt-ls" <<'PY'
+import json, subprocess, sys
+pgt, top = sys.argv[1], sys.argv[2]
+out = []
+def walk(rel):
+    path = top + ('/' + rel if rel else '')
+    r = subprocess.run([pgt, '--json', 'ls', path], capture_output=True, text=True)
+    if r.returncode:
+        sys.stderr.write(f"pgtimefs --json ls {path}: exit {r.returncode}\n{r.stderr}")
+        sys.exit(1)
+    for e in json.loads(r.stdout):
+        sub = (rel + '/' if rel else '') + e['name']
+        if e['type'] == 'dir':
+            walk(sub)
+        elif e['type'] == 'file':
+            out.append(sub)
+walk('')
+sys.stdout.write(''.join(p + '\n' for p in sorted(out, key=lambda s: s.encode())))
+PY
+if ! cmp -s "$W/files.orig" "$W/files.pgt"; then
+	echo "FATAL: the files of pgtimefs's latest snapshot differ from the data directory's:" >&2
+	diff "$W/files.orig" "$W/files.pgt" | head -n 20 >&2
+	exit 1
+fi
+mapfile -t CAT_PATHS < <(sed "s|^|$CLUSTER/latest/$NODE/|" "$W/files.orig")
+
+drop_caches
+LAST_LOG=$L/pgt-cat
+t0=$(date +%s.%N)
+/usr/bin/time -f '%M' -o "$L/pgt-cat.rss" "$PGT" cat "${CAT_PATHS[@]}" 2>"$L/pgt-cat.err" | sha256sum >"$L/pgt-cat.out"
+t1=$(date +%s.%N)
+P4_T=$(calc "$t1 - $t0")
+PGT_SHA=$(cut -d' ' -f1 "$L/pgt-cat.out")
+
+RT=$W/restic-restore
+drop_caches
+run_timed "$L/restic-restore" restic restore latest --target "$RT"
+R4_T=$T_WALL
+RROOT=$RT$DATA
+[ -d "$RROOT" ] || fatal "restic restore left no $RROOT"
+list_files "$RROOT" >"$W/files.restic"
+if ! cmp -s "$W/files.orig" "$W/files.restic"; then
+	echo "FATAL: the files restic restored differ from the data directory's:" >&2
+	diff "$W/files.orig" "$W/files.restic" | head -n 20 >&2
+	exit 1
+fi
+RESTIC_SHA=$(concat_sha "$RROOT" "$W/files.orig")
+echo "pgtimefs cat sha256 $PGT_SHA"
+echo "restic restore sha256 $RESTIC_SHA"
+BAD=0
+[ "$PGT_SHA" = "$ORIG_SHA" ] || { echo "FATAL: DIGEST MISMATCH: pgtimefs cat $PGT_SHA != original $ORIG_SHA" >&2; BAD=1; }
+[ "$RESTIC_SHA" = "$ORIG_SHA" ] || { echo "FATAL: DIGEST MISMATCH: restic restore $RESTIC_SHA != original $ORIG_SHA" >&2; BAD=1; }
+[ "$BAD" = 0 ] || exit 1
+echo "digests: pgtimefs and restic both match the original"
+P4_MBS=$(calc "$READ_BYTES / 1000000 / $P4_T")
+R4_MBS=$(calc "$READ_BYTES / 1000000 / $R4_T")
+RATIO4=$(calc "$P4_MBS / $R4_MBS")
+echo "read back: pgtimefs ${P4_MBS} MB/s (${P4_T} s, cat | sha256sum), restic ${R4_MBS} MB/s (${R4_T} s, restore to disk), ratio $RATIO4 (target >= 2)"
+target "4 read back MB/s >= 2x restic" "$RATIO4 >= 2"
+row "4 read back (MB/s)" "$P4_MBS" "$R4_MBS" "$RATIO4" ">= 2"
+rm -rf "$RT"
+
+# ---------------------------------------------------------------- 5. memory
+echo "== 5. peak RSS of pgtimefs snapshot"
+D2=$W/double
+mkdir -p "$D2"
+cp -a "$DATA" "$D2/a"
+cp -a "$DATA" "$D2/b"
+PG_CONF2=$W/pgtimefs2.conf
+cat >"$PG_CONF2" <<EOF
+[repository]
+zones = $W/pgt2/zone-a $W/pgt2/zone-b $W/pgt2/zone-c
+state-dir = $W/pgt2/state
+EOF
+LAST_LOG=$L/pgt2-init
+PGTIMEFS_CONFIG=$PG_CONF2 "$PGT" init >"$L/pgt2-init" 2>&1
+drop_caches
+PGTIMEFS_CONFIG=$PG_CONF2 run_timed "$L/pgt2-snap" "$PGT" --json snapshot "$CLUSTER" "$NODE" "$D2"
+P5_T=$T_WALL P5_RSS=$T_RSS
+echo "pgtimefs (doubled, $(mib "$(dub "$D2")") MiB): $(cat "$L/pgt2-snap.out")"
+echo "peak RSS: pgtimefs ${P1_RSS} KiB ($(mib $((P1_RSS * 1024))) MiB), restic ${R1_RSS} KiB ($(mib $((R1_RSS * 1024))) MiB) (first snapshot; target pgtimefs <= 256 MiB)"
+echo "peak RSS, data dir doubled: pgtimefs ${P5_RSS} KiB ($(mib $((P5_RSS * 1024))) MiB), ${P5_T} s (target <= 256 MiB)"
+target "5a peak RSS <= 256 MiB" "$P1_RSS <= 262144"
+target "5b peak RSS, doubled <= 256 MiB" "$P5_RSS <= 262144"
+row "5a peak RSS 1st snapshot (MiB)" "$(mib $((P1_RSS * 1024)))" "$(mib $((R1_RSS * 1024)))" "$(calc "$P1_RSS / $R1_RSS")" "pgtimefs <= 256"
+row "5b peak RSS doubled (MiB)" "$(mib $((P5_RSS * 1024)))" "-" "-" "pgtimefs <= 256"
+PGTIMEFS_CONFIG=$PG_CONF2 "$PGT" list >/dev/null
+rm -rf "$D2" "$W/pgt2"
+
+# ---------------------------------------------------------------- summary
+DATA_BYTES=$(dub "$DATA")
+ZONE_BYTES=$(dub "$ZONE")
+ZONES_BYTES=$(du -sbc "$W/pgt/zone-a" "$W/pgt/zone-b" "$W/pgt/zone-c" | tail -n 1 | cut -f1)
+STATE_BYTES=$(dub "$STATE")
+RESTIC_BYTES=$(dub "$RESTIC_REPOSITORY")
+echo
+echo "== sizes (du -sb, after 3 snapshots)"
+echo "data dir:               $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB)"
+echo "pgtimefs one zone:      $ZONE_BYTES bytes ($(mib "$ZONE_BYTES") MiB); 3 zones $(mib "$ZONES_BYTES") MiB; state dir $(mib "$STATE_BYTES") MiB"
+echo "restic repository:      $RESTIC_BYTES bytes ($(mib "$RESTIC_BYTES") MiB)"
+echo
+echo "== summary (scale $SCALE, $(nproc) CPUs, page cache $([ "$CAN_DROP" = 1 ] && echo cold || echo WARM))"
+printf '%-34s %14s %14s %9s  %s\n' "measurement" "pgtimefs" "restic" "ratio" "target"
+printf '%s\n' "${TABLE[@]}"
+echo
+echo "== targets"
+NFAIL=0
+for i in "${!TARGET_NAMES[@]}"; do
+	printf '%-4s %s\n' "${TARGET_RESULTS[$i]}" "${TARGET_NAMES[$i]}"
+	[ "${TARGET_RESULTS[$i]}" = PASS ] || NFAIL=$((NFAIL + 1))
+done
+echo "$((${#TARGET_NAMES[@]} - NFAIL)) of ${#TARGET_NAMES[@]} targets met; correctness checks passed"
+exit 0

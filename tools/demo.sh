@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# demo.sh: installs what is missing, builds, and runs the main job on a demo it makes itself:
+# a repository with three zones in a temporary directory, two snapshots of a generated tree
+# (the second after changes), then list, ls, cat and check.
+set -euo pipefail
+PGT_TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$PGT_TOP/tools/deps.sh"
+pgt_deps
+pgt_build "$PGT_TOP/build"
+PGT=$PGT_TOP/build/pgtimefs
+
+D=$(mktemp -d "${TMPDIR:-/tmp}/pgtimefs-demo.XXXXXX")
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$D"' EXIT
+export PGTIMEFS_CONFIG=$D/pgtimefs.conf
+cat >"$PGTIMEFS_CONFIG" <<CONF
+[repository]
+zones = $D/zone-a $D/zone-b $D/zone-c
+passphrase-file = $D/passphrase
+state-dir = $D/state
+CONF
+head -c 32 /dev/urandom | base64 >"$D/passphrase"
+chmod 600 "$D/passphrase"
+
+run() { printf '\n$ pgtimefs %s\n' "$*"; "$PGT" "$@"; }
+
+# a data directory that looks like PostgreSQL's: relation files, WAL, config, a symlink
+mkdir -p "$D/data/base/5" "$D/data/global" "$D/data/pg_wal"
+python3 - "$D/data" <<'PY'
+import os, random, sys
+d = sys.argv[1]; r = random.Random(1)
+for rel in ("16384", "16390", "16402"):
+    with open(os.path.join(d, "base/5", rel), "wb") as f:
+        for i in range(1500):
+            f.write((b"%06d|" % i + r.randbytes(40).hex().encode()).ljust(8192, b" "))
+with open(os.path.join(d, "global/1262"), "wb") as f: f.write(r.randbytes(8192 * 4))
+with open(os.path.join(d, "pg_wal/000000010000000000000001"), "wb") as f: f.write(r.randbytes(4 << 20))
+with open(os.path.join(d, "PG_VERSION"), "w") as f: f.write("15\n")
+with open(os.path.join(d, "postgresql.conf"), "w") as f: f.write("".join("#setting_%d = on\n" % i for i in range(500)))
+PY
+ln -s /var/lib/postgresql/15/tblspc "$D/data/pg_tblspc_link"
+sleep 1.1
+
+run init
+run snapshot demo coordinator "$D/data"
+# change 2% of the pages of one relation, add a file
+python3 - "$D/data/base/5/16390" <<'PY'
+import random, sys
+r = random.Random(2)
+with open(sys.argv[1], "r+b") as f:
+    for p in r.sample(range(1500), 30):
+        f.seek(p * 8192); f.write(r.randbytes(8192))
+PY
+echo "hello from the second snapshot" >"$D/data/NEW_FILE"
+run snapshot demo coordinator "$D/data"
+run list
+run ls demo
+run ls demo/latest/coordinator
+run ls demo/latest/coordinator/base/5
+run cat demo/latest/coordinator/NEW_FILE
+printf '\n$ pgtimefs cat demo/latest/coordinator/base/5/16390 | cmp - data/base/5/16390\n'
+"$PGT" cat demo/latest/coordinator/base/5/16390 | cmp - "$D/data/base/5/16390" && echo "identical"
+run check --read-data
+printf '\ndemo done: repository in %s (three zones); rerun with KEEP=1 to keep it\n' "$D"
