@@ -114,19 +114,87 @@ fail:
 	return e ? e->code : ERR_IO;
 }
 
+/* Opens a temporary file beside relpath in zone i; fills full, tmp and dir. */
+static int open_tmp(zones *z, int i, const char *relpath, char *full, char *tmp, char *dir, struct err *e)
+{
+	struct stat st;
+	char *slash;
+	int fd;
+	zones_file(z, i, relpath, full, PATH_MAX);
+	snprintf(dir, PATH_MAX, "%s", full);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	if (stat(z->paths[i], &st) < 0) {
+		err_sys(e, ERR_IO, "zone %d (%s) is not there", i + 1, z->paths[i]);
+		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
+		return -1;
+	}
+	if (stat(dir, &st) < 0 && util_mkdir_p(dir, 0700, e) < 0)
+		goto fail;
+	snprintf(tmp, PATH_MAX + 40, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err_sys(e, ERR_IO, "cannot create %s", tmp);
+		goto fail;
+	}
+	return fd;
+fail:
+	err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
+	return -1;
+}
+
+/*
+ * Writes every zone's copy first, then fsyncs them, then renames them: the kernel writes the
+ * copies back in parallel instead of one fsync after another.
+ */
 int zones_put(zones *z, const char *relpath, const void *data, size_t len, struct err *e)
 {
-	for (int i = 0; i < z->n; i++) {
-		if (put_one(z, i, relpath, data, len, e) < 0) {
-			for (int j = 0; j < i; j++) {
-				char full[PATH_MAX];
-				zones_file(z, j, relpath, full, sizeof full);
-				unlink(full);
-			}
-			return e ? e->code : ERR_IO;
+	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
+	int fd[ZONES_MAX], renamed = 0, i, rc = 0;
+	for (i = 0; i < z->n; i++)
+		fd[i] = -1;
+	for (i = 0; i < z->n && rc == 0; i++) {
+		fd[i] = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
+		if (fd[i] < 0) {
+			rc = e ? e->code : ERR_IO;
+			break;
+		}
+		if (util_write_all(fd[i], data, len) < 0) {
+			err_sys(e, ERR_IO, "zone %d (%s): cannot write %s", i + 1, z->paths[i], relpath);
+			rc = e ? e->code : ERR_IO;
 		}
 	}
-	return 0;
+	for (i = 0; i < z->n && rc == 0; i++) {
+		if (fsync(fd[i]) < 0) {
+			err_sys(e, ERR_IO, "zone %d (%s): cannot fsync %s", i + 1, z->paths[i], relpath);
+			rc = e ? e->code : ERR_IO;
+		}
+	}
+	for (i = 0; i < z->n; i++) {
+		if (fd[i] >= 0 && close(fd[i]) < 0 && rc == 0) {
+			err_sys(e, ERR_IO, "zone %d (%s): cannot close %s", i + 1, z->paths[i], relpath);
+			rc = e ? e->code : ERR_IO;
+		}
+	}
+	for (i = 0; i < z->n && rc == 0; i++) {
+		if (rename(tmp[i], full[i]) < 0) {
+			err_sys(e, ERR_IO, "zone %d (%s): cannot rename into %s", i + 1, z->paths[i], relpath);
+			rc = e ? e->code : ERR_IO;
+			break;
+		}
+		renamed = i + 1;
+		add_dirty(z, dir[i]);
+	}
+	if (rc < 0) {
+		for (i = 0; i < z->n; i++) {
+			if (fd[i] < 0)
+				continue;
+			unlink(i < renamed ? full[i] : tmp[i]);
+		}
+		if (e && !e->hint[0])
+			err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+	}
+	return rc;
 }
 
 int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e)

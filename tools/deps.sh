@@ -3,7 +3,7 @@
 # Sourced by demo.sh and test.sh. Needs root (or sudo) only when something must be installed.
 pgt_deps() {
 	local pkgs=(build-essential cmake pkg-config libfuse3-dev fuse3 libssl-dev libzstd-dev
-		libsqlite3-dev libpq-dev libcmocka-dev python3 postgresql-15 postgresql-contrib-15)
+		libsqlite3-dev libpq-dev libcmocka-dev python3 postgresql-15)
 	local missing=() p
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +20,6 @@ pgt_deps() {
 pgt_build() {
 	local dir=$1
 	shift
-	cmake -S "$PGT_TOP" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+	cmake -S "$PGT_TOP" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGTIMEFS_TESTS=ON "$@" >/dev/null
 	cmake --build "$dir" -j "$(nproc)" >/dev/null
 }
