@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -224,7 +225,10 @@ int config_parse_size(const char *s, uint64_t *out)
 	uint64_t mul = 1;
 	if (!isdigit((unsigned char)*s))
 		return -1;
+	errno = 0;
 	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
 	while (*end == ' ')
 		end++;
 	switch (toupper((unsigned char)*end)) {

@@ -87,14 +87,14 @@ int timefmt_parse(const char *s, int64_t *us)
 	tm.tm_mday = d;
 	tm.tm_hour = h;
 	tm.tm_min = mi;
-	tm.tm_sec = se;
+	tm.tm_sec = se > 59 ? 59 : se; /* a leap second counts as :59 plus one */
 	{
 		time_t t = timegm(&tm);
 		struct tm back;
 		gmtime_r(&t, &back);
-		if (back.tm_mday != d && se != 60) /* 2026-02-31 and such */
+		if (back.tm_mday != d || back.tm_mon != mo - 1) /* 2026-02-31 and such */
 			return -1;
-		*us = ((int64_t)t - off) * 1000000 + micro;
+		*us = ((int64_t)t + (se > 59) - off) * 1000000 + micro;
 	}
 	return 0;
 }

@@ -88,14 +88,15 @@ int util_read_small(const char *path, size_t max, uint8_t **out, size_t *len, st
 	struct stat st;
 	uint8_t *buf = NULL;
 	size_t got = 0;
+	int rc;
 	if (fd < 0)
 		return err_sys(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "cannot open %s", path);
 	if (fstat(fd, &st) < 0) {
-		err_sys(e, ERR_IO, "cannot stat %s", path);
+		rc = err_sys(e, ERR_IO, "cannot stat %s", path);
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		err_set(e, ERR_CORRUPT, "%s is not a regular file of at most %zu bytes", path, max);
+		rc = err_set(e, ERR_CORRUPT, "%s is not a regular file of at most %zu bytes", path, max);
 		goto fail;
 	}
 	buf = xmalloc((size_t)st.st_size + 1);
@@ -104,7 +105,7 @@ int util_read_small(const char *path, size_t max, uint8_t **out, size_t *len, st
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			err_sys(e, ERR_IO, "cannot read %s", path);
+			rc = err_sys(e, ERR_IO, "cannot read %s", path);
 			goto fail;
 		}
 		if (r == 0)
@@ -119,7 +120,7 @@ int util_read_small(const char *path, size_t max, uint8_t **out, size_t *len, st
 fail:
 	free(buf);
 	close(fd);
-	return e ? e->code : ERR_IO;
+	return rc;
 }
 
 int util_write_all(int fd, const void *buf, size_t len)
@@ -163,9 +164,9 @@ int util_fsync_dir(const char *dir, struct err *e)
 	if (fd < 0)
 		return err_sys(e, ERR_IO, "cannot open directory %s", dir);
 	if (fsync(fd) < 0) {
-		err_sys(e, ERR_IO, "cannot fsync directory %s", dir);
+		int rc = err_sys(e, ERR_IO, "cannot fsync directory %s", dir);
 		close(fd);
-		return e ? e->code : ERR_IO;
+		return rc;
 	}
 	close(fd);
 	return 0;
@@ -176,7 +177,7 @@ int util_write_durable(const char *path, const void *buf, size_t len, int sync_d
 	char tmp[4096], dir[4096];
 	const char *slash = strrchr(path, '/');
 	size_t dlen = slash ? (size_t)(slash - path) : 1;
-	int fd;
+	int fd, rc;
 	if (strlen(path) + 32 > sizeof tmp)
 		return err_set(e, ERR_IO, "path too long: %s", path);
 	if (slash) {
@@ -190,21 +191,21 @@ int util_write_durable(const char *path, const void *buf, size_t len, int sync_d
 	if (fd < 0)
 		return err_sys(e, ERR_IO, "cannot create %s", tmp);
 	if (util_write_all(fd, buf, len) < 0) {
-		err_sys(e, ERR_IO, "cannot write %s", tmp);
+		rc = err_sys(e, ERR_IO, "cannot write %s", tmp);
 		goto fail;
 	}
 	if (fsync(fd) < 0) {
-		err_sys(e, ERR_IO, "cannot fsync %s", tmp);
+		rc = err_sys(e, ERR_IO, "cannot fsync %s", tmp);
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		err_sys(e, ERR_IO, "cannot close %s", tmp);
+		rc = err_sys(e, ERR_IO, "cannot close %s", tmp);
 		goto fail;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		err_sys(e, ERR_IO, "cannot rename %s to %s", tmp, path);
+		rc = err_sys(e, ERR_IO, "cannot rename %s to %s", tmp, path);
 		goto fail;
 	}
 	if (sync_dir)
@@ -214,7 +215,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	return e ? e->code : ERR_IO;
+	return rc;
 }
 
 int util_mkdir_p(const char *path, unsigned mode, struct err *e)

@@ -16,7 +16,9 @@ void keyfile_kdf_default(struct keyfile_kdf *kdf)
 
 static int kdf_ok(const struct keyfile_kdf *kdf)
 {
-	return kdf->log2n >= 10 && kdf->log2n <= 22 && kdf->r >= 1 && kdf->r <= 32 && kdf->p >= 1 && kdf->p <= 16;
+	/* a key file comes from an untrusted zone: cap scrypt's memory (128 * r * N) at 1 GiB */
+	return kdf->log2n >= 10 && kdf->log2n <= 22 && kdf->r >= 1 && kdf->r <= 32 && kdf->p >= 1 && kdf->p <= 16 &&
+	       ((uint64_t)128 * kdf->r << kdf->log2n) <= (1ull << 30);
 }
 
 static int derive(const uint8_t *hdr, const char *pass, size_t passlen, const struct keyfile_kdf *kdf,

@@ -14,7 +14,7 @@ int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_l
 	uint8_t *sealed = loc->length <= sizeof stackbuf ? stackbuf : xmalloc(loc->length);
 	char why[ERR_MSG_MAX] = "";
 	unsigned bad = 0;
-	int rc = ERR_NOTFOUND;
+	int rc = ERR_NOTFOUND, any_damaged = 0;
 	pack_relpath(loc->pack, rel);
 	for (int i = 0; i < zones_count(r->z); i++) {
 		struct err ze;
@@ -25,6 +25,7 @@ int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_l
 		if (rc == 0)
 			break;
 		bad |= 1u << i;
+		any_damaged |= rc != ERR_NOTFOUND;
 		{
 			size_t n = strlen(why);
 			snprintf(why + n, sizeof why - n, "%szone %d: %s", n ? "; " : "", i + 1, ze.msg);
@@ -36,10 +37,11 @@ int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_l
 		*bad_zones = bad;
 	if (rc < 0) {
 		pack_name(loc->pack, hex);
-		err_set(e, rc == ERR_NOTFOUND ? ERR_NOTFOUND : ERR_CORRUPT, "no zone has a good copy of a blob of pack %.16s (%s)",
+		rc = any_damaged ? ERR_CORRUPT : ERR_NOTFOUND;
+		err_set(e, rc, "no zone has a good copy of a blob of pack %.16s (%s)",
 			hex, why);
 		err_hint(e, "run 'pgtimefs check --read-data' to see the damage; restore the pack file into any zone");
-		return rc == ERR_NOTFOUND ? ERR_NOTFOUND : ERR_CORRUPT;
+		return rc;
 	}
 	return 0;
 }

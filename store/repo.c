@@ -1,5 +1,6 @@
 #include "repo.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +57,9 @@ static int get_u64(const struct config *c, const char *key, uint64_t min, uint64
 	unsigned long long x;
 	if (!v || !*v)
 		return err_set(e, ERR_CORRUPT, "repository config lacks '%s'", key);
+	errno = 0;
 	x = strtoull(v, &end, base);
-	if (*end || x < min || x > max)
+	if (*end || errno == ERANGE || x < min || x > max)
 		return err_set(e, ERR_CORRUPT, "repository config has a bad '%s' (%s)", key, v);
 	*out = x;
 	return 0;
@@ -70,8 +72,11 @@ int repo_config_parse(const char *text, size_t len, struct repo_config *cfg, str
 	const char *s;
 	int rc = config_parse(text, len, "repository config", &c, e);
 	memset(cfg, 0, sizeof *cfg);
-	if (rc < 0)
+	if (rc < 0) {
+		if (e)
+			e->code = ERR_CORRUPT;
 		return ERR_CORRUPT;
+	}
 #define U(key, min, max, dst)                                      \
 	do {                                                       \
 		if ((rc = get_u64(c, key, min, max, 10, &v, e)) < 0) \
@@ -85,7 +90,7 @@ int repo_config_parse(const char *text, size_t len, struct repo_config *cfg, str
 		goto out;
 	}
 	s = config_get(c, "repository", "id");
-	if (!s || strlen(s) != 64) {
+	if (!s || strlen(s) != 64 || hex_decode(s, (uint8_t[32]){0}, 32) < 0) {
 		rc = err_set(e, ERR_CORRUPT, "repository config has no valid id");
 		goto out;
 	}
@@ -176,16 +181,25 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 	int zone, rc, corrupt = 0;
 	r->z = z;
 	*out = NULL;
-	if ((rc = zones_get_small(z, "config", 64 * 1024, &text, &len, &zone, NULL)) < 0) {
+	rc = ERR_NOTFOUND;
+	for (zone = 0; zone < zones_count(z) && rc < 0; zone++) {
+		char full[4096];
+		zones_file(z, zone, "config", full, sizeof full);
+		free(text);
+		text = NULL;
+		if (util_read_small(full, 64 * 1024, &text, &len, NULL) < 0)
+			continue;
+		rc = repo_config_parse((const char *)text, len, &r->cfg, e); /* the first that parses wins */
+		if (rc < 0)
+			err_prefix(e, "zone %d", zone + 1);
+	}
+	if (rc == ERR_NOTFOUND) {
 		err_set(e, ERR_NOTFOUND, "no repository in any of the %d zones (no config file)", zones_count(z));
 		err_hint(e, "run 'pgtimefs init' to create one, or check the zones in the configuration");
-		rc = ERR_NOTFOUND;
 		goto fail;
 	}
-	if ((rc = repo_config_parse((const char *)text, len, &r->cfg, e)) < 0) {
-		err_prefix(e, "zone %d", zone + 1);
+	if (rc < 0)
 		goto fail;
-	}
 	for (int i = 0; i < zones_count(z) && !r->key; i++) {
 		char **ids;
 		size_t n;
