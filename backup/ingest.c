@@ -209,7 +209,7 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	g->progress = progress;
 	g->nworkers = pool_cpus();
 	g->ck = chunker_new(&r->cfg.chunk);
-	depth = POOL_DEPTH_BYTES / r->cfg.chunk.block_size;
+	depth = POOL_DEPTH_BYTES / chunker_max(g->ck);
 	if (depth < 2 * (size_t)g->nworkers)
 		depth = 2 * (size_t)g->nworkers;
 	g->hashers = xcalloc((size_t)g->nworkers, sizeof *g->hashers);

@@ -45,8 +45,7 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 void ingest_free(ingest *g);
 
 /*
- * Stores the file open at fd (size bytes as stat said; holes found with SEEK_HOLE are kept
- * as holes). paged selects fixed page-aligned blocks. *content gets the content list (0 for
+ * Stores the file open at fd as it reads (holes found with SEEK_HOLE are kept as holes). paged selects fixed page-aligned blocks. *content gets the content list (0 for
  * an empty file) and *size the bytes actually stored (a file that grows or shrinks while
  * read is stored as read).
  */

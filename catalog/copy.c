@@ -290,7 +290,12 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 			goto out;
 		}
 		err_clear(&de);
-		rc = catalog_copy_decode(r, in, out, NULL, &de);
+		{
+			uint64_t inside = 0;
+			rc = catalog_copy_decode(r, in, out, &inside, &de);
+			if (rc == 0 && inside != cands[k].gen)
+				rc = err_set(&de, ERR_CORRUPT, "its sealed generation %" PRIu64 " differs from its name", inside);
+		}
 		close(in);
 		if (rc == 0 && fsync(out) < 0)
 			rc = err_sys(&de, ERR_IO, "cannot fsync %s", tmp);

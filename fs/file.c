@@ -75,6 +75,9 @@ ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, voi
 			take = p->len - skip;
 			if (take > len - done)
 				take = len - done;
+			if (p->chunk && (p->loc.raw != p->len || skip + take > p->loc.raw))
+				return err_set(e, ERR_CORRUPT, "catalog: chunk length mismatch in content %lld",
+					       (long long)content);
 			if (!p->chunk) {
 				memset(out + done, 0, take);
 			} else {

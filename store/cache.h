@@ -1,9 +1,9 @@
 /*
  * cache.h: a bounded, thread-safe cache of decoded chunks, shared by all readers.
  *
- * Entries are keyed by the chunk's catalog number and hold its plaintext. The cache never
- * holds more than its byte budget (plus one entry being inserted); the least recently used
- * entries go first. Lookups return a reference that the caller releases: an entry in use is
+ * Entries are keyed by the chunk's catalog number and hold its plaintext. The cache holds no
+ * more than its byte budget plus the entries readers hold references to at that moment; the
+ * least recently used unreferenced entries go first. Lookups return a reference that the caller releases: an entry in use is
  * never freed under a reader. One mutex guards the table (lock order: it is a leaf lock).
  */
 #ifndef PGTIMEFS_STORE_CACHE_H

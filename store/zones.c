@@ -101,8 +101,17 @@ static int put_one(zones *z, int i, const char *relpath, const void *data, size_
 		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
 		return e ? e->code : ERR_IO;
 	}
-	if (stat(dir, &st) < 0 && util_mkdir_p(dir, 0700, e) < 0)
-		goto fail;
+	if (stat(dir, &st) < 0) {
+		char parent[PATH_MAX], *ps;
+		if (util_mkdir_p(dir, 0700, e) < 0)
+			goto fail;
+		/* a new directory's own entry must be durable too */
+		snprintf(parent, sizeof parent, "%s", dir);
+		if ((ps = strrchr(parent, '/'))) {
+			*ps = '\0';
+			add_dirty(z, parent);
+		}
+	}
 	if (util_write_durable(full, data, len, 0, e) < 0)
 		goto fail;
 	add_dirty(z, dir);
@@ -129,8 +138,17 @@ static int open_tmp(zones *z, int i, const char *relpath, char *full, char *tmp,
 		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
 		return -1;
 	}
-	if (stat(dir, &st) < 0 && util_mkdir_p(dir, 0700, e) < 0)
-		goto fail;
+	if (stat(dir, &st) < 0) {
+		char parent[PATH_MAX], *ps;
+		if (util_mkdir_p(dir, 0700, e) < 0)
+			goto fail;
+		/* a new directory's own entry must be durable too */
+		snprintf(parent, sizeof parent, "%s", dir);
+		if ((ps = strrchr(parent, '/'))) {
+			*ps = '\0';
+			add_dirty(z, parent);
+		}
+	}
 	snprintf(tmp, PATH_MAX + 40, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -314,8 +332,17 @@ static int stream_one(zones *z, int i, const char *relpath, int src, struct err 
 		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
 		return e ? e->code : ERR_IO;
 	}
-	if (stat(dir, &st) < 0 && util_mkdir_p(dir, 0700, e) < 0)
-		goto fail;
+	if (stat(dir, &st) < 0) {
+		char parent[PATH_MAX], *ps;
+		if (util_mkdir_p(dir, 0700, e) < 0)
+			goto fail;
+		/* a new directory's own entry must be durable too */
+		snprintf(parent, sizeof parent, "%s", dir);
+		if ((ps = strrchr(parent, '/'))) {
+			*ps = '\0';
+			add_dirty(z, parent);
+		}
+	}
 	snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -343,10 +370,16 @@ static int stream_one(zones *z, int i, const char *relpath, int src, struct err 
 		err_sys(e, ERR_IO, "cannot fsync %s", tmp);
 		goto fail;
 	}
-	close(fd);
+	if (close(fd) < 0) {
+		fd = -1;
+		unlink(tmp);
+		err_sys(e, ERR_IO, "cannot close %s", tmp);
+		goto fail;
+	}
 	fd = -1;
 	if (rename(tmp, full) < 0) {
 		err_sys(e, ERR_IO, "cannot rename %s", tmp);
+		unlink(tmp);
 		goto fail;
 	}
 	free(buf);

@@ -90,6 +90,24 @@ static int pack_ok_in_buf(struct checker *k, const struct catalog_pack *p)
 	return !memcmp(sum, p->hash, 32);
 }
 
+struct trailer_match {
+	const struct pack_entry *ents;
+	size_t n;
+	int mismatched;
+};
+
+/* Every chunk the catalog places in a pack must be in its trailer at the same place. */
+static int match_chunk(void *ctx, const struct blob_loc *loc)
+{
+	struct trailer_match *m = ctx;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->ents[i].offset == loc->offset)
+			return (m->mismatched += memcmp(m->ents[i].id, loc->id, 32) || m->ents[i].length != loc->length ||
+						  m->ents[i].raw != loc->raw), 0;
+	m->mismatched++;
+	return 0;
+}
+
 static int check_pack(void *ctx, const struct catalog_pack *p)
 {
 	struct checker *k = ctx;
@@ -100,8 +118,10 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 	pack_relpath(p->hash, rel);
 	pack_name(p->hash, hex);
 	k->packs++;
-	if (p->size > PACK_MAX)
+	if (p->size > PACK_MAX) {
+		problem(k, "catalog", 0, "pack %s is recorded with an impossible size %llu", hex, (unsigned long long)p->size);
 		return 0;
+	}
 	k->buf = xrealloc(k->buf, p->size ? p->size : 1);
 	for (int i = 0; i < n; i++) {
 		state[i] = 0;
@@ -129,13 +149,22 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 	}
 	if (k->read_data && good >= 0) {
 		/* the bytes are right; the trailer must open and match the catalog */
-		struct pack_entry *ents;
-		size_t ne;
+		struct pack_entry *ents = NULL;
+		size_t ne = 0;
 		struct err e;
-		if (read_pack(k, good, rel, p->size) == 0 && pack_parse(r->key, k->buf, p->size, &ents, &ne, &e) < 0)
-			problem(k, "pack-trailer", good + 1, "pack %s: %s", hex, e.msg);
-		else
-			free(ents);
+		if (read_pack(k, good, rel, p->size) == 0) {
+			if (pack_parse(r->key, k->buf, p->size, &ents, &ne, &e) < 0) {
+				problem(k, "pack-trailer", good + 1, "pack %s: %s", hex, e.msg);
+			} else {
+				struct trailer_match m = {ents, ne, 0};
+				catalog_pack_chunks(k->x->cat, p->id, match_chunk, &m, NULL);
+				if (m.mismatched)
+					problem(k, "pack-trailer", good + 1,
+						"pack %s: %d chunks of the catalog are not where its trailer says", hex,
+						m.mismatched);
+			}
+		}
+		free(ents);
 	}
 	for (int i = 0; i < n; i++) {
 		if (!state[i])

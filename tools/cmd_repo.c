@@ -93,6 +93,18 @@ int cmd_init(struct ctx *x, int argc, char **argv)
 		cfg.zstd_level = atoi(v);
 	if (!chunker_params_valid(&cfg.chunk))
 		return usage_error("block-size must be a multiple of 8 KiB up to 8 MiB");
+	{
+		/* what init writes must parse back: check the parameters before touching any zone */
+		char text[2048];
+		struct repo_config back;
+		repo_config_format(&cfg, text, sizeof text);
+		if (repo_config_parse(text, strlen(text), &back, &e) < 0) {
+			err_prefix(&e, "%s", x->config_path);
+			err_hint(&e, "zstd-level is 0..19, kdf-log2n 10..22; nothing was written");
+			e.code = ERR_USAGE;
+			return report(&e);
+		}
+	}
 	z = zones_new((const char *const *)x->zone_paths, x->nzones);
 	rc = repo_init(z, &cfg, x->pass, x->passlen, &e);
 	zones_free(z);
