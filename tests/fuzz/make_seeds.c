@@ -24,7 +24,7 @@
 
 static const char *root;
 
-static void die(const char *what, const struct err *e)
+static _Noreturn void die(const char *what, const struct err *e)
 {
 	fprintf(stderr, "fuzz_make_seeds: %s%s%s\n", what, e && e->msg[0] ? ": " : "", e ? e->msg : "");
 	exit(1);
