@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,6 +508,7 @@ int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, 
 	if ((rc = catalog_content_begin(g->c, &fs.content, e)) < 0)
 		return rc;
 	fs.sha = crypto_sha_new();
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* larger kernel read-ahead */
 	for (;;) {
 		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
 		off_t holeat;

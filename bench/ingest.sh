@@ -2,7 +2,7 @@
 # bench/ingest.sh: pgtimefs vs restic 0.14 (repository v2, default compression) on a
 # PostgreSQL 15 data directory made by initdb + pgbench -i -s $SCALE, measured side by side.
 #
-#   sudo bench/ingest.sh                 # SCALE=50 (about 800 MB of data), a few minutes
+#   sudo bench/ingest.sh                 # SCALE=50 (about 1.4 GB of data with its WAL), a few minutes
 #   SCALE=2 bench/ingest.sh              # smoke test
 #
 # Environment:

@@ -436,8 +436,9 @@ int catalog_snapshot_abandon(catalog *c, int64_t snap, struct err *e)
 {
 	char sql[512];
 	snprintf(sql, sizeof sql,
-		 "DELETE FROM entries WHERE nb IN (SELECT id FROM node_backups WHERE snapshot = %lld);"
-		 "DELETE FROM node_backups WHERE snapshot = %lld;"
+		 "DELETE FROM entries WHERE nb IN (SELECT nb.id FROM node_backups nb JOIN snapshots s"
+		 " ON s.id = nb.snapshot WHERE s.id = %lld AND s.state = 'running');"
+		 "DELETE FROM node_backups WHERE snapshot IN (SELECT id FROM snapshots WHERE id = %lld AND state = 'running');"
 		 "DELETE FROM snapshots WHERE id = %lld AND state = 'running';",
 		 (long long)snap, (long long)snap, (long long)snap);
 	return exec(c, sql, e);
@@ -447,13 +448,16 @@ int catalog_cleanup_stale(catalog *c, int *n, struct err *e)
 {
 	sqlite3_stmt *s;
 	int64_t ids[64];
-	int k = 0, rc = 0;
+	int k = 0, rc = 0, more;
 	*n = 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT id FROM snapshots WHERE state = 'running' LIMIT 64", -1, &s, NULL) !=
+again:
+	k = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT id FROM snapshots WHERE state = 'running' LIMIT 65", -1, &s, NULL) !=
 	    SQLITE_OK)
 		return db_err(c, e, "finding unfinished snapshots");
 	while (sqlite3_step(s) == SQLITE_ROW && k < 64)
 		ids[k++] = sqlite3_column_int64(s, 0);
+	more = sqlite3_stmt_busy(s) && sqlite3_data_count(s) > 0; /* a 65th row: another batch after this one */
 	sqlite3_finalize(s);
 	if (!k)
 		return 0;
@@ -469,11 +473,14 @@ int catalog_cleanup_stale(catalog *c, int *n, struct err *e)
 			  e);
 	if (rc == 0)
 		rc = catalog_commit(c, e);
-	if (rc < 0)
+	if (rc < 0) {
 		catalog_rollback(c);
-	else
-		*n = k;
-	return rc;
+		return rc;
+	}
+	*n += k;
+	if (more)
+		goto again;
+	return 0;
 }
 
 int64_t catalog_prev_node_backup(catalog *c, int64_t node)

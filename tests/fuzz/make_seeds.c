@@ -89,6 +89,17 @@ static void seeds_pack_blob(void)
 		put_le32(rawlen, 1000);
 		seed("blob", "plain-zstd", 1, rawlen, 4, z, 1 + zl);
 	}
+	/* fuzz_blob mode 0: sealed blobs under the id the target uses (32 x 0x42) */
+	memset(id, 0x42, sizeof id);
+	for (int i = 0; i < 2; i++) {
+		size_t dl = i ? 11 : sizeof data;
+		err_clear(&e);
+		if (pack_blob_encode(codec, fuzz_key(), id, i ? (const void *)"hello, blob" : data, dl, sealed, &slen,
+				     &e) < 0)
+			die("pack_blob_encode", &e);
+		put_le32(rawlen, (uint32_t)dl);
+		seed("blob", i ? "sealed-raw" : "sealed-zstd", 0, rawlen, 4, sealed, slen);
+	}
 	err_clear(&e);
 	if (pack_builder_finish(b, fuzz_key(), pack_id, &e) < 0)
 		die("pack_builder_finish", &e);
@@ -116,9 +127,6 @@ static void seeds_pack_blob(void)
 			put_le32(p + 41, ents[i].raw);
 		}
 		seed("pack", "structured", 1, in, 2 + area + 4 + n * PACK_ENTRY_LEN, NULL, 0);
-		/* fuzz_blob mode 0: the first sealed blob as stored */
-		put_le32(rawlen, ents[0].raw);
-		seed("blob", "sealed", 0, rawlen, 4, pk + ents[0].offset, ents[0].length);
 		free(in);
 	}
 	pack_builder_free(b);

@@ -5,8 +5,8 @@
  * - a seeded PRNG (splitmix64) so "random" test data is the same on every run;
  * - hex helpers for known-answer vectors typed in from their published sources;
  * - scratch directories below $TMPDIR (or /tmp), removed at the end of each test;
- * - known_bug(): a check for a bug that is reported but not fixed yet. While the bug is there
- *   the test is SKIPPED with the reason printed; once fixed, the check passes by itself.
+ * - known_bug(): a check for a bug found by these tests and since fixed; it now fails the test
+ *   (a regression), naming the bug.
  *
  * cmocka's assertions longjmp out of the test: call them only from the thread running the
  * test, never from worker threads (count failures there and assert afterwards).
@@ -93,14 +93,13 @@ static inline void unit_rmdir(const char *dir)
 }
 
 /*
- * known_bug(ok, what): ok is the correct behaviour. When it does not hold, the test stops here
- * as SKIPPED and says which reported bug it hit.
+ * known_bug(ok, what): ok is the correct behaviour. When it does not hold, the test fails here
+ * and says which (fixed) bug came back.
  */
 #define known_bug(ok, what)                                                                     \
 	do {                                                                                     \
 		if (!(ok)) {                                                                     \
-			print_message("[ KNOWNBUG ] %s:%d: %s\n", __FILE__, __LINE__, (what)); \
-			skip();                                                                  \
+			fail_msg("regression of a fixed bug at %s:%d: %s", __FILE__, __LINE__, (what)); \
 		}                                                                                \
 	} while (0)
 
