@@ -87,42 +87,6 @@ static void add_dirty(zones *z, const char *dir)
 	z->dirty[z->ndirty++] = xstrdup(dir);
 }
 
-static int put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e)
-{
-	char full[PATH_MAX], dir[PATH_MAX];
-	char *slash;
-	struct stat st;
-	zones_file(z, i, relpath, full, sizeof full);
-	snprintf(dir, sizeof dir, "%s", full);
-	slash = strrchr(dir, '/');
-	*slash = '\0';
-	if (stat(z->paths[i], &st) < 0) {
-		err_sys(e, ERR_IO, "zone %d (%s) is not there", i + 1, z->paths[i]);
-		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
-		return e ? e->code : ERR_IO;
-	}
-	if (stat(dir, &st) < 0) {
-		char parent[PATH_MAX], *ps;
-		if (util_mkdir_p(dir, 0700, e) < 0)
-			goto fail;
-		/* a new directory's own entry must be durable too */
-		snprintf(parent, sizeof parent, "%s", dir);
-		if ((ps = strrchr(parent, '/'))) {
-			*ps = '\0';
-			add_dirty(z, parent);
-		}
-	}
-	if (util_write_durable(full, data, len, 0, e) < 0)
-		goto fail;
-	add_dirty(z, dir);
-	return 0;
-fail:
-	err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
-	if (e && !e->hint[0])
-		err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
-	return e ? e->code : ERR_IO;
-}
-
 /* Opens a temporary file beside relpath in zone i; fills full, tmp and dir. */
 static int open_tmp(zones *z, int i, const char *relpath, char *full, char *tmp, char *dir, struct err *e)
 {
@@ -165,13 +129,14 @@ fail:
  * Writes every zone's copy first, then fsyncs them, then renames them: the kernel writes the
  * copies back in parallel instead of one fsync after another.
  */
-int zones_put(zones *z, const char *relpath, const void *data, size_t len, struct err *e)
+static int put_range(zones *z, int first, int last, const char *relpath, const void *data, size_t len,
+		     struct err *e)
 {
 	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
-	int fd[ZONES_MAX], renamed = 0, i, rc = 0;
+	int fd[ZONES_MAX], renamed = first, i, rc = 0;
 	for (i = 0; i < z->n; i++)
 		fd[i] = -1;
-	for (i = 0; i < z->n && rc == 0; i++) {
+	for (i = first; i < last && rc == 0; i++) {
 		fd[i] = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
 		if (fd[i] < 0) {
 			rc = e ? e->code : ERR_IO;
@@ -182,19 +147,19 @@ int zones_put(zones *z, const char *relpath, const void *data, size_t len, struc
 			rc = e ? e->code : ERR_IO;
 		}
 	}
-	for (i = 0; i < z->n && rc == 0; i++) {
+	for (i = first; i < last && rc == 0; i++) {
 		if (fsync(fd[i]) < 0) {
 			err_sys(e, ERR_IO, "zone %d (%s): cannot fsync %s", i + 1, z->paths[i], relpath);
 			rc = e ? e->code : ERR_IO;
 		}
 	}
-	for (i = 0; i < z->n; i++) {
+	for (i = first; i < last; i++) {
 		if (fd[i] >= 0 && close(fd[i]) < 0 && rc == 0) {
 			err_sys(e, ERR_IO, "zone %d (%s): cannot close %s", i + 1, z->paths[i], relpath);
 			rc = e ? e->code : ERR_IO;
 		}
 	}
-	for (i = 0; i < z->n && rc == 0; i++) {
+	for (i = first; i < last && rc == 0; i++) {
 		if (rename(tmp[i], full[i]) < 0) {
 			err_sys(e, ERR_IO, "zone %d (%s): cannot rename into %s", i + 1, z->paths[i], relpath);
 			rc = e ? e->code : ERR_IO;
@@ -204,7 +169,7 @@ int zones_put(zones *z, const char *relpath, const void *data, size_t len, struc
 		add_dirty(z, dir[i]);
 	}
 	if (rc < 0) {
-		for (i = 0; i < z->n; i++) {
+		for (i = first; i < last; i++) {
 			if (fd[i] < 0)
 				continue;
 			unlink(i < renamed ? full[i] : tmp[i]);
@@ -215,9 +180,14 @@ int zones_put(zones *z, const char *relpath, const void *data, size_t len, struc
 	return rc;
 }
 
+int zones_put(zones *z, const char *relpath, const void *data, size_t len, struct err *e)
+{
+	return put_range(z, 0, z->n, relpath, data, len, e);
+}
+
 int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e)
 {
-	return put_one(z, i, relpath, data, len, e);
+	return put_range(z, i, i + 1, relpath, data, len, e);
 }
 
 int zones_sync(zones *z, struct err *e)
@@ -318,37 +288,11 @@ void zones_list_free(char **names, size_t n)
 
 static int stream_one(zones *z, int i, const char *relpath, int src, struct err *e)
 {
-	char full[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX + 32];
-	char *slash;
+	char full[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX + 40];
 	uint8_t *buf = NULL;
-	int fd = -1;
-	struct stat st;
-	zones_file(z, i, relpath, full, sizeof full);
-	snprintf(dir, sizeof dir, "%s", full);
-	slash = strrchr(dir, '/');
-	*slash = '\0';
-	if (stat(z->paths[i], &st) < 0) {
-		err_sys(e, ERR_IO, "zone %d (%s) is not there", i + 1, z->paths[i]);
-		err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
+	int fd = open_tmp(z, i, relpath, full, tmp, dir, e);
+	if (fd < 0)
 		return e ? e->code : ERR_IO;
-	}
-	if (stat(dir, &st) < 0) {
-		char parent[PATH_MAX], *ps;
-		if (util_mkdir_p(dir, 0700, e) < 0)
-			goto fail;
-		/* a new directory's own entry must be durable too */
-		snprintf(parent, sizeof parent, "%s", dir);
-		if ((ps = strrchr(parent, '/'))) {
-			*ps = '\0';
-			add_dirty(z, parent);
-		}
-	}
-	snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		err_sys(e, ERR_IO, "cannot create %s", tmp);
-		goto fail;
-	}
 	buf = xmalloc(1 << 20);
 	for (uint64_t off = 0;; ) {
 		ssize_t r = pread(src, buf, 1 << 20, (off_t)off);
