@@ -1321,6 +1321,32 @@ static void test_copy_damage(void **state)
 	repo_close(r);
 }
 
+/* A copy renamed to a newer generation is not taken for that generation. */
+static void test_copy_renamed(void **state)
+{
+	struct fixture *f = *state;
+	struct repo *r = make_repo(f->dir, "z");
+	char n1[48], n2[48], p[PATH_MAX], dest[512];
+	catalog *c = catalog_for(f, r, n1, n2);
+	uint8_t *buf;
+	size_t len;
+	uint64_t gen = 0, got = 0;
+	int zone = -1;
+	check_ok(catalog_copy_push(c, r, f->state, &gen, E));
+	assert_int_equal(gen, 1);
+	catalog_close(c);
+	copy_path(r, 0, 1, p, sizeof p);
+	read_file(p, &buf, &len);
+	copy_path(r, 0, 9, p, sizeof p);
+	write_file(p, buf, len);
+	free(buf);
+	snprintf(dest, sizeof dest, "%s/recovered.db", f->dir);
+	check_ok(catalog_copy_recover(r, dest, &got, &zone, E));
+	assert_int_equal(got, 1);
+	assert_int_equal(zone, 0);
+	repo_close(r);
+}
+
 static void test_copy_foreign(void **state)
 {
 	struct fixture *f = *state;
@@ -1406,6 +1432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_push_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_renamed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_foreign, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
