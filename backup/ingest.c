@@ -449,10 +449,16 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
 		  struct err *e)
 {
 	uint32_t block = chunker_block_size(g->ck);
-	size_t have = 0, maxc = chunker_max(g->ck);
-	uint64_t off = start; /* file offset of buf[0] */
+	size_t head = 0, have = 0, maxc = chunker_max(g->ck); /* unchunked bytes are buf[head..have) */
+	uint64_t off = start;				      /* file offset of buf[head] */
 	int eof = 0, rc;
-	while (!eof || have) {
+	while (!eof || have > head) {
+		if (!eof && have - head < maxc) {
+			/* compact once per refill, not once per chunk */
+			memmove(g->buf, g->buf + head, have - head);
+			have -= head;
+			head = 0;
+		}
 		while (!eof && have < maxc) {
 			size_t want = g->bufcap - have;
 			ssize_t r;
@@ -476,19 +482,18 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
 			if (g->progress)
 				progress_add(g->progress, (uint64_t)r);
 		}
-		while (have && (eof || have >= maxc)) {
-			size_t cut;
+		while (have > head && (eof || have - head >= maxc)) {
+			size_t cut, avail = have - head;
 			if (paged) {
 				cut = block - (size_t)(off % block); /* keep blocks aligned to the file */
-				if (cut > have)
-					cut = have;
+				if (cut > avail)
+					cut = avail;
 			} else {
-				cut = chunker_cdc_cut(g->ck, g->buf, have);
+				cut = chunker_cdc_cut(g->ck, g->buf + head, avail);
 			}
-			if ((rc = submit(g, fs, g->buf, cut, off, e)) < 0)
+			if ((rc = submit(g, fs, g->buf + head, cut, off, e)) < 0)
 				return rc;
-			memmove(g->buf, g->buf + cut, have - cut);
-			have -= cut;
+			head += cut;
 			off += cut;
 		}
 	}
