@@ -556,9 +556,8 @@ int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, 
 	g->st.files++;
 	g->st.bytes += pos;
 	*size = pos;
-	if (pos == 0 && fs.nchunks == 0) {
-		rc = catalog_content_finish(g->c, fs.content, hash, 0, 0, content, e);
-		*content = 0;
+	if (pos == 0 && fs.nchunks == 0) { /* an empty file has no content list */
+		rc = catalog_content_drop(g->c, fs.content, e);
 		goto out;
 	}
 	rc = catalog_content_finish(g->c, fs.content, hash, pos, fs.nchunks, content, e);

@@ -236,26 +236,34 @@ restic init --repository-version 2 >"$L/restic-init" 2>&1
 pgt_snapshot() { run_timed "$1" "$PGT" --json snapshot "$CLUSTER" "$NODE" "$DATA"; }
 restic_backup() { run_timed "$1" restic backup "$DATA"; }
 
+# both_snapshots N: snapshot N with each tool, cache dropped before each, and print what each
+# reported. Sets P_T P_RSS R_T R_RSS (seconds, KiB) and DZ DR DS (bytes added to one zone, to
+# the restic repository, to the pgtimefs state directory).
+both_snapshots() {
+	local n=$1 z0 r0 s0
+	z0=$(dub "$ZONE") r0=$(dub "$RESTIC_REPOSITORY") s0=$(dub "$STATE")
+	drop_caches
+	pgt_snapshot "$L/pgt-snap$n"
+	P_T=$T_WALL P_RSS=$T_RSS
+	DZ=$(($(dub "$ZONE") - z0)) DS=$(($(dub "$STATE") - s0))
+	drop_caches
+	restic_backup "$L/restic-snap$n"
+	R_T=$T_WALL R_RSS=$T_RSS
+	DR=$(($(dub "$RESTIC_REPOSITORY") - r0))
+	echo "pgtimefs: $(cat "$L/pgt-snap$n.out")"
+	echo "restic: $(grep -E '^(Added to the repository|processed)' "$L/restic-snap$n.out" | tr '\n' ' ')"
+}
+
 # ---------------------------------------------------------------- 1. first snapshot
 echo "== 1. first snapshot"
-z0=$(dub "$ZONE")
-r0=$(dub "$RESTIC_REPOSITORY")
-drop_caches
-pgt_snapshot "$L/pgt-snap1"
-P1_T=$T_WALL P1_RSS=$T_RSS
-z1=$(dub "$ZONE")
-drop_caches
-restic_backup "$L/restic-snap1"
-R1_T=$T_WALL R1_RSS=$T_RSS
-r1=$(dub "$RESTIC_REPOSITORY")
-echo "pgtimefs: $(cat "$L/pgt-snap1.out")"
-echo "restic: $(grep -E '^(Added to the repository|processed)' "$L/restic-snap1.out" | tr '\n' ' ')"
+both_snapshots 1
+P1_T=$P_T P1_RSS=$P_RSS R1_T=$R_T R1_RSS=$R_RSS
 RATIO1=$(calc "$P1_T / $R1_T")
 echo "first snapshot wall time: pgtimefs ${P1_T} s (self-reported $(jfield "$L/pgt-snap1.out" milliseconds) ms), restic ${R1_T} s, ratio $RATIO1 (target <= 0.5)"
-echo "first snapshot stored: pgtimefs one zone +$(mib $((z1 - z0))) MiB, restic repo +$(mib $((r1 - r0))) MiB"
+echo "first snapshot stored: pgtimefs one zone +$(mib $DZ) MiB, restic repo +$(mib $DR) MiB"
 target "1 first snapshot time <= 0.5x restic" "$RATIO1 <= 0.5"
 row "1 first snapshot (s)" "$P1_T" "$R1_T" "$RATIO1" "<= 0.5"
-row "  stored (MiB)" "$(mib $((z1 - z0)))" "$(mib $((r1 - r0)))" "$(calc "($z1 - $z0) / ($r1 - $r0)")" "(info)"
+row "  stored (MiB)" "$(mib $DZ)" "$(mib $DR)" "$(calc "$DZ / $DR")" "(info)"
 
 # ---------------------------------------------------------------- 2. modification
 echo "== 2. overwrite ${PAGE_FRACTION} of the pages of every relation file, second snapshot"
@@ -290,19 +298,8 @@ PY
 cat "$L/modify"
 sleep "$SETTLE"
 echo "waited $SETTLE s after the modification"
-z1=$(dub "$ZONE")
-r1=$(dub "$RESTIC_REPOSITORY")
-drop_caches
-pgt_snapshot "$L/pgt-snap2"
-P2_T=$T_WALL
-z2=$(dub "$ZONE")
-drop_caches
-restic_backup "$L/restic-snap2"
-R2_T=$T_WALL
-r2=$(dub "$RESTIC_REPOSITORY")
-echo "pgtimefs: $(cat "$L/pgt-snap2.out")"
-echo "restic: $(grep -E '^(Added to the repository|processed)' "$L/restic-snap2.out" | tr '\n' ' ')"
-PB2=$((z2 - z1)) RB2=$((r2 - r1))
+both_snapshots 2
+P2_T=$P_T R2_T=$R_T PB2=$DZ RB2=$DR
 RATIO2B=$(calc "$PB2 / ($RB2 > 0 ? $RB2 : 1)")
 RATIO2T=$(calc "$P2_T / $R2_T")
 echo "second snapshot bytes added: pgtimefs $PB2 ($(mib $PB2) MiB, one zone), restic $RB2 ($(mib $RB2) MiB), ratio $RATIO2B (target <= 0.25)"
@@ -314,28 +311,16 @@ row "2b second snapshot (s)" "$P2_T" "$R2_T" "$RATIO2T" "<= 0.5"
 
 # ---------------------------------------------------------------- 3. unchanged
 echo "== 3. third snapshot, nothing changed"
-s2=$(dub "$STATE")
-z2=$(dub "$ZONE")
-r2=$(dub "$RESTIC_REPOSITORY")
-drop_caches
-pgt_snapshot "$L/pgt-snap3"
-P3_T=$T_WALL
-s3=$(dub "$STATE")
-z3=$(dub "$ZONE")
-drop_caches
-restic_backup "$L/restic-snap3"
-R3_T=$T_WALL
-r3=$(dub "$RESTIC_REPOSITORY")
-echo "pgtimefs: $(cat "$L/pgt-snap3.out")"
+both_snapshots 3
+P3_T=$P_T R3_T=$R_T SG=$DS
 RATIO3=$(calc "$P3_T / $P1_T")
-SG=$((s3 - s2))
 echo "third snapshot wall time: pgtimefs ${P3_T} s (self-reported $(jfield "$L/pgt-snap3.out" milliseconds) ms), restic ${R3_T} s, ratio to pgtimefs's first $RATIO3 (target < 0.1)"
-echo "third snapshot state dir growth: pgtimefs $SG bytes (target < 1048576); one zone +$((z3 - z2)) bytes, restic repo +$((r3 - r2)) bytes"
+echo "third snapshot state dir growth: pgtimefs $SG bytes (target < 1048576); one zone +$DZ bytes, restic repo +$DR bytes"
 target "3a unchanged snapshot < 10% of first" "$RATIO3 < 0.1"
 target "3b unchanged snapshot state growth < 1 MiB" "$SG < 1048576"
 row "3a unchanged snapshot (s)" "$P3_T" "$R3_T" "$RATIO3" "< 0.1 of pgtimefs 1st"
 row "3b state dir growth (bytes)" "$SG" "-" "-" "< 1048576"
-row "   repository growth (bytes)" "$((z3 - z2))" "$((r3 - r2))" "-" "(info)"
+row "   repository growth (bytes)" "$DZ" "$DR" "-" "(info)"
 
 # ---------------------------------------------------------------- 4. read back
 echo "== 4. read every file back"

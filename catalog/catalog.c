@@ -557,6 +557,18 @@ int catalog_content_add(catalog *c, int64_t content, uint64_t off, uint32_t len,
 	return step_done(c, s, e, "adding to a content list");
 }
 
+int catalog_content_drop(catalog *c, int64_t content, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_CC_DEL);
+	int rc;
+	sqlite3_bind_int64(s, 1, content);
+	if ((rc = step_done(c, s, e, "dropping a content list")) < 0)
+		return rc;
+	s = st(c, S_CONTENT_DEL);
+	sqlite3_bind_int64(s, 1, content);
+	return step_done(c, s, e, "dropping a content list");
+}
+
 int catalog_content_finish(catalog *c, int64_t content, const uint8_t hash[32], uint64_t size, int64_t nchunks,
 			   int64_t *final, struct err *e)
 {
@@ -564,17 +576,9 @@ int catalog_content_finish(catalog *c, int64_t content, const uint8_t hash[32], 
 	int64_t existing;
 	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);
 	if (find_id(s, &existing) == 0) {
-		sqlite3_reset(s);
-		s = st(c, S_CC_DEL);
-		sqlite3_bind_int64(s, 1, content);
-		if (step_done(c, s, e, "dropping a duplicate content list") < 0)
-			return e ? e->code : ERR_DB;
-		s = st(c, S_CONTENT_DEL);
-		sqlite3_bind_int64(s, 1, content);
-		if (step_done(c, s, e, "dropping a duplicate content list") < 0)
-			return e ? e->code : ERR_DB;
-		*final = existing;
-		return 0;
+		int rc = catalog_content_drop(c, content, e);
+		*final = rc == 0 ? existing : 0;
+		return rc;
 	}
 	s = st(c, S_CONTENT_SET);
 	sqlite3_bind_blob(s, 1, hash, 32, SQLITE_STATIC);

@@ -97,6 +97,8 @@ int64_t catalog_chunk_find(catalog *c, const uint8_t id[32]);
 int catalog_content_begin(catalog *c, int64_t *content, struct err *e);
 /* chunk 0 records a hole of len zero bytes. */
 int catalog_content_add(catalog *c, int64_t content, uint64_t off, uint32_t len, int64_t chunk, struct err *e);
+/* Removes a content list that nothing references (its rows and itself). */
+int catalog_content_drop(catalog *c, int64_t content, struct err *e);
 /*
  * Completes a content list with its hash (SHA-256 over its chunk ids, see docs/format.md).
  * When a content with that hash exists already, the new rows are dropped and *final is the

@@ -214,79 +214,90 @@ static int catalog_problem(void *ctx, const char *msg)
 	return 0;
 }
 
+/* Non-zero when zone i holds a config that parses and names this repository. */
+static int zone_config_ok(const struct repo *r, int i)
+{
+	char full[4200];
+	uint8_t *buf;
+	size_t len;
+	struct repo_config cfg;
+	int ok;
+	zones_file(r->z, i, "config", full, sizeof full);
+	if (util_read_small(full, 65536, &buf, &len, NULL) < 0)
+		return 0;
+	ok = repo_config_parse((char *)buf, len, &cfg, NULL) == 0 && !strcmp(cfg.id, r->cfg.id);
+	free(buf);
+	return ok;
+}
+
+/* Zone i's copy of key file rel, when it looks like a key file; caller frees. NULL otherwise. */
+static uint8_t *zone_key(const struct repo *r, int i, const char *rel, size_t *len)
+{
+	char full[4200];
+	uint8_t *buf;
+	zones_file(r->z, i, rel, full, sizeof full);
+	if (util_read_small(full, 4096, &buf, len, NULL) < 0)
+		return NULL;
+	if (!keyfile_created(buf, *len)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void check_key(struct checker *k, int i, const char *id)
+{
+	struct repo *r = k->x->repo;
+	char rel[64];
+	uint8_t *buf;
+	size_t len;
+	snprintf(rel, sizeof rel, "keys/%.40s", id);
+	if ((buf = zone_key(r, i, rel, &len))) {
+		free(buf);
+		return;
+	}
+	problem(k, "key", i + 1, "zone %d lacks key file %s (or it is damaged)", i + 1, id);
+	for (int g = 0; k->repair && g < zones_count(r->z); g++) {
+		struct err e;
+		int done;
+		if (g == i || !(buf = zone_key(r, g, rel, &len)))
+			continue;
+		done = zones_put_one(r->z, i, rel, buf, len, &e) == 0;
+		free(buf);
+		if (done) {
+			fixed(k, "key file %s copied from zone %d to zone %d", id, g + 1, i + 1);
+			break;
+		}
+	}
+}
+
 /* config, keys and catalog copies in every zone */
 static void check_zone_files(struct checker *k)
 {
 	struct repo *r = k->x->repo;
-	int n = zones_count(r->z);
-	char **keys;
-	size_t nkeys;
+	char **keys, **cats;
+	size_t nkeys, nc;
 	repo_key_ids(r, &keys, &nkeys, NULL);
-	for (int i = 0; i < n; i++) {
-		char full[4200];
-		uint8_t *buf;
-		size_t len;
-		struct repo_config cfg;
+	for (int i = 0; i < zones_count(r->z); i++) {
 		struct stat st;
-		zones_file(r->z, i, "", full, sizeof full);
-		if (stat(full, &st) < 0) {
+		struct err e;
+		if (stat(zones_path(r->z, i), &st) < 0) {
 			problem(k, "zone-missing", i + 1, "zone %d (%s) is missing", i + 1, zones_path(r->z, i));
-			if (k->repair) {
-				struct err e;
-				if (zones_create(r->z, &e) == 0)
-					fixed(k, "zone %d recreated", i + 1);
-			}
+			if (k->repair && zones_create(r->z, &e) == 0)
+				fixed(k, "zone %d recreated", i + 1);
 		}
-		zones_file(r->z, i, "config", full, sizeof full);
-		if (util_read_small(full, 65536, &buf, &len, NULL) < 0 ||
-		    (repo_config_parse((char *)buf, len, &cfg, NULL) < 0 ? (free(buf), 1) : (free(buf), strcmp(cfg.id, r->cfg.id) != 0))) {
+		if (!zone_config_ok(r, i)) {
+			char text[2048];
 			problem(k, "config", i + 1, "zone %d has no valid config of this repository", i + 1);
-			if (k->repair) {
-				char text[2048];
-				struct err e;
-				repo_config_format(&r->cfg, text, sizeof text);
-				if (zones_put_one(r->z, i, "config", text, strlen(text), &e) == 0)
-					fixed(k, "config written to zone %d", i + 1);
-			}
+			repo_config_format(&r->cfg, text, sizeof text);
+			if (k->repair && zones_put_one(r->z, i, "config", text, strlen(text), &e) == 0)
+				fixed(k, "config written to zone %d", i + 1);
 		}
-		for (size_t j = 0; j < nkeys; j++) {
-			char rel[64];
-			snprintf(rel, sizeof rel, "keys/%.40s", keys[j]);
-			zones_file(r->z, i, rel, full, sizeof full);
-			if (util_read_small(full, 4096, &buf, &len, NULL) == 0) {
-				int ok = keyfile_created(buf, len) != 0;
-				free(buf);
-				if (ok)
-					continue;
-			}
-			problem(k, "key", i + 1, "zone %d lacks key file %s (or it is damaged)", i + 1, keys[j]);
-			if (k->repair) {
-				for (int g = 0; g < n; g++) {
-					char src[4200];
-					struct err e;
-					zones_file(r->z, g, rel, src, sizeof src);
-					if (g == i || util_read_small(src, 4096, &buf, &len, NULL) < 0)
-						continue;
-					if (keyfile_created(buf, len) && zones_put_one(r->z, i, rel, buf, len, &e) == 0) {
-						fixed(k, "key file %s copied from zone %d to zone %d", keys[j], g + 1, i + 1);
-						free(buf);
-						break;
-					}
-					free(buf);
-				}
-			}
-		}
-		{
-			char **cats;
-			size_t nc;
-			if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0 || nc == 0) {
-				problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
-				if (nc == 0 && cats)
-					zones_list_free(cats, nc);
-			} else {
-				zones_list_free(cats, nc);
-			}
-		}
+		for (size_t j = 0; j < nkeys; j++)
+			check_key(k, i, keys[j]);
+		if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0 || nc == 0)
+			problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
+		zones_list_free(cats, nc);
 	}
 	zones_list_free(keys, nkeys);
 }

@@ -134,28 +134,13 @@ int cmd_init(struct ctx *x, int argc, char **argv)
 
 static int read_new_pass(char **pass, size_t *len, struct err *e)
 {
-	const char *file = getenv("PGTIMEFS_NEW_PASSPHRASE_FILE");
-	const char *env = getenv("PGTIMEFS_NEW_PASSPHRASE");
-	if (file && *file) {
-		uint8_t *buf;
-		int rc = util_read_small(file, 4096, &buf, len, e);
-		if (rc < 0)
-			return rc;
-		while (*len && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
-			buf[--*len] = '\0';
-		*pass = (char *)buf;
-	} else if (env && *env) {
-		*pass = xstrdup(env);
-		*len = strlen(env);
-	} else {
-		err_set(e, ERR_USAGE, "key add needs the new passphrase in PGTIMEFS_NEW_PASSPHRASE_FILE or PGTIMEFS_NEW_PASSPHRASE");
-		return ERR_USAGE;
+	int rc = read_secret(getenv("PGTIMEFS_NEW_PASSPHRASE_FILE"), getenv("PGTIMEFS_NEW_PASSPHRASE"),
+			     "new passphrase", pass, len, e);
+	if (rc < 0) {
+		err_hint(e, "key add takes the new passphrase from PGTIMEFS_NEW_PASSPHRASE_FILE or PGTIMEFS_NEW_PASSPHRASE");
+		e->code = ERR_USAGE;
 	}
-	if (!*len) {
-		free(*pass);
-		return err_set(e, ERR_USAGE, "the new passphrase is empty");
-	}
-	return 0;
+	return rc < 0 ? ERR_USAGE : 0;
 }
 
 int cmd_key(struct ctx *x, int argc, char **argv)

@@ -72,37 +72,45 @@ int setup_config(struct ctx *x, struct err *e)
 	return 0;
 }
 
+int read_secret(const char *file, const char *env, const char *what, char **out, size_t *len, struct err *e)
+{
+	*out = NULL;
+	*len = 0;
+	if (file && *file) {
+		uint8_t *buf;
+		if (util_read_small(file, 4096, &buf, len, e) < 0) {
+			err_prefix(e, "%s", what);
+			return ERR_CONFIG;
+		}
+		while (*len && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
+			buf[--*len] = '\0';
+		*out = (char *)buf;
+	} else if (env) {
+		*out = xstrdup(env);
+		*len = strlen(env);
+	} else {
+		return err_set(e, ERR_CONFIG, "no %s", what);
+	}
+	if (!*len) {
+		free(*out);
+		*out = NULL;
+		return err_set(e, ERR_CONFIG, "the %s is empty", what);
+	}
+	return 0;
+}
+
 int setup_passphrase(struct ctx *x, struct err *e)
 {
-	const char *file, *env;
 	int rc;
 	if (x->pass)
 		return 0;
 	if ((rc = setup_config(x, e)) < 0)
 		return rc;
-	file = config_get(x->cfg, "repository", "passphrase-file");
-	env = getenv("PGTIMEFS_PASSPHRASE");
-	if (file && *file) {
-		uint8_t *buf;
-		size_t len;
-		if ((rc = util_read_small(file, 4096, &buf, &len, e)) < 0) {
-			err_prefix(e, "passphrase-file");
-			return ERR_CONFIG;
-		}
-		while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			buf[--len] = '\0';
-		x->pass = (char *)buf;
-		x->passlen = len;
-	} else if (env) {
-		x->pass = xstrdup(env);
-		x->passlen = strlen(env);
-	} else {
-		err_set(e, ERR_CONFIG, "no passphrase: set passphrase-file in [repository] or PGTIMEFS_PASSPHRASE");
-		return ERR_CONFIG;
-	}
-	if (!x->passlen)
-		return err_set(e, ERR_CONFIG, "the passphrase is empty");
-	return 0;
+	rc = read_secret(config_get(x->cfg, "repository", "passphrase-file"), getenv("PGTIMEFS_PASSPHRASE"),
+			 "passphrase", &x->pass, &x->passlen, e);
+	if (rc < 0 && !x->pass && e && !e->hint[0])
+		err_hint(e, "set passphrase-file in [repository] or PGTIMEFS_PASSPHRASE");
+	return rc;
 }
 
 int setup_repo(struct ctx *x, struct err *e)

@@ -32,6 +32,11 @@ struct ctx {
 int setup_config(struct ctx *x, struct err *e);
 /* Reads the passphrase (passphrase-file, else $PGTIMEFS_PASSPHRASE). */
 int setup_passphrase(struct ctx *x, struct err *e);
+/*
+ * Reads a secret from file (newline stripped) when given, else from env; what names it in
+ * messages. ERR_CONFIG when neither is set or the secret is empty. *out: free() it.
+ */
+int read_secret(const char *file, const char *env, const char *what, char **out, size_t *len, struct err *e);
 /* Opens the repository (config + passphrase first). */
 int setup_repo(struct ctx *x, struct err *e);
 /* Opens the catalog; writable (1) also takes the writer lock; 2 also creates it. */
