@@ -99,26 +99,6 @@ static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_p
 	return 0;
 }
 
-/* Starts kernel read-ahead of the sibling `name` (dir = path[0..base)) so its first bytes are
- * in memory when the walk reaches it; best effort, errors ignored. */
-static void prefetch(const char *path, size_t base, const char *name)
-{
-	char p[PATH_MAX];
-	struct stat st;
-	int fd;
-	if (base + 1 + strlen(name) >= sizeof p)
-		return;
-	memcpy(p, path, base);
-	snprintf(p + base, sizeof p - base, "/%s", name);
-	if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode)) /* never open devices or fifos */
-		return;
-	fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return;
-	posix_fadvise(fd, 0, 8 << 20, POSIX_FADV_WILLNEED);
-	close(fd);
-}
-
 /* Visits the directory at w->path whose entry is dir_id; prev_dir is its entry in the previous snapshot. */
 static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct err *e)
 {
@@ -160,8 +140,6 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 			goto next;
 		}
 		fill_entry(en, &st, dir_id, names[i]);
-		if (S_ISREG(st.st_mode) && i + 1 < n)
-			prefetch(w->path, base, names[i + 1]);
 		if (S_ISREG(st.st_mode)) {
 			int s = store_file(w, en, prev_dir, e);
 			if (s < 0) {
