@@ -144,7 +144,7 @@ static void *flusher_main(void *arg)
 		pack_relpath(f->pack_id, rel);
 		data = pack_builder_data(b, &len);
 		err_clear(&err);
-		rc = zones_put(f->z, rel, data, len, &err);
+		rc = zones_put_direct(f->z, rel, data, len, &err);
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0 && f->rc == 0) {
 			f->rc = rc;

@@ -128,13 +128,20 @@ void pack_builder_free(pack_builder *b)
 	free(b);
 }
 
+/* The buffer is 4 KiB aligned and its capacity a power of two >= 1 MiB (see pack_builder_data). */
 static void reserve(pack_builder *b, size_t more)
 {
 	if (b->len + more > b->cap) {
 		size_t cap = b->cap ? b->cap : 1 << 20;
+		void *p;
 		while (cap < b->len + more)
 			cap *= 2;
-		b->buf = xrealloc(b->buf, cap);
+		if (posix_memalign(&p, PACK_ALIGN, cap) != 0)
+			abort();
+		if (b->len)
+			memcpy(p, b->buf, b->len);
+		free(b->buf);
+		b->buf = p;
 		b->cap = cap;
 	}
 }
@@ -200,7 +207,7 @@ int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32
 	}
 	memcpy(ad, trailer_ad_prefix, sizeof trailer_ad_prefix - 1);
 	memcpy(ad + sizeof trailer_ad_prefix - 1, b->buf, PACK_HEADER_LEN);
-	reserve(b, slen + 4);
+	reserve(b, slen + 4 + PACK_ALIGN); /* room to round the write up to PACK_ALIGN */
 	rc = crypto_seal(k, ad, sizeof ad, plain, plen, b->buf + b->len, e);
 	free(plain);
 	if (rc < 0)
@@ -208,6 +215,7 @@ int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32
 	b->len += slen;
 	put_le32(b->buf + b->len, (uint32_t)slen);
 	b->len += 4;
+	memset(b->buf + b->len, 0, PACK_ALIGN - b->len % PACK_ALIGN); /* defined padding for direct writes */
 	b->finished = 1;
 	crypto_sha256(b->buf, b->len, pack_id);
 	return 0;

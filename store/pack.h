@@ -26,6 +26,7 @@
 #define PACK_ENTRY_LEN 45
 #define PACK_MAX (1u << 30)
 #define PACK_BLOB_DATA 1 /* a file's chunk */
+#define PACK_ALIGN 4096	 /* alignment of a builder's buffer (O_DIRECT writes) */
 
 struct pack_entry {
 	uint8_t id[CRYPTO_ID_LEN];
@@ -72,7 +73,10 @@ size_t pack_builder_size(const pack_builder *b);
 size_t pack_builder_count(const pack_builder *b);
 /* Seals and appends the trailer and computes the pack id. No add after this until reset. */
 int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32], struct err *e);
-/* The pack's bytes (valid until reset/free). */
+/*
+ * The pack's bytes (valid until reset/free). The buffer is PACK_ALIGN aligned and readable up
+ * to the next multiple of PACK_ALIGN past *len, as zones_put_direct needs.
+ */
 const uint8_t *pack_builder_data(const pack_builder *b, size_t *len);
 /* The entries added so far. */
 const struct pack_entry *pack_builder_entries(const pack_builder *b, size_t *n);

@@ -101,7 +101,17 @@ int repo_config_parse(const char *text, size_t len, struct repo_config *cfg, str
 	U("cdc-max", 64, 8u << 20, cfg->chunk.cdc_max);
 	if ((rc = get_u64(c, "cdc-seed", 0, UINT64_MAX, 16, &cfg->chunk.seed, e)) < 0)
 		goto out;
-	U("zstd-level", 0, 19, cfg->zstd_level);
+	{
+		/* zstd's fast levels are negative: -7..-1, then 1..19 (0 means zstd's default, 3) */
+		const char *zl = config_get(c, "repository", "zstd-level");
+		char *end;
+		long lv = zl ? strtol(zl, &end, 10) : 0;
+		if (!zl || !*zl || *end || lv < -7 || lv > 19) {
+			rc = err_set(e, ERR_CORRUPT, "repository config has a bad 'zstd-level' (%s): -7..19", zl ? zl : "missing");
+			goto out;
+		}
+		cfg->zstd_level = (int)lv;
+	}
 	U("pack-size", 1u << 16, 1u << 29, cfg->pack_size);
 	U("kdf-log2n", 10, 22, cfg->kdf.log2n);
 	U("kdf-r", 1, 32, cfg->kdf.r);

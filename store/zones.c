@@ -129,7 +129,26 @@ fail:
  * Writes every zone's copy first, then fsyncs them, then renames them: the kernel writes the
  * copies back in parallel instead of one fsync after another.
  */
-static int put_range(zones *z, int first, int last, const char *relpath, const void *data, size_t len,
+#define DIRECT_ALIGN 4096
+
+/* Writes len bytes of data (O_DIRECT when direct and the filesystem takes it); 0 or -1 with errno. */
+static int write_copy(int fd, const void *data, size_t len, int direct)
+{
+	size_t padded = (len + DIRECT_ALIGN - 1) & ~(size_t)(DIRECT_ALIGN - 1);
+	if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) == 0) {
+		if (util_write_all(fd, data, padded) == 0)
+			return ftruncate(fd, (off_t)len); /* drop the padding */
+		if (errno != EINVAL)
+			return -1;
+		/* the filesystem took the flag but not the write: start again through the cache */
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) < 0 || ftruncate(fd, 0) < 0 ||
+		    lseek(fd, 0, SEEK_SET) < 0)
+			return -1;
+	}
+	return util_write_all(fd, data, len);
+}
+
+static int put_range(zones *z, int first, int last, const char *relpath, const void *data, size_t len, int direct,
 		     struct err *e)
 {
 	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
@@ -142,7 +161,7 @@ static int put_range(zones *z, int first, int last, const char *relpath, const v
 			rc = e ? e->code : ERR_IO;
 			break;
 		}
-		if (util_write_all(fd[i], data, len) < 0) {
+		if (write_copy(fd[i], data, len, direct) < 0) {
 			err_sys(e, ERR_IO, "zone %d (%s): cannot write %s", i + 1, z->paths[i], relpath);
 			rc = e ? e->code : ERR_IO;
 		}
@@ -182,12 +201,17 @@ static int put_range(zones *z, int first, int last, const char *relpath, const v
 
 int zones_put(zones *z, const char *relpath, const void *data, size_t len, struct err *e)
 {
-	return put_range(z, 0, z->n, relpath, data, len, e);
+	return put_range(z, 0, z->n, relpath, data, len, 0, e);
+}
+
+int zones_put_direct(zones *z, const char *relpath, const void *data, size_t len, struct err *e)
+{
+	return put_range(z, 0, z->n, relpath, data, len, ((uintptr_t)data & (DIRECT_ALIGN - 1)) == 0, e);
 }
 
 int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e)
 {
-	return put_range(z, i, i + 1, relpath, data, len, e);
+	return put_range(z, i, i + 1, relpath, data, len, 0, e);
 }
 
 int zones_sync(zones *z, struct err *e)

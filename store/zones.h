@@ -44,6 +44,13 @@ int zones_put(zones *z, const char *relpath, const void *data, size_t len, struc
  * relpath in every zone.
  */
 int zones_put_file(zones *z, const char *relpath, const char *local_path, struct err *e);
+/*
+ * Like zones_put, writing with O_DIRECT so the copies bypass the page cache (no kernel copy,
+ * no eviction of the database's cache). data must be 4 KiB aligned and readable up to the
+ * next multiple of 4 KiB past len. Where a filesystem refuses O_DIRECT (tmpfs, ...), the
+ * copy is written through the page cache as zones_put does.
+ */
+int zones_put_direct(zones *z, const char *relpath, const void *data, size_t len, struct err *e);
 /* Same, but only in zone i (repair). */
 int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e);
 /* fsyncs every directory written since the last call. */

@@ -100,7 +100,7 @@ int cmd_init(struct ctx *x, int argc, char **argv)
 		repo_config_format(&cfg, text, sizeof text);
 		if (repo_config_parse(text, strlen(text), &back, &e) < 0) {
 			err_prefix(&e, "%s", x->config_path);
-			err_hint(&e, "zstd-level is 0..19, kdf-log2n 10..22; nothing was written");
+			err_hint(&e, "zstd-level is -7..19, kdf-log2n 10..22; nothing was written");
 			e.code = ERR_USAGE;
 			return report(&e);
 		}

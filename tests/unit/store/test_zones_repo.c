@@ -250,7 +250,7 @@ static void test_config_garbage(void **state)
 		{"cdc-seed", "cdc-seed = zz"},
 		{"cdc-seed", ""},
 		{"zstd-level", "zstd-level = 20"},
-		{"zstd-level", "zstd-level = -1"},
+		{"zstd-level", "zstd-level = -8"},
 		{"pack-size", "pack-size = 4294967296"},
 		{"pack-size", "pack-size = 16M"},
 		{"kdf-log2n", "kdf-log2n = 9"},
