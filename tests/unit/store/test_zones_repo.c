@@ -163,7 +163,7 @@ static void test_config_default(void **state)
 	assert_string_not_equal(a.id, b.id); /* fresh random id */
 	assert_true(a.chunk.seed != b.chunk.seed); /* and gear seed */
 	assert_true(chunker_params_valid(&a.chunk));
-	assert_int_equal(a.zstd_level, 1);
+	assert_int_equal(a.zstd_level, -1);
 	assert_int_equal(a.pack_size, 16u << 20);
 	assert_int_equal(a.kdf.log2n, 15);
 }
