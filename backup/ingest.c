@@ -227,6 +227,9 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	}
 	g->open = pack_builder_new();
 	g->spare = pack_builder_new();
+	/* a pack is sealed once it reaches pack_size: room for one more chunk and the trailer */
+	pack_builder_reserve(g->open, r->cfg.pack_size + 2 * chunker_max(g->ck) + (1u << 20));
+	pack_builder_reserve(g->spare, r->cfg.pack_size + 2 * chunker_max(g->ck) + (1u << 20));
 	g->bufcap = READ_BLOCK + chunker_max(g->ck);
 	g->buf = xmalloc(g->bufcap);
 	g->fl.z = r->z;

@@ -128,7 +128,7 @@ void pack_builder_free(pack_builder *b)
 	free(b);
 }
 
-/* The buffer is 4 KiB aligned and its capacity a power of two >= 1 MiB (see pack_builder_data). */
+/* The buffer is PACK_ALIGN aligned and its capacity a multiple of it (see pack_builder_data). */
 static void reserve(pack_builder *b, size_t more)
 {
 	if (b->len + more > b->cap) {
@@ -136,6 +136,7 @@ static void reserve(pack_builder *b, size_t more)
 		void *p;
 		while (cap < b->len + more)
 			cap *= 2;
+		cap = (cap + PACK_ALIGN - 1) & ~(size_t)(PACK_ALIGN - 1);
 		if (posix_memalign(&p, PACK_ALIGN, cap) != 0)
 			abort();
 		if (b->len)
@@ -144,6 +145,12 @@ static void reserve(pack_builder *b, size_t more)
 		b->buf = p;
 		b->cap = cap;
 	}
+}
+
+void pack_builder_reserve(pack_builder *b, size_t cap)
+{
+	if (cap > b->len)
+		reserve(b, cap - b->len);
 }
 
 void pack_builder_reset(pack_builder *b)

@@ -64,6 +64,8 @@ typedef struct pack_builder pack_builder;
 
 pack_builder *pack_builder_new(void);
 void pack_builder_free(pack_builder *b);
+/* Makes room for cap bytes at once, so a builder of known pack size never grows later. */
+void pack_builder_reserve(pack_builder *b, size_t cap);
 /* Empties the builder for the next pack. */
 void pack_builder_reset(pack_builder *b);
 /* Appends a sealed blob; returns its offset. */
