@@ -722,6 +722,21 @@ int catalog_content_pieces(catalog *c, int64_t content, uint64_t from, struct co
 	return 0;
 }
 
+int catalog_content_holes(catalog *c, int64_t content, uint64_t *bytes, struct err *e)
+{
+	sqlite3_stmt *s;
+	int r;
+	*bytes = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(sum(len), 0) FROM content_chunks WHERE content = ? AND chunk IS NULL",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "summing holes");
+	sqlite3_bind_int64(s, 1, content);
+	if ((r = sqlite3_step(s)) == SQLITE_ROW)
+		*bytes = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return r == SQLITE_ROW ? 0 : db_err(c, e, "summing holes");
+}
+
 static void row_snapshot(sqlite3_stmt *s, struct catalog_snapshot *o)
 {
 	memset(o, 0, sizeof *o);
@@ -797,6 +812,38 @@ int catalog_snapshot_by_name(catalog *c, int64_t cluster, const char *name, stru
 int catalog_snapshot_latest(catalog *c, int64_t cluster, struct catalog_snapshot *out, struct err *e)
 {
 	return one_snapshot(c, SNAP_SELECT " AND s.cluster = ?1 ORDER BY s.time_us DESC LIMIT 1", cluster, NULL, out, e);
+}
+
+int catalog_snapshot_get(catalog *c, int64_t id, struct catalog_snapshot *out, struct err *e)
+{
+	return one_snapshot(c, SNAP_SELECT " AND s.id = ?1", id, NULL, out, e);
+}
+
+int catalog_snapshot_delete(catalog *c, int64_t id, struct err *e)
+{
+	char sql[512];
+	struct catalog_snapshot s;
+	int rc;
+	if ((rc = catalog_snapshot_get(c, id, &s, e)) < 0)
+		return rc;
+	snprintf(sql, sizeof sql,
+		 "DELETE FROM entries WHERE nb IN (SELECT id FROM node_backups WHERE snapshot = %lld);"
+		 "DELETE FROM node_backups WHERE snapshot = %lld;"
+		 "DELETE FROM snapshots WHERE id = %lld;",
+		 (long long)id, (long long)id, (long long)id);
+	return exec(c, sql, e);
+}
+
+int64_t catalog_data_version(catalog *c)
+{
+	sqlite3_stmt *s;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA data_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
 }
 
 int catalog_snapshot_nodes(catalog *c, int64_t snap, int (*cb)(void *ctx, const char *node, int64_t nb, int64_t root),

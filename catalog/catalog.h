@@ -149,6 +149,9 @@ struct content_piece {
 int catalog_content_pieces(catalog *c, int64_t content, uint64_t from, struct content_piece *out, size_t max,
 			   size_t *n, struct err *e);
 
+/* Bytes of content that are holes (no chunk), summed over its list. */
+int catalog_content_holes(catalog *c, int64_t content, uint64_t *bytes, struct err *e);
+
 /* --- listing --- */
 
 struct catalog_snapshot {
@@ -166,6 +169,16 @@ int catalog_snapshots(catalog *c, int64_t cluster, int (*cb)(void *ctx, const st
 int catalog_snapshot_by_name(catalog *c, int64_t cluster, const char *name, struct catalog_snapshot *out,
 			     struct err *e);
 int catalog_snapshot_latest(catalog *c, int64_t cluster, struct catalog_snapshot *out, struct err *e);
+/* A complete snapshot by its catalog number; ERR_NOTFOUND when absent or not complete. */
+int catalog_snapshot_get(catalog *c, int64_t id, struct catalog_snapshot *out, struct err *e);
+/*
+ * Removes a complete snapshot from the catalog: its node backups and tree entries (the content
+ * lists, chunks and packs stay; they are garbage for pruning once nothing refers to them).
+ * Runs in the caller's transaction. ERR_NOTFOUND when there is no such snapshot.
+ */
+int catalog_snapshot_delete(catalog *c, int64_t id, struct err *e);
+/* A number that changes whenever another connection commits (PRAGMA data_version). */
+int64_t catalog_data_version(catalog *c);
 /* Node backups of a snapshot: node name and root entry. */
 int catalog_snapshot_nodes(catalog *c, int64_t snap, int (*cb)(void *ctx, const char *node, int64_t nb, int64_t root),
 			   void *ctx, struct err *e);

@@ -7,6 +7,7 @@
 
 #include "common/pool.h"
 #include "common/util.h"
+#include "prefetch.h"
 #include "store/reader.h"
 
 #define PIECES 256
@@ -17,6 +18,7 @@ struct fs_reader {
 	chunk_cache *cache;
 	pack_codec *codec;
 	struct content_piece *pieces;
+	fs_prefetch *prefetch; /* may be NULL */
 	/* for fs_copy_to_fd */
 	pool *pool;
 	pack_codec **codecs;
@@ -47,19 +49,64 @@ void fs_reader_free(fs_reader *rd)
 	free(rd);
 }
 
-ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, struct err *e)
+void fs_reader_set_prefetch(fs_reader *rd, fs_prefetch *p)
+{
+	rd->prefetch = p;
+}
+
+/* hands the pieces that start in [from, until) to the read-ahead workers */
+static void read_ahead(fs_reader *rd, const struct content_piece *p, size_t n, uint64_t from, uint64_t until)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i].chunk && p[i].off >= from && p[i].off < until)
+			fs_prefetch_add(rd->prefetch, p[i].chunk, &p[i].loc);
+}
+
+/* the decoded chunk of piece p: from the cache, from a read-ahead worker, or decoded here */
+static int piece_data(fs_reader *rd, const struct content_piece *p, cache_ref **ref, uint8_t **plain, struct err *e)
+{
+	int rc;
+	*ref = NULL;
+	*plain = NULL;
+	if (rd->cache && (*ref = cache_get(rd->cache, p->chunk)))
+		return 0;
+	if (rd->cache && fs_prefetch_wait(rd->prefetch, p->chunk) && (*ref = cache_get(rd->cache, p->chunk)))
+		return 0;
+	*plain = xmalloc(p->loc.raw ? p->loc.raw : 1);
+	if ((rc = store_read_blob(rd->r, rd->codec, &p->loc, *plain, NULL, e)) < 0) {
+		free(*plain);
+		*plain = NULL;
+		return rc;
+	}
+	if (rd->cache) {
+		*ref = cache_put(rd->cache, p->chunk, *plain, p->loc.raw);
+		*plain = NULL;
+	}
+	return 0;
+}
+
+ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, uint64_t ahead,
+		struct err *e)
 {
 	uint8_t *out = buf;
-	size_t done = 0;
+	size_t done = 0, want;
 	if (off >= size)
 		return 0;
 	if (len > size - off)
 		len = (size_t)(size - off);
+	if (!rd->prefetch)
+		ahead = 0;
+	/* enough pieces for the read and the read-ahead in one query, at 64 KiB a piece */
+	want = (size_t)((len + ahead) >> 16) + 2;
+	if (want > PIECES)
+		want = PIECES;
 	while (done < len) {
 		size_t n;
 		int rc;
-		if ((rc = catalog_content_pieces(rd->c, content, off + done, rd->pieces, PIECES, &n, e)) < 0)
+		if ((rc = catalog_content_pieces(rd->c, content, off + done, rd->pieces, want, &n, e)) < 0)
 			return rc;
+		if (ahead)
+			read_ahead(rd, rd->pieces, n, off + len, off + len + ahead);
 		if (n == 0)
 			return err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
 		for (size_t i = 0; i < n && done < len; i++) {
@@ -81,21 +128,12 @@ ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, voi
 			if (!p->chunk) {
 				memset(out + done, 0, take);
 			} else {
-				cache_ref *ref = rd->cache ? cache_get(rd->cache, p->chunk) : NULL;
+				cache_ref *ref;
 				const uint8_t *data;
 				size_t dl;
-				uint8_t *plain = NULL;
-				if (!ref) {
-					plain = xmalloc(p->loc.raw);
-					if ((rc = store_read_blob(rd->r, rd->codec, &p->loc, plain, NULL, e)) < 0) {
-						free(plain);
-						return rc;
-					}
-					if (rd->cache) {
-						ref = cache_put(rd->cache, p->chunk, plain, p->loc.raw);
-						plain = NULL;
-					}
-				}
+				uint8_t *plain;
+				if ((rc = piece_data(rd, p, &ref, &plain, e)) < 0)
+					return rc;
 				data = ref ? cache_data(ref, &dl) : plain;
 				memcpy(out + done, data + skip, take);
 				if (ref)
@@ -106,6 +144,36 @@ ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, voi
 		}
 	}
 	return (ssize_t)done;
+}
+
+int fs_seek(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, int hole, uint64_t *out, struct err *e)
+{
+	uint64_t pos = off;
+	if (off >= size)
+		return err_set(e, ERR_NOTFOUND, "offset past the end");
+	while (pos < size) {
+		size_t n;
+		int rc;
+		if ((rc = catalog_content_pieces(rd->c, content, pos, rd->pieces, PIECES, &n, e)) < 0)
+			return rc;
+		if (n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			const struct content_piece *p = &rd->pieces[i];
+			if (p->off + p->len <= pos)
+				continue;
+			if ((p->chunk == 0) == (hole != 0)) {
+				*out = p->off > off ? p->off : off;
+				return 0;
+			}
+			pos = p->off + p->len;
+		}
+	}
+	if (hole) {
+		*out = size; /* the end of a file counts as a hole */
+		return 0;
+	}
+	return err_set(e, ERR_NOTFOUND, "no data after the offset");
 }
 
 struct dec_job {

@@ -3,7 +3,8 @@
  *
  * fs_read serves random reads through the shared chunk cache (the mount's path).
  * fs_copy_to_fd streams a whole file in order, decoding the next chunks on all cores
- * ahead of the writer (the cat path; bounded read-ahead). Holes read as zeros. A reader
+ * ahead of the writer (the cat path; bounded read-ahead). Holes read as zeros. The mount
+ * adds read-ahead workers (prefetch.h) that fill the cache before fs_read asks. A reader
  * belongs to one thread; the cache may be shared.
  */
 #ifndef PGTIMEFS_FS_FILE_H
@@ -13,6 +14,7 @@
 #include <sys/types.h>
 
 #include "catalog/catalog.h"
+#include "prefetch.h"
 #include "store/cache.h"
 #include "store/repo.h"
 
@@ -22,8 +24,25 @@ typedef struct fs_reader fs_reader;
 fs_reader *fs_reader_new(const struct repo *r, catalog *c, chunk_cache *cache);
 void fs_reader_free(fs_reader *rd);
 
-/* Reads up to len bytes at off of content (a file of size bytes); returns bytes read or <0. */
-ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, struct err *e);
+/*
+ * Read-ahead workers for fs_read (NULL: none). The reader must have a cache: workers decode
+ * into it. The caller keeps p alive while rd uses it.
+ */
+void fs_reader_set_prefetch(fs_reader *rd, fs_prefetch *p);
+
+/*
+ * Reads up to len bytes at off of content (a file of size bytes); returns bytes read or <0.
+ * ahead > 0 (a file read in order): the chunks in the next ahead bytes go to the read-ahead
+ * workers, if set.
+ */
+ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, uint64_t ahead,
+		struct err *e);
+
+/*
+ * lseek's SEEK_DATA (hole 0) or SEEK_HOLE (hole 1) from off in content (size bytes): the
+ * offset found, or ERR_NOTFOUND when there is no data at or after off (ENXIO).
+ */
+int fs_seek(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, int hole, uint64_t *out, struct err *e);
 
 /* Writes the whole content to fd (bytes size), decoding ahead on all cores. */
 int fs_copy_to_fd(fs_reader *rd, int64_t content, uint64_t size, int fd, struct err *e);

@@ -138,6 +138,96 @@ void fs_stat(const struct fs_loc *l, struct stat *st)
 	st->st_ctim = st->st_mtim;
 }
 
+/* ino = catalog number << 3 | tag; tag 0 is never used, so no number but the root's is 1 */
+enum { TAG_CLUSTER = 1, TAG_SNAPSHOT = 2, TAG_LATEST = 3, TAG_ENTRY = 4 };
+
+uint64_t fs_ino(const struct fs_loc *l)
+{
+	switch (l->kind) {
+	case FS_ROOT:
+		return 1;
+	case FS_CLUSTER:
+		return (uint64_t)l->cluster << 3 | TAG_CLUSTER;
+	case FS_SNAPSHOT:
+		return (uint64_t)l->snapshot << 3 | TAG_SNAPSHOT;
+	case FS_LATEST:
+		return (uint64_t)l->cluster << 3 | TAG_LATEST;
+	case FS_ENTRY:
+		return (uint64_t)l->entry.id << 3 | TAG_ENTRY;
+	}
+	return 0;
+}
+
+int fs_loc_of_ino(catalog *c, uint64_t ino, struct fs_loc *out, struct err *e)
+{
+	int64_t id = (int64_t)(ino >> 3);
+	struct catalog_snapshot s;
+	int rc;
+	memset(out, 0, sizeof *out);
+	if (ino == 1) {
+		out->kind = FS_ROOT;
+		return 0;
+	}
+	switch (ino & 7) {
+	case TAG_CLUSTER:
+		out->kind = FS_CLUSTER;
+		out->cluster = id;
+		return 0;
+	case TAG_SNAPSHOT:
+		if ((rc = catalog_snapshot_get(c, id, &s, e)) < 0)
+			return rc;
+		out->cluster = s.cluster;
+		snprintf(out->cluster_name, sizeof out->cluster_name, "%s", s.cluster_name);
+		snapshot_loc(out, &s);
+		return 0;
+	case TAG_LATEST:
+		if ((rc = catalog_snapshot_latest(c, id, &s, e)) < 0)
+			return rc;
+		out->cluster = id;
+		snapshot_loc(out, &s);
+		out->kind = FS_LATEST;
+		return 0;
+	case TAG_ENTRY:
+		if ((rc = catalog_entry_get(c, id, &out->entry, e)) < 0)
+			return rc;
+		out->kind = FS_ENTRY;
+		out->nb = catalog_entry_nb(c, id);
+		return 0;
+	}
+	return err_set(e, ERR_NOTFOUND, "no inode %llu", (unsigned long long)ino);
+}
+
+int fs_immutable(const struct fs_loc *l)
+{
+	return l->kind == FS_SNAPSHOT || l->kind == FS_ENTRY;
+}
+
+const char *fs_name(const struct fs_loc *l)
+{
+	switch (l->kind) {
+	case FS_ROOT:
+		return "/";
+	case FS_CLUSTER:
+		return l->cluster_name;
+	case FS_SNAPSHOT:
+		return l->snapshot_name;
+	case FS_LATEST:
+		return "latest";
+	case FS_ENTRY:
+		return l->entry.name;
+	}
+	return "?";
+}
+
+void fs_stat_full(catalog *c, const struct fs_loc *l, struct stat *st)
+{
+	uint64_t holes;
+	fs_stat(l, st);
+	if (l->kind == FS_ENTRY && S_ISREG(l->entry.mode) && l->entry.content &&
+	    catalog_content_holes(c, l->entry.content, &holes, NULL) == 0 && holes <= l->entry.size)
+		st->st_blocks = (blkcnt_t)((l->entry.size - holes + 511) / 512);
+}
+
 const char *fs_link_target(const struct fs_loc *l)
 {
 	if (l->kind == FS_LATEST)

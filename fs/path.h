@@ -13,6 +13,7 @@
 #ifndef PGTIMEFS_FS_PATH_H
 #define PGTIMEFS_FS_PATH_H
 
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "catalog/catalog.h"
@@ -36,6 +37,20 @@ int fs_resolve(catalog *c, const char *path, struct fs_loc *out, struct err *e);
 int fs_lookup(catalog *c, const struct fs_loc *dir, const char *name, struct fs_loc *out, struct err *e);
 /* stat of a location: directories above the nodes are 0555 root-owned, times = snapshot time. */
 void fs_stat(const struct fs_loc *l, struct stat *st);
+/*
+ * Inode numbers: a location's kind and catalog number, so the same file has the same number
+ * for the life of a mount (and across remounts) without a table. The root is 1.
+ */
+uint64_t fs_ino(const struct fs_loc *l);
+/* The location of an inode number; ERR_NOTFOUND once its snapshot is gone. */
+int fs_loc_of_ino(catalog *c, uint64_t ino, struct fs_loc *out, struct err *e);
+/* Non-zero when the location never changes (a snapshot and everything inside it). */
+int fs_immutable(const struct fs_loc *l);
+
+/* The name a location has in its directory ("/" for the root). */
+const char *fs_name(const struct fs_loc *l);
+/* Like fs_stat, and st_blocks counts only the bytes that are not holes (a query). */
+void fs_stat_full(catalog *c, const struct fs_loc *l, struct stat *st);
 /* Target of a FS_LATEST or symlink entry. */
 const char *fs_link_target(const struct fs_loc *l);
 

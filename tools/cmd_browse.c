@@ -112,18 +112,6 @@ static void mode_string(mode_t m, char out[11])
 	out[10] = '\0';
 }
 
-static const char *loc_name(const struct fs_loc *l)
-{
-	switch (l->kind) {
-	case FS_ROOT: return "/";
-	case FS_CLUSTER: return l->cluster_name;
-	case FS_SNAPSHOT: return l->snapshot_name;
-	case FS_LATEST: return "latest";
-	case FS_ENTRY: return l->entry.name;
-	}
-	return "?";
-}
-
 struct ls_out {
 	struct ctx *x;
 	struct json j;
@@ -141,7 +129,7 @@ static int ls_cb(void *p, const struct fs_loc *l)
 		struct json *j = &o->j;
 		json_obj(j);
 		json_key(j, "name");
-		json_str(j, loc_name(l));
+		json_str(j, fs_name(l));
 		json_key(j, "type");
 		json_str(j, kind_name(st.st_mode));
 		json_key(j, "mode");
@@ -165,7 +153,7 @@ static int ls_cb(void *p, const struct fs_loc *l)
 		char m[11];
 		mode_string(st.st_mode, m);
 		printf("%s %6u %6u %12lld %s %s%s%s\n", m, (unsigned)st.st_uid, (unsigned)st.st_gid, (long long)st.st_size,
-		       when, loc_name(l), target ? " -> " : "", target ? target : "");
+		       when, fs_name(l), target ? " -> " : "", target ? target : "");
 	}
 	return 0;
 }

@@ -17,6 +17,8 @@ static const char usage[] =
 	"  list [CLUSTER]                   snapshots, sizes\n"
 	"  ls [PATH]                        list CLUSTER/TIME/NODE/... as the mount shows it\n"
 	"  cat PATH...                      write stored files to standard output\n"
+	"  delete CLUSTER TIME              remove a snapshot from the catalog\n"
+	"  mount MOUNTPOINT [-f] [-o OPTS]  the backups as a read-only filesystem\n"
 	"  check [--read-data]              verify every zone and the catalog\n"
 	"  repair                           copy what a zone lacks or has damaged from a good zone\n"
 	"\n"
@@ -76,6 +78,10 @@ int main(int argc, char **argv)
 			rc = cmd_key(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "snapshot"))
 			rc = cmd_snapshot(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "mount"))
+			rc = cmd_mount(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "delete"))
+			rc = cmd_delete(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "list"))
 			rc = cmd_list(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "ls"))

@@ -57,5 +57,7 @@ int cmd_ls(struct ctx *x, int argc, char **argv);
 int cmd_cat(struct ctx *x, int argc, char **argv);
 int cmd_check(struct ctx *x, int argc, char **argv);
 int cmd_repair(struct ctx *x, int argc, char **argv);
+int cmd_mount(struct ctx *x, int argc, char **argv);
+int cmd_delete(struct ctx *x, int argc, char **argv);
 
 #endif

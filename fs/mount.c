@@ -1,0 +1,833 @@
+#define FUSE_USE_VERSION 312
+#include "mount.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/pool.h"
+#include "common/util.h"
+#include "file.h"
+#include "path.h"
+#include "prefetch.h"
+
+/* what never changes is cached by the kernel this long; the rest for a second */
+#define LONG_TIMEOUT 86400.0
+#define SHORT_TIMEOUT 1.0
+/* read-ahead handed to the workers when a file is read in order */
+#define AHEAD_BYTES (4u << 20)
+/* a read this close to where the last one ended still counts as in order (the kernel's
+ * read-ahead requests run on several threads and arrive slightly out of order) */
+#define SEQ_SLACK (8u << 20)
+
+struct mnt {
+	const struct repo *r;
+	char catalog_file[PATH_MAX];
+	const struct fs_mount_opts *o;
+	chunk_cache *cache;
+	fs_prefetch *prefetch;
+	pthread_key_t key;
+	struct fuse_session *se;
+	/* the watcher: stop is guarded by mu */
+	pthread_t watcher;
+	int watcher_started, stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* what each session thread owns */
+struct tls {
+	catalog *c;
+	fs_reader *rd;
+	uint8_t *buf;
+	size_t cap;
+};
+
+struct dirh {
+	struct fs_loc loc;
+	off_t next_off;	 /* the offset after the last entry returned */
+	char last[256]; /* the name of that entry */
+};
+
+struct fileh {
+	int64_t content;
+	uint64_t size;
+	uint64_t next; /* where the last read ended (atomic) */
+};
+
+static void logmsg(const struct mnt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logmsg(const struct mnt *m, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (m->o->foreground) {
+		fputs("pgtimefs mount: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else {
+		vsyslog(LOG_ERR, fmt, ap);
+	}
+	va_end(ap);
+}
+
+static void tls_free(void *p)
+{
+	struct tls *t = p;
+	fs_reader_free(t->rd);
+	catalog_close(t->c);
+	free(t->buf);
+	free(t);
+}
+
+static struct tls *tls_get(struct mnt *m)
+{
+	struct tls *t = pthread_getspecific(m->key);
+	struct err e;
+	catalog *c;
+	if (t)
+		return t;
+	err_clear(&e);
+	if (catalog_open(m->catalog_file, 1, &c, &e) < 0) {
+		logmsg(m, "cannot open the catalog: %s", e.msg);
+		return NULL;
+	}
+	t = xcalloc(1, sizeof *t);
+	t->c = c;
+	t->rd = fs_reader_new(m->r, c, m->cache);
+	fs_reader_set_prefetch(t->rd, m->prefetch);
+	pthread_setspecific(m->key, t);
+	return t;
+}
+
+/* the errno for an error: a missing thing is ENOENT, anything else is logged and EIO */
+static int errno_of(struct mnt *m, int rc, const struct err *e)
+{
+	if (rc == ERR_NOTFOUND)
+		return ENOENT;
+	logmsg(m, "%s", e->msg);
+	return EIO;
+}
+
+static struct mnt *mnt_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* the location of ino for this request's thread; on failure the request is answered */
+static struct tls *locate(fuse_req_t req, fuse_ino_t ino, struct fs_loc *l)
+{
+	struct mnt *m = mnt_of(req);
+	struct tls *t = tls_get(m);
+	struct err e;
+	int rc;
+	if (!t) {
+		fuse_reply_err(req, EIO);
+		return NULL;
+	}
+	err_clear(&e);
+	if ((rc = fs_loc_of_ino(t->c, ino, l, &e)) < 0) {
+		fuse_reply_err(req, errno_of(m, rc, &e));
+		return NULL;
+	}
+	return t;
+}
+
+static void entry_of(catalog *c, const struct fs_loc *dir, const struct fs_loc *l, struct fuse_entry_param *ep)
+{
+	memset(ep, 0, sizeof *ep);
+	ep->ino = fs_ino(l);
+	/* entry numbers of a deleted snapshot may come back in a later one: a new generation
+	 * makes the kernel drop an inode it still holds under that number */
+	ep->generation = l->kind == FS_ENTRY ? (uint64_t)l->nb : 1;
+	fs_stat_full(c, l, &ep->attr);
+	ep->attr.st_ino = ep->ino;
+	ep->attr_timeout = fs_immutable(l) ? LONG_TIMEOUT : SHORT_TIMEOUT;
+	ep->entry_timeout = fs_immutable(dir) ? LONG_TIMEOUT : SHORT_TIMEOUT;
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* always readdirplus: `ls -l`, `cp -a` and `diff -r` stat everything they list */
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	/* contents never change: no need to compare mtimes to drop pages */
+	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	conn->max_readahead = 1u << 20;
+}
+
+static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct mnt *m = mnt_of(req);
+	struct fs_loc dir, child;
+	struct fuse_entry_param ep;
+	struct tls *t;
+	struct err e;
+	int rc;
+	if (!(t = locate(req, parent, &dir)))
+		return;
+	err_clear(&e);
+	if (dir.kind == FS_LATEST || (dir.kind == FS_ENTRY && !S_ISDIR(dir.entry.mode))) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if ((rc = fs_lookup(t->c, &dir, name, &child, &e)) < 0) {
+		fuse_reply_err(req, errno_of(m, rc, &e));
+		return;
+	}
+	entry_of(t->c, &dir, &child, &ep);
+	fuse_reply_entry(req, &ep);
+}
+
+static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_loc l;
+	struct stat st;
+	struct tls *t;
+	(void)fi;
+	if (!(t = locate(req, ino, &l)))
+		return;
+	fs_stat_full(t->c, &l, &st);
+	st.st_ino = ino;
+	fuse_reply_attr(req, &st, fs_immutable(&l) ? LONG_TIMEOUT : SHORT_TIMEOUT);
+}
+
+static void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs_loc l;
+	const char *target;
+	if (!locate(req, ino, &l))
+		return;
+	if (!(target = fs_link_target(&l)))
+		fuse_reply_err(req, EINVAL);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_loc l;
+	struct dirh *d;
+	if (!locate(req, ino, &l))
+		return;
+	if (l.kind == FS_LATEST || (l.kind == FS_ENTRY && !S_ISDIR(l.entry.mode))) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	d = xcalloc(1, sizeof *d);
+	d->loc = l;
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fs_immutable(&l)) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
+	if (fuse_reply_open(req, fi) != 0)
+		free(d);
+}
+
+struct fill {
+	fuse_req_t req;
+	catalog *c;
+	struct dirh *d;
+	int plus;
+	char *buf;
+	size_t size, used;
+	off_t off;   /* the offset of the next entry */
+	off_t skip;  /* entries to pass over first (a seek to an offset we did not just return) */
+	int full;
+};
+
+static int fill_cb(void *ctx, const struct fs_loc *child)
+{
+	struct fill *f = ctx;
+	const char *name = fs_name(child);
+	size_t n;
+	if (f->skip > 0) {
+		f->skip--;
+		f->off++;
+		snprintf(f->d->last, sizeof f->d->last, "%s", name);
+		return 0;
+	}
+	if (f->plus) {
+		struct fuse_entry_param ep;
+		entry_of(f->c, &f->d->loc, child, &ep);
+		n = fuse_add_direntry_plus(f->req, f->buf + f->used, f->size - f->used, name, &ep, f->off + 1);
+	} else {
+		struct stat st;
+		memset(&st, 0, sizeof st);
+		fs_stat(child, &st);
+		st.st_ino = fs_ino(child);
+		n = fuse_add_direntry(f->req, f->buf + f->used, f->size - f->used, name, &st, f->off + 1);
+	}
+	if (n > f->size - f->used) {
+		f->full = 1;
+		return 1;
+	}
+	f->used += n;
+	f->off++;
+	snprintf(f->d->last, sizeof f->d->last, "%s", name);
+	return 0;
+}
+
+static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+{
+	struct mnt *m = mnt_of(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	struct tls *t = tls_get(m);
+	struct fill f;
+	char after[256];
+	struct err e;
+	int rc;
+	if (!t) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	memset(&f, 0, sizeof f);
+	f.req = req;
+	f.c = t->c;
+	f.d = d;
+	f.plus = plus;
+	f.size = size;
+	f.buf = xmalloc(size);
+	if (off != 0 && off == d->next_off) {
+		/* the common case: go on after the last name returned, one indexed query */
+		snprintf(after, sizeof after, "%s", d->last);
+		f.off = off;
+	} else {
+		/* from the start, or a seek: count entries up to off */
+		after[0] = 0;
+		f.skip = off;
+	}
+	err_clear(&e);
+	rc = fs_list(t->c, &d->loc, after, fill_cb, &f, &e);
+	if (rc < 0) {
+		free(f.buf);
+		fuse_reply_err(req, errno_of(m, rc, &e));
+		return;
+	}
+	d->next_off = f.off;
+	fuse_reply_buf(req, f.buf, f.used);
+	free(f.buf);
+}
+
+static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	readdir_common(req, size, off, fi, 0);
+}
+
+static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	readdir_common(req, size, off, fi, 1);
+}
+
+static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	free((struct dirh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_loc l;
+	struct fileh *h;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (!locate(req, ino, &l))
+		return;
+	if (l.kind != FS_ENTRY || !S_ISREG(l.entry.mode)) {
+		fuse_reply_err(req, l.kind == FS_ENTRY && S_ISDIR(l.entry.mode) ? EISDIR : EINVAL);
+		return;
+	}
+	h = xcalloc(1, sizeof *h);
+	h->content = l.entry.content;
+	h->size = l.entry.size;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->keep_cache = 1; /* the bytes never change: keep the pages between opens */
+	if (fuse_reply_open(req, fi) != 0)
+		free(h);
+}
+
+static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct mnt *m = mnt_of(req);
+	struct fileh *h = (struct fileh *)(uintptr_t)fi->fh;
+	struct tls *t;
+	uint64_t next, ahead = 0;
+	struct err e;
+	ssize_t n;
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!h->content || (uint64_t)off >= h->size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (!(t = tls_get(m))) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	next = __atomic_load_n(&h->next, __ATOMIC_RELAXED);
+	if ((uint64_t)off + SEQ_SLACK >= next && (uint64_t)off <= next + SEQ_SLACK)
+		ahead = AHEAD_BYTES;
+	__atomic_store_n(&h->next, (uint64_t)off + size, __ATOMIC_RELAXED);
+	if (t->cap < size) {
+		free(t->buf);
+		t->buf = xmalloc(size);
+		t->cap = size;
+	}
+	err_clear(&e);
+	n = fs_read(t->rd, h->content, h->size, (uint64_t)off, t->buf, size, ahead, &e);
+	if (n < 0) {
+		logmsg(m, "read of inode %llu at %lld: %s", (unsigned long long)ino, (long long)off, e.msg);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	fuse_reply_buf(req, (const char *)t->buf, (size_t)n);
+}
+
+static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	struct mnt *m = mnt_of(req);
+	struct fileh *h = (struct fileh *)(uintptr_t)fi->fh;
+	struct tls *t;
+	struct err e;
+	uint64_t out;
+	int rc;
+	(void)ino;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0 || (uint64_t)off >= h->size) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	if (!(t = tls_get(m))) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	err_clear(&e);
+	if (!h->content) { /* an empty file has no data; a file of zeros only is one hole */
+		fuse_reply_lseek(req, whence == SEEK_HOLE ? (off_t)h->size : off);
+		return;
+	}
+	rc = fs_seek(t->rd, h->content, h->size, (uint64_t)off, whence == SEEK_HOLE, &out, &e);
+	if (rc == ERR_NOTFOUND)
+		fuse_reply_err(req, ENXIO);
+	else if (rc < 0)
+		fuse_reply_err(req, errno_of(m, rc, &e));
+	else
+		fuse_reply_lseek(req, (off_t)out);
+}
+
+static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	free((struct fileh *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	(void)ino;
+	memset(&sv, 0, sizeof sv);
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = 255;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* every write-type request: the backups are read-only */
+static void rofs(fuse_req_t req)
+{
+	fuse_reply_err(req, EROFS);
+}
+static void fs_op_setattr(fuse_req_t req, fuse_ino_t i, struct stat *a, int s, struct fuse_file_info *fi)
+{
+	(void)i, (void)a, (void)s, (void)fi;
+	rofs(req);
+}
+static void fs_op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t md, dev_t r)
+{
+	(void)p, (void)n, (void)md, (void)r;
+	rofs(req);
+}
+static void fs_op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t md)
+{
+	(void)p, (void)n, (void)md;
+	rofs(req);
+}
+static void fs_op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	(void)p, (void)n;
+	rofs(req);
+}
+static void fs_op_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
+{
+	(void)l, (void)p, (void)n;
+	rofs(req);
+}
+static void fs_op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn, unsigned f)
+{
+	(void)p, (void)n, (void)np, (void)nn, (void)f;
+	rofs(req);
+}
+static void fs_op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t np, const char *nn)
+{
+	(void)i, (void)np, (void)nn;
+	rofs(req);
+}
+static void fs_op_write(fuse_req_t req, fuse_ino_t i, const char *b, size_t s, off_t o, struct fuse_file_info *fi)
+{
+	(void)i, (void)b, (void)s, (void)o, (void)fi;
+	rofs(req);
+}
+static void fs_op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t md, struct fuse_file_info *fi)
+{
+	(void)p, (void)n, (void)md, (void)fi;
+	rofs(req);
+}
+static void fs_op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n, const char *v, size_t s, int f)
+{
+	(void)i, (void)n, (void)v, (void)s, (void)f;
+	rofs(req);
+}
+static void fs_op_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
+{
+	(void)i, (void)n;
+	rofs(req);
+}
+static void fs_op_fallocate(fuse_req_t req, fuse_ino_t i, int md, off_t o, off_t l, struct fuse_file_info *fi)
+{
+	(void)i, (void)md, (void)o, (void)l, (void)fi;
+	rofs(req);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = fs_init,
+	.lookup = fs_op_lookup,
+	.getattr = fs_op_getattr,
+	.readlink = fs_op_readlink,
+	.opendir = fs_op_opendir,
+	.readdir = fs_op_readdir,
+	.readdirplus = fs_op_readdirplus,
+	.releasedir = fs_op_releasedir,
+	.open = fs_op_open,
+	.read = fs_op_read,
+	.release = fs_op_release,
+	.lseek = fs_op_lseek,
+	.statfs = fs_op_statfs,
+	.setattr = fs_op_setattr,
+	.mknod = fs_op_mknod,
+	.mkdir = fs_op_mkdir,
+	.unlink = fs_op_unlink,
+	.rmdir = fs_op_unlink,
+	.symlink = fs_op_symlink,
+	.rename = fs_op_rename,
+	.link = fs_op_link,
+	.write = fs_op_write,
+	.create = fs_op_create,
+	.setxattr = fs_op_setxattr,
+	.removexattr = fs_op_removexattr,
+	.fallocate = fs_op_fallocate,
+};
+
+/* --- the watcher: names of deleted snapshots are dropped from the kernel's cache --- */
+
+struct snapname {
+	int64_t cluster, id;
+	char name[48];
+};
+
+struct snapset {
+	struct snapname *v;
+	size_t n, cap;
+};
+
+static int snapset_cb(void *ctx, const struct catalog_snapshot *s)
+{
+	struct snapset *set = ctx;
+	if (set->n == set->cap) {
+		set->cap = set->cap ? set->cap * 2 : 64;
+		set->v = xrealloc(set->v, set->cap * sizeof *set->v);
+	}
+	set->v[set->n].cluster = s->cluster;
+	set->v[set->n].id = s->id;
+	snprintf(set->v[set->n].name, sizeof set->v[set->n].name, "%s", s->name);
+	set->n++;
+	return 0;
+}
+
+static int snapset_has(const struct snapset *s, int64_t id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].id == id)
+			return 1;
+	return 0;
+}
+
+static void *watcher(void *arg)
+{
+	struct mnt *m = arg;
+	struct snapset old = {0}, cur = {0};
+	catalog *c = NULL;
+	int64_t version = -1;
+	struct err e;
+	err_clear(&e);
+	if (catalog_open(m->catalog_file, 1, &c, &e) < 0) {
+		logmsg(m, "watcher: %s", e.msg);
+		return NULL;
+	}
+	catalog_snapshots(c, 0, snapset_cb, &old, NULL);
+	version = catalog_data_version(c);
+	pthread_mutex_lock(&m->mu);
+	while (!m->stop) {
+		struct timespec ts;
+		int64_t v;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 500 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+		if (m->stop)
+			break;
+		pthread_mutex_unlock(&m->mu);
+		v = catalog_data_version(c);
+		if (v != version) {
+			version = v;
+			cur.n = 0;
+			if (catalog_snapshots(c, 0, snapset_cb, &cur, NULL) == 0) {
+				int changed = cur.n != old.n;
+				for (size_t i = 0; i < old.n; i++) {
+					if (snapset_has(&cur, old.v[i].id))
+						continue;
+					changed = 1;
+					fuse_lowlevel_notify_inval_entry(m->se, (fuse_ino_t)(old.v[i].cluster << 3 | 1),
+									 old.v[i].name, strlen(old.v[i].name));
+				}
+				if (changed) {
+					/* "latest" may point elsewhere now */
+					for (size_t i = 0; i < cur.n; i++)
+						fuse_lowlevel_notify_inval_entry(
+							m->se, (fuse_ino_t)(cur.v[i].cluster << 3 | 1), "latest", 6);
+					for (size_t i = 0; i < old.n; i++)
+						fuse_lowlevel_notify_inval_entry(
+							m->se, (fuse_ino_t)(old.v[i].cluster << 3 | 1), "latest", 6);
+				}
+				struct snapset tmp = old;
+				old = cur;
+				cur = tmp;
+			}
+		}
+		pthread_mutex_lock(&m->mu);
+	}
+	pthread_mutex_unlock(&m->mu);
+	free(old.v);
+	free(cur.v);
+	catalog_close(c);
+	return NULL;
+}
+
+/* --- mounting --- */
+
+/* the device numbers ("maj:min") of the top mount at path, from /proc/self/mountinfo */
+static int mount_dev(const char *path, char *dev, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096];
+	dev[0] = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f)) {
+		char d[64], mp[PATH_MAX], *o, *w;
+		if (sscanf(line, "%*d %*d %63s %*s %4095s", d, mp) != 2)
+			continue;
+		/* mountinfo escapes space, tab, newline and backslash as \ooo */
+		for (o = w = mp; *o; w++) {
+			if (o[0] == '\\' && o[1] >= '0' && o[1] <= '3' && o[2] && o[3]) {
+				*w = (char)((o[1] - '0') * 64 + (o[2] - '0') * 8 + (o[3] - '0'));
+				o += 4;
+			} else {
+				*w = *o++;
+			}
+		}
+		*w = 0;
+		if (!strcmp(mp, path))
+			snprintf(dev, cap, "%s", d); /* the last match is the top mount */
+	}
+	fclose(f);
+	return dev[0] != 0;
+}
+
+int fs_mount_check(const char *mountpoint, struct err *e)
+{
+	struct stat st;
+	char real[PATH_MAX], dev[64] = "";
+	int fd, rc;
+	if (stat(mountpoint, &st) < 0) {
+		if (errno == ENOTCONN) {
+			rc = err_sys(e, ERR_IO, "mountpoint %s: a dead mount is left there", mountpoint);
+			err_hint(e, "unmount it first: fusermount3 -u %s", mountpoint);
+		} else if (errno == ENOENT) {
+			rc = err_set(e, ERR_USAGE, "mountpoint %s does not exist", mountpoint);
+			err_hint(e, "create it first: mkdir -p %s", mountpoint);
+		} else {
+			rc = err_sys(e, ERR_IO, "mountpoint %s", mountpoint);
+		}
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return err_set(e, ERR_USAGE, "mountpoint %s is not a directory", mountpoint);
+	if (realpath(mountpoint, real) && mount_dev(real, dev, sizeof dev)) {
+		rc = err_set(e, ERR_LOCKED, "mountpoint %s is busy: something is mounted there already", mountpoint);
+		err_hint(e, "unmount it first (fusermount3 -u %s), or choose another directory", mountpoint);
+		return rc;
+	}
+	if ((fd = open("/dev/fuse", O_RDWR | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT) {
+			rc = err_set(e, ERR_IO, "/dev/fuse is absent: this system cannot mount FUSE filesystems");
+			err_hint(e, "load the module (modprobe fuse); in a container, pass the device "
+				    "(docker run --device /dev/fuse --cap-add SYS_ADMIN)");
+		} else {
+			rc = err_sys(e, ERR_IO, "cannot open /dev/fuse");
+			err_hint(e, "run as root, or install fuse3 so that fusermount3 can mount for you");
+		}
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
+/* a larger kernel read-ahead for the mount (best effort: the bdi knob needs root) */
+static void set_readahead(const struct mnt *m, const char *real)
+{
+	char dev[64] = "", path[128], val[32];
+	int fd;
+	if (!m->o->readahead_kb || !mount_dev(real, dev, sizeof dev))
+		return;
+	snprintf(path, sizeof path, "/sys/class/bdi/%s/read_ahead_kb", dev);
+	snprintf(val, sizeof val, "%u\n", m->o->readahead_kb);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	if (write(fd, val, strlen(val)) < 0 && m->o->debug)
+		logmsg(m, "cannot set %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs_mount_opts *o, struct err *e)
+{
+	struct mnt m;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *cfg = NULL;
+	char real[PATH_MAX], opts[1024];
+	int rc = 0, mounted = 0, handlers = 0;
+
+	if ((rc = fs_mount_check(o->mountpoint, e)) < 0)
+		return rc;
+	if (!realpath(o->mountpoint, real))
+		return err_sys(e, ERR_IO, "mountpoint %s", o->mountpoint);
+	memset(&m, 0, sizeof m);
+	m.r = r;
+	m.o = o;
+	if (!realpath(catalog_file, m.catalog_file)) {
+		rc = err_sys(e, ERR_IO, "catalog %s", catalog_file);
+		err_hint(e, "run `pgtimefs init` first");
+		return rc;
+	}
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	pthread_key_create(&m.key, tls_free);
+
+	snprintf(opts, sizeof opts, "ro,default_permissions,fsname=pgtimefs,subtype=pgtimefs%s%s",
+		 o->fuse_opts && *o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
+	fuse_opt_add_arg(&args, "pgtimefs");
+	fuse_opt_add_arg(&args, "-o");
+	fuse_opt_add_arg(&args, opts);
+	if (o->debug)
+		fuse_opt_add_arg(&args, "-d");
+	m.se = fuse_session_new(&args, &ops, sizeof ops, &m);
+	if (!m.se) {
+		rc = err_set(e, ERR_USAGE, "cannot start the FUSE session (options: %s)", opts);
+		err_hint(e, "libfuse printed the reason above; check the -o options");
+		goto out;
+	}
+	if (fuse_session_mount(m.se, real) != 0) {
+		rc = err_set(e, ERR_IO, "cannot mount on %s", real);
+		err_hint(e, "libfuse printed the reason above; allow_other for non-root users needs user_allow_other "
+			    "in /etc/fuse.conf");
+		goto out;
+	}
+	mounted = 1;
+	set_readahead(&m, real);
+	/* fork before any thread starts: threads do not survive fork */
+	if (fuse_daemonize(o->foreground || o->debug) != 0) {
+		rc = err_set(e, ERR_IO, "cannot go to the background");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(m.se) != 0) {
+		rc = err_set(e, ERR_IO, "cannot install signal handlers");
+		goto out;
+	}
+	handlers = 1;
+	m.cache = cache_new(o->cache_bytes);
+	m.prefetch = fs_prefetch_new(r, m.cache, pool_cpus(), 64);
+	if (pthread_create(&m.watcher, NULL, watcher, &m) == 0)
+		m.watcher_started = 1;
+
+	cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, (unsigned)(o->threads > 0 ? o->threads : 8));
+	fuse_loop_cfg_set_idle_threads(cfg, (unsigned)(o->threads > 0 ? o->threads : 8));
+	if (fuse_session_loop_mt(m.se, cfg) != 0 && !fuse_session_exited(m.se))
+		rc = err_set(e, ERR_IO, "the FUSE session ended with an error");
+out:
+	if (m.watcher_started) {
+		pthread_mutex_lock(&m.mu);
+		m.stop = 1;
+		pthread_cond_broadcast(&m.cv);
+		pthread_mutex_unlock(&m.mu);
+		pthread_join(m.watcher, NULL);
+	}
+	if (cfg)
+		fuse_loop_cfg_destroy(cfg);
+	if (handlers)
+		fuse_remove_signal_handlers(m.se);
+	if (mounted)
+		fuse_session_unmount(m.se);
+	if (m.se)
+		fuse_session_destroy(m.se);
+	fuse_opt_free_args(&args);
+	fs_prefetch_free(m.prefetch);
+	cache_free(m.cache);
+	pthread_key_delete(m.key);
+	pthread_cond_destroy(&m.cv);
+	pthread_mutex_destroy(&m.mu);
+	return rc;
+}
