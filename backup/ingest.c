@@ -16,7 +16,15 @@
 #define COMMIT_EVERY (512ull << 20) /* sealed bytes between commits */
 #define READ_BLOCK (4u << 20)
 
+struct file_state {
+	int64_t content;
+	crypto_sha *sha;
+	int64_t nchunks;
+	struct ingest_stats *acct; /* the caller's per-source totals, or NULL */
+};
+
 struct job {
+	struct file_state *fs; /* the file this chunk belongs to */
 	uint8_t *data;
 	uint32_t len;
 	uint64_t off; /* in the file */
@@ -65,7 +73,16 @@ struct ingest {
 	struct progress *progress;
 	uint8_t *buf; /* read buffer */
 	size_t bufcap;
+	struct ingest_stats *acct; /* totals of the current source (ingest_account) */
 };
+
+/* Adds n to a counter of the whole run and of the file's source. */
+#define COUNT(g, fs, field, n)                                                                                     \
+	do {                                                                                                       \
+		(g)->st.field += (n);                                                                              \
+		if ((fs)->acct)                                                                                    \
+			(fs)->acct->field += (n);                                                                  \
+	} while (0)
 
 /* ---------- pending set ---------- */
 
@@ -312,9 +329,13 @@ static int seal_open_pack(ingest *g, struct err *e)
 	return 0;
 }
 
+static int drain(ingest *g, int all, struct err *e);
+
 int ingest_flush(ingest *g, struct err *e)
 {
 	int rc;
+	if ((rc = drain(g, 1, e)) < 0) /* streams may have chunks in flight */
+		return rc;
 	if ((rc = seal_open_pack(g, e)) < 0)
 		return rc;
 	if ((rc = flusher_wait(&g->fl, e)) < 0)
@@ -340,18 +361,18 @@ const struct ingest_stats *ingest_stats(const ingest *g)
 
 void ingest_count_reused(ingest *g, uint64_t size)
 {
-	g->st.files++;
-	g->st.files_reused++;
-	g->st.bytes += size;
+	struct file_state fs = {.acct = g->acct};
+	COUNT(g, &fs, files, 1);
+	COUNT(g, &fs, files_reused, 1);
+	COUNT(g, &fs, bytes, size);
+}
+
+void ingest_account(ingest *g, struct ingest_stats *acct)
+{
+	g->acct = acct;
 }
 
 /* ---------- files ---------- */
-
-struct file_state {
-	int64_t content;
-	crypto_sha *sha;
-	int64_t nchunks;
-};
 
 static void content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id)
 {
@@ -363,8 +384,9 @@ static void content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id)
 }
 
 /* Takes one finished job (in order) and records it. */
-static int finish_job(ingest *g, struct file_state *fs, struct job *j, struct err *e)
+static int finish_job(ingest *g, struct job *j, struct err *e)
 {
+	struct file_state *fs = j->fs;
 	int64_t num = j->known;
 	int rc;
 	if (j->rc < 0) {
@@ -382,26 +404,26 @@ static int finish_job(ingest *g, struct file_state *fs, struct job *j, struct er
 		if ((rc = catalog_chunk_add(g->c, j->id, g->open_pack, off, (uint32_t)j->sealed_len, j->len, &num, e)) < 0)
 			return rc;
 		pend_put(&g->pend, j->id, num);
-		g->st.new_chunks++;
-		g->st.new_bytes += j->len;
-		g->st.stored_bytes += j->sealed_len;
+		COUNT(g, fs, new_chunks, 1);
+		COUNT(g, fs, new_bytes, j->len);
+		COUNT(g, fs, stored_bytes, j->sealed_len);
 		g->since_commit += j->sealed_len;
 		if (pack_builder_size(g->open) >= g->r->cfg.pack_size && (rc = seal_open_pack(g, e)) < 0)
 			return rc;
 	}
-	g->st.chunks++;
+	COUNT(g, fs, chunks, 1);
 	fs->nchunks++;
 	content_hash_piece(fs->sha, j->len, j->id);
 	return catalog_content_add(g->c, fs->content, j->off, j->len, num, e);
 }
 
-static int drain(ingest *g, struct file_state *fs, int all, struct err *e)
+static int drain(ingest *g, int all, struct err *e)
 {
 	struct job *j;
 	int rc = 0;
 	while ((j = all ? pool_take(g->pool) : pool_try_take(g->pool))) {
 		if (rc == 0)
-			rc = finish_job(g, fs, j, e);
+			rc = finish_job(g, j, e);
 		job_free(j);
 	}
 	return rc;
@@ -416,9 +438,10 @@ static int submit(ingest *g, struct file_state *fs, const uint8_t *data, size_t 
 	j->len = (uint32_t)len;
 	j->off = off;
 	j->g = g;
+	j->fs = fs;
 	while (pool_full(g->pool)) {
 		struct job *done = pool_take(g->pool);
-		rc = finish_job(g, fs, done, e);
+		rc = finish_job(g, done, e);
 		job_free(done);
 		if (rc < 0) {
 			job_free(j);
@@ -426,7 +449,7 @@ static int submit(ingest *g, struct file_state *fs, const uint8_t *data, size_t 
 		}
 	}
 	pool_submit(g->pool, job_run, j);
-	return drain(g, fs, 0, e);
+	return drain(g, 0, e);
 }
 
 static int hole(ingest *g, struct file_state *fs, uint64_t off, uint64_t len, struct err *e)
@@ -435,7 +458,7 @@ static int hole(ingest *g, struct file_state *fs, uint64_t off, uint64_t len, st
 	while (len) {
 		uint32_t n = len > (1u << 30) ? (1u << 30) : (uint32_t)len;
 		int rc;
-		if ((rc = drain(g, fs, 1, e)) < 0)
+		if ((rc = drain(g, 1, e)) < 0)
 			return rc;
 		content_hash_piece(fs->sha, n, NULL);
 		fs->nchunks++;
@@ -449,7 +472,7 @@ static int hole(ingest *g, struct file_state *fs, uint64_t off, uint64_t len, st
 
 /* Reads the data region [start, end) (end may be UINT64_MAX: to EOF); *stop at EOF. */
 static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t start, uint64_t end, uint64_t *pos,
-		  struct err *e)
+		  const struct ingest_observer *ob, struct err *e)
 {
 	uint32_t block = chunker_block_size(g->ck);
 	size_t head = 0, have = 0, maxc = chunker_max(g->ck); /* unchunked bytes are buf[head..have) */
@@ -480,8 +503,10 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
 				eof = 1;
 				break;
 			}
+			if (ob)
+				ob->fn(ob->ctx, off + have, g->buf + have, (size_t)r);
 			have += (size_t)r;
-			g->st.bytes_read += (uint64_t)r;
+			COUNT(g, fs, bytes_read, (uint64_t)r);
 			if (g->progress)
 				progress_add(g->progress, (uint64_t)r);
 		}
@@ -506,11 +531,18 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
 
 int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, struct err *e)
 {
+	return ingest_file_observed(g, fd, paged, NULL, content, size, e);
+}
+
+int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_observer *ob, int64_t *content,
+			 uint64_t *size, struct err *e)
+{
 	struct file_state fs;
 	uint8_t hash[32], l[8];
 	uint64_t pos = 0;
 	int rc;
 	memset(&fs, 0, sizeof fs);
+	fs.acct = g->acct;
 	*content = 0;
 	*size = 0;
 	if ((rc = catalog_content_begin(g->c, &fs.content, e)) < 0)
@@ -522,7 +554,7 @@ int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, 
 		off_t holeat;
 		if (data < 0) {
 			if (errno != ENXIO) { /* no SEEK_DATA here: read it all */
-				rc = region(g, &fs, fd, paged, pos, UINT64_MAX, &pos, e);
+				rc = region(g, &fs, fd, paged, pos, UINT64_MAX, &pos, ob, e);
 				break;
 			}
 			/* trailing hole: up to the size */
@@ -543,7 +575,7 @@ int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, 
 			rc = err_sys(e, ERR_IO, "SEEK_HOLE failed");
 			goto out;
 		}
-		if ((rc = region(g, &fs, fd, paged, (uint64_t)data, (uint64_t)holeat, &pos, e)) < 0)
+		if ((rc = region(g, &fs, fd, paged, (uint64_t)data, (uint64_t)holeat, &pos, ob, e)) < 0)
 			goto out;
 		if (pos < (uint64_t)holeat) { /* shrank under us */
 			break;
@@ -551,13 +583,13 @@ int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, 
 	}
 	if (rc < 0)
 		goto out;
-	if ((rc = drain(g, &fs, 1, e)) < 0)
+	if ((rc = drain(g, 1, e)) < 0)
 		goto out;
 	put_le64(l, pos);
 	crypto_sha_update(fs.sha, l, 8);
 	crypto_sha_final(fs.sha, hash);
-	g->st.files++;
-	g->st.bytes += pos;
+	COUNT(g, &fs, files, 1);
+	COUNT(g, &fs, bytes, pos);
 	*size = pos;
 	if (pos == 0 && fs.nchunks == 0) { /* an empty file has no content list */
 		rc = catalog_content_drop(g->c, fs.content, e);
@@ -566,7 +598,128 @@ int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, 
 	rc = catalog_content_finish(g->c, fs.content, hash, pos, fs.nchunks, content, e);
 out:
 	if (rc < 0)
-		drain(g, &fs, 1, NULL);
+		drain(g, 1, NULL);
 	crypto_sha_free(fs.sha);
 	return rc;
+}
+
+/* ---------- streams ---------- */
+
+struct ingest_stream {
+	ingest *g;
+	struct file_state fs;
+	int paged;
+	uint8_t *buf; /* unchunked bytes: buf[0..have) at file offset off */
+	size_t have, cap;
+	uint64_t off;
+};
+
+int ingest_stream_begin(ingest *g, int paged, ingest_stream **out, struct err *e)
+{
+	ingest_stream *s = xcalloc(1, sizeof *s);
+	int rc;
+	*out = NULL;
+	s->g = g;
+	s->paged = paged;
+	s->fs.acct = g->acct;
+	if ((rc = catalog_content_begin(g->c, &s->fs.content, e)) < 0) {
+		free(s);
+		return rc;
+	}
+	s->fs.sha = crypto_sha_new();
+	s->cap = 2 * (size_t)chunker_max(g->ck);
+	s->buf = xmalloc(s->cap);
+	*out = s;
+	return 0;
+}
+
+/* Cuts chunks from the buffer while at least a maximal chunk is buffered (or all at the end). */
+static int stream_cut(ingest_stream *s, int at_end, struct err *e)
+{
+	ingest *g = s->g;
+	uint32_t block = chunker_block_size(g->ck);
+	size_t head = 0, maxc = chunker_max(g->ck);
+	int rc = 0;
+	while (s->have > head && (at_end || s->have - head >= maxc)) {
+		size_t cut, avail = s->have - head;
+		if (s->paged) {
+			cut = block - (size_t)(s->off % block);
+			if (cut > avail)
+				cut = avail;
+		} else {
+			cut = chunker_cdc_cut(g->ck, s->buf + head, avail);
+		}
+		if ((rc = submit(g, &s->fs, s->buf + head, cut, s->off, e)) < 0)
+			break;
+		head += cut;
+		s->off += cut;
+	}
+	memmove(s->buf, s->buf + head, s->have - head);
+	s->have -= head;
+	return rc;
+}
+
+int ingest_stream_write(ingest_stream *s, const void *data, size_t len, struct err *e)
+{
+	const uint8_t *p = data;
+	int rc;
+	COUNT(s->g, &s->fs, bytes_read, len);
+	if (s->g->progress)
+		progress_add(s->g->progress, len);
+	while (len) {
+		size_t n = s->cap - s->have;
+		if (n > len)
+			n = len;
+		memcpy(s->buf + s->have, p, n);
+		s->have += n;
+		p += n;
+		len -= n;
+		if (s->have == s->cap && (rc = stream_cut(s, 0, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void stream_free(ingest_stream *s)
+{
+	crypto_sha_free(s->fs.sha);
+	free(s->buf);
+	free(s);
+}
+
+int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct err *e)
+{
+	ingest *g = s->g;
+	uint8_t hash[32], l[8];
+	uint64_t total;
+	int rc;
+	*content = 0;
+	*size = 0;
+	if ((rc = stream_cut(s, 1, e)) < 0 || (rc = drain(g, 1, e)) < 0)
+		goto out;
+	total = s->off;
+	put_le64(l, total);
+	crypto_sha_update(s->fs.sha, l, 8);
+	crypto_sha_final(s->fs.sha, hash);
+	COUNT(g, &s->fs, files, 1);
+	COUNT(g, &s->fs, bytes, total);
+	*size = total;
+	if (total == 0) {
+		rc = catalog_content_drop(g->c, s->fs.content, e);
+		goto out;
+	}
+	rc = catalog_content_finish(g->c, s->fs.content, hash, total, s->fs.nchunks, content, e);
+out:
+	if (rc < 0)
+		drain(g, 1, NULL);
+	stream_free(s);
+	return rc;
+}
+
+void ingest_stream_abort(ingest_stream *s)
+{
+	if (!s)
+		return;
+	drain(s->g, 1, NULL); /* no job may point at the state freed below */
+	stream_free(s);
 }

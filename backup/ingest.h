@@ -11,7 +11,8 @@
  * commits calls ingest_flush(), which writes the open pack and fsyncs the zones' directories,
  * so a commit only ever records data that is durable in every zone. If anything fails the
  * caller rolls back: packs already written are then unreferenced garbage, never half
- * recorded. Memory is bounded by the pool depth and two packs. One owner thread.
+ * recorded. Memory is bounded by the pool depth and two packs. One thread at a time calls
+ * into an ingest (the owner, or callers serializing with a lock of their own).
  */
 #ifndef PGTIMEFS_BACKUP_INGEST_H
 #define PGTIMEFS_BACKUP_INGEST_H
@@ -51,7 +52,39 @@ void ingest_free(ingest *g);
  */
 int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, struct err *e);
 
-/* Writes the open pack to every zone, waits for all pack writes and fsyncs directories. */
+/* Sees every block of file data as ingest_file_observed reads it (e.g. page checksums). */
+struct ingest_observer {
+	void (*fn)(void *ctx, uint64_t off, const uint8_t *data, size_t len);
+	void *ctx;
+};
+/* ingest_file, showing what it reads to ob (NULL: none). */
+int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_observer *ob, int64_t *content,
+			 uint64_t *size, struct err *e);
+
+/*
+ * Streams: a file whose bytes are pushed as they arrive (a tar member read off the network),
+ * never spooled. Buffers at most two maximal chunks per stream. Several streams may be open
+ * at once (one per node), interleaved with ingest_file calls, as long as every call on the
+ * ingest comes from one thread at a time (the caller serializes). _end gives what
+ * ingest_file gives; _end and _abort free the stream.
+ */
+typedef struct ingest_stream ingest_stream;
+int ingest_stream_begin(ingest *g, int paged, ingest_stream **out, struct err *e);
+int ingest_stream_write(ingest_stream *s, const void *data, size_t len, struct err *e);
+int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct err *e);
+void ingest_stream_abort(ingest_stream *s); /* NULL ok */
+
+/*
+ * Totals of files begun from now on are also added to *acct (NULL: only the run's totals),
+ * so callers that feed several sources into one ingest can tell them apart.
+ */
+void ingest_account(ingest *g, struct ingest_stats *acct);
+
+/*
+ * Finishes every chunk in flight, writes the open pack to every zone, waits for all pack
+ * writes and fsyncs directories. Content lists of open streams stay unfinished (no hash):
+ * a commit then may hold them, and the cleanup of a crashed run deletes them.
+ */
 int ingest_flush(ingest *g, struct err *e);
 /* Forgets chunks recorded in the transaction just committed (call after each commit). */
 void ingest_committed(ingest *g);

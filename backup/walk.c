@@ -16,17 +16,35 @@
 #include "store/chunker.h"
 
 struct walker {
-	struct repo *r;
 	catalog *c;
 	ingest *g;
-	const struct walk_opts *o;
+	int full;
 	struct walk_result *res;
 	int64_t nb, prev_nb;
 	int64_t prev_started_ns; /* files modified after this are always read */
-	struct progress prog;
+	struct progress *prog;	 /* NULL: none */
+	const struct walk_hooks *h; /* NULL: a plain tree */
 	char path[PATH_MAX];	 /* absolute path being visited */
 	size_t root_len;	 /* length of the root prefix in path */
 };
+
+static void w_lock(struct walker *w)
+{
+	if (w->h && w->h->lock)
+		w->h->lock(w->h->ctx);
+}
+
+static void w_unlock(struct walker *w)
+{
+	if (w->h && w->h->unlock)
+		w->h->unlock(w->h->ctx);
+}
+
+/* The path relative to the root ("" for the root itself). */
+static const char *w_rel(const struct walker *w)
+{
+	return w->path[w->root_len] == '/' ? w->path + w->root_len + 1 : w->path + w->root_len;
+}
 
 static int64_t ts_ns(struct timespec t)
 {
@@ -57,6 +75,8 @@ static int cmp_name(const void *a, const void *b)
 static int checkpoint(struct walker *w, struct err *e)
 {
 	int rc;
+	if (w->h && w->h->checkpoint)
+		return w->h->checkpoint(w->h->ctx, e);
 	if (!ingest_due(w->g))
 		return 0;
 	if ((rc = ingest_flush(w->g, e)) < 0 || (rc = catalog_commit(w->c, e)) < 0)
@@ -70,15 +90,16 @@ static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_p
 {
 	struct catalog_entry prev;
 	uint64_t size;
+	struct ingest_observer ob, *obp = NULL;
 	int fd, rc;
-	if (!w->o->full && w->prev_nb && prev_parent &&
+	if (!w->full && w->prev_nb && prev_parent &&
 	    catalog_entry_lookup(w->c, w->prev_nb, prev_parent, en->name, &prev, NULL) == 0 && S_ISREG(prev.mode) &&
 	    prev.size == en->size && prev.mtime_ns == en->mtime_ns && prev.ctime_ns == en->ctime_ns &&
 	    prev.src_ino == en->src_ino && en->mtime_ns < w->prev_started_ns && (prev.content || prev.size == 0)) {
 		en->content = prev.content;
 		ingest_count_reused(w->g, en->size);
-		if (w->o->progress)
-			progress_add(&w->prog, en->size);
+		if (w->prog)
+			progress_add(w->prog, en->size);
 		return 0;
 	}
 	fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
@@ -89,7 +110,11 @@ static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_p
 			return 1; /* vanished: skip */
 		return err_sys(e, ERR_IO, "cannot open %s", w->path);
 	}
-	rc = ingest_file(w->g, fd, chunker_is_paged(w->path + w->root_len), &en->content, &size, e);
+	if (w->h && w->h->file_begin && w->h->file_begin(w->h->ctx, w_rel(w), &ob))
+		obp = &ob;
+	rc = ingest_file_observed(w->g, fd, chunker_is_paged(w->path + w->root_len), obp, &en->content, &size, e);
+	if (obp && w->h->file_end)
+		w->h->file_end(w->h->ctx);
 	close(fd);
 	if (rc < 0) {
 		err_prefix(e, "%s", w->path);
@@ -125,6 +150,7 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 		struct catalog_entry *en = xmalloc(sizeof *en);
 		struct stat st;
 		int64_t prev_child = 0;
+		int verdict = WALK_KEEP, locked = 0;
 		if (base + 1 + strlen(names[i]) >= sizeof w->path) {
 			rc = err_set(e, ERR_IO, "path too long under %s", w->path);
 			free(en);
@@ -139,7 +165,17 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 			rc = err_sys(e, ERR_IO, "cannot stat %s", w->path);
 			goto next;
 		}
+		if (w->h && w->h->filter)
+			verdict = w->h->filter(w->h->ctx, w_rel(w), &st);
+		if (verdict == WALK_SKIP)
+			goto next;
+		if (verdict == WALK_FOLLOW && (stat(w->path, &st) < 0 || !S_ISDIR(st.st_mode))) {
+			rc = err_sys(e, ERR_IO, "cannot follow %s to a directory", w->path);
+			goto next;
+		}
 		fill_entry(en, &st, dir_id, names[i]);
+		w_lock(w);
+		locked = 1;
 		if (S_ISREG(st.st_mode)) {
 			int s = store_file(w, en, prev_dir, e);
 			if (s < 0) {
@@ -171,11 +207,16 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 			    catalog_entry_lookup(w->c, w->prev_nb, prev_dir, names[i], &prev, NULL) == 0 &&
 			    S_ISDIR(prev.mode))
 				prev_child = prev.id;
-			rc = visit_dir(w, en->id, prev_child, e);
 		}
-		if (rc == 0)
-			rc = checkpoint(w, e);
+		if ((rc = checkpoint(w, e)) < 0)
+			goto next;
+		w_unlock(w);
+		locked = 0;
+		if (S_ISDIR(st.st_mode) && verdict != WALK_EMPTY_DIR)
+			rc = visit_dir(w, en->id, prev_child, e);
 	next:
+		if (locked)
+			w_unlock(w);
 		w->path[base] = '\0';
 		free(en);
 	}
@@ -209,23 +250,53 @@ static uint64_t count_bytes(const char *path)
 	return total;
 }
 
+int backup_walk_tree(catalog *c, ingest *g, const struct walk_tree *t, const struct walk_hooks *h,
+		     struct walk_result *res, struct err *e)
+{
+	struct walker *w = xcalloc(1, sizeof *w);
+	int rc;
+	w->c = c;
+	w->g = g;
+	w->full = t->full;
+	w->res = res;
+	w->nb = t->nb;
+	w->prev_nb = t->prev_nb;
+	w->prev_started_ns = t->prev_started_ns;
+	w->prog = t->progress;
+	w->h = h;
+	if (strlen(t->dir) >= sizeof w->path) {
+		free(w);
+		return err_set(e, ERR_IO, "path too long: %s", t->dir);
+	}
+	snprintf(w->path, sizeof w->path, "%s", t->dir);
+	w->root_len = strlen(t->dir);
+	rc = visit_dir(w, t->root, t->prev_root, e);
+	free(w);
+	return rc;
+}
+
+void backup_walk_entry(struct catalog_entry *en, const struct stat *st, int64_t parent, const char *name)
+{
+	fill_entry(en, st, parent, name);
+	en->target[0] = '\0';
+}
+
 int backup_snapshot_dir(struct repo *r, catalog *c, const char *cluster, const char *node, const char *dir,
 			const struct walk_opts *o, struct walk_result *res, struct err *e)
 {
-	struct walker w;
+	struct walk_tree t;
+	struct progress prog;
+	ingest *g = NULL;
 	struct catalog_entry root;
 	struct stat st;
 	struct nb_totals tot;
-	int64_t cl, nd, snap = 0;
+	int64_t cl, nd, snap = 0, nb = 0, prev_nb;
 	double t0 = util_mono();
 	int rc, stale, in_tx = 0;
 	char real[PATH_MAX];
-	memset(&w, 0, sizeof w);
+	memset(&t, 0, sizeof t);
+	memset(&prog, 0, sizeof prog);
 	memset(res, 0, sizeof *res);
-	w.r = r;
-	w.c = c;
-	w.o = o;
-	w.res = res;
 	if (!realpath(dir, real) || stat(real, &st) < 0)
 		return err_sys(e, ERR_NOTFOUND, "cannot snapshot %s", dir);
 	if (!S_ISDIR(st.st_mode))
@@ -241,9 +312,9 @@ int backup_snapshot_dir(struct repo *r, catalog *c, const char *cluster, const c
 	in_tx = 1;
 	if ((rc = catalog_cluster_ensure(c, cluster, &cl, e)) < 0 || (rc = catalog_node_ensure(c, cl, node, &nd, e)) < 0)
 		goto fail;
-	w.prev_nb = o->full ? 0 : catalog_prev_node_backup(c, nd);
+	prev_nb = o->full ? 0 : catalog_prev_node_backup(c, nd);
 	if ((rc = catalog_snapshot_begin(c, cl, "offline", &snap, e)) < 0 ||
-	    (rc = catalog_node_backup_begin(c, snap, nd, real, &w.nb, e)) < 0)
+	    (rc = catalog_node_backup_begin(c, snap, nd, real, &nb, e)) < 0)
 		goto fail;
 	{
 		/* meta: which repository this catalog belongs to (checked on recovery) */
@@ -255,42 +326,41 @@ int backup_snapshot_dir(struct repo *r, catalog *c, const char *cluster, const c
 	if ((rc = catalog_commit(c, e)) < 0)
 		goto fail;
 	in_tx = 0;
-	if (w.prev_nb)
-		w.prev_started_ns = catalog_node_backup_started_us(c, w.prev_nb) * 1000 - 1000000000ll;
+	if (prev_nb)
+		t.prev_started_ns = catalog_node_backup_started_us(c, prev_nb) * 1000 - 1000000000ll;
 	if (o->progress)
-		progress_start(&w.prog, "snapshot", count_bytes(real), 1);
-	if ((rc = ingest_new(r, c, o->catalog_file, o->progress ? &w.prog : NULL, &w.g, e)) < 0)
+		progress_start(&prog, "snapshot", count_bytes(real), 1);
+	if ((rc = ingest_new(r, c, o->catalog_file, o->progress ? &prog : NULL, &g, e)) < 0)
 		goto fail;
 	if ((rc = catalog_begin(c, e)) < 0)
 		goto fail;
 	in_tx = 1;
-	fill_entry(&root, &st, 0, "");
-	root.target[0] = '\0';
-	if ((rc = catalog_entry_add(c, w.nb, &root, e)) < 0)
+	backup_walk_entry(&root, &st, 0, "");
+	if ((rc = catalog_entry_add(c, nb, &root, e)) < 0)
 		goto fail;
-	snprintf(w.path, sizeof w.path, "%s", real);
-	w.root_len = strlen(real);
-	{
-		int64_t prev_root = 0;
-		if (w.prev_nb)
-			prev_root = catalog_node_backup_root(c, w.prev_nb);
-		if ((rc = visit_dir(&w, root.id, prev_root, e)) < 0)
-			goto fail;
-	}
-	if ((rc = ingest_flush(w.g, e)) < 0)
+	t.dir = real;
+	t.nb = nb;
+	t.root = root.id;
+	t.prev_nb = prev_nb;
+	t.prev_root = prev_nb ? catalog_node_backup_root(c, prev_nb) : 0;
+	t.full = o->full;
+	t.progress = o->progress ? &prog : NULL;
+	if ((rc = backup_walk_tree(c, g, &t, NULL, res, e)) < 0)
 		goto fail;
-	res->st = *ingest_stats(w.g);
+	if ((rc = ingest_flush(g, e)) < 0)
+		goto fail;
+	res->st = *ingest_stats(g);
 	tot.files = (int64_t)res->st.files;
 	tot.bytes = (int64_t)res->st.bytes;
 	tot.new_bytes = (int64_t)res->st.new_bytes;
 	tot.stored_bytes = (int64_t)res->st.stored_bytes;
-	if ((rc = catalog_node_backup_finish(c, w.nb, root.id, &tot, e)) < 0 ||
+	if ((rc = catalog_node_backup_finish(c, nb, root.id, &tot, e)) < 0 ||
 	    (rc = catalog_snapshot_finish(c, snap, util_now_us(), res->name, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
 		goto fail;
 	in_tx = 0;
-	ingest_free(w.g);
-	w.g = NULL;
-	progress_end(&w.prog);
+	ingest_free(g);
+	g = NULL;
+	progress_end(&prog);
 	res->snapshot = snap;
 	if ((rc = catalog_copy_push(c, r, o->state_dir, &res->generation, e)) < 0) {
 		err_prefix(e, "snapshot %s is complete, but its catalog copy failed", res->name);
@@ -299,10 +369,10 @@ int backup_snapshot_dir(struct repo *r, catalog *c, const char *cluster, const c
 	res->seconds = util_mono() - t0;
 	return 0;
 fail:
-	progress_end(&w.prog);
+	progress_end(&prog);
 	if (in_tx)
 		catalog_rollback(c);
-	ingest_free(w.g);
+	ingest_free(g);
 	if (snap) {
 		struct err ignore;
 		if (catalog_begin(c, &ignore) == 0) {

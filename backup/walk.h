@@ -36,4 +36,47 @@ struct walk_result {
 int backup_snapshot_dir(struct repo *r, catalog *c, const char *cluster, const char *node, const char *dir,
 			const struct walk_opts *o, struct walk_result *res, struct err *e);
 
+/* --- the tree walk alone, for online backups of a live data directory (backup/pgnode.c) --- */
+
+#include <sys/stat.h>
+
+enum walk_verdict {
+	WALK_KEEP = 0,	    /* store the entry (and a directory's contents) */
+	WALK_SKIP = 1,	    /* leave it out */
+	WALK_EMPTY_DIR = 2, /* store the directory, not what is in it */
+	WALK_FOLLOW = 3	    /* a symlink to a directory: store it as that directory (tablespaces) */
+};
+
+/*
+ * Hooks, all optional. filter sees each entry's path relative to the root and its lstat.
+ * file_begin may fill an observer for a regular file about to be read (return non-zero to use
+ * it) and file_end follows the read. lock/unlock bracket every use of the catalog and the
+ * ingest (callers that share them between threads). checkpoint replaces the walk's own
+ * commit-in-steps; it runs with the lock held, between entries.
+ */
+struct walk_hooks {
+	void *ctx;
+	int (*filter)(void *ctx, const char *rel, const struct stat *st);
+	int (*file_begin)(void *ctx, const char *rel, struct ingest_observer *ob);
+	void (*file_end)(void *ctx);
+	void (*lock)(void *ctx);
+	void (*unlock)(void *ctx);
+	int (*checkpoint)(void *ctx, struct err *e);
+};
+
+struct walk_tree {
+	const char *dir;		 /* absolute path of the tree */
+	int64_t nb, root;		 /* node backup, and the entry of dir (already added) */
+	int64_t prev_nb, prev_root;	 /* the previous node backup and its root (0: none) */
+	int64_t prev_started_ns;	 /* files modified after this are always read */
+	int full;			 /* reuse nothing */
+	struct progress *progress;	 /* NULL: none */
+};
+
+/* Stores everything below t->dir (not dir itself) under t->root; counts into res. */
+int backup_walk_tree(catalog *c, ingest *g, const struct walk_tree *t, const struct walk_hooks *h,
+		     struct walk_result *res, struct err *e);
+/* An entry for a file of the given stat (no link target, no content). */
+void backup_walk_entry(struct catalog_entry *en, const struct stat *st, int64_t parent, const char *name);
+
 #endif

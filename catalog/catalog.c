@@ -42,6 +42,14 @@ static const char *migrations[] = {
 	"CREATE TABLE chunks(id INTEGER PRIMARY KEY, blob_id BLOB NOT NULL UNIQUE, pack INTEGER NOT NULL"
 	" REFERENCES packs(id), off INTEGER NOT NULL, len INTEGER NOT NULL, raw INTEGER NOT NULL);"
 	"CREATE INDEX chunks_pack ON chunks(pack);",
+	/* 2: online backups: damaged pages per node backup, restore points */
+	"ALTER TABLE node_backups ADD COLUMN damaged_pages INTEGER;"
+	"CREATE TABLE restore_points(id INTEGER PRIMARY KEY, cluster INTEGER NOT NULL REFERENCES clusters(id),"
+	" name TEXT NOT NULL, time_us INTEGER NOT NULL, snapshot INTEGER REFERENCES snapshots(id));"
+	"CREATE INDEX restore_points_cluster ON restore_points(cluster, time_us);"
+	"CREATE TABLE restore_point_nodes(restore_point INTEGER NOT NULL REFERENCES restore_points(id),"
+	" node INTEGER NOT NULL REFERENCES nodes(id), lsn TEXT NOT NULL, PRIMARY KEY(restore_point, node))"
+	" WITHOUT ROWID;",
 };
 
 enum stmt_id {
@@ -1016,4 +1024,114 @@ int64_t catalog_node_backup_started_us(catalog *c, int64_t nb)
 int64_t catalog_node_backup_root(catalog *c, int64_t nb)
 {
 	return nb_column(c, nb, "SELECT root FROM node_backups WHERE id = ?");
+}
+
+/* ---------- online backups ---------- */
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v && *v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int catalog_node_backup_set_pg(catalog *c, int64_t nb, const struct catalog_pg_info *pg, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(c->db,
+			       "UPDATE node_backups SET start_lsn = ?, stop_lsn = ?, timeline = ?, system_id = ?,"
+			       " pg_version = ?, citus_version = ?, backup_label = ?, tablespace_map = ?, damaged_pages = ?"
+			       " WHERE id = ?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "recording a node backup's positions");
+	bind_text_or_null(s, 1, pg->start_lsn);
+	bind_text_or_null(s, 2, pg->stop_lsn);
+	sqlite3_bind_int64(s, 3, pg->timeline);
+	bind_text_or_null(s, 4, pg->system_id);
+	bind_text_or_null(s, 5, pg->pg_version);
+	bind_text_or_null(s, 6, pg->citus_version);
+	bind_text_or_null(s, 7, pg->backup_label);
+	bind_text_or_null(s, 8, pg->tablespace_map);
+	sqlite3_bind_int64(s, 9, pg->damaged_pages);
+	sqlite3_bind_int64(s, 10, nb);
+	rc = step_done(c, s, e, "recording a node backup's positions");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_restore_point_add(catalog *c, int64_t cluster, const char *name, int64_t time_us, int64_t snap,
+			      int64_t *id, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(c->db, "INSERT INTO restore_points(cluster, name, time_us, snapshot) VALUES (?, ?, ?, ?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "adding a restore point");
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, time_us);
+	if (snap)
+		sqlite3_bind_int64(s, 4, snap);
+	else
+		sqlite3_bind_null(s, 4);
+	rc = step_done(c, s, e, "adding a restore point");
+	sqlite3_finalize(s);
+	if (rc == 0)
+		*id = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+int catalog_restore_point_node(catalog *c, int64_t rp, int64_t node, const char *lsn, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(c->db, "INSERT INTO restore_point_nodes(restore_point, node, lsn) VALUES (?, ?, ?)", -1,
+			       &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "adding a restore point's position");
+	sqlite3_bind_int64(s, 1, rp);
+	sqlite3_bind_int64(s, 2, node);
+	sqlite3_bind_text(s, 3, lsn, -1, SQLITE_STATIC);
+	rc = step_done(c, s, e, "adding a restore point's position");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_snapshot_node_info(catalog *c, int64_t snap, int (*cb)(void *ctx, const struct catalog_node_info *n),
+			       void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT n.name, nb.source, nb.start_lsn, nb.stop_lsn, nb.timeline, nb.system_id, nb.pg_version,"
+			       " nb.citus_version, nb.damaged_pages, nb.files, nb.bytes, nb.new_bytes"
+			       " FROM node_backups nb JOIN nodes n ON n.id = nb.node WHERE nb.snapshot = ? ORDER BY n.name",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing a snapshot's nodes");
+	sqlite3_bind_int64(s, 1, snap);
+	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+		struct catalog_node_info n;
+		const char *t;
+		memset(&n, 0, sizeof n);
+#define COPY_COL(field, i)                                                                                         \
+	if ((t = (const char *)sqlite3_column_text(s, i)))                                                         \
+		snprintf(n.field, sizeof n.field, "%s", t);
+		COPY_COL(node, 0)
+		COPY_COL(source, 1)
+		COPY_COL(start_lsn, 2)
+		COPY_COL(stop_lsn, 3)
+		COPY_COL(system_id, 5)
+		COPY_COL(pg_version, 6)
+		COPY_COL(citus_version, 7)
+#undef COPY_COL
+		n.timeline = sqlite3_column_int64(s, 4);
+		n.damaged_pages = sqlite3_column_int64(s, 8);
+		n.files = sqlite3_column_int64(s, 9);
+		n.bytes = sqlite3_column_int64(s, 10);
+		n.new_bytes = sqlite3_column_int64(s, 11);
+		rc = cb(ctx, &n);
+	}
+	sqlite3_finalize(s);
+	return rc;
 }

@@ -25,7 +25,7 @@
 
 typedef struct catalog catalog;
 
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 
 /* --- life cycle --- */
 
@@ -201,5 +201,29 @@ int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx,
 
 /* A consistent copy of the whole catalog into path (VACUUM INTO); on error *msg (free()). */
 int catalog_vacuum_into(catalog *c, const char *path, char **msg);
+
+/* --- online backups (writer) --- */
+
+/* What an online node backup records (strings may be NULL or empty: stored as NULL). */
+struct catalog_pg_info {
+	const char *start_lsn, *stop_lsn; /* "0/2000028" */
+	int64_t timeline;
+	const char *system_id, *pg_version, *citus_version;
+	const char *backup_label, *tablespace_map;
+	int64_t damaged_pages; /* pages whose checksum failed */
+};
+int catalog_node_backup_set_pg(catalog *c, int64_t nb, const struct catalog_pg_info *pg, struct err *e);
+/* A restore point of a cluster (snap: the snapshot it closed, or 0), then its LSN per node. */
+int catalog_restore_point_add(catalog *c, int64_t cluster, const char *name, int64_t time_us, int64_t snap,
+			      int64_t *id, struct err *e);
+int catalog_restore_point_node(catalog *c, int64_t rp, int64_t node, const char *lsn, struct err *e);
+
+/* A node backup as `list` shows it. */
+struct catalog_node_info {
+	char node[128], source[256], start_lsn[32], stop_lsn[32], system_id[32], pg_version[64], citus_version[32];
+	int64_t timeline, damaged_pages, files, bytes, new_bytes;
+};
+int catalog_snapshot_node_info(catalog *c, int64_t snap, int (*cb)(void *ctx, const struct catalog_node_info *n),
+			       void *ctx, struct err *e);
 
 #endif

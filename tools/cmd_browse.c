@@ -20,6 +20,45 @@ struct list_out {
 	int n;
 };
 
+static int list_node_cb(void *p, const struct catalog_node_info *n)
+{
+	struct list_out *o = p;
+	if (o->x->json) {
+		struct json *j = &o->j;
+		json_obj(j);
+		json_key(j, "node");
+		json_str(j, n->node);
+		json_key(j, "source");
+		json_str(j, n->source);
+		json_key(j, "start_lsn");
+		json_str(j, n->start_lsn[0] ? n->start_lsn : NULL);
+		json_key(j, "stop_lsn");
+		json_str(j, n->stop_lsn[0] ? n->stop_lsn : NULL);
+		json_key(j, "timeline");
+		json_int(j, n->timeline);
+		json_key(j, "system_id");
+		json_str(j, n->system_id[0] ? n->system_id : NULL);
+		json_key(j, "pg_version");
+		json_str(j, n->pg_version[0] ? n->pg_version : NULL);
+		json_key(j, "citus_version");
+		json_str(j, n->citus_version[0] ? n->citus_version : NULL);
+		json_key(j, "damaged_pages");
+		json_int(j, n->damaged_pages);
+		json_key(j, "files");
+		json_int(j, n->files);
+		json_key(j, "bytes");
+		json_int(j, n->bytes);
+		json_obj_end(j);
+	} else {
+		char b[24];
+		util_human_bytes((uint64_t)n->bytes, b, sizeof b);
+		printf("    %-20s %s..%s tli %lld, PostgreSQL %s%s%s, %s%s\n", n->node, n->start_lsn, n->stop_lsn,
+		       (long long)n->timeline, n->pg_version, n->citus_version[0] ? ", Citus " : "", n->citus_version, b,
+		       n->damaged_pages ? ", DAMAGED PAGES" : "");
+	}
+	return 0;
+}
+
 static int list_cb(void *p, const struct catalog_snapshot *s)
 {
 	struct list_out *o = p;
@@ -47,6 +86,10 @@ static int list_cb(void *p, const struct catalog_snapshot *s)
 		json_int(j, s->stored_bytes);
 		json_key(j, "duration_ms");
 		json_int(j, (int64_t)(secs * 1000));
+		json_key(j, "node_backups");
+		json_arr(j);
+		catalog_snapshot_node_info(o->x->cat, s->id, list_node_cb, o, NULL);
+		json_arr_end(j);
 		json_obj_end(j);
 	} else {
 		char b[24], nb[24], sb[24];
@@ -58,6 +101,8 @@ static int list_cb(void *p, const struct catalog_snapshot *s)
 		util_human_bytes((uint64_t)s->stored_bytes, sb, sizeof sb);
 		printf("%-16s %-28s %5lld %8lld %11s %11s %11s %8.1fs\n", s->cluster_name, s->name, (long long)s->nodes,
 		       (long long)s->files, b, nb, sb, secs);
+		if (!strcmp(s->kind, "online"))
+			catalog_snapshot_node_info(o->x->cat, s->id, list_node_cb, o, NULL);
 	}
 	o->n++;
 	return 0;
@@ -89,6 +134,8 @@ int cmd_list(struct ctx *x, int argc, char **argv)
 	} else if (!o.n && rc == 0) {
 		printf("no snapshots yet\n");
 	}
+	if (!x->json && rc == 0)
+		config_list_clusters(x, argc == 2 ? argv[1] : NULL);
 	return rc < 0 ? report(&e) : 0;
 }
 

@@ -14,7 +14,9 @@ static const char usage[] =
 	"                                   local catalog from the newest copy in any zone)\n"
 	"  key add | list | remove ID       key files (rotation)\n"
 	"  snapshot CLUSTER NODE DIR [--full]  offline snapshot of a directory tree\n"
-	"  list [CLUSTER]                   snapshots, sizes\n"
+	"  backup CLUSTER [--full]          online snapshot of every node, then a restore point\n"
+	"  restore-point CLUSTER [NAME]     cluster-wide restore point\n"
+	"  list [CLUSTER]                   snapshots, sizes, configured clusters and nodes\n"
 	"  ls [PATH]                        list CLUSTER/TIME/NODE/... as the mount shows it\n"
 	"  cat PATH...                      write stored files to standard output\n"
 	"  delete CLUSTER TIME              remove a snapshot from the catalog\n"
@@ -82,6 +84,10 @@ int main(int argc, char **argv)
 			rc = cmd_mount(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "delete"))
 			rc = cmd_delete(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "backup"))
+			rc = cmd_backup(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "restore-point"))
+			rc = cmd_restore_point(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "list"))
 			rc = cmd_list(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "ls"))

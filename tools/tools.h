@@ -57,6 +57,15 @@ int cmd_ls(struct ctx *x, int argc, char **argv);
 int cmd_cat(struct ctx *x, int argc, char **argv);
 int cmd_check(struct ctx *x, int argc, char **argv);
 int cmd_repair(struct ctx *x, int argc, char **argv);
+int cmd_backup(struct ctx *x, int argc, char **argv);
+int cmd_restore_point(struct ctx *x, int argc, char **argv);
+
+/* [cluster NAME] / [node NAME/NODE] sections (cmd_backup.c) */
+struct backup_node_spec;
+/* The nodes of cluster from the configuration (*out: free(); strings point into x->cfg). */
+int config_cluster_nodes(struct ctx *x, const char *cluster, struct backup_node_spec **out, int *n, struct err *e);
+/* Prints the configured clusters and their nodes (only: one cluster, or NULL). */
+void config_list_clusters(struct ctx *x, const char *only);
 int cmd_mount(struct ctx *x, int argc, char **argv);
 int cmd_delete(struct ctx *x, int argc, char **argv);
 
