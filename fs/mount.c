@@ -786,6 +786,8 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	}
 	mounted = 1;
 	set_readahead(&m, real);
+	if (o->on_mounted)
+		o->on_mounted(real);
 	/* fork before any thread starts: threads do not survive fork */
 	if (fuse_daemonize(o->foreground || o->debug) != 0) {
 		rc = err_set(e, ERR_IO, "cannot go to the background");

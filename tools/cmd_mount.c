@@ -51,6 +51,11 @@ static int parse_opts(const char *list, struct fs_mount_opts *o, char *rest, siz
 	return rc;
 }
 
+static void announce(const char *mountpoint)
+{
+	fprintf(stderr, "pgtimefs: mounted on %s (read-only); leave with: fusermount3 -u %s\n", mountpoint, mountpoint);
+}
+
 int cmd_mount(struct ctx *x, int argc, char **argv)
 {
 	struct fs_mount_opts o;
@@ -101,6 +106,8 @@ int cmd_mount(struct ctx *x, int argc, char **argv)
 		if (parse_opts(optv[i], &o, rest, sizeof rest, &e) < 0)
 			return usage_error("%s", e.msg);
 	o.fuse_opts = rest;
+	if (!x->quiet)
+		o.on_mounted = announce;
 	if ((rc = setup_catalog(x, 0, &e)) < 0)
 		return report(&e);
 	if ((rc = fs_mount_run(x->repo, x->catalog_file, &o, &e)) < 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: installs what is missing, builds, and runs the main job on a demo it makes itself:
 # a repository with three zones in a temporary directory, two snapshots of a generated tree
-# (the second after changes), then list, ls, cat and check.
+# (the second after changes), then list, ls, cat, the FUSE mount (cp -a out of it) and check.
 set -euo pipefail
 PGT_TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$PGT_TOP/tools/deps.sh"
@@ -10,7 +10,11 @@ pgt_build "$PGT_TOP/build"
 PGT=$PGT_TOP/build/pgtimefs
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/pgtimefs-demo.XXXXXX")
-[ -n "${KEEP:-}" ] || trap 'rm -rf "$D"' EXIT
+demo_exit() {
+	mountpoint -q "$D/mnt" 2>/dev/null && fusermount3 -u "$D/mnt"
+	[ -n "${KEEP:-}" ] || rm -rf "$D"
+}
+trap demo_exit EXIT
 export PGTIMEFS_CONFIG=$D/pgtimefs.conf
 cat >"$PGTIMEFS_CONFIG" <<CONF
 [repository]
@@ -59,5 +63,18 @@ run ls demo/latest/coordinator/base/5
 run cat demo/latest/coordinator/NEW_FILE
 printf '\n$ pgtimefs cat demo/latest/coordinator/base/5/16390 | cmp - data/base/5/16390\n'
 "$PGT" cat demo/latest/coordinator/base/5/16390 | cmp - "$D/data/base/5/16390" && echo "identical"
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+	mkdir -p "$D/mnt"
+	run mount "$D/mnt"
+	printf '\n$ ls -l mnt/demo  (the FUSE mount: one folder per snapshot)\n'
+	ls -l "$D/mnt/demo"
+	printf '\n$ cp -a mnt/demo/latest/coordinator restored && diff -r restored data\n'
+	cp -a "$D/mnt/demo/latest/coordinator" "$D/restored"
+	diff -r --no-dereference "$D/restored" "$D/data" && echo "identical"
+	printf '\n$ fusermount3 -u mnt\n'
+	fusermount3 -u "$D/mnt"
+else
+	printf '\n(no /dev/fuse or fusermount3 here: the mount part of the demo is skipped)\n'
+fi
 run check --read-data
 printf '\ndemo done: repository in %s (three zones); rerun with KEEP=1 to keep it\n' "$D"
