@@ -14,6 +14,14 @@ static void snapshot_loc(struct fs_loc *o, const struct catalog_snapshot *s)
 	o->snapshot_time_us = s->time_us;
 }
 
+/* a cluster's folder shows the time of its newest snapshot */
+static void cluster_time(catalog *c, struct fs_loc *l)
+{
+	struct catalog_snapshot s;
+	if (catalog_snapshot_latest(c, l->cluster, &s, NULL) == 0)
+		l->snapshot_time_us = s.time_us;
+}
+
 struct node_find {
 	const char *name;
 	int64_t nb, root;
@@ -43,6 +51,7 @@ int fs_lookup(catalog *c, const struct fs_loc *dir, const char *name, struct fs_
 			return rc;
 		out->kind = FS_CLUSTER;
 		snprintf(out->cluster_name, sizeof out->cluster_name, "%s", name);
+		cluster_time(c, out);
 		return 0;
 	case FS_CLUSTER: {
 		struct catalog_snapshot s;
@@ -172,6 +181,7 @@ int fs_loc_of_ino(catalog *c, uint64_t ino, struct fs_loc *out, struct err *e)
 	case TAG_CLUSTER:
 		out->kind = FS_CLUSTER;
 		out->cluster = id;
+		cluster_time(c, out);
 		return 0;
 	case TAG_SNAPSHOT:
 		if ((rc = catalog_snapshot_get(c, id, &s, e)) < 0)
@@ -256,6 +266,7 @@ static int list_cluster_cb(void *p, int64_t id, const char *name)
 	l.kind = FS_CLUSTER;
 	l.cluster = id;
 	snprintf(l.cluster_name, sizeof l.cluster_name, "%s", name);
+	cluster_time(lc->c, &l);
 	return (lc->stopped = lc->cb(lc->ctx, &l));
 }
 
