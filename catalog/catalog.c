@@ -192,7 +192,10 @@ int catalog_open(const char *path, int readonly, catalog **out, struct err *e)
 	sqlite3_busy_timeout(c->db, 30000);
 	if ((rc = exec(c, readonly ? "PRAGMA query_only = 1" : "PRAGMA journal_mode = WAL", e)) < 0)
 		goto fail;
-	if ((rc = exec(c, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16384", e)) < 0)
+	/* readers (mount threads, ingest workers) are many: each keeps a smaller page cache */
+	if ((rc = exec(c, readonly ? "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -2048"
+				   : "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16384",
+		       e)) < 0)
 		goto fail;
 	if (!readonly && (rc = migrate(c, e)) < 0)
 		goto fail;
