@@ -747,7 +747,7 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
 	char real[PATH_MAX], opts[1024];
-	int rc = 0, mounted = 0, handlers = 0;
+	int rc = 0, mounted = 0, handlers = 0, loop;
 
 	if ((rc = fs_mount_check(o->mountpoint, e)) < 0)
 		return rc;
@@ -807,8 +807,13 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	fuse_loop_cfg_set_max_threads(cfg, (unsigned)(o->threads > 0 ? o->threads : 8));
 	fuse_loop_cfg_set_idle_threads(cfg, (unsigned)(o->threads > 0 ? o->threads : 8));
-	if (fuse_session_loop_mt(m.se, cfg) != 0 && !fuse_session_exited(m.se))
-		rc = err_set(e, ERR_IO, "the FUSE session ended with an error");
+	/* 0 after fusermount3 -u, the signal number after SIGINT/SIGTERM/SIGHUP: both are a
+	 * clean end; a negative errno is a failure */
+	loop = fuse_session_loop_mt(m.se, cfg);
+	if (loop < 0) {
+		errno = -loop;
+		rc = err_sys(e, ERR_IO, "the FUSE session failed");
+	}
 out:
 	if (m.watcher_started) {
 		pthread_mutex_lock(&m.mu);
