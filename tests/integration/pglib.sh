@@ -1,0 +1,110 @@
+# pglib.sh: real PostgreSQL servers for the integration tests (sourced after lib.sh).
+# Servers run as the user postgres when the tests run as root (PostgreSQL refuses root), on
+# loopback TCP ports and on a socket directory inside the test's temporary directory; every
+# server started here is stopped at exit. Skips (exit 77) when PostgreSQL 15 is missing.
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+[ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ] || skip "PostgreSQL 15 binaries not found in $PG_BIN (set PG_BIN)"
+PG_USER=$(id -un)
+if [ "$(id -u)" = 0 ]; then
+	id postgres >/dev/null 2>&1 || skip "running as root and there is no 'postgres' user to run the servers"
+	command -v runuser >/dev/null || skip "runuser is missing"
+	PG_USER=postgres
+fi
+chmod 0711 "$T"
+PGROOT=$T/pg
+SOCK=$PGROOT/sock
+mkdir -p "$SOCK"
+[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$PGROOT"
+PG_STARTED=()
+cleanup_hooks+=("pg_stop_all")
+
+# as_pg CMD...: runs a command as the server's user
+as_pg() {
+	if [ "$PG_USER" = "$(id -un)" ]; then "$@"; else runuser -u "$PG_USER" -- "$@"; fi
+}
+# a free TCP port on loopback
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# pg_init NAME PORT [initdb options...]: a new data directory $PGROOT/NAME for a server on PORT
+pg_init() {
+	local name=$1 port=$2
+	shift 2
+	as_pg "$PG_BIN/initdb" -D "$PGROOT/$name" -U postgres -A trust --no-sync "$@" >"$PGROOT/$name.initdb.log" 2>&1 ||
+		{ cat "$PGROOT/$name.initdb.log" >&2; fail "initdb $name"; }
+	cat >>"$PGROOT/$name/postgresql.conf" <<PGCONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$SOCK'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+fsync = off
+shared_buffers = 16MB
+max_wal_size = 256MB
+log_min_messages = warning
+PGCONF
+}
+# pg_start NAME [pg_ctl -o options]
+pg_start() {
+	local name=$1
+	as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/$name" -l "$PGROOT/$name.log" -w -t 60 ${2:+-o "$2"} start >/dev/null ||
+		{ tail -20 "$PGROOT/$name.log" >&2; fail "cannot start server $name"; }
+	PG_STARTED+=("$name")
+}
+pg_stop() { as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/$1" -m fast -w stop >/dev/null 2>&1 || true; }
+pg_stop_all() {
+	local n
+	for n in "${PG_STARTED[@]}"; do pg_stop "$n"; done
+}
+# sql PORT SQL: one value per line, no headers
+sql() { "$PG_BIN/psql" -h "$SOCK" -p "$1" -U postgres -d postgres -X -Atq -v ON_ERROR_STOP=1 -c "$2"; }
+
+# extract SNAPPATH DEST: writes the stored tree SNAPPATH (CLUSTER/TIME/NODE) into DEST with
+# `pgtimefs ls --json` per directory and one `pgtimefs cat` for all files (no FUSE)
+extract() {
+	python3 - "$PGT" "$1" "$2" <<'PY'
+import json, os, subprocess, sys
+pgt, snap, dest = sys.argv[1:]
+files, dirs, links = [], [], []
+def walk(rel):
+    path = snap + ("/" + rel if rel else "")
+    for e in json.loads(subprocess.check_output([pgt, "--json", "ls", path])):
+        r = (rel + "/" if rel else "") + e["name"]
+        if e["type"] == "dir":
+            dirs.append((r, e["mode"])); walk(r)
+        elif e["type"] == "file":
+            files.append((r, e["mode"], e["size"]))
+        elif e["type"] == "symlink":
+            links.append((r, e["target"]))
+walk("")
+os.makedirs(dest, exist_ok=True)
+for r, m in dirs:
+    os.makedirs(os.path.join(dest, r), exist_ok=True)
+for r, t in links:
+    os.symlink(t, os.path.join(dest, r))
+p = subprocess.Popen([pgt, "cat"] + [snap + "/" + r for r, _, _ in files], stdout=subprocess.PIPE)
+for r, m, size in files:
+    with open(os.path.join(dest, r), "wb") as f:
+        left = size
+        while left:
+            b = p.stdout.read(min(left, 1 << 20))
+            if not b:
+                sys.exit("short read of " + r)
+            f.write(b); left -= len(b)
+    os.chmod(os.path.join(dest, r), m & 0o7777)
+if p.wait() != 0:
+    sys.exit("pgtimefs cat failed")
+print(len(files), "files,", len(dirs), "dirs")
+PY
+}
+
+# start_copy SRC NAME PORT: a snapshot copy in $PGROOT/NAME, owned by the server user, started
+# on PORT with no restore_command: it must reach consistency with the WAL it holds
+start_copy() {
+	local src=$1 name=$2 port=$3
+	mv "$src" "$PGROOT/$name"
+	[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$PGROOT/$name"
+	chmod 0700 "$PGROOT/$name"
+	pg_start "$name" "-p $port -c listen_addresses='' -c archive_mode=off"
+}
