@@ -14,7 +14,11 @@
 #   SEED           random seed of that modification (default 1)
 #   SETTLE         seconds to wait between the page modification and the second snapshot
 #                  (default 2; see below)
+#   PGDATA_DIR     an existing stopped data directory, copied instead of running initdb +
+#                  pgbench (default: none, a fresh one is made)
+#   PGBIN          PostgreSQL 15 binaries (default /usr/lib/postgresql/15/bin)
 #   KEEP=1         keep the work directory
+# Shared functions are in bench/lib.sh.
 #
 # Targets (each reported PASS/FAIL; a failed target does not change the exit status):
 #   1. first snapshot wall time: pgtimefs <= 0.5 x restic
@@ -39,193 +43,26 @@
 #
 # The binary is copied into the work directory first, so a rebuild of build/ during the
 # run does not mix two versions.
-set -euo pipefail
-set -o errtrace
-
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-PGT=${PGTIMEFS:-$REPO/build/pgtimefs}
-SCALE=${SCALE:-50}
 PAGE_FRACTION=${PAGE_FRACTION:-0.02}
 SEED=${SEED:-1}
-PGBIN=/usr/lib/postgresql/15/bin
-CLUSTER=bench
-NODE=pg15
+PGDATA_COPY=1 # the pages are modified: a PGDATA_DIR is copied, not used in place
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
-LAST_LOG=
-W=
-PG_RUNNING=0
-
-fatal() {
-	echo "FATAL: $*" >&2
-	exit 1
-}
-
-on_err() {
-	local rc=$? line=$1 cmd=$2
-	echo "FATAL: command failed (exit $rc) at line $line: $cmd" >&2
-	if [ -n "$LAST_LOG" ]; then
-		for f in "$LAST_LOG" "$LAST_LOG.out" "$LAST_LOG.err"; do
-			if [ -s "$f" ]; then
-				echo "---- last lines of $(basename "$f") ----" >&2
-				tail -n 20 "$f" >&2
-			fi
-		done
-	fi
-}
-trap 'on_err $LINENO "$BASH_COMMAND"' ERR
-
-cleanup() {
-	if [ "$PG_RUNNING" = 1 ]; then
-		runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
-	fi
-	if [ -n "$W" ] && [ -d "$W" ]; then
-		if [ "${KEEP:-0}" = 1 ]; then
-			echo "work directory kept: $W"
-		else
-			rm -rf "$W"
-		fi
-	fi
-}
-trap cleanup EXIT
-
-# ---------------------------------------------------------------- prerequisites
-APT_UPDATED=0
-need_pkg() { # need_pkg PACKAGE TEST-COMMAND...
-	local pkg=$1
-	shift
-	if ! "$@" >/dev/null 2>&1; then
-		[ "$(id -u)" = 0 ] || fatal "$pkg is missing and this is not root: apt-get install -y $pkg"
-		if [ "$APT_UPDATED" = 0 ]; then
-			apt-get update -qq >/dev/null
-			APT_UPDATED=1
-		fi
-		echo "installing $pkg"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-	fi
-}
-[ "$(id -u)" = 0 ] || fatal "run as root (runuser, drop_caches)"
-need_pkg postgresql-15 test -x "$PGBIN/pgbench"
-need_pkg restic command -v restic
-need_pkg time test -x /usr/bin/time
-command -v python3 >/dev/null || fatal "python3 is needed"
-if [ ! -x "$PGT" ]; then
-	echo "building pgtimefs"
-	mkdir -p "$REPO/build"
-	(cd "$REPO/build" && cmake .. >/dev/null && make -j"$(nproc)" >/dev/null)
-fi
-[ -x "$PGT" ] || fatal "no pgtimefs binary at $PGT"
-PGT_SRC=$PGT
+bench_prereqs
 SETTLE=${SETTLE:-2}
-
-# ---------------------------------------------------------------- helpers
-calc() { awk "BEGIN { printf \"%.3f\", $* }"; }
-mib() { awk "BEGIN { printf \"%.1f\", $1 / 1048576 }"; }
-dub() { du -sb "$1" | cut -f1; }
-jfield() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
-
-CAN_DROP=0
-if (sync && echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
-	CAN_DROP=1
-fi
-drop_caches() {
-	sync
-	if [ "$CAN_DROP" = 1 ]; then
-		echo 3 >/proc/sys/vm/drop_caches
-	fi
-}
-
-# run_timed LOG CMD...: runs CMD with stdout to LOG.out, stderr to LOG.err;
-# sets T_WALL (seconds, measured outside) and T_RSS (peak RSS, KiB)
-run_timed() {
-	local log=$1 out=$1.out t0 t1
-	shift
-	if [ "$log" != "${log%-null}" ]; then out=/dev/null; fi
-	LAST_LOG=$log
-	t0=$(date +%s.%N)
-	/usr/bin/time -f '%M' -o "$log.rss" "$@" >"$out" 2>"$log.err"
-	t1=$(date +%s.%N)
-	T_WALL=$(calc "$t1 - $t0")
-	T_RSS=$(tail -n 1 "$log.rss")
-}
-
-# the regular files of a directory, relative, in C order
-list_files() { (cd "$1" && find . -type f -printf '%P\n' | LC_ALL=C sort); }
-# sha256 of the concatenation of the files listed in $2 (relative to $1)
-concat_sha() { (cd "$1" && tr '\n' '\0' <"$2" | xargs -0 -r cat -- | sha256sum | cut -d' ' -f1); }
-
-TARGET_NAMES=()
-TARGET_RESULTS=()
-TABLE=()
-target() { # target NAME PASS-CONDITION(awk expression)
-	local r
-	if awk "BEGIN { exit !($2) }"; then r=PASS; else r=FAIL; fi
-	TARGET_NAMES+=("$1")
-	TARGET_RESULTS+=("$r")
-}
-row() { TABLE+=("$(printf '%-34s %14s %14s %9s  %s' "$@")"); }
-
-# ---------------------------------------------------------------- work directory
-BASE=${BENCH_DIR:-/var/tmp}
-mkdir -p "$BASE"
-W=$(mktemp -d "$BASE/pgtimefs-bench.XXXXXX")
-chmod 755 "$W"
-cp "$PGT_SRC" "$W/pgtimefs"
-PGT=$W/pgtimefs
-mkdir -p "$W/logs" "$W/pg/sock"
-chown -R postgres:postgres "$W/pg"
-DATA=$W/pg/data
-L=$W/logs
-
-echo "== machine"
-echo "nproc: $(nproc)"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-echo "kernel: $(uname -r)"
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "pgtimefs: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (work tree modified)'), binary built $(date -r "$PGT_SRC" '+%F %T'), sha256 $(sha256sum "$PGT" | cut -c1-16)"
-echo "restic: $(restic version | head -n 1)"
-echo "postgres: $("$PGBIN/postgres" --version)"
-echo "scale: $SCALE, page fraction: $PAGE_FRACTION, seed: $SEED"
-if [ "$CAN_DROP" = 1 ]; then
-	echo "page cache: dropped before every timed snapshot and read (cold)"
-else
-	echo "page cache: NOT dropped (writing /proc/sys/vm/drop_caches failed: no permission); runs are WARM"
-fi
-
-# ---------------------------------------------------------------- data
-echo "== data: initdb + pgbench -i -s $SCALE"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-LAST_LOG=$L/initdb
-runuser -u postgres -- "$PGBIN/initdb" -D "$DATA" -A trust -E UTF8 --locale=C >"$L/initdb" 2>&1
-LAST_LOG=$W/pg/server.log
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -l "$W/pg/server.log" -w \
-	-o "-p $PORT -k $W/pg/sock -c listen_addresses=127.0.0.1" start >"$L/pg_ctl" 2>&1
-PG_RUNNING=1
-LAST_LOG=$L/pgbench
-t0=$(date +%s)
-runuser -u postgres -- "$PGBIN/pgbench" -i -s "$SCALE" -h "$W/pg/sock" -p "$PORT" postgres >"$L/pgbench" 2>&1
-echo "pgbench -i took $(($(date +%s) - t0)) s"
-LAST_LOG=$W/pg/server.log
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -m fast -w stop >>"$L/pg_ctl" 2>&1
-PG_RUNNING=0
-[ ! -e "$DATA/postmaster.pid" ] || fatal "the server did not stop"
-DATA_BYTES0=$(dub "$DATA")
-echo "data dir: $(mib "$DATA_BYTES0") MiB, $(find "$DATA" -type f | wc -l) files"
+bench_workdir
+bench_machine "scale: $SCALE, page fraction: $PAGE_FRACTION, seed: $SEED"
+bench_pgdata
 
 # ---------------------------------------------------------------- repositories
 export PGTIMEFS_PASSPHRASE=bench-passphrase
 PG_CONF=$W/pgtimefs.conf
-cat >"$PG_CONF" <<EOF
-[repository]
-zones = $W/pgt/zone-a $W/pgt/zone-b $W/pgt/zone-c
-state-dir = $W/pgt/state
-EOF
+pgt_repo "$PG_CONF" "$W/pgt"
 export PGTIMEFS_CONFIG=$PG_CONF
 ZONE=$W/pgt/zone-a
 STATE=$W/pgt/state
-LAST_LOG=$L/pgt-init
-"$PGT" init >"$L/pgt-init" 2>&1
 
 export RESTIC_PASSWORD=bench-passphrase
 export RESTIC_REPOSITORY=$W/restic-repo
@@ -327,7 +164,7 @@ echo "== 4. read every file back"
 list_files "$DATA" >"$W/files.orig"
 NFILES=$(wc -l <"$W/files.orig")
 [ "$(find "$DATA" ! -type f ! -type d | wc -l)" = 0 ] || echo "note: the data dir has entries that are neither files nor dirs"
-READ_BYTES=$(cd "$DATA" && tr '\n' '\0' <"$W/files.orig" | du -cb --files0-from=- --apparent-size | tail -n 1 | cut -f1)
+READ_BYTES=$(list_bytes "$DATA" "$W/files.orig")
 ORIG_SHA=$(concat_sha "$DATA" "$W/files.orig")
 echo "original: $NFILES files, $READ_BYTES bytes, concatenated sha256 $ORIG_SHA"
 
@@ -411,13 +248,7 @@ mkdir -p "$D2"
 cp -a "$DATA" "$D2/a"
 cp -a "$DATA" "$D2/b"
 PG_CONF2=$W/pgtimefs2.conf
-cat >"$PG_CONF2" <<EOF
-[repository]
-zones = $W/pgt2/zone-a $W/pgt2/zone-b $W/pgt2/zone-c
-state-dir = $W/pgt2/state
-EOF
-LAST_LOG=$L/pgt2-init
-PGTIMEFS_CONFIG=$PG_CONF2 "$PGT" init >"$L/pgt2-init" 2>&1
+pgt_repo "$PG_CONF2" "$W/pgt2"
 drop_caches
 PGTIMEFS_CONFIG=$PG_CONF2 run_timed "$L/pgt2-snap" "$PGT" --json snapshot "$CLUSTER" "$NODE" "$D2"
 P5_T=$T_WALL P5_RSS=$T_RSS
@@ -443,16 +274,5 @@ echo "data dir:               $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB)"
 echo "pgtimefs one zone:      $ZONE_BYTES bytes ($(mib "$ZONE_BYTES") MiB); 3 zones $(mib "$ZONES_BYTES") MiB; state dir $(mib "$STATE_BYTES") MiB"
 echo "restic repository:      $RESTIC_BYTES bytes ($(mib "$RESTIC_BYTES") MiB)"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-echo "== summary (scale $SCALE, $(nproc) CPUs, page cache $([ "$CAN_DROP" = 1 ] && echo cold || echo WARM))"
-printf '%-34s %14s %14s %9s  %s\n' "measurement" "pgtimefs" "restic" "ratio" "target"
-printf '%s\n' "${TABLE[@]}"
-echo
-echo "== targets"
-NFAIL=0
-for i in "${!TARGET_NAMES[@]}"; do
-	printf '%-4s %s\n' "${TARGET_RESULTS[$i]}" "${TARGET_NAMES[$i]}"
-	[ "${TARGET_RESULTS[$i]}" = PASS ] || NFAIL=$((NFAIL + 1))
-done
-echo "$((${#TARGET_NAMES[@]} - NFAIL)) of ${#TARGET_NAMES[@]} targets met; correctness checks passed"
+bench_summary "scale $SCALE, $(nproc) CPUs, page cache $(cache_state)" measurement pgtimefs restic ratio target
 exit 0
