@@ -200,7 +200,7 @@ bench_machine() {
 	echo "kernel: $(uname -r)"
 	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "pgtimefs: repository at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (work tree modified)'), binary $PGT_SRC built $(date -r "$PGT_SRC" '+%F %T'), sha256 $(sha256sum "$PGT" | cut -c1-16)"
-	echo "restic: $(restic version | head -n 1)"
+	echo "restic: $(restic version | awk 'NR == 1')"
 	echo "postgres: $("$PGBIN/postgres" --version)"
 	local line
 	for line in "$@"; do echo "$line"; done

@@ -100,7 +100,7 @@ mount_start() {
 	MPID=$!
 	MPIDS[$tool]=$MPID
 	# shellcheck disable=SC2010 # the answer of ls is what is timed
-	until ls "$dir" 2>/dev/null | grep -qx -- "$name"; do
+	until ls "$dir" 2>/dev/null | grep -x -- "$name" >/dev/null; do
 		if ! kill -0 "$MPID" 2>/dev/null; then
 			wait "$MPID" || true
 			echo "FATAL: $tool mount exited before answering; its output:" >&2
@@ -169,7 +169,8 @@ echo "== snapshots of the data directory"
 list_files "$DATA" >"$W/files.orig"
 NFILES=$(wc -l <"$W/files.orig")
 READ_BYTES=$(list_bytes "$DATA" "$W/files.orig")
-BIG_REL=$(cd "$DATA" && find . -type f -printf '%s %P\n' | sort -k1,1nr -k2 | head -n 1 | cut -d' ' -f2-)
+# (no head in pipelines: with pipefail, a writer killed by SIGPIPE fails the script)
+BIG_REL=$(cd "$DATA" && find . -type f -printf '%s %P\n' | sort -k1,1nr -k2 | awk 'NR == 1 { sub(/^[0-9]+ /, ""); print }')
 BIG_BYTES=$(stat -c %s "$DATA/$BIG_REL")
 echo "regular files: $NFILES, $READ_BYTES bytes; largest: $BIG_REL, $BIG_BYTES bytes"
 # type, mode, owner, size, mtime and link target of every entry, for comparing copies
@@ -293,7 +294,7 @@ for tool in "${TOOLS[@]}"; do
 		if [ "$nd" = 0 ]; then
 			META=identical
 		else
-			META="$nd of $(wc -l <"$W/meta.orig") entries differ, e.g. $(diff "$W/meta.orig" "$W/meta.$tool" | grep -m 2 '^[<>]' | tr '\n' ' ')"
+			META="$nd of $(wc -l <"$W/meta.orig") entries differ, e.g. $(diff "$W/meta.orig" "$W/meta.$tool" | awk '/^[<>]/ && n++ < 2' | tr '\n' ' ')"
 		fi
 		rm -rf "$dst"
 	done
