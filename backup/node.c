@@ -623,6 +623,59 @@ out:
 	return rc;
 }
 
+/*
+ * Stores the WAL segment at path with every byte after the page that holds the stop LSN
+ * zeroed (with the lock held): that tail is stale WAL of a recycled segment, never read by
+ * recovery (it stops at the first invalid page), and zeros compress and dedup to nothing.
+ */
+static int add_wal_tail_zeroed(struct backup_node *n, int64_t parent, const char *path, const char *name,
+			       uint64_t keep, struct err *e)
+{
+	struct catalog_entry *en = xcalloc(1, sizeof *en);
+	ingest_stream *is = NULL;
+	uint8_t *buf = xmalloc(1u << 20);
+	struct stat st;
+	uint64_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = err_sys(e, ERR_IO, "node %s: cannot read %s", n->name, path);
+		goto out;
+	}
+	backup_walk_entry(en, &st, parent, name);
+	if ((rc = ingest_stream_begin(n->w->g, 1, &is, e)) < 0)
+		goto out;
+	while (off < (uint64_t)st.st_size) {
+		size_t want = (uint64_t)st.st_size - off < (1u << 20) ? (size_t)((uint64_t)st.st_size - off) : (1u << 20);
+		if (off + want <= keep) {
+			if (util_pread_all(fd, buf, want, off) < 0) {
+				rc = err_sys(e, ERR_IO, "node %s: cannot read %s", n->name, path);
+				goto out;
+			}
+		} else {
+			size_t head = off < keep ? (size_t)(keep - off) : 0;
+			if (head && util_pread_all(fd, buf, head, off) < 0) {
+				rc = err_sys(e, ERR_IO, "node %s: cannot read %s", n->name, path);
+				goto out;
+			}
+			memset(buf + head, 0, want - head);
+		}
+		if ((rc = ingest_stream_write(is, buf, want, e)) < 0)
+			goto out;
+		off += want;
+	}
+	rc = ingest_stream_end(is, &en->content, &en->size, e);
+	is = NULL;
+	if (rc == 0)
+		rc = catalog_entry_add(n->w->c, n->nb, en, e);
+out:
+	ingest_stream_abort(is);
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(en);
+	return rc;
+}
+
 /* WAL from the start to the stop segment, and the timeline history files, into pg_wal/. */
 static int local_wal(struct backup_node *n, const char *dir, struct err *e)
 {
@@ -643,7 +696,13 @@ static int local_wal(struct backup_node *n, const char *dir, struct err *e)
 		pg_wal_name(n->timeline, lsn, seg, name);
 		snprintf(path, sizeof path, "%s/pg_wal/%s", dir, name);
 		lock(n);
-		rc = add_local_file(n, pgwal.id, path, name, e);
+		if (lsn + seg >= n->stop_lsn) { /* the last segment: keep up to the end of the stop LSN's page */
+			uint64_t keep = n->stop_lsn - lsn;
+			keep = (keep + 8191) / 8192 * 8192;
+			rc = add_wal_tail_zeroed(n, pgwal.id, path, name, keep, e);
+		} else {
+			rc = add_local_file(n, pgwal.id, path, name, e);
+		}
 		if (rc == 0)
 			rc = backup_writer_checkpoint(n->w, e);
 		unlock(n);
