@@ -1,0 +1,793 @@
+/*
+ * test_file.c: fs/file.h (reading stored files) and fs/prefetch.h (read-ahead
+ * workers).
+ *
+ * Each test makes, in its own scratch directory, a real repository in three
+ * zones
+ * (<dir>/z1..z3, scrypt N = 2^10, small chunks and 1 MiB packs so files span
+ * many chunks and several packs) and stores real files in it through
+ * backup/ingest.h, in one catalog transaction as backup/walk.c does:
+ *
+ *   random      5 MiB + 12345 bytes of random data (content-defined chunks;
+ * more pieces than fs_read/fs_seek/fs_copy_to_fd ask the catalog for at once)
+ *   sparse      made with ftruncate + writes: data, holes, a trailing hole
+ * (fixed blocks) sparse_cdc  a leading hole, one data region in the middle, a
+ * trailing hole small       100 bytes empty       0 bytes (no content list)
+ *
+ * The source files stay in <dir>/src: their bytes are the reference for every
+ * read, and lseek on them is the reference for fs_seek.
+ */
+#include "../unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup/ingest.h"
+#include "catalog/catalog.h"
+#include "fs/file.h"
+#include "fs/prefetch.h"
+#include "store/cache.h"
+#include "store/repo.h"
+#include "store/zones.h"
+
+#define PASS "correct horse battery staple"
+#define NZ   3
+#define MIB  (1u << 20)
+
+enum { F_RANDOM, F_SPARSE, F_SPARSE_CDC, F_SMALL, F_EMPTY, NFILES };
+
+struct file {
+	const char *name;
+	int paged;
+	char path[512];
+	uint8_t *data; /* the source's bytes, holes as zeros */
+	uint64_t size;
+	int64_t content;
+};
+
+struct fixture {
+	char dir[256];
+	char db[400];
+	struct repo *r;
+	catalog *c;
+	struct file f[NFILES];
+};
+
+/* Fails the test with e's message when rc is not 0. */
+#define check_ok(call)                                                                                                 \
+	do {                                                                                                           \
+		struct err e_;                                                                                         \
+		int rc_;                                                                                               \
+		(void)e_;                                                                                              \
+		err_clear(&e_);                                                                                        \
+		rc_ = (call);                                                                                          \
+		if (rc_ != 0)                                                                                          \
+			print_error("%s:%d: %s: %d %s\n", __FILE__, __LINE__, #call, rc_, e_.msg);                     \
+		assert_int_equal(rc_, 0);                                                                              \
+	} while (0)
+/* for use inside check_ok: the struct err it provides */
+#define E (&e_)
+
+/* --- the repository and its files --- */
+
+static zones *mkzones(const char *dir)
+{
+	char p[NZ][512];
+	const char *paths[NZ];
+	zones *z;
+	for (int i = 0; i < NZ; i++) {
+		snprintf(p[i], sizeof p[i], "%s/z%d", dir, i + 1);
+		paths[i] = p[i];
+	}
+	z = zones_new(paths, NZ);
+	assert_non_null(z);
+	return z;
+}
+
+static struct repo *make_repo(const char *dir)
+{
+	struct repo_config cfg;
+	struct repo *r = NULL;
+	zones *z = mkzones(dir);
+	check_ok(repo_config_default(&cfg, E));
+	cfg.kdf.log2n = 10;
+	cfg.chunk.block_size = 16384;
+	cfg.chunk.cdc_min = 4096;
+	cfg.chunk.cdc_avg = 16384;
+	cfg.chunk.cdc_max = 65536;
+	cfg.pack_size = MIB;
+	check_ok(repo_init(z, &cfg, PASS, strlen(PASS), E));
+	zones_free(z);
+	check_ok(repo_open(mkzones(dir), PASS, strlen(PASS), &r, E));
+	assert_non_null(r);
+	return r;
+}
+
+static void pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+}
+
+/* Writes len random bytes at off. */
+static void write_random(int fd, uint64_t *seed, uint64_t off, size_t len)
+{
+	uint8_t *b = malloc(len);
+	assert_non_null(b);
+	unit_rand_fill(seed, b, len);
+	for (size_t i = 0; i < len; i += 4096)
+		b[i] |= 1; /* no block of the data is all zeros */
+	pwrite_all(fd, b, len, off);
+	free(b);
+}
+
+/* Creates the source file of f (by its name) and reads its bytes back as the
+ * reference. */
+static void make_source(struct file *f, uint64_t *seed)
+{
+	int fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	struct stat st;
+	assert_true(fd >= 0);
+	if (!strcmp(f->name, "random")) {
+		write_random(fd, seed, 0, 5 * MIB + 12345);
+	} else if (!strcmp(f->name, "sparse")) {
+		assert_int_equal(ftruncate(fd, 3 * MIB + 777), 0);
+		write_random(fd, seed, 0, 70000);
+		write_random(fd, seed, MIB + 12345, 200000);
+		write_random(fd, seed, 2 * MIB + 5 * 4096, 8192);
+	} else if (!strcmp(f->name, "sparse_cdc")) {
+		assert_int_equal(ftruncate(fd, MIB + 1), 0);
+		write_random(fd, seed, 512 * 1024 + 100, 300000);
+	} else if (!strcmp(f->name, "small")) {
+		write_random(fd, seed, 0, 100);
+	}
+	assert_int_equal(fsync(fd), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	f->size = (uint64_t)st.st_size;
+	f->data = malloc(f->size ? f->size : 1);
+	assert_non_null(f->data);
+	assert_int_equal(util_pread_all(fd, f->data, f->size, 0), 0);
+	close(fd);
+}
+
+static int setup(void **state)
+{
+	static const struct {
+		const char *name;
+		int paged;
+	} files[NFILES] = {{"random", 0}, {"sparse", 1}, {"sparse_cdc", 0}, {"small", 0}, {"empty", 0}};
+	struct fixture *fx = calloc(1, sizeof *fx);
+	char src[400];
+	uint64_t seed = 20261125;
+	ingest *g = NULL;
+	assert_non_null(fx);
+	unit_tmpdir(fx->dir, sizeof fx->dir);
+	snprintf(fx->db, sizeof fx->db, "%s/catalog.db", fx->dir);
+	snprintf(src, sizeof src, "%s/src", fx->dir);
+	assert_int_equal(mkdir(src, 0700), 0);
+	fx->r = make_repo(fx->dir);
+	check_ok(catalog_open(fx->db, 0, &fx->c, E));
+
+	check_ok(ingest_new(fx->r, fx->c, fx->db, NULL, &g, E));
+	check_ok(catalog_begin(fx->c, E));
+	for (int i = 0; i < NFILES; i++) {
+		struct file *f = &fx->f[i];
+		uint64_t size = 0;
+		int fd;
+		f->name = files[i].name;
+		f->paged = files[i].paged;
+		snprintf(f->path, sizeof f->path, "%s/%s", src, f->name);
+		make_source(f, &seed);
+		fd = open(f->path, O_RDONLY);
+		assert_true(fd >= 0);
+		check_ok(ingest_file(g, fd, f->paged, &f->content, &size, E));
+		close(fd);
+		assert_int_equal(size, f->size);
+		assert_true(f->size == 0 ? f->content == 0 : f->content > 0);
+	}
+	check_ok(ingest_flush(g, E));
+	check_ok(catalog_commit(fx->c, E));
+	ingest_committed(g);
+	ingest_free(g);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	for (int i = 0; i < NFILES; i++)
+		free(fx->f[i].data);
+	catalog_close(fx->c);
+	repo_close(fx->r);
+	unit_rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* The pieces of a content list, all of them (caller frees). */
+static struct content_piece *pieces_of(catalog *c, int64_t content, size_t *n)
+{
+	size_t cap = 64, got;
+	struct content_piece *p = malloc(cap * sizeof *p);
+	uint64_t from = 0;
+	assert_non_null(p);
+	*n = 0;
+	for (;;) {
+		if (*n + 64 > cap) {
+			cap *= 2;
+			p = realloc(p, cap * sizeof *p);
+			assert_non_null(p);
+		}
+		check_ok(catalog_content_pieces(c, content, from, p + *n, 64, &got, E));
+		if (*n && got && p[*n].off == p[*n - 1].off) /* the one covering `from` comes again */
+			memmove(p + *n, p + *n + 1, --got * sizeof *p);
+		*n += got;
+		if (got == 0)
+			break;
+		from = p[*n - 1].off + p[*n - 1].len;
+	}
+	return p;
+}
+
+static size_t count_data_pieces(const struct content_piece *p, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += p[i].chunk != 0;
+	return k;
+}
+
+/*
+ * fs_read of [off, off+len) of f gives exactly the source's bytes (len clipped
+ * at the end). Reports the first differing byte.
+ */
+static void check_read(fs_reader *rd, const struct file *f, uint64_t off, size_t len, uint64_t ahead)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	size_t want = off >= f->size ? 0 : (len < f->size - off ? len : (size_t)(f->size - off));
+	struct err e;
+	ssize_t got;
+	assert_non_null(buf);
+	memset(buf, 0xee, len);
+	err_clear(&e);
+	got = fs_read(rd, f->content, f->size, off, buf, len, ahead, &e);
+	if (got != (ssize_t)want)
+		print_error("%s: fs_read(off %llu, len %zu): %zd, want %zu (%s)\n", f->name, (unsigned long long)off,
+			    len, got, want, e.msg);
+	assert_int_equal(got, want);
+	if (want && memcmp(buf, f->data + off, want)) {
+		size_t i = 0;
+		while (buf[i] == f->data[off + i])
+			i++;
+		print_error("%s: fs_read(off %llu, len %zu) differs at byte %llu\n", f->name, (unsigned long long)off,
+			    len, (unsigned long long)(off + i));
+		fail();
+	}
+	free(buf);
+}
+
+/* Reads of every kind over f: boundaries of its pieces, holes, random spans,
+ * the end. */
+static void check_reads(catalog *c, fs_reader *rd, const struct file *f, uint64_t seed, uint64_t ahead)
+{
+	static const size_t lens[] = {1, 2, 100, 4095, 4096, 16384, 65537, 200000};
+	size_t n;
+	struct content_piece *p = pieces_of(c, f->content, &n);
+	uint64_t s = seed;
+	/* across every boundary between pieces (chunk|chunk, chunk|hole, hole|chunk)
+	 */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b = p[i].off;
+		for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+			if (b >= 1)
+				check_read(rd, f, b - 1, lens[k] < 2 ? 2 : lens[k], ahead);
+			if (b >= lens[k] / 2)
+				check_read(rd, f, b - lens[k] / 2, lens[k], ahead);
+			check_read(rd, f, b, lens[k], ahead);
+		}
+		/* inside the piece (inside a hole for hole pieces) */
+		check_read(rd, f, p[i].off + p[i].len / 3, p[i].len / 3 + 1, ahead);
+	}
+	/* random spans */
+	for (int i = 0; i < 150 && f->size; i++) {
+		uint64_t off = unit_rand_next(&s) % f->size;
+		size_t len = (size_t)(unit_rand_next(&s) % (300 * 1024)) + 1;
+		check_read(rd, f, off, len, ahead);
+	}
+	/* the whole file, and past its end */
+	check_read(rd, f, 0, (size_t)f->size + 1000, ahead);
+	check_read(rd, f, f->size, 100, ahead);
+	check_read(rd, f, f->size + 4096, 100, ahead);
+	if (f->size >= 5)
+		check_read(rd, f, f->size - 5, 100, ahead);
+	check_read(rd, f, 0, 0, ahead);
+	free(p);
+}
+
+/* --- fs_read --- */
+
+static void test_read(void **state)
+{
+	struct fixture *fx = *state;
+	size_t n;
+	struct content_piece *p = pieces_of(fx->c, fx->f[F_RANDOM].content, &n);
+	/* the files are what the header says they are */
+	assert_true(n > 256); /* more than one query's worth of pieces */
+	assert_int_equal(count_data_pieces(p, n), n);
+	free(p);
+	p = pieces_of(fx->c, fx->f[F_SPARSE].content, &n);
+	assert_true(count_data_pieces(p, n) < n);
+	assert_true(p[n - 1].chunk == 0); /* a trailing hole */
+	free(p);
+	p = pieces_of(fx->c, fx->f[F_SPARSE_CDC].content, &n);
+	assert_true(p[0].chunk == 0); /* a leading hole */
+	free(p);
+
+	/* without a cache */
+	{
+		fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+		for (int i = 0; i < NFILES; i++)
+			check_reads(fx->c, rd, &fx->f[i], 1 + (uint64_t)i, 0);
+		fs_reader_free(rd);
+	}
+	/* with a cache (small: entries come and go) */
+	{
+		chunk_cache *cache = cache_new(512 * 1024);
+		fs_reader *rd = fs_reader_new(fx->r, fx->c, cache);
+		uint64_t hits, misses;
+		for (int i = 0; i < NFILES; i++)
+			check_reads(fx->c, rd, &fx->f[i], 10 + (uint64_t)i, 0);
+		cache_stats(cache, &hits, &misses);
+		assert_true(hits > 0);
+		assert_true(misses > 0);
+		fs_reader_free(rd);
+		cache_free(cache);
+	}
+}
+
+static void test_read_prefetch(void **state)
+{
+	struct fixture *fx = *state;
+	const struct file *f = &fx->f[F_RANDOM];
+	chunk_cache *cache = cache_new(64 * MIB);
+	fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 2, 64);
+	fs_reader *rd = fs_reader_new(fx->r, fx->c, cache);
+	uint64_t decoded, dropped, hits0, hits1, misses0, misses1;
+	size_t n;
+	struct content_piece *p = pieces_of(fx->c, f->content, &n);
+	assert_non_null(pf);
+	fs_reader_set_prefetch(rd, pf);
+
+	/* in order, 128 KiB at a time, with 1 MiB of read-ahead: the same bytes */
+	for (uint64_t off = 0; off < f->size; off += 128 * 1024)
+		check_read(rd, f, off, 128 * 1024, MIB);
+	fs_prefetch_stats(pf, &decoded, &dropped);
+	if (decoded == 0)
+		print_error("read-ahead decoded nothing (dropped %llu)\n", (unsigned long long)dropped);
+	assert_true(decoded > 0);
+	assert_true(decoded <= n);
+
+	/* again: every chunk now comes from the cache (64 MiB holds the whole file)
+	 */
+	cache_stats(cache, &hits0, &misses0);
+	for (uint64_t off = 0; off < f->size; off += 128 * 1024)
+		check_read(rd, f, off, 128 * 1024, 0);
+	cache_stats(cache, &hits1, &misses1);
+	assert_true(hits1 >= hits0 + n);
+	assert_int_equal(misses1, misses0);
+
+	/* every other kind of read, with read-ahead, over every file: the same bytes
+	 */
+	for (int i = 0; i < NFILES; i++)
+		check_reads(fx->c, rd, &fx->f[i], 20 + (uint64_t)i, 4 * MIB);
+
+	fs_reader_free(rd);
+	fs_prefetch_free(pf);
+	cache_free(cache);
+	free(p);
+}
+
+/* Read-ahead into a cache too small for it: bytes stay right. */
+static void test_read_prefetch_small_cache(void **state)
+{
+	struct fixture *fx = *state;
+	const struct file *f = &fx->f[F_RANDOM];
+	chunk_cache *cache = cache_new(128 * 1024);
+	fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 4, 256);
+	fs_reader *rd = fs_reader_new(fx->r, fx->c, cache);
+	assert_non_null(pf);
+	fs_reader_set_prefetch(rd, pf);
+	for (uint64_t off = 0; off < f->size; off += 64 * 1024)
+		check_read(rd, f, off, 64 * 1024, 2 * MIB);
+	fs_reader_free(rd);
+	fs_prefetch_free(pf);
+	cache_free(cache);
+}
+
+/* --- fs_seek --- */
+
+/* fs_seek gives what lseek gives on the source file (ENXIO: ERR_NOTFOUND). */
+static void check_seek(fs_reader *rd, const struct file *f, int fd, uint64_t off)
+{
+	for (int hole = 0; hole <= 1; hole++) {
+		off_t want = lseek(fd, (off_t)off, hole ? SEEK_HOLE : SEEK_DATA);
+		int want_errno = want < 0 ? errno : 0;
+		uint64_t got = 0xdeadbeef;
+		struct err e;
+		int rc;
+		err_clear(&e);
+		rc = fs_seek(rd, f->content, f->size, off, hole, &got, &e);
+		if ((want < 0) != (rc < 0) || (rc == 0 && got != (uint64_t)want))
+			print_error("%s: %s from %llu: fs_seek %d/%llu (%s), lseek %lld (%s)\n", f->name,
+				    hole ? "SEEK_HOLE" : "SEEK_DATA", (unsigned long long)off, rc,
+				    (unsigned long long)got, e.msg, (long long)want, strerror(want_errno));
+		if (want < 0) {
+			assert_int_equal(want_errno, ENXIO);
+			assert_int_equal(rc, ERR_NOTFOUND);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(got, (uint64_t)want);
+		}
+	}
+}
+
+static void test_seek(void **state)
+{
+	struct fixture *fx = *state;
+	fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+	for (int i = 0; i < NFILES; i++) {
+		const struct file *f = &fx->f[i];
+		int fd = open(f->path, O_RDONLY);
+		size_t n;
+		struct content_piece *p = pieces_of(fx->c, f->content, &n);
+		uint64_t s = 99 + (uint64_t)i;
+		assert_true(fd >= 0);
+		for (size_t k = 0; k < n; k++) {
+			uint64_t b = p[k].off;
+			if (b)
+				check_seek(rd, f, fd, b - 1);
+			check_seek(rd, f, fd, b);
+			check_seek(rd, f, fd, b + 1);
+			check_seek(rd, f, fd, b + p[k].len / 2);
+		}
+		for (uint64_t off = 0; off < f->size + 8192; off += 4096)
+			check_seek(rd, f, fd, off);
+		for (int k = 0; k < 100 && f->size; k++)
+			check_seek(rd, f, fd, unit_rand_next(&s) % f->size);
+		if (f->size)
+			check_seek(rd, f, fd, f->size - 1);
+		check_seek(rd, f, fd, f->size);
+		check_seek(rd, f, fd, f->size + 1);
+		close(fd);
+		free(p);
+	}
+	/* the sparse file really has holes where it was not written (block-rounded),
+	 * and past its last data only the end of the file counts as a hole */
+	{
+		const struct file *f = &fx->f[F_SPARSE];
+		uint64_t hole, data, last = 2 * MIB + 5 * 4096 + 8192;
+		check_ok(fs_seek(rd, f->content, f->size, 0, 1, &hole, E));
+		assert_true(hole >= 70000 && hole < MIB);
+		check_ok(fs_seek(rd, f->content, f->size, hole, 0, &data, E));
+		assert_true(data > hole && data <= MIB + 12345);
+		check_ok(fs_seek(rd, f->content, f->size, 3 * MIB, 1, &hole, E));
+		assert_int_equal(hole, 3 * MIB);
+		assert_true(last < 3 * MIB);
+		assert_int_equal(fs_seek(rd, f->content, f->size, 3 * MIB, 0, &data, NULL), ERR_NOTFOUND);
+		assert_int_equal(fs_seek(rd, f->content, f->size, f->size, 1, &hole, NULL), ERR_NOTFOUND);
+		assert_int_equal(fs_seek(rd, f->content, f->size, f->size + 1, 0, &data, NULL), ERR_NOTFOUND);
+	}
+	fs_reader_free(rd);
+}
+
+/* --- fs_copy_to_fd --- */
+
+static void check_copy(fs_reader *rd, const struct fixture *fx, const struct file *f)
+{
+	char path[512];
+	uint8_t *back = NULL;
+	size_t len = 0;
+	int fd;
+	snprintf(path, sizeof path, "%s/copy-%s", fx->dir, f->name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	check_ok(fs_copy_to_fd(rd, f->content, f->size, fd, E));
+	close(fd);
+	check_ok(util_read_small(path, 64 * MIB, &back, &len, E));
+	assert_int_equal(len, f->size);
+	if (len && memcmp(back, f->data, len)) {
+		size_t i = 0;
+		while (back[i] == f->data[i])
+			i++;
+		print_error("%s: the copy differs at byte %zu\n", f->name, i);
+		fail();
+	}
+	free(back);
+	unlink(path);
+}
+
+static void test_copy(void **state)
+{
+	struct fixture *fx = *state;
+	fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+	for (int i = 0; i < NFILES; i++)
+		check_copy(rd, fx, &fx->f[i]);
+	/* a second round with the same reader (its decoders are made once) */
+	for (int i = 0; i < NFILES; i++)
+		check_copy(rd, fx, &fx->f[i]);
+	fs_reader_free(rd);
+}
+
+/* --- failover and damage --- */
+
+static void pack_file(const struct repo *r, int zone, const uint8_t pack[32], char *out, size_t cap)
+{
+	char hex[65], rel[160];
+	hex_encode(pack, 32, hex);
+	snprintf(rel, sizeof rel, "packs/%.2s/%s", hex, hex);
+	zones_file(r->z, zone, rel, out, cap);
+}
+
+static void flip_byte(const char *path, uint64_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= 0x40;
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
+static void test_failover(void **state)
+{
+	struct fixture *fx = *state;
+	char pattern[600];
+	glob_t gl;
+	/* zone 1 loses every pack */
+	snprintf(pattern, sizeof pattern, "%s/packs/*/*", zones_path(fx->r->z, 0));
+	assert_int_equal(glob(pattern, 0, NULL, &gl), 0);
+	assert_true(gl.gl_pathc >= 5); /* 1 MiB packs */
+	for (size_t i = 0; i < gl.gl_pathc; i++)
+		assert_int_equal(unlink(gl.gl_pathv[i]), 0);
+	globfree(&gl);
+
+	{
+		fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+		for (int i = 0; i < NFILES; i++) {
+			const struct file *f = &fx->f[i];
+			check_read(rd, f, 0, (size_t)f->size, 0);
+			check_read(rd, f, f->size / 3, 100000, 0);
+			check_copy(rd, fx, f);
+		}
+		fs_reader_free(rd);
+	}
+	{
+		chunk_cache *cache = cache_new(8 * MIB);
+		fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 2, 32);
+		fs_reader *rd = fs_reader_new(fx->r, fx->c, cache);
+		uint64_t decoded, dropped;
+		const struct file *f = &fx->f[F_RANDOM];
+		fs_reader_set_prefetch(rd, pf);
+		for (uint64_t off = 0; off < f->size; off += 100000)
+			check_read(rd, f, off, 100000, MIB);
+		fs_prefetch_stats(pf, &decoded, &dropped);
+		assert_true(decoded > 0);
+		fs_reader_free(rd);
+		fs_prefetch_free(pf);
+		cache_free(cache);
+	}
+}
+
+/* fs_read over [off, off+len) fails with ERR_CORRUPT. */
+static void check_corrupt(fs_reader *rd, const struct file *f, uint64_t off, size_t len, uint64_t ahead)
+{
+	uint8_t *buf = malloc(len);
+	struct err e;
+	ssize_t got;
+	assert_non_null(buf);
+	err_clear(&e);
+	got = fs_read(rd, f->content, f->size, off, buf, len, ahead, &e);
+	if (got != ERR_CORRUPT)
+		print_error("%s: fs_read(off %llu, len %zu) over a damaged chunk: %zd (%s)\n", f->name,
+			    (unsigned long long)off, len, got, e.msg);
+	assert_int_equal(got, ERR_CORRUPT);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	free(buf);
+}
+
+static void test_damage(void **state)
+{
+	struct fixture *fx = *state;
+	const struct file *f = &fx->f[F_RANDOM];
+	size_t n;
+	struct content_piece *p = pieces_of(fx->c, f->content, &n);
+	const struct content_piece *a = &p[n / 3], *b = &p[2 * n / 3];
+	char path[1024];
+	fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+
+	/* chunk a damaged in zones 1 and 2 only: read from zone 3, right */
+	for (int z = 0; z < 2; z++) {
+		pack_file(fx->r, z, a->loc.pack, path, sizeof path);
+		flip_byte(path, a->loc.offset + a->loc.length / 2);
+	}
+	check_read(rd, f, a->off, a->len, 0);
+	check_read(rd, f, a->off - 10, a->len + 20, 0);
+
+	/* chunk b damaged in every zone: an error, never other bytes */
+	for (int z = 0; z < NZ; z++) {
+		pack_file(fx->r, z, b->loc.pack, path, sizeof path);
+		flip_byte(path, b->loc.offset + b->loc.length / 2);
+	}
+	check_corrupt(rd, f, b->off, b->len, 0);
+	check_corrupt(rd, f, b->off + b->len - 1, 1, 0);
+	check_corrupt(rd, f, b->off - 1000, 2000, 0);
+	check_corrupt(rd, f, 0, (size_t)f->size, 0);
+	check_read(rd, f, p[0].off, (size_t)(b->off - p[0].off), 0); /* up to it: fine */
+	check_read(rd, f, b->off + b->len, 100000, 0);		     /* after it: fine */
+	{
+		char out[512];
+		int fd, rc;
+		struct err e;
+		snprintf(out, sizeof out, "%s/copy-damaged", fx->dir);
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		err_clear(&e);
+		rc = fs_copy_to_fd(rd, f->content, f->size, fd, &e);
+		close(fd);
+		assert_int_equal(rc, ERR_CORRUPT);
+	}
+	fs_reader_free(rd);
+
+	/* through a cache and read-ahead workers (which fail on it and leave it to
+	 * the reader) */
+	{
+		chunk_cache *cache = cache_new(64 * MIB);
+		fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 2, 64);
+		uint64_t off;
+		rd = fs_reader_new(fx->r, fx->c, cache);
+		fs_reader_set_prefetch(rd, pf);
+		for (off = 0; off + 64 * 1024 <= b->off; off += 64 * 1024)
+			check_read(rd, f, off, 64 * 1024, MIB);
+		check_corrupt(rd, f, off, 64 * 1024, MIB);
+		check_corrupt(rd, f, b->off, b->len, MIB); /* again: nothing wrong was cached */
+		check_read(rd, f, b->off + b->len, 64 * 1024, MIB);
+		fs_reader_free(rd);
+		fs_prefetch_free(pf);
+		cache_free(cache);
+	}
+	free(p);
+}
+
+/* --- prefetch --- */
+
+static int cached(chunk_cache *cache, const struct content_piece *p, const struct file *f)
+{
+	cache_ref *ref = cache_get(cache, p->chunk);
+	const uint8_t *data;
+	size_t len;
+	if (!ref)
+		return 0;
+	data = cache_data(ref, &len);
+	assert_int_equal(len, p->len);
+	assert_memory_equal(data, f->data + p->off, len);
+	cache_release(cache, ref);
+	return 1;
+}
+
+static void test_prefetch(void **state)
+{
+	struct fixture *fx = *state;
+	const struct file *f = &fx->f[F_RANDOM];
+	size_t n;
+	struct content_piece *p = pieces_of(fx->c, f->content, &n);
+	uint64_t decoded, dropped;
+
+	/* the same chunk twice: decoded once, into the cache */
+	{
+		chunk_cache *cache = cache_new(64 * MIB);
+		fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 1, 8);
+		assert_non_null(pf);
+		fs_prefetch_add(pf, p[5].chunk, &p[5].loc);
+		fs_prefetch_add(pf, p[5].chunk, &p[5].loc);
+		(void)fs_prefetch_wait(pf, p[5].chunk);
+		assert_true(cached(cache, &p[5], f));
+		fs_prefetch_add(pf, p[5].chunk, &p[5].loc); /* cached now: not queued */
+		assert_int_equal(fs_prefetch_wait(pf, p[5].chunk), 0);
+		fs_prefetch_stats(pf, &decoded, &dropped);
+		assert_int_equal(decoded, 1);
+		assert_int_equal(dropped, 0);
+		/* chunk 0 (a hole) and NULL prefetchers are ignored */
+		fs_prefetch_add(pf, 0, &p[6].loc);
+		fs_prefetch_add(NULL, p[6].chunk, &p[6].loc);
+		assert_int_equal(fs_prefetch_wait(NULL, p[6].chunk), 0);
+		/* a chunk never queued: no wait */
+		assert_int_equal(fs_prefetch_wait(pf, p[7].chunk), 0);
+		assert_int_equal(fs_prefetch_wait(pf, 987654321), 0);
+		fs_prefetch_stats(pf, &decoded, &dropped);
+		assert_int_equal(decoded, 1);
+		assert_int_equal(dropped, 0);
+		assert_false(cached(cache, &p[6], f));
+		fs_prefetch_free(pf);
+		cache_free(cache);
+	}
+
+	/* no workers: the queue only fills, so it can be counted exactly */
+	{
+		chunk_cache *cache = cache_new(64 * MIB);
+		fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 0, 2);
+		assert_non_null(pf);
+		fs_prefetch_add(pf, p[1].chunk, &p[1].loc);
+		fs_prefetch_add(pf, p[1].chunk, &p[1].loc); /* queued once... */
+		fs_prefetch_add(pf, p[2].chunk, &p[2].loc); /* ...so there is room for this one */
+		fs_prefetch_stats(pf, &decoded, &dropped);
+		assert_int_equal(dropped, 0);
+		fs_prefetch_add(pf, p[3].chunk, &p[3].loc); /* full */
+		fs_prefetch_add(pf, p[2].chunk, &p[2].loc); /* queued already: not a drop */
+		fs_prefetch_stats(pf, &decoded, &dropped);
+		assert_int_equal(dropped, 1);
+		assert_int_equal(decoded, 0);
+		fs_prefetch_free(pf); /* with work queued and nobody to do it */
+		cache_free(cache);
+	}
+
+	/* depth 1 and many requests at once: most are dropped, the rest decoded right
+	 */
+	{
+		chunk_cache *cache = cache_new(64 * MIB);
+		fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 1, 1);
+		size_t k, in_cache = 0;
+		assert_non_null(pf);
+		for (k = 0; k < n; k++)
+			fs_prefetch_add(pf, p[k].chunk, &p[k].loc);
+		for (k = 0; k < n; k++)
+			(void)fs_prefetch_wait(pf, p[k].chunk);
+		fs_prefetch_stats(pf, &decoded, &dropped);
+		for (k = 0; k < n; k++)
+			in_cache += (size_t)cached(cache, &p[k], f);
+		if (dropped == 0)
+			print_error("depth 1, %zu requests: none dropped (decoded %llu)\n", n,
+				    (unsigned long long)decoded);
+		assert_true(dropped > 0);
+		assert_true(decoded >= 1);
+		assert_int_equal(decoded + dropped, n);
+		assert_int_equal(in_cache, decoded);
+		fs_prefetch_free(pf);
+		cache_free(cache);
+	}
+
+	/* freed with a full queue and workers busy: returns, and soon */
+	{
+		chunk_cache *cache = cache_new(64 * MIB);
+		fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 2, 512);
+		double t0;
+		assert_non_null(pf);
+		for (size_t k = 0; k < n; k++)
+			fs_prefetch_add(pf, p[k].chunk, &p[k].loc);
+		t0 = util_mono();
+		fs_prefetch_free(pf);
+		assert_true(util_mono() - t0 < 5.0);
+		cache_free(cache);
+	}
+	fs_prefetch_free(NULL);
+	free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_prefetch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_prefetch_small_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seek, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
