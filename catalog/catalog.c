@@ -50,6 +50,33 @@ static const char *migrations[] = {
 	"CREATE TABLE restore_point_nodes(restore_point INTEGER NOT NULL REFERENCES restore_points(id),"
 	" node INTEGER NOT NULL REFERENCES nodes(id), lsn TEXT NOT NULL, PRIMARY KEY(restore_point, node))"
 	" WITHOUT ROWID;",
+	/* 3: snapshot, node backup and entry numbers are never reused (AUTOINCREMENT): the mount's
+	 * inode numbers are made of them, and a deleted snapshot's numbers must not come back */
+	"CREATE TABLE snapshots_v3(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" cluster INTEGER NOT NULL REFERENCES clusters(id),"
+	" name TEXT, time_us INTEGER, started_us INTEGER NOT NULL, finished_us INTEGER,"
+	" state TEXT NOT NULL CHECK(state IN ('running','complete')), kind TEXT NOT NULL, pid INTEGER,"
+	" UNIQUE(cluster, name));"
+	"INSERT INTO snapshots_v3 SELECT * FROM snapshots;"
+	"DROP TABLE snapshots;"
+	"ALTER TABLE snapshots_v3 RENAME TO snapshots;"
+	"CREATE TABLE node_backups_v3(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" snapshot INTEGER NOT NULL REFERENCES snapshots(id),"
+	" node INTEGER NOT NULL REFERENCES nodes(id), root INTEGER, source TEXT, files INTEGER, bytes INTEGER,"
+	" new_bytes INTEGER, stored_bytes INTEGER, started_us INTEGER, finished_us INTEGER,"
+	" start_lsn TEXT, stop_lsn TEXT, timeline INTEGER, system_id TEXT, pg_version TEXT, citus_version TEXT,"
+	" backup_label TEXT, tablespace_map TEXT, damaged_pages INTEGER, UNIQUE(snapshot, node));"
+	"INSERT INTO node_backups_v3 SELECT * FROM node_backups;"
+	"DROP TABLE node_backups;"
+	"ALTER TABLE node_backups_v3 RENAME TO node_backups;"
+	"CREATE TABLE entries_v3(id INTEGER PRIMARY KEY AUTOINCREMENT, nb INTEGER NOT NULL, parent INTEGER NOT NULL,"
+	" name TEXT NOT NULL, mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+	" size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, src_ino INTEGER NOT NULL,"
+	" rdev INTEGER NOT NULL, target TEXT, content INTEGER);"
+	"INSERT INTO entries_v3 SELECT * FROM entries;"
+	"DROP TABLE entries;"
+	"ALTER TABLE entries_v3 RENAME TO entries;"
+	"CREATE UNIQUE INDEX entries_lookup ON entries(nb, parent, name);",
 };
 
 enum stmt_id {

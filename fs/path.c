@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/util.h"
 
@@ -113,6 +114,20 @@ int fs_resolve(catalog *c, const char *path, struct fs_loc *out, struct err *e)
 	return rc;
 }
 
+/* nanoseconds since the epoch as a timespec, rounding down (times before 1970 too) */
+static struct timespec ts_of_ns(int64_t ns)
+{
+	struct timespec ts;
+	int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+	if (rem < 0) {
+		rem += 1000000000;
+		sec--;
+	}
+	ts.tv_sec = (time_t)sec;
+	ts.tv_nsec = (long)rem;
+	return ts;
+}
+
 void fs_stat(const struct fs_loc *l, struct stat *st)
 {
 	memset(st, 0, sizeof *st);
@@ -123,13 +138,12 @@ void fs_stat(const struct fs_loc *l, struct stat *st)
 	case FS_SNAPSHOT:
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
-		st->st_mtim.tv_sec = (time_t)(l->snapshot_time_us / 1000000);
-		st->st_mtim.tv_nsec = (long)(l->snapshot_time_us % 1000000) * 1000;
+		st->st_mtim = ts_of_ns(l->snapshot_time_us * 1000);
 		break;
 	case FS_LATEST:
 		st->st_mode = S_IFLNK | 0777;
 		st->st_size = (off_t)strlen(l->snapshot_name);
-		st->st_mtim.tv_sec = (time_t)(l->snapshot_time_us / 1000000);
+		st->st_mtim = ts_of_ns(l->snapshot_time_us * 1000);
 		break;
 	case FS_ENTRY:
 		st->st_mode = l->entry.mode;
@@ -138,8 +152,7 @@ void fs_stat(const struct fs_loc *l, struct stat *st)
 		st->st_size = (off_t)l->entry.size;
 		st->st_rdev = (dev_t)l->entry.rdev;
 		st->st_nlink = S_ISDIR(l->entry.mode) ? 2 : 1;
-		st->st_mtim.tv_sec = (time_t)(l->entry.mtime_ns / 1000000000);
-		st->st_mtim.tv_nsec = (long)(l->entry.mtime_ns % 1000000000);
+		st->st_mtim = ts_of_ns(l->entry.mtime_ns);
 		st->st_blocks = (blkcnt_t)((l->entry.size + 511) / 512);
 		break;
 	}
@@ -250,6 +263,7 @@ const char *fs_link_target(const struct fs_loc *l)
 struct list_ctx {
 	const struct fs_loc *dir;
 	const char *after;
+	int64_t after_us; /* FS_CLUSTER: the time of the snapshot named after (-1: unknown) */
 	int (*cb)(void *ctx, const struct fs_loc *child);
 	void *ctx;
 	catalog *c;
@@ -274,7 +288,9 @@ static int list_snapshot_cb(void *p, const struct catalog_snapshot *s)
 {
 	struct list_ctx *lc = p;
 	struct fs_loc l = *lc->dir;
-	if (strcmp(s->name, lc->after) <= 0)
+	/* snapshots come oldest first, and "…20.5Z" sorts before "…20Z" by name: resume by time */
+	if (lc->after_us >= 0 ? s->time_us < lc->after_us || (s->time_us == lc->after_us && strcmp(s->name, lc->after) <= 0)
+			      : strcmp(s->name, lc->after) <= 0)
 		return 0;
 	snapshot_loc(&l, s);
 	return (lc->stopped = lc->cb(lc->ctx, &l));
@@ -297,7 +313,7 @@ static int list_node_cb(void *p, const char *node, int64_t nb, int64_t root)
 int fs_list(catalog *c, const struct fs_loc *dir, const char *after, int (*cb)(void *ctx, const struct fs_loc *child),
 	    void *ctx, struct err *e)
 {
-	struct list_ctx lc = {dir, after ? after : "", cb, ctx, c, 0};
+	struct list_ctx lc = {dir, after ? after : "", -1, cb, ctx, c, 0};
 	int rc;
 	switch (dir->kind) {
 	case FS_ROOT:
@@ -305,10 +321,14 @@ int fs_list(catalog *c, const struct fs_loc *dir, const char *after, int (*cb)(v
 		return rc < 0 ? rc : 0;
 	case FS_CLUSTER: {
 		struct catalog_snapshot s;
+		if (!strcmp(lc.after, "latest"))
+			return 0; /* it comes last */
+		if (*lc.after && catalog_snapshot_by_name(c, dir->cluster, lc.after, &s, NULL) == 0)
+			lc.after_us = s.time_us;
 		rc = catalog_snapshots(c, dir->cluster, list_snapshot_cb, &lc, e);
 		if (rc < 0)
 			return rc;
-		/* "latest" sorts after the ISO-8601 names, so it comes last */
+		/* "latest" comes last */
 		if (!lc.stopped && strcmp("latest", lc.after) > 0 && catalog_snapshot_latest(c, dir->cluster, &s, NULL) == 0) {
 			struct fs_loc l = *dir;
 			snapshot_loc(&l, &s);

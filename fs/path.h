@@ -55,8 +55,9 @@ void fs_stat_full(catalog *c, const struct fs_loc *l, struct stat *st);
 const char *fs_link_target(const struct fs_loc *l);
 
 /*
- * Lists a directory in name order, calling cb for each child; cb returns non-zero to stop.
- * after: resume after this name ("" from the start).
+ * Lists a directory in name order (a cluster's snapshots oldest first, then "latest"),
+ * calling cb for each child; cb returns non-zero to stop. after: resume after this name
+ * ("" from the start).
  */
 int fs_list(catalog *c, const struct fs_loc *dir, const char *after, int (*cb)(void *ctx, const struct fs_loc *child),
 	    void *ctx, struct err *e);
