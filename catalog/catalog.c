@@ -200,6 +200,21 @@ static int migrate(catalog *c, struct err *e)
 	return 0;
 }
 
+int catalog_schema_version(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int version = -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	return version;
+}
+
 int catalog_open(const char *path, int readonly, catalog **out, struct err *e)
 {
 	catalog *c = xcalloc(1, sizeof *c);

@@ -32,6 +32,8 @@ typedef struct catalog catalog;
 /* Opens (creating and migrating unless readonly) the catalog at path. */
 int catalog_open(const char *path, int readonly, catalog **out, struct err *e);
 void catalog_close(catalog *c);
+/* The schema version of the catalog file at path (PRAGMA user_version), or -1. */
+int catalog_schema_version(const char *path);
 const char *catalog_path(const catalog *c);
 
 int catalog_begin(catalog *c, struct err *e);

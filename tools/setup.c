@@ -146,6 +146,21 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 		err_hint(e, "run 'pgtimefs init --recover' to rebuild it from the newest copy in the zones");
 		return ERR_NOTFOUND;
 	}
+	if (!writable) {
+		/* a reader of a catalog left by an older pgtimefs upgrades it first, as a writer */
+		int v = catalog_schema_version(x->catalog_file);
+		if (v >= 0 && v < CATALOG_SCHEMA_VERSION) {
+			int fd;
+			catalog *up;
+			if ((rc = catalog_writer_lock(x->state_dir, x->wait_s, &fd, e)) < 0)
+				return rc;
+			rc = catalog_open(x->catalog_file, 0, &up, e);
+			catalog_close(up);
+			catalog_writer_unlock(fd);
+			if (rc < 0)
+				return rc;
+		}
+	}
 	if ((rc = catalog_open(x->catalog_file, !writable, &x->cat, e)) < 0)
 		return rc;
 	if (catalog_meta_get(x->cat, "repository", id, sizeof id) == 0 && strcmp(id, x->repo->cfg.id)) {
