@@ -1,6 +1,7 @@
 #include "file.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,11 +86,37 @@ static int piece_data(fs_reader *rd, const struct content_piece *p, cache_ref **
 	return 0;
 }
 
-ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, uint64_t ahead,
-		struct err *e)
+static const uint8_t zeros[65536];
+
+/* appends base[0..len) to v, holding ref / owning own; 0 when v is full */
+static int vec_add(struct fs_vec *v, const uint8_t *base, size_t len, cache_ref *ref, uint8_t *own)
 {
-	uint8_t *out = buf;
+	if (v->n == FS_VEC_MAX)
+		return 0;
+	v->iov[v->n].iov_base = (void *)(uintptr_t)base;
+	v->iov[v->n].iov_len = len;
+	v->ref[v->n] = ref;
+	v->own[v->n] = own;
+	v->n++;
+	return 1;
+}
+
+void fs_vec_release(fs_reader *rd, struct fs_vec *v)
+{
+	for (int i = 0; i < v->n; i++) {
+		if (v->ref[i])
+			cache_release(rd->cache, v->ref[i]);
+		free(v->own[i]);
+	}
+	v->n = 0;
+}
+
+ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, size_t len, uint64_t ahead,
+		    struct fs_vec *v, struct err *e)
+{
 	size_t done = 0, want;
+	int rc = 0;
+	v->n = 0;
 	if (off >= size)
 		return 0;
 	if (len > size - off)
@@ -100,49 +127,89 @@ ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, voi
 	want = (size_t)((len + ahead) >> 16) + 2;
 	if (want > PIECES)
 		want = PIECES;
-	while (done < len) {
+	while (done < len && rc == 0) {
 		size_t n;
-		int rc;
 		if ((rc = catalog_content_pieces(rd->c, content, off + done, rd->pieces, want, &n, e)) < 0)
-			return rc;
-		if (ahead)
+			break;
+		if (ahead) {
 			read_ahead(rd, rd->pieces, n, off + len, off + len + ahead);
-		if (n == 0)
-			return err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
-		for (size_t i = 0; i < n && done < len; i++) {
+			ahead = 0;
+		}
+		if (n == 0) {
+			rc = err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
+			break;
+		}
+		for (size_t i = 0; i < n && done < len && rc == 0; i++) {
 			const struct content_piece *p = &rd->pieces[i];
 			uint64_t pos = off + done;
 			size_t skip, take;
 			if (p->off + p->len <= pos)
 				continue;
-			if (p->off > pos)
-				return err_set(e, ERR_CORRUPT, "content %lld has a gap at %llu", (long long)content,
-					       (unsigned long long)pos);
+			if (p->off > pos) {
+				rc = err_set(e, ERR_CORRUPT, "content %lld has a gap at %llu", (long long)content,
+					     (unsigned long long)pos);
+				break;
+			}
 			skip = (size_t)(pos - p->off);
 			take = p->len - skip;
 			if (take > len - done)
 				take = len - done;
-			if (p->chunk && (p->loc.raw != p->len || skip + take > p->loc.raw))
-				return err_set(e, ERR_CORRUPT, "catalog: chunk length mismatch in content %lld",
-					       (long long)content);
+			if (p->chunk && (p->loc.raw != p->len || skip + take > p->loc.raw)) {
+				rc = err_set(e, ERR_CORRUPT, "catalog: chunk length mismatch in content %lld",
+					     (long long)content);
+				break;
+			}
 			if (!p->chunk) {
-				memset(out + done, 0, take);
+				/* a hole: as many pages of zeros as it takes */
+				while (take) {
+					size_t k = take < sizeof zeros ? take : sizeof zeros;
+					if (!vec_add(v, zeros, k, NULL, NULL))
+						return (ssize_t)done;
+					done += k;
+					take -= k;
+				}
+				continue;
 			} else {
 				cache_ref *ref;
-				const uint8_t *data;
-				size_t dl;
 				uint8_t *plain;
+				size_t dl;
+				if (v->n == FS_VEC_MAX)
+					return (ssize_t)done;
 				if ((rc = piece_data(rd, p, &ref, &plain, e)) < 0)
-					return rc;
-				data = ref ? cache_data(ref, &dl) : plain;
-				memcpy(out + done, data + skip, take);
-				if (ref)
-					cache_release(rd->cache, ref);
-				free(plain);
+					break;
+				vec_add(v, (ref ? cache_data(ref, &dl) : plain) + skip, take, ref, plain);
 			}
 			done += take;
 		}
 	}
+	if (rc < 0) {
+		fs_vec_release(rd, v);
+		return rc;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, uint64_t ahead,
+		struct err *e)
+{
+	struct fs_vec *v = xmalloc(sizeof *v);
+	uint8_t *out = buf;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = fs_read_vec(rd, content, size, off + done, len - done, done ? 0 : ahead, v, e);
+		if (n < 0) {
+			free(v);
+			return n;
+		}
+		for (int i = 0; i < v->n; i++) {
+			memcpy(out + done, v->iov[i].iov_base, v->iov[i].iov_len);
+			done += v->iov[i].iov_len;
+		}
+		fs_vec_release(rd, v);
+		if (n == 0)
+			break;
+	}
+	free(v);
 	return (ssize_t)done;
 }
 

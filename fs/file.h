@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "catalog/catalog.h"
 #include "prefetch.h"
@@ -37,6 +38,27 @@ void fs_reader_set_prefetch(fs_reader *rd, fs_prefetch *p);
  */
 ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, void *buf, size_t len, uint64_t ahead,
 		struct err *e);
+
+/*
+ * A read served without copying: iov[0..n) point into cached chunks (held until
+ * fs_vec_release), into buffers it owns (no cache), or into a static page of zeros (holes).
+ */
+#define FS_VEC_MAX 160
+struct fs_vec {
+	struct iovec iov[FS_VEC_MAX];
+	int n;
+	cache_ref *ref[FS_VEC_MAX]; /* per iov: the cache entry it points into, or NULL */
+	uint8_t *own[FS_VEC_MAX];   /* per iov: a buffer to free, or NULL */
+};
+
+/*
+ * Like fs_read, into v instead of a buffer. Returns the bytes v covers: fewer than asked
+ * (but more than 0) when v is full before the end; 0 at or past the end; <0 on error (v is
+ * then empty). The caller calls fs_vec_release when done with the bytes.
+ */
+ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, size_t len, uint64_t ahead,
+		    struct fs_vec *v, struct err *e);
+void fs_vec_release(fs_reader *rd, struct fs_vec *v);
 
 /*
  * lseek's SEEK_DATA (hole 0) or SEEK_HOLE (hole 1) from off in content (size bytes): the

@@ -50,6 +50,7 @@ struct mnt {
 struct tls {
 	catalog *c;
 	fs_reader *rd;
+	struct fs_vec vec;
 	uint8_t *buf;
 	size_t cap;
 };
@@ -393,13 +394,23 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	if ((uint64_t)off + SEQ_SLACK >= next && (uint64_t)off <= next + SEQ_SLACK)
 		ahead = AHEAD_BYTES;
 	__atomic_store_n(&h->next, (uint64_t)off + size, __ATOMIC_RELAXED);
+	err_clear(&e);
+	/* the common case: reply straight from the cached chunks, no copy */
+	n = fs_read_vec(t->rd, h->content, h->size, (uint64_t)off, size, ahead, &t->vec, &e);
+	if (n >= 0 && ((size_t)n == size || (uint64_t)off + (uint64_t)n >= h->size)) {
+		fuse_reply_iov(req, t->vec.iov, t->vec.n);
+		fs_vec_release(t->rd, &t->vec);
+		return;
+	}
+	fs_vec_release(t->rd, &t->vec);
+	/* more pieces than one vector holds: copy into a buffer */
 	if (t->cap < size) {
 		free(t->buf);
 		t->buf = xmalloc(size);
 		t->cap = size;
 	}
-	err_clear(&e);
-	n = fs_read(t->rd, h->content, h->size, (uint64_t)off, t->buf, size, ahead, &e);
+	if (n >= 0)
+		n = fs_read(t->rd, h->content, h->size, (uint64_t)off, t->buf, size, 0, &e);
 	if (n < 0) {
 		logmsg(m, "read of inode %llu at %lld: %s", (unsigned long long)ino, (long long)off, e.msg);
 		fuse_reply_err(req, EIO);
