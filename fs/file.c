@@ -55,12 +55,19 @@ void fs_reader_set_prefetch(fs_reader *rd, fs_prefetch *p)
 	rd->prefetch = p;
 }
 
-/* hands the pieces that start in [from, until) to the read-ahead workers */
-static void read_ahead(fs_reader *rd, const struct content_piece *p, size_t n, uint64_t from, uint64_t until)
+void fs_read_ahead(fs_reader *rd, int64_t content, uint64_t from, uint64_t until)
 {
+	size_t n, want;
+	if (!rd->prefetch || until <= from)
+		return;
+	want = (size_t)((until - from) >> 16) + 1;
+	if (want > PIECES)
+		want = PIECES;
+	if (catalog_content_pieces(rd->c, content, from, rd->pieces, want, &n, NULL) < 0)
+		return;
 	for (size_t i = 0; i < n; i++)
-		if (p[i].chunk && p[i].off >= from && p[i].off < until)
-			fs_prefetch_add(rd->prefetch, p[i].chunk, &p[i].loc);
+		if (rd->pieces[i].chunk && rd->pieces[i].off + rd->pieces[i].len > from && rd->pieces[i].off < until)
+			fs_prefetch_add(rd->prefetch, rd->pieces[i].chunk, &rd->pieces[i].loc);
 }
 
 /* the decoded chunk of piece p: from the cache, from a read-ahead worker, or decoded here */
@@ -111,8 +118,8 @@ void fs_vec_release(fs_reader *rd, struct fs_vec *v)
 	v->n = 0;
 }
 
-ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, size_t len, uint64_t ahead,
-		    struct fs_vec *v, struct err *e)
+ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, size_t len, struct fs_vec *v,
+		    struct err *e)
 {
 	size_t done = 0, want;
 	int rc = 0;
@@ -121,20 +128,14 @@ ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off,
 		return 0;
 	if (len > size - off)
 		len = (size_t)(size - off);
-	if (!rd->prefetch)
-		ahead = 0;
-	/* enough pieces for the read and the read-ahead in one query, at 64 KiB a piece */
-	want = (size_t)((len + ahead) >> 16) + 2;
+	/* enough pieces for the read in one query, at 64 KiB a piece */
+	want = (size_t)(len >> 16) + 2;
 	if (want > PIECES)
 		want = PIECES;
 	while (done < len && rc == 0) {
 		size_t n;
 		if ((rc = catalog_content_pieces(rd->c, content, off + done, rd->pieces, want, &n, e)) < 0)
 			break;
-		if (ahead) {
-			read_ahead(rd, rd->pieces, n, off + len, off + len + ahead);
-			ahead = 0;
-		}
 		if (n == 0) {
 			rc = err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
 			break;
@@ -195,8 +196,10 @@ ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, voi
 	struct fs_vec *v = xmalloc(sizeof *v);
 	uint8_t *out = buf;
 	size_t done = 0;
+	if (ahead && off < size)
+		fs_read_ahead(rd, content, off + len, off + len + ahead);
 	while (done < len) {
-		ssize_t n = fs_read_vec(rd, content, size, off + done, len - done, done ? 0 : ahead, v, e);
+		ssize_t n = fs_read_vec(rd, content, size, off + done, len - done, v, e);
 		if (n < 0) {
 			free(v);
 			return n;

@@ -52,12 +52,18 @@ struct fs_vec {
 };
 
 /*
- * Like fs_read, into v instead of a buffer. Returns the bytes v covers: fewer than asked
+ * Like fs_read (without read-ahead), into v instead of a buffer. Returns the bytes v covers: fewer than asked
  * (but more than 0) when v is full before the end; 0 at or past the end; <0 on error (v is
  * then empty). The caller calls fs_vec_release when done with the bytes.
  */
-ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, size_t len, uint64_t ahead,
-		    struct fs_vec *v, struct err *e);
+ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, size_t len, struct fs_vec *v,
+		    struct err *e);
+
+/*
+ * Hands the chunks of content in [from, until) to the read-ahead workers (none set: nothing).
+ * A hint: errors are ignored, the read that needs the bytes reports them.
+ */
+void fs_read_ahead(fs_reader *rd, int64_t content, uint64_t from, uint64_t until);
 void fs_vec_release(fs_reader *rd, struct fs_vec *v);
 
 /*

@@ -65,7 +65,8 @@ struct dirh {
 struct fileh {
 	int64_t content;
 	uint64_t size;
-	uint64_t next; /* where the last read ended (atomic) */
+	uint64_t next;	/* where the last read ended (atomic) */
+	uint64_t ahead; /* read-ahead was asked for up to here (atomic) */
 };
 
 static void logmsg(const struct mnt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -375,7 +376,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	struct mnt *m = mnt_of(req);
 	struct fileh *h = (struct fileh *)(uintptr_t)fi->fh;
 	struct tls *t;
-	uint64_t next, ahead = 0;
+	uint64_t next;
 	struct err e;
 	ssize_t n;
 	(void)ino;
@@ -392,12 +393,21 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		return;
 	}
 	next = __atomic_load_n(&h->next, __ATOMIC_RELAXED);
-	if ((uint64_t)off + SEQ_SLACK >= next && (uint64_t)off <= next + SEQ_SLACK)
-		ahead = AHEAD_BYTES;
 	__atomic_store_n(&h->next, (uint64_t)off + size, __ATOMIC_RELAXED);
+	if ((uint64_t)off + SEQ_SLACK >= next && (uint64_t)off <= next + SEQ_SLACK) {
+		/* read in order: keep the workers AHEAD_BYTES ahead, asking in steps of a quarter */
+		uint64_t end = (uint64_t)off + size, mark = __atomic_load_n(&h->ahead, __ATOMIC_RELAXED);
+		uint64_t from = mark > end && mark <= end + AHEAD_BYTES ? mark : end, until = end + AHEAD_BYTES;
+		if (until > h->size)
+			until = h->size;
+		if (until > from && (until - from >= AHEAD_BYTES / 4 || until == h->size)) {
+			__atomic_store_n(&h->ahead, until, __ATOMIC_RELAXED);
+			fs_read_ahead(t->rd, h->content, from, until);
+		}
+	}
 	err_clear(&e);
 	/* the common case: reply straight from the cached chunks, no copy */
-	n = fs_read_vec(t->rd, h->content, h->size, (uint64_t)off, size, ahead, &t->vec, &e);
+	n = fs_read_vec(t->rd, h->content, h->size, (uint64_t)off, size, &t->vec, &e);
 	if (n >= 0 && ((size_t)n == size || (uint64_t)off + (uint64_t)n >= h->size)) {
 		fuse_reply_iov(req, t->vec.iov, t->vec.n);
 		fs_vec_release(t->rd, &t->vec);
