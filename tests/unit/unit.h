@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/err.h"
 #include "common/util.h"
 
 static inline uint64_t unit_rand_next(uint64_t *s)
@@ -102,5 +103,20 @@ static inline void unit_rmdir(const char *dir)
 			fail_msg("regression of a fixed bug at %s:%d: %s", __FILE__, __LINE__, (what)); \
 		}                                                                                \
 	} while (0)
+
+/* check_ok(call): fails the test with the error's message when call does not return 0. */
+#define check_ok(call)                                                                     \
+	do {                                                                               \
+		struct err e_;                                                             \
+		int rc_;                                                                   \
+		(void)e_;                                                                  \
+		err_clear(&e_);                                                            \
+		rc_ = (call);                                                              \
+		if (rc_ != 0)                                                              \
+			print_error("%s:%d: %s: %d %s\n", __FILE__, __LINE__, #call, rc_, e_.msg); \
+		assert_int_equal(rc_, 0);                                                  \
+	} while (0)
+/* for use inside check_ok: the struct err it provides */
+#define E (&e_)
 
 #endif

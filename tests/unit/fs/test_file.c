@@ -57,20 +57,6 @@ struct fixture {
 	struct file f[NFILES];
 };
 
-/* Fails the test with e's message when rc is not 0. */
-#define check_ok(call)                                                                                                 \
-	do {                                                                                                           \
-		struct err e_;                                                                                         \
-		int rc_;                                                                                               \
-		(void)e_;                                                                                              \
-		err_clear(&e_);                                                                                        \
-		rc_ = (call);                                                                                          \
-		if (rc_ != 0)                                                                                          \
-			print_error("%s:%d: %s: %d %s\n", __FILE__, __LINE__, #call, rc_, e_.msg);                     \
-		assert_int_equal(rc_, 0);                                                                              \
-	} while (0)
-/* for use inside check_ok: the struct err it provides */
-#define E (&e_)
 
 /* --- the repository and its files --- */
 
