@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# The FUSE mount under change and trouble: snapshots taken and deleted while mounted, unmount
+# while a copy runs (SIGTERM, fusermount3 -u -z), SIGINT and SIGHUP, a killed mount, a deleted
+# zone, and the mount's errors (issue 3, item 4).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mount_lib.sh"
+need_fuse
+command -v unshare >/dev/null || skip "unshare (util-linux) is missing"
+
+snap_of() { pgt --json list "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["snapshot"])'; }
+listing() { timeout 20 ls "$M/prod" 2>&1 | tr '\n' ' '; }
+# within SECONDS COND...: polls COND every 0.1 s; prints the milliseconds it took; false on timeout
+within() {
+	local secs=$1 t0 i
+	shift
+	t0=$(date +%s%N)
+	for ((i = 0; i <= secs * 10; i++)); do
+		if "$@"; then
+			echo $((($(date +%s%N) - t0) / 1000000))
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+make_tree "$T/data" 2
+mkdir "$T/big"
+head -c 256M /dev/urandom >"$T/big/large"
+sleep 1.1 # files newer than a snapshot's start are always re-read (racy-timestamp rule)
+pgt init >/dev/null
+pgt snapshot prod node1 "$T/data" >/dev/null
+pgt snapshot big n1 "$T/big" >/dev/null
+S1=$(snap_of prod)
+M=$T/mnt
+mkdir "$M"
+
+# --- 10. errors, before anything is mounted
+rc=0
+LC_ALL=C timeout 20 "$PGT" mount "$T/nope" -f >"$T/out" 2>"$T/err" || rc=$?
+[ $rc = 1 ] || [ $rc = 2 ] || { cat "$T/err" >&2; fail "mount on a missing mountpoint: exit $rc"; }
+err_has "$T/nope"
+err_has "does not exist"
+: >"$T/a-file"
+expect_fail "mountpoint is a file" 2 timeout 20 "$PGT" mount "$T/a-file" -f
+err_has "not a directory"
+expect_fail "-o rw" 2 timeout 20 "$PGT" mount "$M" -f -o rw
+err_has "read-only"
+! mounted "$M" || fail "a refused mount left a mount"
+ok "missing mountpoint (exit $rc, named), a file as mountpoint, -o rw: clear errors, nothing mounted"
+
+for mode in -f ""; do
+	rc=0
+	PGTIMEFS_PASSPHRASE=wrong timeout 60 "$PGT" mount "$M" $mode >"$T/out" 2>"$T/err" || rc=$?
+	[ $rc = 1 ] || { cat "$T/err" >&2; fail "wrong passphrase (mount $mode): exit $rc, expected 1"; }
+	err_has "wrong passphrase"
+	! mounted "$M" || { fusermount3 -u -z "$M"; fail "wrong passphrase (mount $mode) left a mount"; }
+	! mount_pid "$M" >/dev/null || fail "wrong passphrase (mount $mode) left a process"
+done
+ok "wrong passphrase (foreground and background): exit 1, clear error, no mount, no process"
+
+rc=0
+LC_ALL=C timeout 60 unshare -m bash -c 'mount -t tmpfs none /dev && exec "$@"' _ "$PGT" mount "$M" -f >"$T/out" 2>"$T/err" || rc=$?
+[ $rc = 1 ] || { cat "$T/err" >&2; fail "mount without /dev/fuse: exit $rc, expected 1"; }
+err_has "/dev/fuse"
+err_has "absent"
+! mounted "$M" || fail "mount without /dev/fuse left a mount"
+ok "no /dev/fuse (private mount namespace): exit 1, names /dev/fuse"
+
+# --- busy
+mount_fg main "$M"
+rc=0
+LC_ALL=C timeout 20 "$PGT" mount "$M" -f >"$T/out" 2>"$T/err" || rc=$?
+[ $rc = 1 ] || { cat "$T/err" >&2; fail "mount on a busy mountpoint: exit $rc, expected 1"; }
+err_has "busy"
+[ "$(awk -v m="$M" '$5 == m' /proc/self/mountinfo | wc -l)" = 1 ] || fail "a second mount was stacked on $M"
+timeout 60 cmp "$M/prod/$S1/node1/random.bin" "$T/data/random.bin" || fail "the first mount no longer serves"
+ok "mountpoint already mounted: exit 1, 'busy', the first mount serves on"
+
+# --- 6. a snapshot taken while mounted appears; deleted ones vanish
+has_s() { [[ " $(listing) " == *" $1 "* ]]; }
+latest_is() { [ "$(timeout 20 readlink "$M/prod/latest")" = "$1" ]; }
+appears() { has_s "$1" && latest_is "$1"; }
+gone() { ! has_s "$1" && ! timeout 20 stat "$M/prod/$1" >/dev/null 2>&1; }
+[ "$(listing)" = "$S1 latest " ] || fail "prod lists '$(listing)'"
+echo "new in snapshot 2" >"$T/data/new-in-s2"
+pgt snapshot prod node1 "$T/data" >/dev/null
+S2=$(snap_of prod)
+[ "$S2" != "$S1" ] || fail "no new snapshot"
+ms=$(within 2 appears "$S2") || fail "snapshot $S2 not listed with latest -> it within 2 s (prod lists '$(listing)', latest -> $(readlink "$M/prod/latest"))"
+[ "$(timeout 20 cat "$M/prod/latest/node1/new-in-s2")" = "new in snapshot 2" ] || fail "latest/node1/new-in-s2 does not read"
+diff_tree "snapshot taken while mounted" "$T/data" "$M/prod/$S2/node1"
+ok "a snapshot taken while mounted is listed, and latest points to it, after $ms ms; its tree matches"
+
+# a file of S1 held open while S1 is deleted: keeps reading or fails with EIO
+drop_caches
+rm -f "$T/held".*
+timeout 120 python3 - "$M/prod/$S1/node1/random.bin" "$T/data/random.bin" "$T/held" <<'PY' &
+import os, sys, time
+p, src, st = sys.argv[1:]
+f = open(p, "rb", buffering=0)
+head = f.read(65536)
+open(st + ".ready", "w").close()
+while not os.path.exists(st + ".go"):
+    time.sleep(0.05)
+try:
+    rest = []
+    while True:
+        b = f.read(1 << 20)
+        if not b:
+            break
+        rest.append(b)
+    with open(src, "rb") as s:
+        res = "same" if head + b"".join(rest) == s.read() else "DIFFERENT bytes"
+except OSError as e:
+    res = "errno %d %s" % (e.errno, e.strerror)
+open(st + ".result", "w").write(res)
+PY
+HPID=$!
+cleanup_hooks+=("kill $HPID 2>/dev/null")
+within 20 test -e "$T/held.ready" >/dev/null || fail "the held-open reader did not start"
+pgt delete prod "$S1" >/dev/null || fail "delete $S1 failed"
+ms=$(within 2 gone "$S1") || fail "deleted snapshot $S1 still there after 2 s (prod lists '$(listing)')"
+touch "$T/held.go"
+within 60 test -e "$T/held.result" >/dev/null || fail "the held-open reader hangs after the delete"
+res=$(cat "$T/held.result")
+case $res in
+same | "errno 5 "*) ;;
+*) fail "reading on from a file of a deleted snapshot: '$res' (expected the same bytes, or EIO)" ;;
+esac
+wait $HPID || fail "the held-open reader failed"
+alive "$MPID" || fail "the mount process died after a snapshot was deleted under an open file"
+diff_tree "the other snapshot after a delete" "$T/data" "$M/prod/$S2/node1"
+ok "a deleted snapshot vanishes after $ms ms; a file held open from it reads on ($res); the mount serves on"
+
+# deleting the newest: latest points back
+dmt=$(stat -c %y "$T/data")
+echo "new in snapshot 3" >"$T/data/new-in-s3"
+pgt snapshot prod node1 "$T/data" >/dev/null
+S3=$(snap_of prod)
+within 2 appears "$S3" >/dev/null || fail "snapshot $S3 not listed with latest -> it within 2 s"
+pgt delete prod "$S3" >/dev/null || fail "delete $S3 failed"
+ms=$(within 2 eval 'gone "$S3" && latest_is "$S2"') || fail "after deleting the newest $S3: prod lists '$(listing)', latest -> $(readlink "$M/prod/latest") (expected $S2) after 2 s"
+[ "$(listing)" = "$S2 latest " ] || fail "prod lists '$(listing)', expected '$S2 latest '"
+rm "$T/data/new-in-s3"
+touch -d "$dmt" "$T/data" # the tree of $S2 again
+[ ! -e "$M/prod/latest/node1/new-in-s3" ] || fail "latest/node1 still shows a file of the deleted snapshot"
+ok "deleting the newest snapshot: latest points back to $S2 after $ms ms"
+
+# --- 9. unmount while a cp of a large file runs
+# cp writes into a pipe read slowly (1 MiB every 20 ms until $T/slow.fast exists), so it surely
+# still runs when the mount goes, with little of the file in the page cache ahead of it
+L=$M/big/latest/n1/large
+slow_cp_start() {
+	rm -f "$T/slow".* "$T/cp".*
+	drop_caches
+	(
+		set +e +o pipefail
+		timeout 120 cp "$L" /dev/stdout 2>"$T/cp.err" | timeout 120 python3 -c '
+import hashlib, os, sys, time
+st = sys.argv[1]
+h, n = hashlib.sha256(), 0
+while True:
+    b = sys.stdin.buffer.read(1 << 20)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+    open(st + ".progress", "w").write(str(n))
+    if not os.path.exists(st + ".fast"):
+        time.sleep(0.02)
+open(st + ".result", "w").write("%d %s\n" % (n, h.hexdigest()))
+' "$T/slow"
+		echo "${PIPESTATUS[0]}" >"$T/cp.rc"
+	) &
+	CPJOB=$!
+	cleanup_hooks+=("kill $CPJOB 2>/dev/null")
+	within 30 slow_at >/dev/null || fail "the copy did not get 4 MiB in 30 s"
+}
+slow_at() {
+	local n
+	n=$(cat "$T/slow.progress" 2>/dev/null) || true
+	[ "${n:-0}" -ge $((4 << 20)) ]
+}
+# slow_cp_end: waits for cp (15 s at most); sets cprc, and got and sum (bytes through, their sha256)
+slow_cp_end() {
+	within 15 test -e "$T/cp.rc" >/dev/null || fail "cp hangs after the unmount"
+	wait $CPJOB || true
+	cprc=$(cat "$T/cp.rc")
+	[ "$cprc" != 124 ] || fail "cp hung until its timeout"
+	read -r got sum <"$T/slow.result"
+	[ "$(head -c "$got" "$T/big/large" | sha256sum | cut -d' ' -f1)" = "$sum" ] || fail "the $got bytes cp gave are wrong"
+}
+
+# SIGTERM: the mount ends at once, cp fails, nothing is left mounted
+slow_cp_start
+kill -TERM "$MPID"
+wait_gone "$MPID" 10 || fail "the mount process still runs 10 s after SIGTERM during a copy"
+rc=0
+wait "$MPID" || rc=$?
+# a clean end: exit 0 (before 4ac983b it was 1, "the FUSE session ended with an error")
+[ $rc = 0 ] || { cat "${MLOGS[-1]}" >&2; late_fail "the mount process exited $rc after SIGTERM (its stderr above)"; }
+# BUG (reported, ASan build): LeakSanitizer reports the handle of the file cp had open (fs_op_open
+# allocates it; no RELEASE comes for it when the connection ends)
+check_logs
+! mounted "$M" || fail "a mount is left on $M after SIGTERM during a copy"
+slow_cp_end
+[ "$cprc" != 0 ] || fail "cp succeeded although the mount went away under it"
+[ "$got" -lt $((256 << 20)) ] || fail "the whole file came through after the unmount"
+mount_fg after-term "$M"
+timeout 60 cmp "$L" "$T/big/large" || fail "the large file differs through a new mount after SIGTERM"
+ok "SIGTERM while cp runs: the mount process exits (exit $rc), no mount left, cp fails ($(head -c 60 "$T/cp.err")) after $((got >> 20)) MiB of right bytes; a new mount reads the 256 MiB file right"
+
+# fusermount3 -u -z: the mount leaves the namespace at once, cp finishes right, then the process ends
+slow_cp_start
+timeout 20 fusermount3 -u -z "$M" || fail "fusermount3 -u -z failed"
+! mounted "$M" || fail "still mounted after fusermount3 -u -z"
+touch "$T/slow.fast"
+slow_cp_end
+[ "$cprc" = 0 ] || fail "cp failed after a lazy unmount (exit $cprc: $(cat "$T/cp.err"))"
+[ "$got" = $((256 << 20)) ] || fail "cp gave $got bytes after a lazy unmount"
+wait_gone "$MPID" 10 || fail "the mount process still runs 10 s after the last file of a lazy unmount was closed"
+rc=0
+wait "$MPID" || rc=$?
+[ $rc = 0 ] || { cat "${MLOGS[-1]}" >&2; late_fail "the mount process exited $rc after fusermount3 -u -z (its stderr above)"; }
+# BUG (reported, ASan build): the same leak, although cp closed its file before the end
+check_logs
+mount_fg after-lazy "$M"
+timeout 60 cmp "$L" "$T/big/large" || fail "the large file differs through a new mount after a lazy unmount"
+stop_mount "$M" "$MPID"
+ok "fusermount3 -u -z while cp runs: cp finishes with all 256 MiB right, the process exits $rc, a new mount works"
+
+# SIGINT and SIGHUP end it cleanly too
+for sig in INT HUP; do
+	mount_fg "sig$sig" "$M"
+	kill -$sig "$MPID"
+	wait_gone "$MPID" 10 || fail "the mount process still runs 10 s after SIG$sig"
+	rc=0
+	wait "$MPID" || rc=$?
+	[ $rc = 0 ] || { cat "${MLOGS[-1]}" >&2; late_fail "the mount process exited $rc after SIG$sig (its stderr above)"; }
+	! mounted "$M" || fail "a mount is left on $M after SIG$sig"
+done
+check_logs
+ok "SIGINT and SIGHUP: exit 0, no mount left"
+
+# a killed mount leaves a dead mount: the next mount names it; fusermount3 -u clears it
+mount_fg killed "$M"
+kill -9 "$MPID"
+{ wait "$MPID"; } 2>/dev/null || true
+mounted "$M" || fail "no dead mount left after kill -9 (the kernel keeps it)"
+# at once (the kernel may still answer stat from its cache: busy) and once stat sees the dead
+# connection (ENOTCONN): a clear error, and the way out
+rc=0
+LC_ALL=C timeout 20 "$PGT" mount "$M" -f >"$T/out" 2>"$T/err" || rc=$?
+[ $rc = 1 ] || { cat "$T/err" >&2; fail "mount on a just-killed mount: exit $rc, expected 1"; }
+err_has "fusermount3 -u"
+enotconn() { ! LC_ALL=C stat "$M" >/dev/null 2>"$T/stat.err" && grep -q "not connected" "$T/stat.err"; }
+within 5 enotconn >/dev/null || fail "stat of the killed mount does not fail with ENOTCONN within 5 s: $(cat "$T/stat.err")"
+rc=0
+LC_ALL=C timeout 20 "$PGT" mount "$M" -f >"$T/out" 2>"$T/err" || rc=$?
+[ $rc = 1 ] || { cat "$T/err" >&2; fail "mount on a dead mount: exit $rc, expected 1"; }
+err_has "dead mount"
+err_has "fusermount3 -u"
+timeout 20 fusermount3 -u "$M" || fail "fusermount3 -u of the dead mount failed"
+! mounted "$M" || fail "the dead mount is still there"
+ok "after kill -9 of the mount: the next mount says 'dead mount' and how to clear it"
+
+# --- 7. zone 1 deleted: every read comes from the other zones
+mount_fg zone1 "$M"
+timeout 60 ls "$M/prod/$S2/node1" >/dev/null || fail "listing before zone 1 goes"
+rm -rf "$Z1"
+drop_caches
+diff_tree "read with zone 1 deleted" "$T/data" "$M/prod/$S2/node1"
+timeout 60 cmp "$L" "$T/big/large" || fail "the large file differs with zone 1 deleted"
+stop_mount "$M" "$MPID"
+ok "zone 1 deleted under the mount: every file and the 256 MiB file read right"
+mount_fg zone1-fresh "$M" -o cache=1M
+drop_caches
+same_tree "fresh mount, cache=1M, zone 1 deleted" "$T/data" "$M/prod/$S2/node1"
+diff_tree "fresh mount, cache=1M, zone 1 deleted" "$T/data" "$M/prod/$S2/node1"
+timeout 60 cmp "$L" "$T/big/large" || fail "the large file differs through a fresh mount with zone 1 deleted"
+stop_mount "$M" "$MPID"
+ok "zone 1 deleted, fresh mount with -o cache=1M: checksums match, the 256 MiB file reads right"
+finish
