@@ -32,6 +32,14 @@
  * read-ahead requests run on several threads and arrive slightly out of order) */
 #define SEQ_SLACK (8u << 20)
 
+/*
+ * Open file and directory handles are on a list of the mount, so that those the kernel never
+ * releases (a lazy unmount, a signal) are freed when the session ends.
+ */
+struct hlink {
+	struct hlink *prev, *next;
+};
+
 struct mnt {
 	const struct repo *r;
 	char catalog_file[PATH_MAX];
@@ -45,6 +53,9 @@ struct mnt {
 	int watcher_started, stop;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	/* open handles: guarded by hmu (a leaf lock) */
+	pthread_mutex_t hmu;
+	struct hlink handles;
 };
 
 /* what each session thread owns */
@@ -57,17 +68,39 @@ struct tls {
 };
 
 struct dirh {
+	struct hlink link; /* first: a handle is freed through it */
 	struct fs_loc loc;
 	off_t next_off;	 /* the offset after the last entry returned */
 	char last[256]; /* the name of that entry */
 };
 
 struct fileh {
+	struct hlink link; /* first */
 	int64_t content;
 	uint64_t size;
 	uint64_t next;	/* where the last read ended (atomic) */
 	uint64_t ahead; /* read-ahead was asked for up to here (atomic) */
 };
+
+static void handle_add(struct mnt *m, struct hlink *l)
+{
+	pthread_mutex_lock(&m->hmu);
+	l->next = m->handles.next;
+	l->prev = &m->handles;
+	m->handles.next->prev = l;
+	m->handles.next = l;
+	pthread_mutex_unlock(&m->hmu);
+}
+
+/* unlinks and frees a handle made by xcalloc with the link first */
+static void handle_free(struct mnt *m, struct hlink *l)
+{
+	pthread_mutex_lock(&m->hmu);
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	pthread_mutex_unlock(&m->hmu);
+	free(l);
+}
 
 static void logmsg(const struct mnt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logmsg(const struct mnt *m, const char *fmt, ...)
@@ -170,6 +203,10 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	/* always readdirplus: `ls -l`, `cp -a` and `diff -r` stat everything they list */
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	/* the kernel keeps symlink targets: `ls -l` through `latest` would ask for its target
+	 * on every path otherwise; the watcher drops it when `latest` moves */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* contents never change: no need to compare mtimes to drop pages */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	conn->max_readahead = 1u << 20;
@@ -235,13 +272,14 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	}
 	d = xcalloc(1, sizeof *d);
 	d->loc = l;
+	handle_add(mnt_of(req), &d->link);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	if (fs_immutable(&l)) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
 	if (fuse_reply_open(req, fi) != 0)
-		free(d);
+		handle_free(mnt_of(req), &d->link);
 }
 
 struct fill {
@@ -344,7 +382,7 @@ static void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	free((struct dirh *)(uintptr_t)fi->fh);
+	handle_free(mnt_of(req), &((struct dirh *)(uintptr_t)fi->fh)->link);
 	fuse_reply_err(req, 0);
 }
 
@@ -363,12 +401,13 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	h = xcalloc(1, sizeof *h);
+	handle_add(mnt_of(req), &h->link);
 	h->content = l.entry.content;
 	h->size = l.entry.size;
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1; /* the bytes never change: keep the pages between opens */
 	if (fuse_reply_open(req, fi) != 0)
-		free(h);
+		handle_free(mnt_of(req), &h->link);
 }
 
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -468,7 +507,7 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, s
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	free((struct fileh *)(uintptr_t)fi->fh);
+	handle_free(mnt_of(req), &((struct fileh *)(uintptr_t)fi->fh)->link);
 	fuse_reply_err(req, 0);
 }
 
@@ -646,22 +685,25 @@ static void *watcher(void *arg)
 			version = v;
 			cur.n = 0;
 			if (catalog_snapshots(c, 0, snapset_cb, &cur, NULL) == 0) {
-				int changed = cur.n != old.n;
 				for (size_t i = 0; i < old.n; i++) {
 					if (snapset_has(&cur, old.v[i].id))
 						continue;
-					changed = 1;
-					fuse_lowlevel_notify_inval_entry(m->se, (fuse_ino_t)(old.v[i].cluster << 3 | 1),
+					fuse_lowlevel_notify_inval_entry(m->se, (fuse_ino_t)fs_ino_of(FS_CLUSTER, old.v[i].cluster),
 									 old.v[i].name, strlen(old.v[i].name));
 				}
-				if (changed) {
-					/* "latest" may point elsewhere now */
-					for (size_t i = 0; i < cur.n; i++)
-						fuse_lowlevel_notify_inval_entry(
-							m->se, (fuse_ino_t)(cur.v[i].cluster << 3 | 1), "latest", 6);
-					for (size_t i = 0; i < old.n; i++)
-						fuse_lowlevel_notify_inval_entry(
-							m->se, (fuse_ino_t)(old.v[i].cluster << 3 | 1), "latest", 6);
+				{
+					/* "latest" may point elsewhere now (even with the same set of snapshots:
+					 * one may have come and gone between two looks): drop its name and its
+					 * cached target */
+					for (int pass = 0; pass < 2; pass++) {
+						const struct snapset *set = pass ? &old : &cur;
+						for (size_t i = 0; i < set->n; i++) {
+							fuse_lowlevel_notify_inval_entry(
+								m->se, (fuse_ino_t)fs_ino_of(FS_CLUSTER, set->v[i].cluster), "latest", 6);
+							fuse_lowlevel_notify_inval_inode(
+								m->se, (fuse_ino_t)fs_ino_of(FS_LATEST, set->v[i].cluster), 0, 0);
+						}
+					}
 				}
 				struct snapset tmp = old;
 				old = cur;
@@ -785,6 +827,8 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	}
 	pthread_mutex_init(&m.mu, NULL);
 	pthread_cond_init(&m.cv, NULL);
+	pthread_mutex_init(&m.hmu, NULL);
+	m.handles.next = m.handles.prev = &m.handles;
 	pthread_key_create(&m.key, tls_free);
 
 	snprintf(opts, sizeof opts, "ro,default_permissions,fsname=pgtimefs,subtype=pgtimefs%s%s",
@@ -859,6 +903,9 @@ out:
 	fs_prefetch_free(m.prefetch);
 	cache_free(m.cache);
 	pthread_key_delete(m.key);
+	while (m.handles.next != &m.handles) /* never released: the session ended first */
+		handle_free(&m, m.handles.next);
+	pthread_mutex_destroy(&m.hmu);
 	pthread_cond_destroy(&m.cv);
 	pthread_mutex_destroy(&m.mu);
 	return rc;

@@ -163,19 +163,35 @@ void fs_stat(const struct fs_loc *l, struct stat *st)
 /* ino = catalog number << 3 | tag; tag 0 is never used, so no number but the root's is 1 */
 enum { TAG_CLUSTER = 1, TAG_SNAPSHOT = 2, TAG_LATEST = 3, TAG_ENTRY = 4 };
 
+uint64_t fs_ino_of(enum fs_kind k, int64_t id)
+{
+	switch (k) {
+	case FS_ROOT:
+		return 1;
+	case FS_CLUSTER:
+		return (uint64_t)id << 3 | TAG_CLUSTER;
+	case FS_SNAPSHOT:
+		return (uint64_t)id << 3 | TAG_SNAPSHOT;
+	case FS_LATEST:
+		return (uint64_t)id << 3 | TAG_LATEST;
+	case FS_ENTRY:
+		return (uint64_t)id << 3 | TAG_ENTRY;
+	}
+	return 0;
+}
+
 uint64_t fs_ino(const struct fs_loc *l)
 {
 	switch (l->kind) {
 	case FS_ROOT:
 		return 1;
 	case FS_CLUSTER:
-		return (uint64_t)l->cluster << 3 | TAG_CLUSTER;
-	case FS_SNAPSHOT:
-		return (uint64_t)l->snapshot << 3 | TAG_SNAPSHOT;
 	case FS_LATEST:
-		return (uint64_t)l->cluster << 3 | TAG_LATEST;
+		return fs_ino_of(l->kind, l->cluster);
+	case FS_SNAPSHOT:
+		return fs_ino_of(l->kind, l->snapshot);
 	case FS_ENTRY:
-		return (uint64_t)l->entry.id << 3 | TAG_ENTRY;
+		return fs_ino_of(l->kind, l->entry.id);
 	}
 	return 0;
 }

@@ -42,6 +42,8 @@ void fs_stat(const struct fs_loc *l, struct stat *st);
  * for the life of a mount (and across remounts) without a table. The root is 1.
  */
 uint64_t fs_ino(const struct fs_loc *l);
+/* The inode number of a location of kind k whose catalog number is id (a cluster's for FS_LATEST). */
+uint64_t fs_ino_of(enum fs_kind k, int64_t id);
 /* The location of an inode number; ERR_NOTFOUND once its snapshot is gone. */
 int fs_loc_of_ino(catalog *c, uint64_t ino, struct fs_loc *out, struct err *e);
 /* Non-zero when the location never changes (a snapshot and everything inside it). */
