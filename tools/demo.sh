@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh: installs what is missing, builds, and runs the main job on a demo it makes itself:
 # a repository with three zones in a temporary directory, two snapshots of a generated tree
-# (the second after changes), then list, ls, cat, the FUSE mount (cp -a out of it) and check.
+# (the second after changes), then list, ls, cat, the FUSE mount (cp -a out of it); then the
+# main job on a demo PostgreSQL 15 cluster it starts (a coordinator and a worker): two online
+# backups while pgbench writes, list, ls; and check.
 set -euo pipefail
 PGT_TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$PGT_TOP/tools/deps.sh"
@@ -75,6 +77,59 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
 	fusermount3 -u "$D/mnt"
 else
 	printf '\n(no /dev/fuse or fusermount3 here: the mount part of the demo is skipped)\n'
+fi
+# the main job: an online backup of a running PostgreSQL cluster (a coordinator and a worker)
+PGBIN=/usr/lib/postgresql/15/bin
+if [ -x "$PGBIN/initdb" ] && { [ "$(id -u)" != 0 ] || id postgres >/dev/null 2>&1; }; then
+	as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+	chmod 0711 "$D"
+	mkdir -p "$D/pg/sock"
+	[ "$(id -u)" != 0 ] || chown -R postgres "$D/pg"
+	port=$((20000 + RANDOM % 20000))
+	PG_NODES=()
+	for node in coordinator worker1; do
+		as_pg "$PGBIN/initdb" -D "$D/pg/$node" -U postgres -A trust --no-sync >/dev/null
+		cat >>"$D/pg/$node/postgresql.conf" <<PGCONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$D/pg/sock'
+wal_level = replica
+fsync = off
+PGCONF
+		as_pg "$PGBIN/pg_ctl" -D "$D/pg/$node" -l "$D/pg/$node.log" -w start >/dev/null
+		PG_NODES+=("$node")
+		eval "port_$node=$port"
+		port=$((port + 1))
+	done
+	pg_demo_stop() { for n in "${PG_NODES[@]}"; do as_pg "$PGBIN/pg_ctl" -D "$D/pg/$n" -m fast -w stop >/dev/null 2>&1 || true; done; }
+	trap 'pg_demo_stop; demo_exit' EXIT
+	# shellcheck disable=SC2154 # port_coordinator and port_worker1 are set by eval above
+	{
+		"$PGBIN/pgbench" -i -s 5 -q -h "$D/pg/sock" -p "$port_coordinator" -U postgres postgres >/dev/null 2>&1
+		"$PGBIN/psql" -X -q -h "$D/pg/sock" -p "$port_worker1" -U postgres -d postgres \
+			-c "CREATE TABLE orders AS SELECT g AS id, now() AS at FROM generate_series(1, 100000) g"
+		# the coordinator lives here (data-dir: the local path); the worker is reached over
+		# a replication connection (BASE_BACKUP: the streaming path)
+		cat >>"$PGTIMEFS_CONFIG" <<CONF
+
+[cluster demo-pg]
+[node demo-pg/coordinator]
+conninfo = host=$D/pg/sock port=$port_coordinator user=postgres dbname=postgres
+data-dir = $D/pg/coordinator
+[node demo-pg/worker1]
+conninfo = host=127.0.0.1 port=$port_worker1 user=postgres dbname=postgres
+CONF
+	}
+	run backup demo-pg
+	# writes go on; a second backup reads only what changed on the local node
+	"$PGBIN/pgbench" -T 3 -h "$D/pg/sock" -p "$port_coordinator" -U postgres postgres >/dev/null 2>&1
+	run backup demo-pg
+	run list demo-pg
+	run ls demo-pg/latest
+	printf '\n$ pgtimefs cat demo-pg/latest/coordinator/backup_label\n'
+	"$PGT" cat demo-pg/latest/coordinator/backup_label
+else
+	printf '\n(PostgreSQL 15 is not installed here: the online backup part of the demo is skipped)\n'
 fi
 run check --read-data
 printf '\ndemo done: repository in %s (three zones); rerun with KEEP=1 to keep it\n' "$D"
