@@ -161,8 +161,8 @@ static int ensure_dir(struct stream *s, const char *path, int64_t *id, struct er
 	en->parent = parent;
 	snprintf(en->name, sizeof en->name, "%s", slash ? slash + 1 : path);
 	en->mode = S_IFDIR | 0700;
-	en->uid = (uint32_t)getuid();
-	en->gid = (uint32_t)getgid();
+	en->uid = n->owner_known ? n->owner_uid : (uint32_t)getuid();
+	en->gid = n->owner_known ? n->owner_gid : (uint32_t)getgid();
 	en->mtime_ns = en->ctime_ns = s->mtime_ns;
 	rc = catalog_entry_add(n->w->c, n->nb, en, e);
 	if (rc == 0) {
@@ -197,6 +197,11 @@ static int on_member(void *ctx, const struct tar_member *m, struct err *e)
 	if (!s->path[0] || !strcmp(s->path, "."))
 		return 0;
 	s->mtime_ns = m->mtime * 1000000000ll;
+	if (!n->owner_known) { /* the server's files are all its owner's: so is the node's root */
+		n->owner_uid = m->uid;
+		n->owner_gid = m->gid;
+		n->owner_known = 1;
+	}
 	if (m->type == '5' || m->type == '2') {
 		if (dirmap_get(&s->dirs, s->path)) /* seen already (a tablespace archive came first) */
 			return 0;
@@ -583,8 +588,8 @@ static int add_text_file(struct backup_node *n, int64_t parent, const char *name
 	en->parent = parent;
 	snprintf(en->name, sizeof en->name, "%s", name);
 	en->mode = S_IFREG | 0600;
-	en->uid = (uint32_t)getuid();
-	en->gid = (uint32_t)getgid();
+	en->uid = n->owner_known ? n->owner_uid : (uint32_t)getuid();
+	en->gid = n->owner_known ? n->owner_gid : (uint32_t)getgid();
 	en->mtime_ns = en->ctime_ns = util_now_us() * 1000;
 	if ((rc = ingest_stream_begin(n->w->g, 0, &is, e)) < 0)
 		goto out;
@@ -791,6 +796,9 @@ static int node_local(struct backup_node *n, struct err *e)
 		backup_walk_entry(&root, &st, 0, "");
 		rc = catalog_entry_add(n->w->c, n->nb, &root, e);
 		n->root = root.id;
+		n->owner_uid = st.st_uid;
+		n->owner_gid = st.st_gid;
+		n->owner_known = 1;
 		unlock(n);
 		if (rc < 0)
 			goto out;
@@ -866,6 +874,11 @@ void *backup_node_run(void *arg)
 		unlock(n);
 		if (n->rc == 0)
 			n->rc = node_stream(n, &n->err);
+		if (n->rc == 0 && n->owner_known) {
+			lock(n);
+			n->rc = catalog_entry_set_owner(n->w->c, n->root, n->owner_uid, n->owner_gid, &n->err);
+			unlock(n);
+		}
 	}
 	if (n->rc < 0) {
 		pthread_mutex_lock(&n->w->mu);

@@ -56,6 +56,8 @@ struct backup_node {
 	struct err err;
 	struct ingest_stats st;
 	int64_t root;
+	uint32_t owner_uid, owner_gid; /* the data directory's owner (stream: the first tar member's) */
+	int owner_known;
 	struct pg_node_info info;
 	uint64_t start_lsn, stop_lsn;
 	uint32_t timeline;

@@ -712,6 +712,13 @@ int catalog_entry_get(catalog *c, int64_t id, struct catalog_entry *out, struct 
 	return 0;
 }
 
+int catalog_entry_set_owner(catalog *c, int64_t id, uint32_t uid, uint32_t gid, struct err *e)
+{
+	char sql[160];
+	snprintf(sql, sizeof sql, "UPDATE entries SET uid = %u, gid = %u WHERE id = %lld", uid, gid, (long long)id);
+	return exec(c, sql, e);
+}
+
 int64_t catalog_entry_nb(catalog *c, int64_t id)
 {
 	sqlite3_stmt *s = st(c, S_ENTRY_NB);

@@ -129,6 +129,8 @@ int catalog_entry_add(catalog *c, int64_t nb, struct catalog_entry *en, struct e
 int catalog_entry_lookup(catalog *c, int64_t nb, int64_t parent, const char *name, struct catalog_entry *out,
 			 struct err *e);
 int catalog_entry_get(catalog *c, int64_t id, struct catalog_entry *out, struct err *e);
+/* Sets an entry's owner (a root directory made before its owner was known). */
+int catalog_entry_set_owner(catalog *c, int64_t id, uint32_t uid, uint32_t gid, struct err *e);
 /* Node backup of an entry. */
 int64_t catalog_entry_nb(catalog *c, int64_t id);
 /*
