@@ -90,6 +90,16 @@ pgt list prod | grep -q "coord .*tli 1, PostgreSQL 15" || fail "list lacks the n
 pgt list | grep -q "w2 .*$PGROOT/w2" || fail "list lacks the configured nodes"
 ok "list shows the snapshot, its node positions and the configured cluster"
 
+# every node's root directory and backup_label belong to the server's user, on both paths
+pg_uid=$(id -u "$PG_USER")
+for node in coord w1 w2; do
+	got=$(pgt --json ls "prod/$S1" | python3 -c 'import json,sys; print([e["uid"] for e in json.load(sys.stdin) if e["name"] == sys.argv[1]][0])' "$node")
+	[ "$got" = "$pg_uid" ] || fail "$node's root directory has uid $got, expected $pg_uid ($PG_USER)"
+	got=$(pgt --json ls "prod/$S1/$node" | python3 -c 'import json,sys; print([e["uid"] for e in json.load(sys.stdin) if e["name"] == "backup_label"][0])')
+	[ "$got" = "$pg_uid" ] || fail "$node's backup_label has uid $got, expected $pg_uid ($PG_USER)"
+done
+ok "each node's root directory and backup_label belong to $PG_USER"
+
 # every node's snapshot starts alone and is consistent
 check_node() {
 	local node=$1 port=$2
@@ -157,10 +167,12 @@ sql "$P1" "SELECT pg_reload_conf()" >/dev/null
 ok "replication refused: the message names the node, the hint the pg_hba.conf line"
 
 # a node that dies mid-backup
+# (the table that makes w1's backup long is written first: a slow machine must not see the
+# server die under this statement instead of under the backup)
+sql "$P2" "CREATE TABLE big AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 200000) g" >/dev/null
 start_writers
 ( sleep 1; as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/w1" -m immediate stop >/dev/null 2>&1 ) &
 killer=$!
-sql "$P2" "CREATE TABLE big AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 200000) g" >/dev/null
 expect_fail "backup with a node dying" 1 pgt backup prod
 wait $killer || true
 err_has "w1"
