@@ -346,14 +346,32 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 	f.plus = plus;
 	f.size = size;
 	f.buf = xmalloc(size);
-	if (off != 0 && off == d->next_off) {
+	/* "." and ".." come first (next offsets 1 and 2), then the children (3, 4, ...) */
+	for (; off < 2; off++) {
+		struct fuse_entry_param ep;
+		const char *dot = off == 0 ? "." : "..";
+		size_t n;
+		memset(&ep, 0, sizeof ep); /* the kernel makes no inode of a dot entry */
+		ep.attr.st_mode = S_IFDIR;
+		ep.attr.st_ino = off == 0 ? fs_ino(&d->loc) : 1; /* a parent's number is not at hand */
+		n = plus ? fuse_add_direntry_plus(req, f.buf + f.used, size - f.used, dot, &ep, off + 1)
+			 : fuse_add_direntry(req, f.buf + f.used, size - f.used, dot, &ep.attr, off + 1);
+		if (n > size - f.used) {
+			fuse_reply_buf(req, f.buf, f.used);
+			free(f.buf);
+			return;
+		}
+		f.used += n;
+	}
+	if (off > 2 && off == d->next_off) {
 		/* the common case: go on after the last name returned, one indexed query */
 		snprintf(after, sizeof after, "%s", d->last);
 		f.off = off;
 	} else {
 		/* from the start, or a seek: count entries up to off */
 		after[0] = 0;
-		f.skip = off;
+		f.off = 2;
+		f.skip = off - 2;
 	}
 	err_clear(&e);
 	rc = fs_list(t->c, &d->loc, after, fill_cb, &f, &e);
