@@ -40,7 +40,10 @@ ok "mounted (pid $MAIN)"
 [ "$(ls "$M/prod" | tr '\n' ' ')" = "$S latest " ] || fail "prod lists '$(ls "$M/prod" | tr '\n' ' ')'"
 [ -L "$M/prod/latest" ] && [ "$(readlink "$M/prod/latest")" = "$S" ] || fail "prod/latest is not a symlink to $S"
 [ "$(ls "$M/prod/latest/")" = node1 ] || fail "prod/latest/ does not hold node1"
-ok "layout: /prod/$S/node1, /prod/latest -> $S, /wide"
+for d in "$M" "$M/prod" "$M/prod/$S" "$M/prod/$S/node1"; do
+	[ "$(LC_ALL=C ls -a "$d" | head -n 2 | tr '\n' ' ')" = ". .. " ] || fail "ls -a $d does not start with . and .."
+done
+ok "layout: /prod/$S/node1, /prod/latest -> $S, /wide; listings start with . and .."
 
 # --- 1. diff -r against the tree that was snapshotted
 drop_caches
