@@ -77,6 +77,13 @@ static const char *migrations[] = {
 	"DROP TABLE entries;"
 	"ALTER TABLE entries_v3 RENAME TO entries;"
 	"CREATE UNIQUE INDEX entries_lookup ON entries(nb, parent, name);",
+	/* 4: WAL files archived per node (wal-push): segments, .history, .backup and .partial files;
+	 * the commit-time columns are filled by the WAL reader (NULL until it runs) */
+	"CREATE TABLE wal(id INTEGER PRIMARY KEY, node INTEGER NOT NULL REFERENCES nodes(id),"
+	" name TEXT NOT NULL, timeline INTEGER NOT NULL, segno INTEGER, size INTEGER NOT NULL,"
+	" content INTEGER, sha256 BLOB NOT NULL, stored_us INTEGER NOT NULL,"
+	" first_commit_us INTEGER, last_commit_us INTEGER, UNIQUE(node, name));"
+	"CREATE INDEX wal_segno ON wal(node, timeline, segno);",
 };
 
 enum stmt_id {
@@ -995,6 +1002,9 @@ int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx,
 		 "files point at content lists that are missing or incomplete"},
 		{"SELECT count(*) FROM entries e JOIN contents t ON t.id = e.content WHERE t.size != e.size",
 		 "files whose size differs from their content list"},
+		{"SELECT count(*) FROM wal w LEFT JOIN contents t ON t.id = w.content"
+		 " WHERE w.content IS NOT NULL AND (t.id IS NULL OR t.hash IS NULL OR t.size != w.size)",
+		 "WAL files point at content lists that are missing, incomplete or of another size"},
 		{"SELECT count(*) FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
 		 " WHERE s.state = 'complete' AND nb.root IS NULL",
 		 "complete snapshots with a node that has no tree"},
@@ -1183,6 +1193,90 @@ int catalog_snapshot_node_info(catalog *c, int64_t snap, int (*cb)(void *ctx, co
 		n.bytes = sqlite3_column_int64(s, 10);
 		n.new_bytes = sqlite3_column_int64(s, 11);
 		rc = cb(ctx, &n);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---------- WAL files ---------- */
+
+int catalog_node_find(catalog *c, int64_t cluster, const char *name, int64_t *id, struct err *e)
+{
+	sqlite3_stmt *s = st(c, S_NODE_FIND);
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	if (find_id(s, id) < 0)
+		return err_set(e, ERR_NOTFOUND, "no node named '%s' in the catalog", name);
+	return 0;
+}
+
+static void bind_int_or_null(sqlite3_stmt *s, int i, int64_t v, int present)
+{
+	if (present)
+		sqlite3_bind_int64(s, i, v);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(c->db,
+			       "INSERT INTO wal(node, name, timeline, segno, size, content, sha256, stored_us,"
+			       " first_commit_us, last_commit_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "recording a WAL file");
+	sqlite3_bind_int64(s, 1, w->node);
+	sqlite3_bind_text(s, 2, w->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, w->timeline);
+	bind_int_or_null(s, 4, w->segno, w->segno >= 0);
+	sqlite3_bind_int64(s, 5, (int64_t)w->size);
+	bind_int_or_null(s, 6, w->content, w->content != 0);
+	sqlite3_bind_blob(s, 7, w->sha256, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, w->stored_us);
+	bind_int_or_null(s, 9, w->first_commit_us, w->first_commit_us != 0);
+	bind_int_or_null(s, 10, w->last_commit_us, w->last_commit_us != 0);
+	rc = step_done(c, s, e, "recording a WAL file");
+	sqlite3_finalize(s);
+	if (rc == 0)
+		w->id = sqlite3_last_insert_rowid(c->db);
+	return rc;
+}
+
+int catalog_wal_find(catalog *c, int64_t node, const char *name, struct catalog_wal *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, node, name, timeline, coalesce(segno, -1), size, coalesce(content, 0), sha256,"
+			       " stored_us, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0)"
+			       " FROM wal WHERE node = ? AND name = ?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "looking up a WAL file");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(s, 7);
+		memset(out, 0, sizeof *out);
+		out->id = sqlite3_column_int64(s, 0);
+		out->node = sqlite3_column_int64(s, 1);
+		snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(s, 2));
+		out->timeline = sqlite3_column_int64(s, 3);
+		out->segno = sqlite3_column_int64(s, 4);
+		out->size = (uint64_t)sqlite3_column_int64(s, 5);
+		out->content = sqlite3_column_int64(s, 6);
+		if (h && sqlite3_column_bytes(s, 7) == 32)
+			memcpy(out->sha256, h, 32);
+		out->stored_us = sqlite3_column_int64(s, 8);
+		out->first_commit_us = sqlite3_column_int64(s, 9);
+		out->last_commit_us = sqlite3_column_int64(s, 10);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = err_set(e, ERR_NOTFOUND, "no WAL file %s", name);
+	} else {
+		rc = db_err(c, e, "looking up a WAL file");
 	}
 	sqlite3_finalize(s);
 	return rc;

@@ -25,7 +25,7 @@
 
 typedef struct catalog catalog;
 
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 
 /* --- life cycle --- */
 
@@ -57,6 +57,8 @@ void catalog_writer_unlock(int fd);
 int catalog_cluster_ensure(catalog *c, const char *name, int64_t *id, struct err *e);
 int catalog_cluster_find(catalog *c, const char *name, int64_t *id, struct err *e);
 int catalog_node_ensure(catalog *c, int64_t cluster, const char *name, int64_t *id, struct err *e);
+/* ERR_NOTFOUND when the cluster has no node of that name. */
+int catalog_node_find(catalog *c, int64_t cluster, const char *name, int64_t *id, struct err *e);
 
 /* --- snapshots (writer) --- */
 
@@ -229,5 +231,28 @@ struct catalog_node_info {
 };
 int catalog_snapshot_node_info(catalog *c, int64_t snap, int (*cb)(void *ctx, const struct catalog_node_info *n),
 			       void *ctx, struct err *e);
+
+/* --- archived WAL files (wal-push, wal-fetch) --- */
+
+/*
+ * One file a node's server archived: a segment (24 hex digits), a timeline history
+ * (TTTTTTTT.history), a backup history (<segment>.XXXXXXXX.backup) or a partial segment
+ * (<segment>.partial). Names are unique per node; the bytes are a content list like a file's.
+ */
+struct catalog_wal {
+	int64_t id, node;	/* id: set by add/find */
+	char name[64];
+	int64_t timeline;
+	int64_t segno;		/* segment number (for the file's segment size), -1: not a segment */
+	uint64_t size;
+	int64_t content;	/* 0: empty */
+	uint8_t sha256[32];	/* SHA-256 of the bytes (the idempotence check of wal-push) */
+	int64_t stored_us;
+	int64_t first_commit_us, last_commit_us; /* time index, 0: unknown (not read yet) */
+};
+/* Records a WAL file in the caller's transaction; w->id gets its number. */
+int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e);
+/* The WAL file name of node; ERR_NOTFOUND when it is not recorded. */
+int catalog_wal_find(catalog *c, int64_t node, const char *name, struct catalog_wal *out, struct err *e);
 
 #endif

@@ -16,6 +16,8 @@ static const char usage[] =
 	"  snapshot CLUSTER NODE DIR [--full]  offline snapshot of a directory tree\n"
 	"  backup CLUSTER [--full]          online snapshot of every node, then a restore point\n"
 	"  restore-point CLUSTER [NAME]     cluster-wide restore point\n"
+	"  wal-push CLUSTER NODE PATH       archive one WAL file (archive_command ... %p)\n"
+	"  wal-fetch CLUSTER NODE NAME DEST restore one WAL file (restore_command ... %f %p)\n"
 	"  list [CLUSTER]                   snapshots, sizes, configured clusters and nodes\n"
 	"  ls [PATH]                        list CLUSTER/TIME/NODE/... as the mount shows it\n"
 	"  cat PATH...                      write stored files to standard output\n"
@@ -88,6 +90,10 @@ int main(int argc, char **argv)
 			rc = cmd_backup(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "restore-point"))
 			rc = cmd_restore_point(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "wal-push"))
+			rc = cmd_wal_push(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "wal-fetch"))
+			rc = cmd_wal_fetch(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "list"))
 			rc = cmd_list(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "ls"))

@@ -949,6 +949,75 @@ static void test_verify(void **state)
 	catalog_close(c);
 }
 
+/* --- archived WAL files --- */
+
+static void test_wal(void **state)
+{
+	struct fixture *f = *state;
+	catalog *c = open_cat(f->db);
+	struct catalog_wal w, got;
+	struct msgs m;
+	int64_t ct, cl, node, n2 = 0;
+	int problems = -1;
+	struct err e;
+	err_clear(&e);
+	fill_consistent(c, &ct); /* ct: a complete content list of 2000 bytes */
+	check_ok(catalog_cluster_find(c, "prod", &cl, E));
+	assert_int_equal(catalog_node_find(c, cl, "nosuch", &n2, &e), ERR_NOTFOUND);
+	assert_non_null(strstr(e.msg, "nosuch"));
+	check_ok(catalog_node_find(c, cl, "coord", &node, E));
+
+	memset(&w, 0, sizeof w);
+	w.node = node;
+	snprintf(w.name, sizeof w.name, "000000010000000000000003");
+	w.timeline = 1;
+	w.segno = 3;
+	w.size = 2000;
+	w.content = ct;
+	memset(w.sha256, 0xab, 32);
+	w.stored_us = T0;
+	check_ok(catalog_begin(c, E));
+	check_ok(catalog_wal_add(c, &w, E));
+	assert_true(w.id > 0);
+	/* a history file: no segment number, no content (empty) */
+	memset(&got, 0, sizeof got);
+	snprintf(got.name, sizeof got.name, "00000002.history");
+	got.node = node;
+	got.timeline = 2;
+	got.segno = -1;
+	got.stored_us = T0;
+	check_ok(catalog_wal_add(c, &got, E));
+	/* names are unique per node */
+	assert_true(catalog_wal_add(c, &w, NULL) < 0);
+	check_ok(catalog_commit(c, E));
+
+	memset(&got, 0, sizeof got);
+	check_ok(catalog_wal_find(c, node, "000000010000000000000003", &got, E));
+	assert_int_equal(got.id, w.id);
+	assert_int_equal(got.timeline, 1);
+	assert_int_equal(got.segno, 3);
+	assert_int_equal(got.size, 2000);
+	assert_int_equal(got.content, ct);
+	assert_memory_equal(got.sha256, w.sha256, 32);
+	assert_int_equal(got.first_commit_us, 0); /* time index not filled yet: NULL */
+	check_ok(catalog_wal_find(c, node, "00000002.history", &got, E));
+	assert_int_equal(got.segno, -1);
+	assert_int_equal(got.content, 0);
+	assert_int_equal(catalog_wal_find(c, node, "000000010000000000000004", &got, &e), ERR_NOTFOUND);
+	assert_int_equal(q1(f->db, "SELECT count(*) FROM wal WHERE first_commit_us IS NULL AND segno IS NULL"), 1);
+
+	memset(&m, 0, sizeof m);
+	check_ok(catalog_verify(c, collect_msg, &m, &problems, E));
+	assert_int_equal(problems, 0);
+	/* a WAL file whose content list is missing is a problem check reports */
+	exec2(f->db, "UPDATE wal SET content = 424242 WHERE segno = 3");
+	memset(&m, 0, sizeof m);
+	check_ok(catalog_verify(c, collect_msg, &m, &problems, E));
+	assert_int_equal(problems, 1);
+	assert_non_null(strstr(m.all, "WAL files"));
+	catalog_close(c);
+}
+
 /* --- writer lock --- */
 
 static void test_writer_lock(void **state)
@@ -1415,6 +1484,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_entries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_push_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_damage, setup, teardown),

@@ -1,0 +1,172 @@
+#include "walarchive.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backup/ingest.h"
+#include "common/util.h"
+#include "crypto/crypto.h"
+
+static int all_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]) || islower((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int backup_wal_name_kind(const char *name, int64_t *timeline)
+{
+	size_t n = strlen(name);
+	int kind = 0;
+	if (n == 24 && all_hex(name, 24))
+		kind = WAL_SEGMENT;
+	else if (n == 32 && all_hex(name, 24) && !strcmp(name + 24, ".partial"))
+		kind = WAL_PARTIAL;
+	else if (n == 16 && all_hex(name, 8) && !strcmp(name + 8, ".history"))
+		kind = WAL_HISTORY;
+	else if (n == 40 && all_hex(name, 24) && name[24] == '.' && all_hex(name + 25, 8) && !strcmp(name + 33, ".backup"))
+		kind = WAL_BACKUP;
+	if (kind && timeline) {
+		char tli[9];
+		memcpy(tli, name, 8);
+		tli[8] = '\0';
+		*timeline = (int64_t)strtoll(tli, NULL, 16);
+	}
+	return kind;
+}
+
+/* The segment number of a segment name for a segment of size bytes; -1 when size is no segment size. */
+static int64_t segno_of(const char *name, uint64_t size)
+{
+	char log[9], seg[9];
+	if (size < (1u << 20) || size > (1u << 30) || (size & (size - 1)))
+		return -1;
+	memcpy(log, name + 8, 8);
+	memcpy(seg, name + 16, 8);
+	log[8] = seg[8] = '\0';
+	return (int64_t)(strtoull(log, NULL, 16) * (0x100000000ull / size) + strtoull(seg, NULL, 16));
+}
+
+/*
+ * The time index hook: the WAL reader (backup/walread.h, written separately) reads the
+ * records of the bytes being stored here and fills w->first_commit_us / w->last_commit_us
+ * (commit, commit-prepared and abort records) and the restore points it finds. Until it is
+ * wired in, the columns stay NULL ("not read yet"). Records spanning segments need the
+ * previous segment's tail: the reader will look it up by (node, timeline, segno - 1).
+ */
+static int wal_index(catalog *c, struct catalog_wal *w, const uint8_t *data, size_t len, struct err *e)
+{
+	(void)c;
+	(void)w;
+	(void)data;
+	(void)len;
+	(void)e;
+	return 0;
+}
+
+int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
+		    const char *path, struct wal_push_result *res, struct err *e)
+{
+	struct catalog_wal w, old;
+	struct ingest_stats acct;
+	const char *base = strrchr(path, '/');
+	uint8_t *data = NULL;
+	size_t len = 0;
+	ingest *g = NULL;
+	ingest_stream *s = NULL;
+	int64_t cl, nd, content = 0;
+	uint64_t size = 0;
+	double t0 = util_mono();
+	int kind, rc, in_tx = 0;
+	memset(res, 0, sizeof *res);
+	memset(&w, 0, sizeof w);
+	memset(&acct, 0, sizeof acct);
+	base = base ? base + 1 : path;
+	if (!(kind = backup_wal_name_kind(base, &w.timeline)))
+		return err_set(e, ERR_USAGE, "%s is not the name of a WAL file (segment, .partial, .history or .backup)",
+			       base);
+	snprintf(w.name, sizeof w.name, "%s", base);
+	if ((rc = util_read_small(path, (size_t)1 << 30, &data, &len, e)) < 0)
+		return rc;
+	crypto_sha256(data, len, w.sha256);
+	res->size = w.size = len;
+	w.segno = kind == WAL_SEGMENT || kind == WAL_PARTIAL ? segno_of(base, len) : -1;
+	if (kind == WAL_SEGMENT && w.segno < 0) {
+		rc = err_set(e, ERR_USAGE, "%s: %zu bytes is not a WAL segment size (a power of two, 1 MiB to 1 GiB)",
+			     path, len);
+		goto out;
+	}
+	if ((rc = catalog_begin(c, e)) < 0)
+		goto out;
+	in_tx = 1;
+	if ((rc = catalog_cluster_ensure(c, cluster, &cl, e)) < 0 || (rc = catalog_node_ensure(c, cl, node, &nd, e)) < 0)
+		goto out;
+	w.node = nd;
+	rc = catalog_wal_find(c, nd, base, &old, NULL);
+	if (rc == 0) {
+		if (old.size == w.size && !memcmp(old.sha256, w.sha256, 32)) {
+			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */
+			rc = 0;
+		} else {
+			rc = err_set(e, ERR_EXISTS, "a different segment %s is already archived for %s/%s: refusing to "
+						    "overwrite it (%llu bytes stored, %zu bytes offered)",
+				     base, cluster, node, (unsigned long long)old.size, len);
+			err_hint(e, "two servers may archive into the same node, or the server was restored without a "
+				    "new timeline; give each server a node of its own, or compare the files with "
+				    "'pgtimefs wal-fetch %s %s %s /tmp/%s'",
+				 cluster, node, base, base);
+		}
+		goto out;
+	} else if (rc != ERR_NOTFOUND) {
+		rc = catalog_wal_find(c, nd, base, &old, e);
+		goto out;
+	}
+	{
+		char id[80];
+		if (catalog_meta_get(c, "repository", id, sizeof id) < 0 &&
+		    (rc = catalog_meta_set(c, "repository", r->cfg.id, e)) < 0)
+			goto out;
+	}
+	if ((rc = ingest_new(r, c, catalog_file, NULL, &g, e)) < 0)
+		goto out;
+	ingest_account(g, &acct);
+	if (len) {
+		if ((rc = ingest_stream_begin(g, kind == WAL_SEGMENT || kind == WAL_PARTIAL, &s, e)) < 0 ||
+		    (rc = ingest_stream_write(s, data, len, e)) < 0)
+			goto out;
+		rc = ingest_stream_end(s, &content, &size, e);
+		s = NULL;
+		if (rc < 0)
+			goto out;
+		if (size != len) {
+			rc = err_set(e, ERR_INTERNAL, "%s: stored %llu bytes of %zu", path, (unsigned long long)size, len);
+			goto out;
+		}
+	}
+	w.content = content;
+	w.stored_us = util_now_us();
+	if ((rc = wal_index(c, &w, data, len, e)) < 0)
+		goto out;
+	/* durable in every zone first, then recorded: exit 0 means the segment survives */
+	if ((rc = ingest_flush(g, e)) < 0 || (rc = catalog_wal_add(c, &w, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
+		goto out;
+	in_tx = 0;
+	ingest_committed(g);
+	res->new_bytes = acct.new_bytes;
+	res->stored_bytes = ingest_stats(g)->stored_bytes;
+out:
+	ingest_stream_abort(s);
+	if (in_tx) {
+		if (rc == 0 && res->already)
+			rc = catalog_commit(c, e); /* nothing written but the cluster/node rows */
+		else
+			catalog_rollback(c);
+	}
+	ingest_free(g);
+	free(data);
+	res->seconds = util_mono() - t0;
+	return rc;
+}

@@ -1,0 +1,49 @@
+/*
+ * walarchive.h: WAL files archived one at a time (archive_command), stored like any file.
+ *
+ * backup_wal_push stores one file a server hands to its archive_command: it reads the whole
+ * file (a 16 MiB segment, a .history, .backup or .partial file), hashes it (SHA-256), and
+ * either finds it recorded already for that node (same bytes: nothing to do; other bytes:
+ * ERR_EXISTS, never overwritten) or stores it through an ingest (fixed page blocks for
+ * segments), flushes every zone and commits its catalog row. It returns 0 only once the bytes
+ * are durable in every zone and recorded. The caller holds the writer lock and passes a
+ * writable catalog outside any transaction. Not thread-safe (one catalog handle).
+ */
+#ifndef PGTIMEFS_BACKUP_WALARCHIVE_H
+#define PGTIMEFS_BACKUP_WALARCHIVE_H
+
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "store/repo.h"
+
+/* The kinds of file names an archive holds. */
+enum wal_kind {
+	WAL_SEGMENT = 1, /* 000000010000000000000003 */
+	WAL_PARTIAL,	 /* 000000010000000000000003.partial */
+	WAL_HISTORY,	 /* 00000002.history */
+	WAL_BACKUP	 /* 000000010000000000000003.00000028.backup */
+};
+
+/*
+ * The kind of a WAL file name (a base name, no directory) and its timeline; 0 when name is
+ * none of the kinds above.
+ */
+int backup_wal_name_kind(const char *name, int64_t *timeline);
+
+struct wal_push_result {
+	int already;	   /* 1: the same bytes were recorded before: nothing stored */
+	uint64_t size;	   /* bytes of the file */
+	uint64_t new_bytes, stored_bytes;
+	double seconds;
+};
+
+/*
+ * Stores the file at path as the WAL file named by its base name for cluster/node (both
+ * created in the catalog when new). ERR_EXISTS (with a hint) when that name is recorded with
+ * other bytes; ERR_USAGE when the base name is not a WAL file name.
+ */
+int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
+		    const char *path, struct wal_push_result *res, struct err *e);
+
+#endif

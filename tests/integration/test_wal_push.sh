@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# archive_command = 'pgtimefs wal-push ...' on a real PostgreSQL 15 server under pgbench, and
+# restore_command = 'pgtimefs wal-fetch ...': every archived segment reads back byte for byte,
+# a second push of the same file succeeds, another file under an archived name is refused
+# loudly, a missing name exits 1 in silence, and a base backup taken with -X none recovers
+# from the archive alone to the last row written before the final switch.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pglib.sh"
+
+# archive_command runs as the server's user: the repository, the state directory, the
+# configuration and a wrapper carrying the passphrase all belong to it, and every pgtimefs
+# command below runs as that user too (one owner for the catalog and its lock)
+mkdir -p "$Z1" "$Z2" "$Z3" "$T/state" "$T/bin" "$T/scratch"
+cp "$PGT" "$T/bin/pgtimefs"
+cat >"$T/bin/pgt" <<SH
+#!/bin/sh
+PGTIMEFS_CONFIG=$PGTIMEFS_CONFIG PGTIMEFS_PASSPHRASE=$PGTIMEFS_PASSPHRASE exec $T/bin/pgtimefs "\$@"
+SH
+chmod 0755 "$T/bin/pgt" "$T/bin/pgtimefs"
+[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$T/scratch" "$PGTIMEFS_CONFIG"
+W=$T/bin/pgt
+wp() { as_pg "$W" "$@"; }
+wp init >/dev/null
+ok "repository owned by the server's user ($PG_USER)"
+
+P=$(free_port)
+pg_init main "$P"
+cat >>"$PGROOT/main/postgresql.conf" <<PGCONF
+archive_mode = on
+archive_command = '$W wal-push c n %p'
+archive_timeout = 0
+PGCONF
+pg_start main
+"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -i -s 2 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
+sql "$P" "CREATE TABLE marks(id int PRIMARY KEY)"
+
+# wait_archived N: until pg_stat_archiver counts at least N archived files, with no failure
+wait_archived() {
+	local want=$1 i got
+	for i in $(seq 1 300); do
+		got=$(sql "$P" "SELECT archived_count || ' ' || failed_count FROM pg_stat_archiver")
+		[ "${got#* }" = 0 ] || { tail -20 "$PGROOT/main.log" >&2; fail "archiver failures: $got"; }
+		[ "${got% *}" -ge "$want" ] && return 0
+		sleep 0.2
+	done
+	fail "only ${got% *} of $want files archived"
+}
+for round in 1 2 3 4; do
+	"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -n -c 2 -t 300 postgres >/dev/null 2>&1 || fail "pgbench"
+	sql "$P" "INSERT INTO marks VALUES ($round)"
+	sql "$P" "SELECT pg_switch_wal()" >/dev/null
+done
+wait_archived 4
+ok "pgbench writing, four switches: pg_stat_archiver shows $(sql "$P" "SELECT archived_count FROM pg_stat_archiver") files archived, none failed"
+
+# every archived segment still in pg_wal reads back byte for byte
+n=0
+for f in "$PGROOT/main/pg_wal/"*; do
+	name=$(basename "$f")
+	[ -f "$PGROOT/main/pg_wal/archive_status/$name.done" ] || continue
+	wp wal-fetch c n "$name" "$T/scratch/$name" || fail "wal-fetch $name"
+	cmp -s "$f" "$T/scratch/$name" || fail "fetched $name differs from the server's pg_wal copy"
+	rm -f "$T/scratch/$name"
+	n=$((n + 1))
+done
+[ "$n" -ge 3 ] || fail "only $n archived segments left in pg_wal to compare"
+ok "$n archived segments fetched with wal-fetch equal the server's pg_wal copies"
+
+# idempotence and refusal
+seg=$(sql "$P" "SELECT last_archived_wal FROM pg_stat_archiver")
+wp wal-push c n "$PGROOT/main/pg_wal/$seg" || fail "second wal-push of $seg"
+wp wal-push c n "$PGROOT/main/pg_wal/$seg" || fail "third wal-push of $seg"
+ok "wal-push of an archived segment again exits 0"
+head -c 16777216 /dev/urandom >"$T/scratch/$seg"
+chown "$PG_USER" "$T/scratch/$seg" 2>/dev/null || true
+expect_fail "wal-push of other bytes under an archived name" 1 as_pg "$W" wal-push c n "$T/scratch/$seg"
+err_has "a different segment $seg is already archived for c/n: refusing to overwrite it"
+err_has "HINT:"
+wp wal-fetch c n "$seg" "$T/scratch/back" || fail "wal-fetch after the refusal"
+cmp -s "$T/scratch/back" "$PGROOT/main/pg_wal/$seg" || fail "the refused push changed $seg"
+ok "other bytes under an archived name: exit 1, loud message and HINT, archive unchanged"
+
+expect_fail "wal-fetch of a missing segment" 1 as_pg "$W" wal-fetch c n 0000000100000000000000FF "$T/scratch/none"
+[ ! -s "$T/err" ] || { cat "$T/err" >&2; fail "wal-fetch of a missing segment wrote to stderr"; }
+[ ! -e "$T/scratch/none" ] || fail "wal-fetch of a missing segment created its destination"
+expect_fail "wal-fetch of a missing history file" 1 as_pg "$W" wal-fetch c n 00000002.history "$T/scratch/none"
+[ ! -s "$T/err" ] || fail "wal-fetch of a missing history file wrote to stderr"
+expect_fail "wal-fetch for an unknown node" 126 as_pg "$W" wal-fetch c nosuch "$seg" "$T/scratch/none"
+err_has "no node named 'nosuch'"
+expect_fail "wal-push of a non-WAL name" 2 as_pg "$W" wal-push c n "$PGTIMEFS_CONFIG"
+ok "missing names exit 1 with empty stderr; an unknown node is fatal (126) with a message"
+
+# restore: a base backup with no WAL, then more writes; recovery fetches everything it needs
+as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$P" -U postgres -D "$PGROOT/copy" -X none -c fast >/dev/null 2>&1 ||
+	fail "pg_basebackup"
+for i in 11 12 13; do
+	"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -n -c 2 -t 200 postgres >/dev/null 2>&1 || fail "pgbench"
+	sql "$P" "INSERT INTO marks VALUES ($i)"
+	sql "$P" "SELECT pg_switch_wal()" >/dev/null
+done
+want=$(sql "$P" "SELECT count(*) || ':' || max(id) FROM marks")
+final=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn() - 1)")
+for i in $(seq 1 300); do
+	got=$(sql "$P" "SELECT coalesce(last_archived_wal, '') || ' ' || failed_count FROM pg_stat_archiver")
+	[ "${got#* }" = 0 ] || fail "archiver failures: $got"
+	[ "${got% *}" \< "$final" ] || break
+	sleep 0.2
+done
+[ "$i" -lt 300 ] || fail "the final segment $final was never archived (last: $got)"
+pg_stop main
+P2=$(free_port)
+cat >>"$PGROOT/copy/postgresql.conf" <<PGCONF
+port = $P2
+archive_mode = off
+restore_command = '$W wal-fetch c n %f %p'
+recovery_target_action = promote
+PGCONF
+touch "$PGROOT/copy/recovery.signal"
+[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$PGROOT/copy"
+pg_start copy
+for i in $(seq 1 300); do
+	[ "$(sql "$P2" "SELECT pg_is_in_recovery()")" = f ] && break
+	sleep 0.2
+done
+[ "$(sql "$P2" "SELECT pg_is_in_recovery()")" = f ] || fail "the restored copy never finished recovery"
+got=$(sql "$P2" "SELECT count(*) || ':' || max(id) FROM marks")
+[ "$got" = "$want" ] || { tail -20 "$PGROOT/copy.log" >&2; fail "restored copy has marks $got, expected $want"; }
+grep -q "restored log file" "$PGROOT/copy.log" || fail "the copy's log shows no file restored from the archive"
+ok "pg_basebackup -X none + restore_command wal-fetch: recovered to the last row ($want) and promoted"
+echo "all $CHECKS checks passed"
