@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,15 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		if (rc == 0 && fsync(out) < 0)
 			rc = err_sys(&de, ERR_IO, "cannot fsync %s", tmp);
 		close(out);
+		if (rc == 0) {
+			/* a copy made by an older pgtimefs is migrated, as its local catalog would be */
+			int v = catalog_schema_version(tmp);
+			if (v > 0 && v < CATALOG_SCHEMA_VERSION) {
+				catalog *up;
+				rc = catalog_open(tmp, 0, &up, &de);
+				catalog_close(up);
+			}
+		}
 		if (rc == 0)
 			rc = catalog_open(tmp, 1, &test, &de);
 		if (rc == 0) {
@@ -310,6 +320,13 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 			else if (catalog_verify(test, NULL, NULL, &problems, &de) < 0 || problems)
 				rc = err_set(&de, ERR_CORRUPT, "fails the consistency check");
 			catalog_close(test);
+			/* a migrated copy is in WAL mode: its side files (empty once every connection is
+			 * closed) must not outlive the rename */
+			for (int i = 0; i < 2; i++) {
+				char side[sizeof tmp + 8];
+				snprintf(side, sizeof side, "%s-%s", tmp, i ? "shm" : "wal");
+				unlink(side);
+			}
 		}
 		if (rc == 0) {
 			if (rename(tmp, dest_path) < 0) {
