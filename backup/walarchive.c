@@ -1,4 +1,5 @@
 #include "walarchive.h"
+#include "walread.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -51,20 +52,32 @@ static int64_t segno_of(const char *name, uint64_t size)
 }
 
 /*
- * The time index hook: the WAL reader (backup/walread.h, written separately) reads the
- * records of the bytes being stored here and fills w->first_commit_us / w->last_commit_us
- * (commit, commit-prepared and abort records) and the restore points it finds. Until it is
- * wired in, the columns stay NULL ("not read yet"). Records spanning segments need the
- * previous segment's tail: the reader will look it up by (node, timeline, segno - 1).
+ * The time index: the WAL reader (walread.h) reads the records of the segment being stored
+ * and w->first_commit_us / w->last_commit_us get the first and last transaction end (commit,
+ * commit prepared, abort, abort prepared) whose record ends in it. The segment is read alone:
+ * a record that starts in the previous segment is not seen here (rare for the small commit
+ * records; reading across segments needs the previous segment's tail, left for wal-stream).
+ * Restore points found in the WAL are not recorded yet. A segment with no transaction end
+ * keeps 0 (no commit time).
  */
-static int wal_index(catalog *c, struct catalog_wal *w, const uint8_t *data, size_t len, struct err *e)
+static void wal_segment_seen(void *ctx, const struct walread_segment *sg)
 {
-	(void)c;
-	(void)w;
-	(void)data;
-	(void)len;
-	(void)e;
-	return 0;
+	struct catalog_wal *w = ctx;
+	if (sg->first_xact_us && (!w->first_commit_us || sg->first_xact_us < w->first_commit_us))
+		w->first_commit_us = sg->first_xact_us;
+	if (sg->last_xact_us > w->last_commit_us)
+		w->last_commit_us = sg->last_xact_us;
+}
+
+static void wal_index(struct catalog_wal *w, const uint8_t *data, size_t len)
+{
+	struct walread_cb cb = {NULL, NULL, wal_segment_seen, w};
+	walread *rd;
+	if (w->segno < 0 || !(rd = walread_new((uint32_t)w->timeline, (uint64_t)w->segno)))
+		return;
+	walread_feed(rd, data, len, &cb);
+	walread_end(rd, &cb);
+	walread_free(rd);
 }
 
 int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
@@ -148,8 +161,7 @@ int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const 
 	}
 	w.content = content;
 	w.stored_us = util_now_us();
-	if ((rc = wal_index(c, &w, data, len, e)) < 0)
-		goto out;
+	wal_index(&w, data, len);
 	/* durable in every zone first, then recorded: exit 0 means the segment survives */
 	if ((rc = ingest_flush(g, e)) < 0 || (rc = catalog_wal_add(c, &w, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
 		goto out;
