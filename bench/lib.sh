@@ -15,6 +15,9 @@
 #   PGTIMEFS    the pgtimefs binary (default: build/pgtimefs of this repository; built if missing)
 #   PGBIN       PostgreSQL 15 binaries (default /usr/lib/postgresql/15/bin)
 #   KEEP=1      keep the work directory
+#   PGT_REPO_EXTRA  extra lines for the [repository] section of every repository pgt_repo
+#               makes, "\n" between lines (default: none, pgtimefs's defaults), e.g.
+#               PGT_REPO_EXTRA='block-size = 16K\nzstd-level = 3'
 set -euo pipefail
 set -o errtrace
 
@@ -254,7 +257,8 @@ bench_pgdata() {
 
 # ---------------------------------------------------------------- pgtimefs repository
 # pgt_repo CONF DIR [EXTRA-LINES]: writes a config of three zones and a state dir under DIR
-# (EXTRA-LINES appended to its [repository] section) and runs pgtimefs init with it
+# (EXTRA-LINES, then PGT_REPO_EXTRA, appended to its [repository] section) and runs
+# pgtimefs init with it
 pgt_repo() {
 	local conf=$1 dir=$2
 	cat >"$conf" <<EOF
@@ -263,6 +267,9 @@ zones = $dir/zone-a $dir/zone-b $dir/zone-c
 state-dir = $dir/state
 ${3:-}
 EOF
+	if [ -n "${PGT_REPO_EXTRA:-}" ]; then
+		printf '%b\n' "$PGT_REPO_EXTRA" >>"$conf"
+	fi
 	LAST_LOG=$L/$(basename "$conf").init
 	PGTIMEFS_CONFIG=$conf "$PGT" init >"$LAST_LOG" 2>&1
 }
