@@ -20,7 +20,8 @@
 #      incr adds to its repository (WAL archived meanwhile included, as it is part of the
 #      restorable backup there; the pgtimefs snapshot holds its WAL in the snapshot)
 #   4. peak RSS of every pgtimefs backup <= 256 MiB
-# Environment: SCALE (50), PGBENCH_SECONDS (30), BENCH_DIR (/var/tmp), PGTIMEFS (the binary,
+# Environment: PGT_REPO_EXTRA (extra [repository] lines, "\n" between them, as bench/lib.sh),
+# SCALE (50), PGBENCH_SECONDS (30), BENCH_DIR (/var/tmp), PGTIMEFS (the binary,
 # default build/pgtimefs), PGBIN (/usr/lib/postgresql/15/bin), KEEP=1 keeps the work directory.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,6 +101,7 @@ for k in stream local; do
 [repository]
 zones = $W/$k/zone-a $W/$k/zone-b $W/$k/zone-c
 state-dir = $W/$k/state
+$(printf '%b' "${PGT_REPO_EXTRA:-}")
 
 [cluster bench]
 
