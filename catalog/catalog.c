@@ -90,7 +90,7 @@ enum stmt_id {
 	S_META_GET, S_META_SET, S_CLUSTER_FIND, S_CLUSTER_ADD, S_NODE_FIND, S_NODE_ADD, S_SNAP_ADD, S_NB_ADD,
 	S_NB_FINISH, S_PACK_ADD, S_PACK_FINISH, S_CHUNK_ADD, S_CHUNK_FIND, S_CONTENT_ADD, S_CC_ADD,
 	S_CONTENT_BY_HASH, S_CC_DEL, S_CONTENT_DEL, S_CONTENT_SET, S_ENTRY_ADD, S_ENTRY_LOOKUP, S_ENTRY_GET,
-	S_DIR_PAGE, S_PIECES, S_PREV_NB, S_ENTRY_NB, S_COUNT
+	S_DIR_PAGE, S_PIECES, S_PREV_NB, S_ENTRY_NB, S_HOLES, S_COUNT
 };
 
 static const char *stmt_sql[S_COUNT] = {
@@ -122,6 +122,7 @@ static const char *stmt_sql[S_COUNT] = {
 			" content FROM entries WHERE id = ?",
 	[S_DIR_PAGE] = "SELECT id, parent, name, mode, uid, gid, size, mtime_ns, ctime_ns, src_ino, rdev, target,"
 		       " content FROM entries WHERE nb = ? AND parent = ? AND name > ? ORDER BY name LIMIT ?",
+	[S_HOLES] = "SELECT coalesce(sum(len), 0) FROM content_chunks WHERE content = ? AND chunk IS NULL",
 	[S_PIECES] = "SELECT cc.off, cc.len, cc.chunk, c.blob_id, p.hash, c.off, c.len, c.raw"
 		     " FROM content_chunks cc LEFT JOIN chunks c ON c.id = cc.chunk LEFT JOIN packs p ON p.id = c.pack"
 		     " WHERE cc.content = ? AND cc.off >= (SELECT coalesce(max(off), 0) FROM content_chunks"
@@ -791,16 +792,13 @@ int catalog_content_pieces(catalog *c, int64_t content, uint64_t from, struct co
 
 int catalog_content_holes(catalog *c, int64_t content, uint64_t *bytes, struct err *e)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = st(c, S_HOLES); /* on the mount's stat path: prepared once */
 	int r;
 	*bytes = 0;
-	if (sqlite3_prepare_v2(c->db, "SELECT coalesce(sum(len), 0) FROM content_chunks WHERE content = ? AND chunk IS NULL",
-			       -1, &s, NULL) != SQLITE_OK)
-		return db_err(c, e, "summing holes");
 	sqlite3_bind_int64(s, 1, content);
 	if ((r = sqlite3_step(s)) == SQLITE_ROW)
 		*bytes = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return r == SQLITE_ROW ? 0 : db_err(c, e, "summing holes");
 }
 
