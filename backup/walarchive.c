@@ -54,30 +54,46 @@ static int64_t segno_of(const char *name, uint64_t size)
 /*
  * The time index: the WAL reader (walread.h) reads the records of the segment being stored
  * and w->first_commit_us / w->last_commit_us get the first and last transaction end (commit,
- * commit prepared, abort, abort prepared) whose record ends in it. The segment is read alone:
- * a record that starts in the previous segment is not seen here (rare for the small commit
- * records; reading across segments needs the previous segment's tail, left for wal-stream).
- * Restore points found in the WAL are not recorded yet. A segment with no transaction end
- * keeps 0 (no commit time).
+ * commit prepared, abort, abort prepared) whose record ends in it, and every restore point whose
+ * record ends in it is recorded (catalog_wal_restore_point_add, in the caller's transaction).
+ * The segment is read alone: a record that starts in the previous segment is not seen here
+ * (rare for the small commit and restore point records; reading across segments needs the
+ * previous segment's tail, left for wal-stream). A segment with no transaction end keeps 0.
  */
+struct wal_index_ctx {
+	catalog *c;
+	struct catalog_wal *w;
+	struct err *e;
+	int rc;
+};
+
 static void wal_segment_seen(void *ctx, const struct walread_segment *sg)
 {
-	struct catalog_wal *w = ctx;
+	struct catalog_wal *w = ((struct wal_index_ctx *)ctx)->w;
 	if (sg->first_xact_us && (!w->first_commit_us || sg->first_xact_us < w->first_commit_us))
 		w->first_commit_us = sg->first_xact_us;
 	if (sg->last_xact_us > w->last_commit_us)
 		w->last_commit_us = sg->last_xact_us;
 }
 
-static void wal_index(struct catalog_wal *w, const uint8_t *data, size_t len)
+static void wal_restore_point_seen(void *ctx, const struct walread_restore_point *rp)
 {
-	struct walread_cb cb = {NULL, NULL, wal_segment_seen, w};
+	struct wal_index_ctx *x = ctx;
+	if (x->rc == 0)
+		x->rc = catalog_wal_restore_point_add(x->c, x->w->node, x->w->name, rp->name, rp->time_us, rp->lsn, x->e);
+}
+
+static int wal_index(catalog *c, struct catalog_wal *w, const uint8_t *data, size_t len, struct err *e)
+{
+	struct wal_index_ctx x = {c, w, e, 0};
+	struct walread_cb cb = {NULL, wal_restore_point_seen, wal_segment_seen, &x};
 	walread *rd;
 	if (w->segno < 0 || !(rd = walread_new((uint32_t)w->timeline, (uint64_t)w->segno)))
-		return;
+		return 0;
 	walread_feed(rd, data, len, &cb);
 	walread_end(rd, &cb);
 	walread_free(rd);
+	return x.rc;
 }
 
 int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
@@ -161,9 +177,8 @@ int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const 
 	}
 	w.content = content;
 	w.stored_us = util_now_us();
-	wal_index(&w, data, len);
 	/* durable in every zone first, then recorded: exit 0 means the segment survives */
-	if ((rc = ingest_flush(g, e)) < 0 || (rc = catalog_wal_add(c, &w, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
+	if ((rc = wal_index(c, &w, data, len, e)) < 0 || (rc = ingest_flush(g, e)) < 0 || (rc = catalog_wal_add(c, &w, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
 		goto out;
 	in_tx = 0;
 	ingest_committed(g);

@@ -84,6 +84,13 @@ static const char *migrations[] = {
 	" content INTEGER, sha256 BLOB NOT NULL, stored_us INTEGER NOT NULL,"
 	" first_commit_us INTEGER, last_commit_us INTEGER, UNIQUE(node, name));"
 	"CREATE INDEX wal_segno ON wal(node, timeline, segno);",
+	/* 5: restore points found in archived WAL by the WAL reader (wal-push), per node: the
+	 * time index's named points; the WAL file is the one where the record ends */
+	"CREATE TABLE wal_restore_points(id INTEGER PRIMARY KEY, node INTEGER NOT NULL REFERENCES nodes(id),"
+	" wal TEXT NOT NULL, name TEXT NOT NULL, time_us INTEGER NOT NULL, lsn INTEGER NOT NULL,"
+	" UNIQUE(node, lsn));"
+	"CREATE INDEX wal_restore_points_time ON wal_restore_points(node, time_us);"
+	"CREATE INDEX wal_node_segno ON wal(node, segno, timeline);",
 };
 
 enum stmt_id {
@@ -1278,4 +1285,211 @@ int catalog_wal_find(catalog *c, int64_t node, const char *name, struct catalog_
 	}
 	sqlite3_finalize(s);
 	return rc;
+}
+
+/* ---------- the time index: restore points, runs of segments (schema 5) ---------- */
+
+int catalog_wal_restore_point_add(catalog *c, int64_t node, const char *wal, const char *name, int64_t time_us,
+				  uint64_t lsn, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(c->db,
+			       "INSERT OR IGNORE INTO wal_restore_points(node, wal, name, time_us, lsn) VALUES (?, ?, ?, ?, ?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "recording a restore point found in WAL");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_text(s, 2, wal, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, time_us);
+	sqlite3_bind_int64(s, 5, (int64_t)lsn);
+	rc = step_done(c, s, e, "recording a restore point found in WAL");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_wal_restore_points(catalog *c, int64_t cluster, int64_t from_us, int64_t to_us, int desc,
+			       int (*cb)(void *ctx, const struct catalog_wal_rp *rp), void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	struct catalog_wal_rp rp;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       desc ? "SELECT r.node, n.name, r.wal, r.name, r.time_us, r.lsn FROM wal_restore_points r"
+				      " JOIN nodes n ON n.id = r.node WHERE n.cluster = ? AND r.time_us BETWEEN ? AND ?"
+				      " ORDER BY r.time_us DESC, n.name"
+				    : "SELECT r.node, n.name, r.wal, r.name, r.time_us, r.lsn FROM wal_restore_points r"
+				      " JOIN nodes n ON n.id = r.node WHERE n.cluster = ? AND r.time_us BETWEEN ? AND ?"
+				      " ORDER BY r.time_us, n.name",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing restore points found in WAL");
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_int64(s, 2, from_us);
+	sqlite3_bind_int64(s, 3, to_us);
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&rp, 0, sizeof rp);
+		rp.node = sqlite3_column_int64(s, 0);
+		snprintf(rp.node_name, sizeof rp.node_name, "%s", (const char *)sqlite3_column_text(s, 1));
+		snprintf(rp.wal, sizeof rp.wal, "%s", (const char *)sqlite3_column_text(s, 2));
+		snprintf(rp.name, sizeof rp.name, "%s", (const char *)sqlite3_column_text(s, 3));
+		rp.time_us = sqlite3_column_int64(s, 4);
+		rp.lsn = (uint64_t)sqlite3_column_int64(s, 5);
+		rc = cb(ctx, &rp);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_node_backups_of(catalog *c, int64_t node, int64_t upto_us, int desc,
+			    int (*cb)(void *ctx, const struct catalog_nb_pos *p), void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	struct catalog_nb_pos p;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       desc ? "SELECT nb.id, s.id, s.name, s.time_us, nb.root, coalesce(nb.start_lsn, ''),"
+				      " coalesce(nb.timeline, 0), coalesce(nb.system_id, ''), coalesce(nb.pg_version, ''),"
+				      " coalesce(nb.citus_version, '') FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+				      " WHERE nb.node = ? AND s.state = 'complete' AND s.time_us <= ? ORDER BY s.time_us DESC"
+				    : "SELECT nb.id, s.id, s.name, s.time_us, nb.root, coalesce(nb.start_lsn, ''),"
+				      " coalesce(nb.timeline, 0), coalesce(nb.system_id, ''), coalesce(nb.pg_version, ''),"
+				      " coalesce(nb.citus_version, '') FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+				      " WHERE nb.node = ? AND s.state = 'complete' AND s.time_us <= ? ORDER BY s.time_us",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing a node's backups");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_int64(s, 2, upto_us);
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&p, 0, sizeof p);
+		p.node = node;
+		p.nb = sqlite3_column_int64(s, 0);
+		p.snapshot = sqlite3_column_int64(s, 1);
+		snprintf(p.snapshot_name, sizeof p.snapshot_name, "%s", (const char *)sqlite3_column_text(s, 2));
+		p.time_us = sqlite3_column_int64(s, 3);
+		p.root = sqlite3_column_int64(s, 4);
+		snprintf(p.start_lsn, sizeof p.start_lsn, "%s", (const char *)sqlite3_column_text(s, 5));
+		p.timeline = sqlite3_column_int64(s, 6);
+		snprintf(p.system_id, sizeof p.system_id, "%s", (const char *)sqlite3_column_text(s, 7));
+		snprintf(p.pg_version, sizeof p.pg_version, "%s", (const char *)sqlite3_column_text(s, 8));
+		snprintf(p.citus_version, sizeof p.citus_version, "%s", (const char *)sqlite3_column_text(s, 9));
+		rc = cb(ctx, &p);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+#define WAL_COLS                                                                                             \
+	"SELECT id, node, name, timeline, coalesce(segno, -1), size, coalesce(content, 0), sha256,"         \
+	" stored_us, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0) FROM wal "
+
+static void row_wal(sqlite3_stmt *s, struct catalog_wal *out)
+{
+	const void *h = sqlite3_column_blob(s, 7);
+	memset(out, 0, sizeof *out);
+	out->id = sqlite3_column_int64(s, 0);
+	out->node = sqlite3_column_int64(s, 1);
+	snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(s, 2));
+	out->timeline = sqlite3_column_int64(s, 3);
+	out->segno = sqlite3_column_int64(s, 4);
+	out->size = (uint64_t)sqlite3_column_int64(s, 5);
+	out->content = sqlite3_column_int64(s, 6);
+	if (h && sqlite3_column_bytes(s, 7) == 32)
+		memcpy(out->sha256, h, 32);
+	out->stored_us = sqlite3_column_int64(s, 8);
+	out->first_commit_us = sqlite3_column_int64(s, 9);
+	out->last_commit_us = sqlite3_column_int64(s, 10);
+}
+
+int catalog_wal_segments(catalog *c, int64_t node, int64_t from_segno, int (*cb)(void *ctx, const struct catalog_wal *w),
+			 void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	struct catalog_wal w;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db, WAL_COLS "WHERE node = ? AND segno >= ? ORDER BY segno, timeline, name", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_err(c, e, "reading the WAL index");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_int64(s, 2, from_segno);
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+		row_wal(s, &w);
+		rc = cb(ctx, &w);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_wal_page(catalog *c, int64_t node, const char *after, struct catalog_wal *out, size_t max, size_t *n,
+		     struct err *e)
+{
+	sqlite3_stmt *s;
+	int r;
+	*n = 0;
+	if (sqlite3_prepare_v2(c->db, WAL_COLS "WHERE node = ? AND name > ? ORDER BY name LIMIT ?", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return db_err(c, e, "listing WAL files");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_text(s, 2, after ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)max);
+	while (*n < max && (r = sqlite3_step(s)) == SQLITE_ROW)
+		row_wal(s, &out[(*n)++]);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int catalog_wal_get(catalog *c, int64_t id, struct catalog_wal *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	int r;
+	if (sqlite3_prepare_v2(c->db, WAL_COLS "WHERE id = ?", -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "reading a WAL file's row");
+	sqlite3_bind_int64(s, 1, id);
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW)
+		row_wal(s, out);
+	sqlite3_finalize(s);
+	return r == SQLITE_ROW ? 0 : err_set(e, ERR_NOTFOUND, "no WAL file number %lld", (long long)id);
+}
+
+int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_node_row *n),
+			  void *ctx, struct err *e)
+{
+	sqlite3_stmt *s;
+	struct catalog_node_row n;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT n.id, n.name, (SELECT count(*) FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+			       " WHERE nb.node = n.id AND s.state = 'complete'),"
+			       " (SELECT count(*) FROM wal WHERE node = n.id), (SELECT coalesce(sum(size), 0) FROM wal"
+			       " WHERE node = n.id) FROM nodes n WHERE n.cluster = ? ORDER BY n.name",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing a cluster's nodes");
+	sqlite3_bind_int64(s, 1, cluster);
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&n, 0, sizeof n);
+		n.id = sqlite3_column_int64(s, 0);
+		snprintf(n.name, sizeof n.name, "%s", (const char *)sqlite3_column_text(s, 1));
+		n.backups = sqlite3_column_int64(s, 2);
+		n.wal_files = sqlite3_column_int64(s, 3);
+		n.wal_bytes = sqlite3_column_int64(s, 4);
+		rc = cb(ctx, &n);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_node_get(catalog *c, int64_t id, int64_t *cluster, char name[128], struct err *e)
+{
+	sqlite3_stmt *s;
+	int r;
+	if (sqlite3_prepare_v2(c->db, "SELECT cluster, name FROM nodes WHERE id = ?", -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "reading a node");
+	sqlite3_bind_int64(s, 1, id);
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW) {
+		*cluster = sqlite3_column_int64(s, 0);
+		snprintf(name, 128, "%s", (const char *)sqlite3_column_text(s, 1));
+	}
+	sqlite3_finalize(s);
+	return r == SQLITE_ROW ? 0 : err_set(e, ERR_NOTFOUND, "no node number %lld", (long long)id);
 }

@@ -25,7 +25,7 @@
 
 typedef struct catalog catalog;
 
-#define CATALOG_SCHEMA_VERSION 4
+#define CATALOG_SCHEMA_VERSION 5
 
 /* --- life cycle --- */
 
@@ -254,5 +254,58 @@ struct catalog_wal {
 int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e);
 /* The WAL file name of node; ERR_NOTFOUND when it is not recorded. */
 int catalog_wal_find(catalog *c, int64_t node, const char *name, struct catalog_wal *out, struct err *e);
+
+/* --- the time index (schema 5): restore points in WAL, runs of segments --- */
+
+/* A restore point found in a node's archived WAL (pg_create_restore_point). */
+struct catalog_wal_rp {
+	int64_t node;
+	char node_name[128];
+	char wal[64];  /* the WAL file where its record ends */
+	char name[65];
+	int64_t time_us;
+	uint64_t lsn;  /* start of its record */
+};
+/* Records one in the caller's transaction; the same (node, lsn) seen again is ignored. */
+int catalog_wal_restore_point_add(catalog *c, int64_t node, const char *wal, const char *name, int64_t time_us,
+				  uint64_t lsn, struct err *e);
+/* Restore points found in the WAL of a cluster's nodes with from_us <= time <= to_us, by time (desc: newest first). */
+int catalog_wal_restore_points(catalog *c, int64_t cluster, int64_t from_us, int64_t to_us, int desc,
+			       int (*cb)(void *ctx, const struct catalog_wal_rp *rp), void *ctx, struct err *e);
+
+/* A complete node backup as the window needs it. Strings are "" when unknown (offline snapshots). */
+struct catalog_nb_pos {
+	int64_t nb, snapshot, node, root;
+	char snapshot_name[48];
+	int64_t time_us;   /* the snapshot's time */
+	char start_lsn[32];
+	int64_t timeline;  /* 0: unknown */
+	char system_id[32], pg_version[64], citus_version[32];
+};
+/* Complete node backups of node whose snapshot time <= upto_us, by snapshot time (desc: newest first). */
+int catalog_node_backups_of(catalog *c, int64_t node, int64_t upto_us, int desc,
+			    int (*cb)(void *ctx, const struct catalog_nb_pos *p), void *ctx, struct err *e);
+/*
+ * The segment and .partial rows of node with segno >= from_segno, in (segno, timeline, name)
+ * order, streamed from one query (cb returns non-zero to stop, and that is returned).
+ */
+int catalog_wal_segments(catalog *c, int64_t node, int64_t from_segno, int (*cb)(void *ctx, const struct catalog_wal *w),
+			 void *ctx, struct err *e);
+/* Up to max WAL rows of node whose names sort after `after`, in name order; *n gets how many. */
+int catalog_wal_page(catalog *c, int64_t node, const char *after, struct catalog_wal *out, size_t max, size_t *n,
+		     struct err *e);
+/* A WAL row by its number; ERR_NOTFOUND. */
+int catalog_wal_get(catalog *c, int64_t id, struct catalog_wal *out, struct err *e);
+
+/* A node of a cluster with its complete node backups and archived WAL. */
+struct catalog_node_row {
+	int64_t id;
+	char name[128];
+	int64_t backups, wal_files, wal_bytes;
+};
+int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_node_row *n),
+			  void *ctx, struct err *e);
+/* A node's cluster and name by its number; ERR_NOTFOUND. */
+int catalog_node_get(catalog *c, int64_t id, int64_t *cluster, char name[128], struct err *e);
 
 #endif
