@@ -1,0 +1,296 @@
+/*
+ * test_window.c: catalog/window.h on synthetic catalog rows.
+ *
+ * Each test builds a catalog with snapshots (node backups with a start LSN and timeline) and
+ * `wal` rows (16 MiB segments with a last commit time), then checks the intervals a node and
+ * the cluster get: a contiguous run, a gap, two snapshots merging, a timeline switch (with
+ * and without its .history), a node without WAL, and the cut of a run at a target time.
+ */
+#include "../unit.h"
+
+#include <sys/stat.h>
+
+#include "catalog/catalog.h"
+#include "catalog/window.h"
+
+#define SEG (16u << 20)
+#define S(x) (1700000000000000ll + (int64_t)(x) * 1000000) /* T0 + x seconds */
+
+struct fx {
+	char dir[256], db[300];
+	catalog *c;
+	int64_t cl;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	unit_tmpdir(f->dir, sizeof f->dir);
+	snprintf(f->db, sizeof f->db, "%s/catalog.db", f->dir);
+	check_ok(catalog_open(f->db, 0, &f->c, E));
+	check_ok(catalog_cluster_ensure(f->c, "c1", &f->cl, E));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	catalog_close(f->c);
+	unit_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static int64_t node(struct fx *f, const char *name)
+{
+	int64_t id;
+	check_ok(catalog_node_ensure(f->c, f->cl, name, &id, E));
+	return id;
+}
+
+/* a complete snapshot at time t holding one node backup of each node in nodes[] (0-ended),
+ * started at segment segno of timeline tli (segno < 0: an offline snapshot, no LSN) */
+static void backup(struct fx *f, const int64_t *nodes, int64_t t, int64_t tli, int64_t segno)
+{
+	struct nb_totals tot = {1, 1, 1, 1};
+	char name[48], lsn[32];
+	int64_t snap, nb;
+	check_ok(catalog_begin(f->c, E));
+	check_ok(catalog_snapshot_begin(f->c, f->cl, segno < 0 ? "offline" : "online", &snap, E));
+	for (const int64_t *n = nodes; *n; n++) {
+		struct catalog_entry en;
+		struct catalog_pg_info pg;
+		memset(&en, 0, sizeof en);
+		en.mode = S_IFDIR | 0700;
+		check_ok(catalog_node_backup_begin(f->c, snap, *n, "/src", &nb, E));
+		check_ok(catalog_entry_add(f->c, nb, &en, E));
+		if (segno >= 0) {
+			uint64_t l = (uint64_t)segno * SEG + 0x28;
+			snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(l >> 32), (unsigned)l);
+			memset(&pg, 0, sizeof pg);
+			pg.start_lsn = lsn;
+			pg.stop_lsn = lsn;
+			pg.timeline = tli;
+			pg.pg_version = "15.4";
+			check_ok(catalog_node_backup_set_pg(f->c, nb, &pg, E));
+		}
+		check_ok(catalog_node_backup_finish(f->c, nb, en.id, &tot, E));
+	}
+	check_ok(catalog_snapshot_finish(f->c, snap, t, name, E));
+	check_ok(catalog_commit(f->c, E));
+}
+
+/* an archived segment (partial: its .partial) whose last commit is at t (0: none) */
+static void seg(struct fx *f, int64_t nd, int64_t tli, int64_t segno, int64_t t, int partial)
+{
+	struct catalog_wal w;
+	memset(&w, 0, sizeof w);
+	w.node = nd;
+	snprintf(w.name, sizeof w.name, "%08X%08X%08X%s", (unsigned)tli, (unsigned)(segno / 256), (unsigned)(segno % 256),
+		 partial ? ".partial" : "");
+	w.timeline = tli;
+	w.segno = segno;
+	w.size = SEG;
+	w.stored_us = t;
+	w.first_commit_us = t;
+	w.last_commit_us = t;
+	check_ok(catalog_wal_add(f->c, &w, E));
+}
+
+static void history(struct fx *f, int64_t nd, int64_t tli)
+{
+	struct catalog_wal w;
+	memset(&w, 0, sizeof w);
+	w.node = nd;
+	snprintf(w.name, sizeof w.name, "%08X.history", (unsigned)tli);
+	w.timeline = tli;
+	w.segno = -1;
+	w.size = 42;
+	check_ok(catalog_wal_add(f->c, &w, E));
+}
+
+struct ivs {
+	size_t n;
+	struct window_interval v[8];
+};
+
+static int collect(void *ctx, const struct window_interval *iv)
+{
+	struct ivs *x = ctx;
+	if (x->n < 8)
+		x->v[x->n] = *iv;
+	x->n++;
+	return 0;
+}
+
+static struct ivs node_window(struct fx *f, int64_t nd)
+{
+	struct ivs x = {0};
+	check_ok(window_node(f->c, nd, collect, &x, NULL, E));
+	return x;
+}
+
+#define assert_iv(x, i, a, b)                                                                              \
+	do {                                                                                               \
+		assert_int_equal((x).v[i].from_us, (a));                                                   \
+		assert_int_equal((x).v[i].to_us, (b));                                                     \
+	} while (0)
+
+static void test_lsn(void **state)
+{
+	(void)state;
+	assert_int_equal(window_parse_lsn("0/2000028"), 0x2000028);
+	assert_int_equal(window_parse_lsn("1A/FF"), (0x1All << 32) | 0xff);
+	assert_int_equal(window_parse_lsn("junk"), -1);
+	assert_int_equal(window_parse_lsn("0/1 "), -1);
+	assert_int_equal(window_parse_lsn(""), -1);
+}
+
+/* a run 2..5: the interval runs from the snapshot to the last commit of segment 5 */
+static void test_contiguous(void **state)
+{
+	struct fx *f = *state;
+	int64_t n = node(f, "n1"), nodes[] = {n, 0};
+	struct ivs x;
+	struct window_run r;
+	check_ok(catalog_begin(f->c, E));
+	seg(f, n, 1, 1, S(1), 0); /* before the backup: not part of the run */
+	seg(f, n, 1, 2, S(5), 0);
+	seg(f, n, 1, 3, S(20), 0);
+	seg(f, n, 1, 4, 0, 0); /* no commit in it: the run goes on */
+	seg(f, n, 1, 5, S(40), 0);
+	check_ok(catalog_commit(f->c, E));
+	backup(f, nodes, S(10), 1, 2);
+	x = node_window(f, n);
+	assert_int_equal(x.n, 1);
+	assert_iv(x, 0, S(10), S(40));
+	/* the cut at a target: the first segment with a commit after it is the last one */
+	check_ok(window_node_at(f->c, n, S(15), &r, E));
+	assert_int_equal(r.start_segno, 2);
+	assert_int_equal(r.last_segno, 3);
+	assert_int_equal(r.reaches, 1);
+	check_ok(window_node_at(f->c, n, S(40), &r, E));
+	assert_int_equal(r.last_segno, 5);
+	assert_int_equal(r.reaches, 0);
+	assert_int_equal(window_node_at(f->c, n, S(41), &r, NULL), ERR_NOTFOUND);
+	assert_int_equal(window_node_at(f->c, n, S(9), &r, NULL), ERR_NOTFOUND);
+}
+
+/* a missing segment ends the run: a gap until the next snapshot, which starts a new interval */
+static void test_gap_two_snapshots(void **state)
+{
+	struct fx *f = *state;
+	int64_t n = node(f, "n1"), nodes[] = {n, 0};
+	struct ivs x;
+	check_ok(catalog_begin(f->c, E));
+	seg(f, n, 1, 2, S(5), 0);
+	seg(f, n, 1, 3, S(20), 0);
+	/* 4 is missing */
+	seg(f, n, 1, 5, S(45), 0);
+	seg(f, n, 1, 6, S(60), 0);
+	seg(f, n, 1, 7, S(70), 0);
+	check_ok(catalog_commit(f->c, E));
+	backup(f, nodes, S(10), 1, 2);
+	backup(f, nodes, S(50), 1, 6);
+	backup(f, nodes, S(65), 1, 7); /* inside the second run: merges with it */
+	x = node_window(f, n);
+	assert_int_equal(x.n, 2);
+	assert_iv(x, 0, S(10), S(20));
+	assert_iv(x, 1, S(50), S(70));
+}
+
+/* a promotion: tli 2 goes on from segment 4 when 00000002.history is archived */
+static void test_timeline_switch(void **state)
+{
+	struct fx *f = *state;
+	int64_t n = node(f, "n1"), m = node(f, "n2"), nodes[] = {n, m, 0};
+	struct ivs x;
+	struct window_run r;
+	check_ok(catalog_begin(f->c, E));
+	for (int64_t nd = n; nd; nd = nd == n ? m : 0) {
+		seg(f, nd, 1, 2, S(5), 0);
+		seg(f, nd, 1, 3, S(20), 0);
+		seg(f, nd, 1, 4, S(25), 1); /* the old timeline's last segment, archived as .partial */
+		seg(f, nd, 2, 4, S(30), 0);
+		seg(f, nd, 2, 5, S(40), 0);
+	}
+	history(f, n, 2); /* n2 has no history file: it cannot follow tli 2 */
+	check_ok(catalog_commit(f->c, E));
+	backup(f, nodes, S(10), 1, 2);
+	x = node_window(f, n);
+	assert_int_equal(x.n, 1);
+	assert_iv(x, 0, S(10), S(40));
+	check_ok(window_node_at(f->c, n, S(35), &r, E));
+	assert_int_equal(r.last_segno, 5);
+	assert_int_equal(r.ntl, 1);
+	assert_int_equal(r.tl[0], 2);
+	assert_int_equal(r.tl_from[0], 4);
+	assert_int_equal(window_run_tli(&r, 3), 1);
+	assert_int_equal(window_run_tli(&r, 5), 2);
+	/* without the history: the .partial of tli 1 is the last segment */
+	x = node_window(f, m);
+	assert_int_equal(x.n, 1);
+	assert_iv(x, 0, S(10), S(25));
+	check_ok(window_node_at(f->c, m, S(22), &r, E));
+	assert_int_equal(r.last_segno, 4);
+	assert_int_equal(r.last_partial, 1);
+	assert_string_equal(r.last_name, "000000010000000000000004.partial");
+	/* the cluster: the intersection */
+	x.n = 0;
+	check_ok(window_cluster(f->c, f->cl, collect, &x, E));
+	assert_int_equal(x.n, 1);
+	assert_iv(x, 0, S(10), S(25));
+}
+
+/* a node without WAL: its window is the instants of its snapshots; the cluster's too */
+static void test_node_without_wal(void **state)
+{
+	struct fx *f = *state;
+	int64_t n = node(f, "n1"), m = node(f, "n2"), nodes[] = {n, m, 0}, only_n[] = {n, 0};
+	struct ivs x;
+	struct window_run r;
+	check_ok(catalog_begin(f->c, E));
+	seg(f, n, 1, 2, S(5), 0);
+	seg(f, n, 1, 3, S(30), 0);
+	check_ok(catalog_commit(f->c, E));
+	backup(f, nodes, S(10), 1, 2);
+	backup(f, only_n, S(20), 1, 3);
+	backup(f, nodes, S(40), -1, -1); /* offline: no LSN */
+	x = node_window(f, m);
+	assert_int_equal(x.n, 2);
+	assert_iv(x, 0, S(10), S(10));
+	assert_iv(x, 1, S(40), S(40));
+	x = node_window(f, n);
+	assert_int_equal(x.n, 2);
+	assert_iv(x, 0, S(10), S(30));
+	assert_iv(x, 1, S(40), S(40));
+	x.n = 0;
+	check_ok(window_cluster(f->c, f->cl, collect, &x, E));
+	assert_int_equal(x.n, 2);
+	assert_iv(x, 0, S(10), S(10));
+	assert_iv(x, 1, S(40), S(40));
+	check_ok(window_node_at(f->c, m, S(10), &r, E));
+	assert_int_equal(r.last_segno, -1);
+	assert_int_equal(r.end_us, S(10));
+	assert_int_equal(window_node_at(f->c, m, S(11), &r, NULL), ERR_NOTFOUND);
+	/* no snapshot at all: an empty window */
+	{
+		int64_t lone = node(f, "n3");
+		x = node_window(f, lone);
+		assert_int_equal(x.n, 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lsn),
+		cmocka_unit_test_setup_teardown(test_contiguous, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gap_two_snapshots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_without_wal, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
