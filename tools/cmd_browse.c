@@ -9,6 +9,7 @@
 
 #include "common/json.h"
 #include "common/timefmt.h"
+#include "catalog/window.h"
 #include "common/util.h"
 #include "fs/file.h"
 #include "fs/path.h"
@@ -108,6 +109,197 @@ static int list_cb(void *p, const struct catalog_snapshot *s)
 	return 0;
 }
 
+/* --- the restorable window (list CLUSTER) --- */
+
+struct ivs {
+	struct window_interval *v;
+	size_t n, cap;
+};
+
+static int ivs_add(void *ctx, const struct window_interval *iv)
+{
+	struct ivs *l = ctx;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = *iv;
+	return 0;
+}
+
+static void json_time(struct json *j, const char *key, int64_t us)
+{
+	char t[TIMEFMT_MAX], k[64];
+	timefmt_print(us, 1, t);
+	json_key(j, key);
+	json_str(j, t);
+	snprintf(k, sizeof k, "%s_us", key);
+	json_key(j, k);
+	json_int(j, us);
+}
+
+/* a window as JSON: earliest, latest, intervals and the gaps between them */
+static void json_window(struct json *j, const struct ivs *w)
+{
+	json_obj(j);
+	if (w->n) {
+		json_time(j, "earliest", w->v[0].from_us);
+		json_time(j, "latest", w->v[w->n - 1].to_us);
+	} else {
+		json_key(j, "earliest");
+		json_str(j, NULL);
+		json_key(j, "latest");
+		json_str(j, NULL);
+	}
+	json_key(j, "intervals");
+	json_arr(j);
+	for (size_t i = 0; i < w->n; i++) {
+		json_obj(j);
+		json_time(j, "from", w->v[i].from_us);
+		json_time(j, "to", w->v[i].to_us);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_key(j, "gaps");
+	json_arr(j);
+	for (size_t i = 1; i < w->n; i++) {
+		json_obj(j);
+		json_time(j, "from", w->v[i - 1].to_us);
+		json_time(j, "to", w->v[i].from_us);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+static void print_window(const char *what, const struct ivs *w, const char *extra)
+{
+	char a[TIMEFMT_MAX], b[TIMEFMT_MAX];
+	if (!w->n) {
+		printf("  %-22s none%s\n", what, extra);
+		return;
+	}
+	timefmt_print(w->v[0].from_us, 1, a);
+	timefmt_print(w->v[w->n - 1].to_us, 1, b);
+	printf("  %-22s %s .. %s%s\n", what, a, b, extra);
+	for (size_t i = 1; i < w->n; i++) {
+		timefmt_print(w->v[i - 1].to_us, 1, a);
+		timefmt_print(w->v[i].from_us, 1, b);
+		printf("  %-22s   gap: nothing restorable after %s until %s\n", "", a, b);
+	}
+}
+
+struct node_list {
+	struct catalog_node_row *v;
+	size_t n, cap;
+};
+
+static int node_row_cb(void *ctx, const struct catalog_node_row *r)
+{
+	struct node_list *l = ctx;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 8;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = *r;
+	return 0;
+}
+
+struct rp_out {
+	struct ctx *x;
+	struct json *j;
+	int n;
+};
+
+static int rp_cb(void *ctx, const struct catalog_wal_rp *rp)
+{
+	struct rp_out *o = ctx;
+	char t[TIMEFMT_MAX], lsn[32];
+	timefmt_print(rp->time_us, 1, t);
+	snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(rp->lsn >> 32), (unsigned)rp->lsn);
+	if (o->j) {
+		json_obj(o->j);
+		json_key(o->j, "name");
+		json_str(o->j, rp->name);
+		json_time(o->j, "time", rp->time_us);
+		json_key(o->j, "node");
+		json_str(o->j, rp->node_name);
+		json_key(o->j, "lsn");
+		json_str(o->j, lsn);
+		json_key(o->j, "wal");
+		json_str(o->j, rp->wal);
+		json_obj_end(o->j);
+	} else {
+		if (!o->n)
+			printf("restore points found in WAL:\n");
+		printf("  %-28s %-28s %-16s %s\n", rp->name, t, rp->node_name, lsn);
+	}
+	o->n++;
+	return 0;
+}
+
+/* the window part of `list CLUSTER`: per node and for the cluster, then the restore points */
+static int list_window(struct ctx *x, int64_t cluster, const char *name, struct json *j, struct err *e)
+{
+	struct node_list nodes = {0};
+	struct ivs cw = {0}, nw = {0};
+	struct rp_out ro = {x, j, 0};
+	int rc;
+	if ((rc = catalog_cluster_nodes(x->cat, cluster, node_row_cb, &nodes, e)) < 0 ||
+	    (rc = window_cluster(x->cat, cluster, ivs_add, &cw, e)) < 0)
+		goto out;
+	if (j) {
+		json_key(j, "window");
+		json_window(j, &cw);
+		json_key(j, "nodes");
+		json_arr(j);
+	} else {
+		printf("\nrestorable window of %s (UTC):\n", name);
+		print_window("cluster", &cw, "");
+	}
+	for (size_t i = 0; i < nodes.n; i++) {
+		nw.n = 0;
+		if ((rc = window_node(x->cat, nodes.v[i].id, ivs_add, &nw, NULL, e)) < 0)
+			goto out;
+		if (j) {
+			json_obj(j);
+			json_key(j, "node");
+			json_str(j, nodes.v[i].name);
+			json_key(j, "backups");
+			json_int(j, nodes.v[i].backups);
+			json_key(j, "wal_files");
+			json_int(j, nodes.v[i].wal_files);
+			json_key(j, "wal_bytes");
+			json_int(j, nodes.v[i].wal_bytes);
+			json_key(j, "window");
+			json_window(j, &nw);
+			json_obj_end(j);
+		} else {
+			char what[160], extra[96], b[24];
+			util_human_bytes((uint64_t)nodes.v[i].wal_bytes, b, sizeof b);
+			snprintf(what, sizeof what, "node %s", nodes.v[i].name);
+			snprintf(extra, sizeof extra, "   (%lld backups, WAL: %lld files, %s)", (long long)nodes.v[i].backups,
+				 (long long)nodes.v[i].wal_files, b);
+			print_window(what, &nw, extra);
+		}
+	}
+	if (j) {
+		json_arr_end(j);
+		json_key(j, "restore_points");
+		json_arr(j);
+	}
+	rc = catalog_wal_restore_points(x->cat, cluster, INT64_MIN, INT64_MAX, 0, rp_cb, &ro, e);
+	if (j)
+		json_arr_end(j);
+	else if (!ro.n && rc == 0)
+		printf("no restore points found in WAL\n");
+out:
+	free(nodes.v);
+	free(cw.v);
+	free(nw.v);
+	return rc;
+}
+
 int cmd_list(struct ctx *x, int argc, char **argv)
 {
 	struct err e;
@@ -125,14 +317,26 @@ int cmd_list(struct ctx *x, int argc, char **argv)
 	o.x = x;
 	if (x->json) {
 		json_init(&o.j, stdout);
+		if (cluster) {
+			/* one cluster: an object with its snapshots, window and restore points */
+			json_obj(&o.j);
+			json_key(&o.j, "cluster");
+			json_str(&o.j, argv[1]);
+			json_key(&o.j, "snapshots");
+		}
 		json_arr(&o.j);
 	}
 	rc = catalog_snapshots(x->cat, cluster, list_cb, &o, &e);
-	if (x->json) {
+	if (x->json)
 		json_arr_end(&o.j);
-		json_end(&o.j);
-	} else if (!o.n && rc == 0) {
+	else if (!o.n && rc == 0)
 		printf("no snapshots yet\n");
+	if (rc == 0 && cluster)
+		rc = list_window(x, cluster, argv[1], x->json ? &o.j : NULL, &e);
+	if (x->json) {
+		if (cluster)
+			json_obj_end(&o.j);
+		json_end(&o.j);
 	}
 	if (!x->json && rc == 0)
 		config_list_clusters(x, argc == 2 ? argv[1] : NULL);

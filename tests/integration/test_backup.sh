@@ -144,12 +144,12 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); w=[n for n in r["no
 ok "--full reads every file"
 
 # a node that is down fails the whole snapshot, and nothing is listed
-before=$(pgt --json list prod | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+before=$(pgt --json list prod | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["snapshots"]))')
 pg_stop w1
 expect_fail "backup with a node down" 1 pgt backup prod
 err_has "node w1"
 err_has "HINT:"
-after=$(pgt --json list prod | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+after=$(pgt --json list prod | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["snapshots"]))')
 [ "$before" = "$after" ] || fail "a failed backup left a snapshot listed ($before -> $after)"
 pg_start w1
 ok "a node down fails the whole snapshot with its name; nothing half-done is listed"
@@ -177,7 +177,7 @@ expect_fail "backup with a node dying" 1 pgt backup prod
 wait $killer || true
 err_has "w1"
 stop_writers
-after=$(pgt --json list prod | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+after=$(pgt --json list prod | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["snapshots"]))')
 [ "$before" = "$after" ] || fail "a failed backup left a snapshot listed"
 pg_start w1
 ok "a node dying mid-backup fails the snapshot; nothing listed"

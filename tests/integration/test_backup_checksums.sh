@@ -41,7 +41,7 @@ PY
 ok "both paths verify every page and report exactly the damaged one ($rel block 3), without failing"
 pgt backup chk | grep -q "WARNING: damaged page: $rel block 3" || fail "text output lacks the warning"
 ok "the text output warns about the damaged page"
-[ "$(pgt --json list chk | python3 -c 'import json,sys; print(sum(n["damaged_pages"] for n in json.load(sys.stdin)[-1]["node_backups"]))')" = 2 ] ||
+[ "$(pgt --json list chk | python3 -c 'import json,sys; print(sum(n["damaged_pages"] for n in json.load(sys.stdin)["snapshots"][-1]["node_backups"]))')" = 2 ] ||
 	fail "list does not record damaged pages"
 ok "list records the damaged page count per node backup"
 

@@ -62,8 +62,8 @@ done
 ok "the restore point is in the WAL of all three nodes"
 
 pgt --json list ctest >"$T/list.json"
-S=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[-1]["snapshot"])' "$T/list.json")
-n=$(python3 -c 'import json,sys; print(sum(nb.get("citus_version") == sys.argv[2] for nb in json.load(open(sys.argv[1]))[-1]["node_backups"]))' "$T/list.json" "$version")
+S=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshots"][-1]["snapshot"])' "$T/list.json")
+n=$(python3 -c 'import json,sys; print(sum(nb.get("citus_version") == sys.argv[2] for nb in json.load(open(sys.argv[1]))["snapshots"][-1]["node_backups"]))' "$T/list.json" "$version")
 [ "$n" = 3 ] || { cat "$T/list.json" >&2; fail "list records Citus $version for $n nodes, expected 3"; }
 ok "each node backup records Citus $version"
 
