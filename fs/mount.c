@@ -78,6 +78,7 @@ struct fileh {
 	struct hlink link; /* first */
 	int64_t content;
 	uint64_t size;
+	uint8_t *synth; /* a synthesized file (at/ views): its bytes, made at open */
 	uint64_t next;	/* where the last read ended (atomic) */
 	uint64_t ahead; /* read-ahead was asked for up to here (atomic) */
 };
@@ -223,7 +224,7 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!(t = locate(req, parent, &dir)))
 		return;
 	err_clear(&e);
-	if (dir.kind == FS_LATEST || (dir.kind == FS_ENTRY && !S_ISDIR(dir.entry.mode))) {
+	if (!fs_is_dir(&dir)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
@@ -266,7 +267,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct dirh *d;
 	if (!locate(req, ino, &l))
 		return;
-	if (l.kind == FS_LATEST || (l.kind == FS_ENTRY && !S_ISDIR(l.entry.mode))) {
+	if (!fs_is_dir(&l)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
@@ -408,20 +409,42 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct fs_loc l;
 	struct fileh *h;
+	struct tls *t;
+	int64_t content;
+	uint64_t size;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (!locate(req, ino, &l))
+	if (!(t = locate(req, ino, &l)))
 		return;
-	if (l.kind != FS_ENTRY || !S_ISREG(l.entry.mode)) {
-		fuse_reply_err(req, l.kind == FS_ENTRY && S_ISDIR(l.entry.mode) ? EISDIR : EINVAL);
+	if (!fs_is_file(&l, &content, &size)) {
+		fuse_reply_err(req, fs_is_dir(&l) ? EISDIR : EINVAL);
 		return;
 	}
-	h = xcalloc(1, sizeof *h);
+	if (l.kind == FS_AT_FILE) {
+		/* a few KiB at most: kept in the handle itself, so a handle freed at the end of the
+		 * session (never released) frees them too */
+		struct err e;
+		uint8_t *buf;
+		size_t len;
+		int rc;
+		err_clear(&e);
+		if ((rc = fs_loc_synth(t->rd, &l, &buf, &len, &e)) < 0) {
+			fuse_reply_err(req, errno_of(mnt_of(req), rc, &e));
+			return;
+		}
+		h = xcalloc(1, sizeof *h + len + 1);
+		h->synth = (uint8_t *)(h + 1);
+		memcpy(h->synth, buf, len);
+		free(buf);
+		size = len;
+	} else {
+		h = xcalloc(1, sizeof *h);
+	}
+	h->content = content;
+	h->size = size;
 	handle_add(mnt_of(req), &h->link);
-	h->content = l.entry.content;
-	h->size = l.entry.size;
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1; /* the bytes never change: keep the pages between opens */
 	if (fuse_reply_open(req, fi) != 0)
@@ -441,8 +464,13 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (!h->content || (uint64_t)off >= h->size) {
+	if ((!h->content && !h->synth) || (uint64_t)off >= h->size) {
 		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (h->synth) {
+		size_t left = (size_t)(h->size - (uint64_t)off);
+		fuse_reply_buf(req, (const char *)h->synth + off, left < size ? left : size);
 		return;
 	}
 	if (!(t = tls_get(m))) {
@@ -509,6 +537,10 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, s
 		return;
 	}
 	err_clear(&e);
+	if (h->synth) { /* a synthesized file is all data */
+		fuse_reply_lseek(req, whence == SEEK_HOLE ? (off_t)h->size : off);
+		return;
+	}
 	if (!h->content) { /* an empty file has no data; a file of zeros only is one hole */
 		fuse_reply_lseek(req, whence == SEEK_HOLE ? (off_t)h->size : off);
 		return;
@@ -524,8 +556,9 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, s
 
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fileh *h = (struct fileh *)(uintptr_t)fi->fh;
 	(void)ino;
-	handle_free(mnt_of(req), &((struct fileh *)(uintptr_t)fi->fh)->link);
+	handle_free(mnt_of(req), &h->link);
 	fuse_reply_err(req, 0);
 }
 

@@ -426,7 +426,7 @@ int cmd_ls(struct ctx *x, int argc, char **argv)
 		json_init(&o.j, stdout);
 		json_arr(&o.j);
 	}
-	if (l.kind == FS_ENTRY && !S_ISDIR(l.entry.mode))
+	if (!fs_is_dir(&l))
 		ls_cb(&o, &l); /* like ls: a file lists itself */
 	else if ((rc = fs_list(x->cat, &l, "", ls_cb, &o, &e)) < 0)
 		return report(&e);
@@ -450,14 +450,25 @@ int cmd_cat(struct ctx *x, int argc, char **argv)
 	rd = fs_reader_new(x->repo, x->cat, NULL);
 	for (int i = 1; i < argc && rc == 0; i++) {
 		struct fs_loc l;
+		int64_t content;
+		uint64_t size;
 		if ((rc = fs_resolve(x->cat, argv[i], &l, &e)) < 0)
 			break;
-		if (l.kind != FS_ENTRY || !S_ISREG(l.entry.mode)) {
+		if (!fs_is_file(&l, &content, &size)) {
 			rc = err_set(&e, ERR_USAGE, "%s is not a regular file", argv[i]);
 			break;
 		}
-		if (l.entry.size)
-			rc = fs_copy_to_fd(rd, l.entry.content, l.entry.size, STDOUT_FILENO, &e);
+		if (l.kind == FS_AT_FILE) {
+			uint8_t *buf;
+			size_t len;
+			if ((rc = fs_loc_synth(rd, &l, &buf, &len, &e)) == 0) {
+				if (util_write_all(STDOUT_FILENO, buf, len) < 0)
+					rc = err_sys(&e, ERR_IO, "writing to stdout");
+				free(buf);
+			}
+		} else if (size) {
+			rc = fs_copy_to_fd(rd, content, size, STDOUT_FILENO, &e);
+		}
 		if (rc < 0)
 			err_prefix(&e, "%s", argv[i]);
 	}

@@ -542,6 +542,16 @@ static void test_ino_roundtrip(void **state)
 			assert_string_equal(back.entry.target, l[i].entry.target);
 			assert_int_equal(back.nb, l[i].nb);
 			break;
+		default: /* the wal/ and at/ views: the name and the attributes come back */
+			{
+				struct stat s1, s2;
+				fs_stat(&l[i], &s1);
+				fs_stat(&back, &s2);
+				assert_string_equal(fs_name(&back), fs_name(&l[i]));
+				assert_int_equal(s1.st_mode, s2.st_mode);
+				assert_int_equal(s1.st_size, s2.st_size);
+			}
+			break;
 		}
 	}
 	/* the clusters' and snapshots' numbers: tied to their catalog numbers */
@@ -734,9 +744,13 @@ static void test_list_upper(void **state)
 	assert_int_equal(ls->n, 1);
 	free(ls);
 
-	/* a cluster: snapshots oldest first, then latest */
+	/* a cluster: snapshots oldest first, then latest, at and wal */
 	ls = list(c, &prod, "", 0);
-	assert_int_equal(ls->n, 4);
+	assert_int_equal(ls->n, 6);
+	assert_string_equal(ls->names[4], "at");
+	assert_string_equal(ls->names[5], "wal");
+	assert_int_equal(ls->locs[4].kind, FS_ATDIR);
+	assert_int_equal(ls->locs[5].kind, FS_WALDIR);
 	assert_string_equal(ls->names[0], t->n1);
 	assert_string_equal(ls->names[1], t->n2);
 	assert_string_equal(ls->names[2], t->n3);
@@ -750,15 +764,22 @@ static void test_list_upper(void **state)
 	assert_int_equal(ls->locs[3].cluster, t->prod);
 	free(ls);
 	ls = list(c, &prod, t->n1, 0);
-	assert_int_equal(ls->n, 3);
+	assert_int_equal(ls->n, 5);
 	assert_string_equal(ls->names[0], t->n2);
 	assert_string_equal(ls->names[2], "latest");
 	free(ls);
 	ls = list(c, &prod, t->n3, 0);
-	assert_int_equal(ls->n, 1);
-	assert_string_equal(ls->names[0], "latest");
+	assert_int_equal(ls->n, 3);
 	free(ls);
 	ls = list(c, &prod, "latest", 0);
+	assert_int_equal(ls->n, 2);
+	assert_string_equal(ls->names[0], "at");
+	free(ls);
+	ls = list(c, &prod, "at", 0);
+	assert_int_equal(ls->n, 1);
+	assert_string_equal(ls->names[0], "wal");
+	free(ls);
+	ls = list(c, &prod, "wal", 0);
 	assert_int_equal(ls->n, 0);
 	free(ls);
 	ls = list(c, &prod, "", 1); /* stopped: no latest either */
@@ -768,9 +789,9 @@ static void test_list_upper(void **state)
 	ls = list(c, &prod, "", 3);
 	assert_int_equal(ls->n, 3);
 	free(ls);
-	/* a cluster without snapshots is empty, with no latest */
+	/* a cluster without snapshots has no latest: at and wal only */
 	ls = list(c, &empty, "", 0);
-	assert_int_equal(ls->n, 0);
+	assert_int_equal(ls->n, 2);
 	free(ls);
 
 	/* a snapshot (or latest): its nodes by name */
@@ -823,7 +844,7 @@ static void test_list_same_second(void **state)
 	assert_string_equal(name, "2023-11-14T22:13:20.623456Z");
 
 	ls = list(c, &prod, "", 0);
-	assert_int_equal(ls->n, 5); /* S1, the new one, S2, S3, latest */
+	assert_int_equal(ls->n, 7); /* S1, the new one, S2, S3, latest, at, wal */
 	free(ls);
 
 	/* one name per call, resumed after the last: every snapshot once */
@@ -840,16 +861,16 @@ static void test_list_same_second(void **state)
 		free(ls);
 		assert_true(total <= 10);
 	}
-	if (seen_new != 1 || total != 5)
+	if (seen_new != 1 || total != 7)
 		print_error("paged listing of prod: %d names, snapshot %s seen %d times\n", total, name, seen_new);
 	ls = list(c, &prod, t->n1, 0);
 	n = ls->n;
-	if (n != 4)
+	if (n != 6)
 		print_error("listing prod after %s gave %zu names, the first %s\n", t->n1, n, ls->names[0]);
 	free(ls);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 6);
 	assert_int_equal(seen_new, 1);
-	assert_int_equal(total, 5);
+	assert_int_equal(total, 7);
 }
 
 /* --- deleting a snapshot --- */
@@ -899,7 +920,7 @@ static void test_snapshot_delete(void **state)
 	{
 		struct fs_loc prod = resolve(c, "prod");
 		ls = list(c, &prod, "", 0);
-		assert_int_equal(ls->n, 3);
+		assert_int_equal(ls->n, 5);
 		assert_string_equal(ls->names[0], t->n1);
 		assert_string_equal(ls->names[1], t->n2);
 		assert_string_equal(ls->names[2], "latest");
@@ -941,7 +962,7 @@ static void test_snapshot_delete(void **state)
 	{
 		struct fs_loc prod = resolve(c, "prod");
 		ls = list(c, &prod, "", 0);
-		assert_int_equal(ls->n, 0);
+		assert_int_equal(ls->n, 2); /* at and wal only */
 		free(ls);
 	}
 }
