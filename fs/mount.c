@@ -468,13 +468,23 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (h->synth) {
-		size_t left = (size_t)(h->size - (uint64_t)off);
-		fuse_reply_buf(req, (const char *)h->synth + off, left < size ? left : size);
-		return;
-	}
 	if (!(t = tls_get(m))) {
 		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (h->synth) {
+		/* replied from the thread's buffer: the kernel may send the release (which frees h)
+		 * as soon as it has the reply, while writev has not returned yet */
+		size_t left = (size_t)(h->size - (uint64_t)off);
+		if (left > size)
+			left = size;
+		if (t->cap < left) {
+			free(t->buf);
+			t->buf = xmalloc(left);
+			t->cap = left;
+		}
+		memcpy(t->buf, h->synth + off, left);
+		fuse_reply_buf(req, (const char *)t->buf, left);
 		return;
 	}
 	next = __atomic_load_n(&h->next, __ATOMIC_RELAXED);

@@ -147,16 +147,14 @@ static int view_lookup(catalog *c, const struct fs_loc *dir, const char *name, s
 			}
 		if (!strcmp(name, "pg_wal") && vn->pgwal.id)
 			return view_dir_loc(c, dir, dir->vnode, FS_AT_PGWAL, out, e);
-		*out = *dir;
+		*out = *dir; /* the snapshot's entry, seen through the view (view kept: fs_ino) */
 		out->kind = FS_ENTRY;
-		out->view = 0;
 		return catalog_entry_lookup(c, dir->nb, dir->entry.id, name, &out->entry, e);
 	case FS_AT_PGWAL:
 		if (view_wal_loc(c, dir, name, out) == 0)
 			return 0;
 		*out = *dir;
 		out->kind = FS_ENTRY;
-		out->view = 0;
 		return catalog_entry_lookup(c, dir->nb, dir->entry.id, name, &out->entry, e);
 	default:
 		break;
@@ -351,11 +349,14 @@ void fs_stat(const struct fs_loc *l, struct stat *st)
  * 2 wal/NODE/FILE (wal row), 3 CLUSTER/at (cluster).
  * TAG_AT: ((x << 3 | sub) << 12 | view) << 3, view 1..4095 (fs/view.h), sub 0 at/T (x 0),
  * 1 restore.json (x 0), 2 NODE (x: the node's index in the view), 3 its postgresql.auto.conf,
- * 4 its recovery.signal, 5 its pg_wal, 6 an archived file in that pg_wal (x: wal row).
+ * 4 its recovery.signal, 5 its pg_wal, 6 an archived file in that pg_wal (x: wal row), 7 a
+ * directory of the snapshot's tree seen through the view (x: entry). Files of the tree keep
+ * their TAG_ENTRY numbers (one inode, two names, like a hard link); directories get their
+ * own per view, because the kernel allows a directory inode one parent only.
  */
 enum { TAG_CLUSTER = 1, TAG_SNAPSHOT = 2, TAG_LATEST = 3, TAG_ENTRY = 4, TAG_WAL = 5, TAG_AT = 6 };
 enum { WSUB_DIR, WSUB_NODE, WSUB_FILE, WSUB_AT };
-enum { ASUB_AT, ASUB_JSON, ASUB_NODE, ASUB_CONF, ASUB_SIGNAL, ASUB_PGWAL, ASUB_WAL };
+enum { ASUB_AT, ASUB_JSON, ASUB_NODE, ASUB_CONF, ASUB_SIGNAL, ASUB_PGWAL, ASUB_WAL, ASUB_DIR };
 
 static uint64_t ino_wal(int sub, int64_t id)
 {
@@ -405,6 +406,8 @@ uint64_t fs_ino(const struct fs_loc *l)
 	case FS_SNAPSHOT:
 		return fs_ino_of(l->kind, l->snapshot);
 	case FS_ENTRY:
+		if (l->view && S_ISDIR(l->entry.mode))
+			return ino_at(l->view, ASUB_DIR, l->entry.id);
 		return fs_ino_of(l->kind, l->entry.id);
 	case FS_WALDIR:
 	case FS_ATDIR:
@@ -503,6 +506,20 @@ static int at_loc_of_ino(catalog *c, uint64_t p, struct fs_loc *out, struct err 
 		out->node = w.node;
 		out->wal = w;
 		snprintf(out->shown, sizeof out->shown, "%s", name);
+		return 0;
+	}
+	case ASUB_DIR: {
+		int rc;
+		if ((rc = catalog_entry_get(c, x, &out->entry, e)) < 0)
+			return rc;
+		out->kind = FS_ENTRY;
+		out->nb = catalog_entry_nb(c, x);
+		out->vnode = -1;
+		for (int i = 0; i < v->nnodes; i++)
+			if (v->nodes[i].run.nb.nb == out->nb)
+				out->vnode = i;
+		if (out->vnode < 0 || !S_ISDIR(out->entry.mode))
+			return err_set(e, ERR_NOTFOUND, "entry %lld is not in view %s", (long long)x, v->name);
 		return 0;
 	}
 	default:
@@ -818,11 +835,8 @@ static int view_merge(catalog *c, const struct fs_loc *dir, const char *after,
 		if (take_a) {
 			l.entry = ents[ai++];
 			l.kind = FS_ENTRY;
-			l.view = 0;
-			if (!wals && !strcmp(l.entry.name, "pg_wal") && vn->pgwal.id == l.entry.id) {
+			if (!wals && !strcmp(l.entry.name, "pg_wal") && vn->pgwal.id == l.entry.id)
 				l.kind = FS_AT_PGWAL;
-				l.view = dir->view;
-			}
 		} else {
 			if (aname && !strcmp(aname, bname))
 				ai++; /* the view's file replaces the snapshot's */

@@ -139,8 +139,9 @@ ls "$M/at/$T1/n" | grep -qx recovery.signal || fail "the node's listing lacks re
 	fail "postgresql.auto.conf: stat size and bytes differ"
 ls "$M/at/$T1/n/pg_wal" | grep -qx "$rp_seg" || fail "at/T1/n/pg_wal lacks $rp_seg"
 cmp "$M/at/$T1/n/pg_wal/$rp_seg" "$PGROOT/main/pg_wal/$rp_seg" || fail "at/T1/n/pg_wal/$rp_seg differs"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["restore_point"]["name"] == "after_batch3", d' \
-	"$M/at/$T2/restore.json" || fail "restore.json at T2 does not name after_batch3"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["restore_point"]["name"] == "after_batch3" and d["target"] == "end", d' \
+	"$M/at/$T2/restore.json" || fail "restore.json at T2 does not name after_batch3, or its target is not the end"
+! grep -q "^recovery_target_time" "$M/at/$T2/n/postgresql.auto.conf" || fail "at/T2 (the last commit) sets recovery_target_time"
 ok "at/T1: restore.json, the recovery block, recovery.signal, pg_wal with the archived segments; at/T2 names after_batch3"
 
 # outside the window: ENOENT, in the mount and in pgtimefs ls
@@ -178,7 +179,7 @@ pg_stop r1
 P2=$(restore_at r2 "$T2")
 got=$(sql "$P2" "SELECT count(*) FROM t")
 [ "$got" = 300 ] || { tail -20 "$PGROOT/r2.log" >&2; fail "the copy of at/T2 (end of the window) holds $got rows, expected 300"; }
-ok "cp -a of at/T2 (after the last commit: no target time) replayed to the end: 300 rows"
+ok "cp -a of at/T2 (the last commit: no target time) replayed to the end: 300 rows"
 pg_stop r2
 
 stop_mount "$T/mnt" "$MPID"
