@@ -24,7 +24,7 @@ sleep 1.1 # files newer than a snapshot's start are always re-read (racy-timesta
 pgt init >/dev/null
 pgt snapshot prod node1 "$T/data" >/dev/null
 pgt snapshot wide n1 "$T/many" >/dev/null
-S=$(pgt --json list prod | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["snapshot"])')
+S=$(pgt --json list prod | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["snapshot"])')
 M=$T/mnt
 N=$M/prod/$S/node1
 mkdir "$M" "$T/mnt-ao" "$T/mnt-bg"
@@ -37,7 +37,7 @@ ok "mounted (pid $MAIN)"
 
 # --- layout
 [ "$(ls "$M" | tr '\n' ' ')" = "prod wide " ] || fail "root lists '$(ls "$M" | tr '\n' ' ')', expected 'prod wide '"
-[ "$(ls "$M/prod" | tr '\n' ' ')" = "$S latest " ] || fail "prod lists '$(ls "$M/prod" | tr '\n' ' ')'"
+[ "$(LC_ALL=C ls "$M/prod" | tr '\n' ' ')" = "$S at latest wal " ] || fail "prod lists '$(LC_ALL=C ls "$M/prod" | tr '\n' ' ')'"
 [ -L "$M/prod/latest" ] && [ "$(readlink "$M/prod/latest")" = "$S" ] || fail "prod/latest is not a symlink to $S"
 [ "$(ls "$M/prod/latest/")" = node1 ] || fail "prod/latest/ does not hold node1"
 for d in "$M" "$M/prod" "$M/prod/$S" "$M/prod/$S/node1"; do
@@ -177,7 +177,7 @@ stop_mount "$T/mnt-ao" $AO
 ok "with allow_other: nobody reads 0644 files and its own 0600 file, and is refused root's 0600 files and 0750 directory"
 
 # --- 12. a directory of 10,000 files (through the snapshot's name, and through latest)
-WS=$(pgt --json list wide | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["snapshot"])')
+WS=$(pgt --json list wide | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["snapshot"])')
 LC_ALL=C ls -ln --time-style=full-iso "$T/many/dir" | grep -v '^total' >"$T/ls.src"
 for W in "$M/wide/$WS/n1/dir" "$M/wide/latest/n1/dir"; do
 	t0=$(date +%s%N)

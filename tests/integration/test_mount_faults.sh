@@ -7,8 +7,9 @@
 need_fuse
 command -v unshare >/dev/null || skip "unshare (util-linux) is missing"
 
-snap_of() { pgt --json list "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["snapshot"])'; }
-listing() { timeout 20 ls "$M/prod" 2>&1 | tr '\n' ' '; }
+snap_of() { pgt --json list "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["snapshot"])'; }
+# the snapshots and latest (the at/ and wal/ views are left out)
+listing() { timeout 20 ls "$M/prod" 2>&1 | grep -vxE 'at|wal' | tr '\n' ' '; }
 # within SECONDS COND...: polls COND every 0.1 s; prints the milliseconds it took; false on timeout
 within() {
 	local secs=$1 t0 i

@@ -15,7 +15,7 @@ err_has "already"
 ok "init refuses an existing repository"
 
 pgt snapshot prod node1 "$T/data" >/dev/null
-S1=$(pgt --json list prod | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["snapshot"])')
+S1=$(pgt --json list prod | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["snapshot"])')
 verify_cat "$T/data" "prod/$S1/node1"
 ok "every file of snapshot 1 reads back byte for byte"
 
@@ -50,7 +50,7 @@ PY
 ok "mode, owner, size, mtime (ns), type and link targets match for every entry"
 
 # the sparse file keeps its holes as holes in the catalog: stored bytes stay small
-stored=$(pgt --json list prod | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["stored_bytes"])')
+stored=$(pgt --json list prod | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["stored_bytes"])')
 [ "$stored" -lt $((12 * 1024 * 1024)) ] || fail "stored $stored bytes: holes were stored as data?"
 ok "holes are not stored ($stored bytes stored per zone)"
 
@@ -81,7 +81,7 @@ ok "a deleted file is gone from the new snapshot only"
 # a second cluster and node; names in the same second stay unique
 pgt snapshot other n1 "$T/data" >/dev/null
 pgt snapshot other n1 "$T/data" >/dev/null
-[ "$(pgt --json list other | python3 -c 'import json,sys; l=json.load(sys.stdin); print(len(set(s["snapshot"] for s in l)))')" = 2 ] || fail "snapshot names collide"
+[ "$(pgt --json list other | python3 -c 'import json,sys; l=json.load(sys.stdin)["snapshots"]; print(len(set(s["snapshot"] for s in l)))')" = 2 ] || fail "snapshot names collide"
 ok "snapshot names are unique"
 pgt ls | grep -q ' other$' && pgt ls | grep -q ' prod$' || fail "root listing lacks clusters"
 [ "$(pgt --json ls prod | python3 -c 'import json,sys; print([e for e in json.load(sys.stdin) if e["name"]=="latest"][0]["type"])')" = symlink ] || fail "latest is not a symlink"
