@@ -11,6 +11,7 @@
  * FS_VIEW_MAX of them, never changed or freed while the process runs: the inode numbers of
  * the at/ view are made of these numbers (path.c), and stay valid for the life of the mount.
  * A view is fixed when it is made: WAL archived later does not change it (a remount does).
+ * The table is keyed by (cluster number, T): one catalog per process.
  * Thread-safe: the table is guarded by a mutex; a view, once returned, is read-only.
  */
 #ifndef PGTIMEFS_FS_VIEW_H

@@ -1,0 +1,299 @@
+/*
+ * test_view.c: the wal/ and at/ views of fs/path.h and fs/view.h on synthetic catalog rows.
+ *
+ * One online snapshot of node n1 (root with PG_VERSION, postgresql.auto.conf, pg_wal holding a
+ * segment and archive_status), archived segments 2..4 with commit times and a restore point.
+ * Checks: lookups and listings of wal/ and at/T/ (the pg_wal overlay, the synthesized files,
+ * the snapshot's own files), the recovery block (target time or end), restore.json, inode
+ * numbers going back to the same locations, and T outside the window being ERR_NOTFOUND.
+ */
+#include "../unit.h"
+
+#include <sys/stat.h>
+
+#include "catalog/catalog.h"
+#include "common/timefmt.h"
+#include "fs/path.h"
+#include "fs/view.h"
+
+#define SEG (16u << 20)
+#define S(x) (1700000000000000ll + (int64_t)(x) * 1000000)
+
+struct fx {
+	char dir[256], db[300];
+	catalog *c;
+};
+
+static void add_entry(catalog *c, int64_t nb, int64_t parent, const char *name, uint32_t mode, int64_t *id)
+{
+	struct catalog_entry en;
+	memset(&en, 0, sizeof en);
+	en.parent = parent;
+	snprintf(en.name, sizeof en.name, "%s", name);
+	en.mode = mode;
+	en.uid = 70;
+	en.gid = 71;
+	check_ok(catalog_entry_add(c, nb, &en, E));
+	if (id)
+		*id = en.id;
+}
+
+static void seg(catalog *c, int64_t nd, int64_t segno, int64_t t)
+{
+	struct catalog_wal w;
+	memset(&w, 0, sizeof w);
+	w.node = nd;
+	snprintf(w.name, sizeof w.name, "00000001%08X%08X", (unsigned)(segno / 256), (unsigned)(segno % 256));
+	w.timeline = 1;
+	w.segno = segno;
+	w.size = SEG;
+	w.stored_us = t;
+	w.first_commit_us = w.last_commit_us = t;
+	check_ok(catalog_wal_add(c, &w, E));
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	struct nb_totals tot = {1, 1, 1, 1};
+	struct catalog_pg_info pg;
+	int64_t cl, nd, snap, nb, root, pgwal;
+	char name[48];
+	assert_non_null(f);
+	unit_tmpdir(f->dir, sizeof f->dir);
+	snprintf(f->db, sizeof f->db, "%s/catalog.db", f->dir);
+	check_ok(catalog_open(f->db, 0, &f->c, E));
+	check_ok(catalog_begin(f->c, E));
+	check_ok(catalog_cluster_ensure(f->c, "c", &cl, E));
+	check_ok(catalog_node_ensure(f->c, cl, "n1", &nd, E));
+	check_ok(catalog_snapshot_begin(f->c, cl, "online", &snap, E));
+	check_ok(catalog_node_backup_begin(f->c, snap, nd, "/src", &nb, E));
+	add_entry(f->c, nb, 0, "", S_IFDIR | 0700, &root);
+	add_entry(f->c, nb, root, "PG_VERSION", S_IFREG | 0600, NULL);
+	add_entry(f->c, nb, root, "postgresql.auto.conf", S_IFREG | 0600, NULL);
+	add_entry(f->c, nb, root, "pg_wal", S_IFDIR | 0700, &pgwal);
+	add_entry(f->c, nb, pgwal, "000000010000000000000002", S_IFREG | 0600, NULL);
+	add_entry(f->c, nb, pgwal, "archive_status", S_IFDIR | 0700, NULL);
+	memset(&pg, 0, sizeof pg);
+	pg.start_lsn = "0/2000028";
+	pg.stop_lsn = "0/2000100";
+	pg.timeline = 1;
+	pg.pg_version = "15.4";
+	pg.system_id = "7300000000000000001";
+	check_ok(catalog_node_backup_set_pg(f->c, nb, &pg, E));
+	check_ok(catalog_node_backup_finish(f->c, nb, root, &tot, E));
+	check_ok(catalog_snapshot_finish(f->c, snap, S(10), name, E));
+	seg(f->c, nd, 2, S(5));
+	seg(f->c, nd, 3, S(20));
+	seg(f->c, nd, 4, S(30));
+	check_ok(catalog_wal_restore_point_add(f->c, nd, "000000010000000000000003", "rp1", S(18), 0x3000100, E));
+	check_ok(catalog_commit(f->c, E));
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	catalog_close(f->c);
+	unit_rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+struct names {
+	int n;
+	char name[16][64];
+	struct fs_loc loc[16];
+};
+
+static int collect(void *ctx, const struct fs_loc *l)
+{
+	struct names *x = ctx;
+	if (x->n < 16) {
+		snprintf(x->name[x->n], 64, "%s", fs_name(l));
+		x->loc[x->n] = *l;
+	}
+	x->n++;
+	return 0;
+}
+
+static struct names list_of(catalog *c, const char *path, const char *after)
+{
+	struct fs_loc l;
+	struct names x;
+	memset(&x, 0, sizeof x);
+	check_ok(fs_resolve(c, path, &l, E));
+	check_ok(fs_list(c, &l, after, collect, &x, E));
+	return x;
+}
+
+/* every location comes back from its inode number as the same kind, name and attributes */
+static void roundtrip(catalog *c, const struct fs_loc *l)
+{
+	struct fs_loc back;
+	struct stat a, b;
+	check_ok(fs_loc_of_ino(c, fs_ino(l), &back, E));
+	assert_int_equal(back.kind, l->kind);
+	assert_string_equal(fs_name(&back), fs_name(l));
+	assert_int_equal(fs_ino(&back), fs_ino(l));
+	fs_stat(l, &a);
+	fs_stat(&back, &b);
+	assert_int_equal(a.st_mode, b.st_mode);
+	assert_int_equal(a.st_size, b.st_size);
+	assert_int_equal(a.st_uid, b.st_uid);
+}
+
+static void test_wal_dir(void **state)
+{
+	struct fx *f = *state;
+	struct names x = list_of(f->c, "c/wal", "");
+	struct fs_loc l;
+	struct stat st;
+	assert_int_equal(x.n, 1);
+	assert_string_equal(x.name[0], "n1");
+	x = list_of(f->c, "c/wal/n1", "");
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.name[0], "000000010000000000000002");
+	assert_string_equal(x.name[2], "000000010000000000000004");
+	x = list_of(f->c, "c/wal/n1", "000000010000000000000002");
+	assert_int_equal(x.n, 2);
+	check_ok(fs_resolve(f->c, "c/wal/n1/000000010000000000000003", &l, E));
+	assert_int_equal(l.kind, FS_WALFILE);
+	fs_stat(&l, &st);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, SEG);
+	roundtrip(f->c, &l);
+	check_ok(fs_resolve(f->c, "c/wal/n1", &l, E));
+	roundtrip(f->c, &l);
+	check_ok(fs_resolve(f->c, "c/wal", &l, E));
+	roundtrip(f->c, &l);
+	assert_int_equal(fs_resolve(f->c, "c/wal/n1/000000010000000000000009", &l, NULL), ERR_NOTFOUND);
+	assert_int_equal(fs_resolve(f->c, "c/wal/n9", &l, NULL), ERR_NOTFOUND);
+}
+
+static void test_at_view(void **state)
+{
+	struct fx *f = *state;
+	char t[TIMEFMT_MAX], p[256];
+	struct names x;
+	struct fs_loc l, snapwal;
+	uint8_t *buf;
+	size_t len;
+	timefmt_print(S(15), 0, t);
+	/* at/ lists nothing; T outside the window is not found */
+	x = list_of(f->c, "c/at", "");
+	assert_int_equal(x.n, 0);
+	assert_int_equal(fs_resolve(f->c, "c/at/2023-11-14T22:13:29Z", &l, NULL), ERR_NOTFOUND); /* before S(10) */
+	assert_int_equal(fs_resolve(f->c, "c/at/2023-11-14T22:13:51Z", &l, NULL), ERR_NOTFOUND); /* after S(30) */
+	assert_int_equal(fs_resolve(f->c, "c/at/yesterday", &l, NULL), ERR_NOTFOUND);
+
+	snprintf(p, sizeof p, "c/at/%s", t);
+	x = list_of(f->c, p, "");
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.name[0], "n1");
+	assert_string_equal(x.name[1], "restore.json");
+	roundtrip(f->c, &x.loc[0]);
+	roundtrip(f->c, &x.loc[1]);
+	check_ok(fs_loc_synth(NULL, &x.loc[1], &buf, &len, E));
+	buf = realloc(buf, len + 1);
+	buf[len] = 0;
+	assert_non_null(strstr((char *)buf, "\"target\":\"time\""));
+	assert_non_null(strstr((char *)buf, "\"snapshot\":\"2023-11-14T22:13:30Z\""));
+	assert_non_null(strstr((char *)buf, "\"restore_point\":null")); /* rp1 is after T */
+	assert_non_null(strstr((char *)buf, "\"pg_version\":\"15.4\""));
+	free(buf);
+
+	/* the node: the snapshot's files, pg_wal of the view, the synthesized files */
+	snprintf(p, sizeof p, "c/at/%s/n1", t);
+	x = list_of(f->c, p, "");
+	assert_int_equal(x.n, 4);
+	assert_string_equal(x.name[0], "PG_VERSION");
+	assert_string_equal(x.name[1], "pg_wal");
+	assert_int_equal(x.loc[1].kind, FS_AT_PGWAL);
+	assert_string_equal(x.name[2], "postgresql.auto.conf");
+	assert_int_equal(x.loc[2].kind, FS_AT_FILE);
+	assert_string_equal(x.name[3], "recovery.signal");
+	for (int i = 0; i < 4; i++)
+		roundtrip(f->c, &x.loc[i]);
+	check_ok(fs_loc_synth(NULL, &x.loc[2], &buf, &len, E));
+	buf = realloc(buf, len + 1);
+	buf[len] = 0;
+	assert_non_null(strstr((char *)buf, "# pgtimefs recovery (at/2023-11-14T22:13:35Z)\n"));
+	assert_non_null(strstr((char *)buf, "recovery_target_time = '2023-11-14 22:13:35.000000+00'\n"));
+	assert_non_null(strstr((char *)buf, "recovery_target_action = 'promote'\n"));
+	free(buf);
+	x = list_of(f->c, p, "pg_wal");
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.name[0], "postgresql.auto.conf");
+
+	/* pg_wal: the archived segments up to the one with a commit after T, overlaying the
+	 * snapshot's own; archive_status stays */
+	snprintf(p, sizeof p, "c/at/%s/n1/pg_wal", t);
+	x = list_of(f->c, p, "");
+	assert_int_equal(x.n, 3);
+	assert_string_equal(x.name[0], "000000010000000000000002");
+	assert_int_equal(x.loc[0].kind, FS_WALFILE);
+	assert_string_equal(x.name[1], "000000010000000000000003");
+	assert_int_equal(x.loc[1].kind, FS_WALFILE);
+	assert_string_equal(x.name[2], "archive_status");
+	assert_int_equal(x.loc[2].kind, FS_ENTRY);
+	for (int i = 0; i < 3; i++)
+		roundtrip(f->c, &x.loc[i]);
+	x = list_of(f->c, p, "000000010000000000000002");
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.name[0], "000000010000000000000003");
+	snprintf(p, sizeof p, "c/at/%s/n1/pg_wal/000000010000000000000004", t);
+	assert_int_equal(fs_resolve(f->c, p, &l, NULL), ERR_NOTFOUND);
+	/* a directory of the tree has a number of its own in the view; the snapshot's is another */
+	snprintf(p, sizeof p, "c/at/%s/n1/pg_wal/archive_status", t);
+	check_ok(fs_resolve(f->c, p, &l, E));
+	check_ok(fs_resolve(f->c, "c/2023-11-14T22:13:30Z/n1/pg_wal/archive_status", &snapwal, E));
+	assert_int_equal(l.entry.id, snapwal.entry.id);
+	assert_true(fs_ino(&l) != fs_ino(&snapwal));
+	roundtrip(f->c, &l);
+	/* the same time spelled another way is the same view */
+	{
+		struct fs_loc a, b;
+		snprintf(p, sizeof p, "c/at/%s", t);
+		check_ok(fs_resolve(f->c, p, &a, E));
+		check_ok(fs_resolve(f->c, "c/at/2023-11-14T23:13:35+01:00", &b, E));
+		assert_int_equal(fs_ino(&a), fs_ino(&b));
+	}
+}
+
+/* at the last commit: no target time, the whole run, the restore point inside it */
+static void test_at_end(void **state)
+{
+	struct fx *f = *state;
+	struct names x;
+	uint8_t *buf;
+	size_t len;
+	x = list_of(f->c, "c/at/2023-11-14T22:13:50Z/n1/pg_wal", "");
+	assert_int_equal(x.n, 4);
+	assert_string_equal(x.name[2], "000000010000000000000004");
+	x = list_of(f->c, "c/at/2023-11-14T22:13:50Z/n1", "");
+	check_ok(fs_loc_synth(NULL, &x.loc[2], &buf, &len, E));
+	buf = realloc(buf, len + 1);
+	buf[len] = 0;
+	assert_null(strstr((char *)buf, "recovery_target_time"));
+	assert_non_null(strstr((char *)buf, "recovery_target_action = 'promote'\n"));
+	free(buf);
+	x = list_of(f->c, "c/at/2023-11-14T22:13:50Z", "");
+	check_ok(fs_loc_synth(NULL, &x.loc[1], &buf, &len, E));
+	buf = realloc(buf, len + 1);
+	buf[len] = 0;
+	assert_non_null(strstr((char *)buf, "\"target\":\"end\""));
+	assert_non_null(strstr((char *)buf, "\"restore_point\":{\"name\":\"rp1\""));
+	free(buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_at_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_at_end, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
