@@ -1349,11 +1349,13 @@ int catalog_node_backups_of(catalog *c, int64_t node, int64_t upto_us, int desc,
 	if (sqlite3_prepare_v2(c->db,
 			       desc ? "SELECT nb.id, s.id, s.name, s.time_us, nb.root, coalesce(nb.start_lsn, ''),"
 				      " coalesce(nb.timeline, 0), coalesce(nb.system_id, ''), coalesce(nb.pg_version, ''),"
-				      " coalesce(nb.citus_version, '') FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+				      " coalesce(nb.citus_version, ''), coalesce(nb.stop_lsn, '') FROM node_backups nb"
+				      " JOIN snapshots s ON s.id = nb.snapshot"
 				      " WHERE nb.node = ? AND s.state = 'complete' AND s.time_us <= ? ORDER BY s.time_us DESC"
 				    : "SELECT nb.id, s.id, s.name, s.time_us, nb.root, coalesce(nb.start_lsn, ''),"
 				      " coalesce(nb.timeline, 0), coalesce(nb.system_id, ''), coalesce(nb.pg_version, ''),"
-				      " coalesce(nb.citus_version, '') FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+				      " coalesce(nb.citus_version, ''), coalesce(nb.stop_lsn, '') FROM node_backups nb"
+				      " JOIN snapshots s ON s.id = nb.snapshot"
 				      " WHERE nb.node = ? AND s.state = 'complete' AND s.time_us <= ? ORDER BY s.time_us",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "listing a node's backups");
@@ -1372,6 +1374,7 @@ int catalog_node_backups_of(catalog *c, int64_t node, int64_t upto_us, int desc,
 		snprintf(p.system_id, sizeof p.system_id, "%s", (const char *)sqlite3_column_text(s, 7));
 		snprintf(p.pg_version, sizeof p.pg_version, "%s", (const char *)sqlite3_column_text(s, 8));
 		snprintf(p.citus_version, sizeof p.citus_version, "%s", (const char *)sqlite3_column_text(s, 9));
+		snprintf(p.stop_lsn, sizeof p.stop_lsn, "%s", (const char *)sqlite3_column_text(s, 10));
 		rc = cb(ctx, &p);
 	}
 	sqlite3_finalize(s);

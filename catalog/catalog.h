@@ -278,7 +278,7 @@ struct catalog_nb_pos {
 	int64_t nb, snapshot, node, root;
 	char snapshot_name[48];
 	int64_t time_us;   /* the snapshot's time */
-	char start_lsn[32];
+	char start_lsn[32], stop_lsn[32];
 	int64_t timeline;  /* 0: unknown */
 	char system_id[32], pg_version[64], citus_version[32];
 };

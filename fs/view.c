@@ -184,13 +184,18 @@ static int rps_cb(void *ctx, const struct catalog_wal_rp *rp)
 	return 0;
 }
 
-/* a restore point row usable by node vn: after its snapshot, its record in the WAL shown */
+/*
+ * A restore point row usable by node vn: its record in the WAL shown, after the end of the
+ * node backup (where recovery is consistent; without a stop LSN: at or after the snapshot's
+ * time). The snapshot's own restore point qualifies, though its rp_time is a little earlier
+ * than the time the snapshot took from the server just after.
+ */
 static int rp_usable(const struct fs_view_node *vn, const struct catalog_wal_rp *rp)
 {
 	struct catalog_wal w;
 	char shown[64];
-	int64_t tli;
-	if (rp->node != vn->node || rp->time_us < vn->run.nb.time_us)
+	int64_t tli, stop = window_parse_lsn(vn->run.nb.stop_lsn);
+	if (rp->node != vn->node || (stop >= 0 ? (int64_t)rp->lsn < stop : rp->time_us < vn->run.nb.time_us))
 		return 0;
 	memset(&w, 0, sizeof w);
 	snprintf(w.name, sizeof w.name, "%s", rp->wal);
@@ -381,7 +386,8 @@ static int view_make(catalog *c, int64_t cluster, const char *cluster_name, int6
 			oldest = vn->run.nb.time_us;
 	}
 	rps.v = xmalloc(RP_MAX * sizeof *rps.v);
-	if ((rc = catalog_wal_restore_points(c, cluster, oldest, t_us, 1, rps_cb, &rps, e)) < 0)
+	/* from a minute before the oldest snapshot: rp_usable decides by LSN */
+	if ((rc = catalog_wal_restore_points(c, cluster, oldest - 60000000, t_us, 1, rps_cb, &rps, e)) < 0)
 		goto out;
 	pick = pick_restore_point(v, &rps, &rp_us);
 	make_json(v, cluster_name, pick >= 0 ? &rps.v[pick] : NULL, rp_us);

@@ -126,7 +126,8 @@ assert d["cluster"] == "c" and d["snapshot"] == sys.argv[3] and d["target"] == "
 assert d["time"] == sys.argv[2], d
 assert [n["name"] for n in d["nodes"]] == ["n"] and d["nodes"][0]["pg_version"].startswith("15"), d
 assert d["nodes"][0]["timeline"] == 1 and d["nodes"][0]["system_id"], d
-assert d["restore_point"] is None or d["restore_point"]["name"] != "after_batch3", d
+# the newest restore point before T1: the one pgtimefs created to close the snapshot
+assert d["restore_point"]["name"].startswith("pgtimefs-"), d
 PY
 tail -4 "$M/at/$T1/n/postgresql.auto.conf" >"$T/block"
 grep -qx "# pgtimefs recovery (at/$T1)" "$T/block" && grep -q "^recovery_target_time = '" "$T/block" &&
@@ -142,7 +143,7 @@ cmp "$M/at/$T1/n/pg_wal/$rp_seg" "$PGROOT/main/pg_wal/$rp_seg" || fail "at/T1/n/
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["restore_point"]["name"] == "after_batch3" and d["target"] == "end", d' \
 	"$M/at/$T2/restore.json" || fail "restore.json at T2 does not name after_batch3, or its target is not the end"
 ! grep -q "^recovery_target_time" "$M/at/$T2/n/postgresql.auto.conf" || fail "at/T2 (the last commit) sets recovery_target_time"
-ok "at/T1: restore.json, the recovery block, recovery.signal, pg_wal with the archived segments; at/T2 names after_batch3"
+ok "at/T1: restore.json (naming the snapshot's restore point), the recovery block, recovery.signal, pg_wal with the archived segments; at/T2 names after_batch3"
 
 # outside the window: ENOENT, in the mount and in pgtimefs ls
 for bad in 2001-01-01T00:00:00Z 2099-01-01T00:00:00Z not-a-time; do
