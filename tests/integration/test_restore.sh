@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# pgtimefs restore against a directory laid out like the mount's at/ view (MOUNT/C/at/T/...):
+# every node a real PostgreSQL 15 base backup (pg_basebackup -X stream) plus the WAL written
+# after it, with the view's recovery.signal, recovery block and restore.json. Checks: two
+# nodes restored with --start on new ports promote with the original's rows; parameters are
+# back to defaults (shared_buffers, an ALTER SYSTEM setting gone); pg_hba rejects TCP and lets
+# the socket in; --consistent stops at the restore point; a non-empty target, a time outside
+# the window, a missing cluster, an empty mount, a major-version mismatch, a missing Citus,
+# --consistent without a restore point are refused clearly; a full target (ENOSPC while
+# copying) leaves RESTORE-INCOMPLETE and exit 1; --json parses.
+# Built from functions so the end-to-end test on a real mount can reuse them.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pglib.sh"
+
+MNT=$T/mnt                       # stands for the mount
+C=prod
+TV=2026-11-25T03:00:00Z          # the time the fixture's view stands for
+NODES=(coord w1)
+declare -A PORT ROWS ROWS_RP
+
+# origin NODE ROWS: a server with ROWS rows in t, shared_buffers 16MB and an ALTER SYSTEM
+origin() {
+	local n=$1 rows=$2
+	PORT[$n]=$(free_port)
+	pg_init "o_$n" "${PORT[$n]}"
+	pg_start "o_$n"
+	sql "${PORT[$n]}" "CREATE TABLE t(id int PRIMARY KEY, pad text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, $rows) g"
+	sql "${PORT[$n]}" "ALTER SYSTEM SET work_mem = '7MB'"
+	sql "${PORT[$n]}" "SELECT pg_reload_conf()" >/dev/null
+	[ "$(sql "${PORT[$n]}" "SHOW work_mem")" = 7MB ] || fail "ALTER SYSTEM on the origin"
+}
+
+# view_node NODE: MNT/C/at/TV/NODE as the at/ view shows it: a base backup, the WAL after it
+# (rows added, restore point 'rp1' on every node, more rows, a switch), recovery.signal and
+# the recovery block (target end of WAL)
+view_node() {
+	local n=$1 d=$MNT/$C/at/$TV/$1 p=${PORT[$1]}
+	mkdir -p "$MNT/$C/at/$TV"
+	as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$p" -U postgres -D "$PGROOT/bb_$n" -X stream -c fast --no-sync ||
+		fail "pg_basebackup $n"
+	sql "$p" "INSERT INTO t SELECT g, 'after backup' FROM generate_series(1000001, 1000100) g"
+	sql "$p" "SELECT pg_create_restore_point('rp1')" >/dev/null
+	ROWS_RP[$n]=$(sql "$p" "SELECT count(*) FROM t")
+	sql "$p" "INSERT INTO t SELECT g, 'after rp1' FROM generate_series(2000001, 2000050) g"
+	ROWS[$n]=$(sql "$p" "SELECT count(*) FROM t")
+	sql "$p" "SELECT pg_switch_wal()" >/dev/null
+	cp "$PGROOT/o_$n/pg_wal/"0000000* "$PGROOT/bb_$n/pg_wal/"  # newer copies of the streamed segments too
+	: >"$PGROOT/bb_$n/recovery.signal"
+	printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" \
+		>>"$PGROOT/bb_$n/postgresql.auto.conf"
+	mv "$PGROOT/bb_$n" "$d"
+}
+
+# restore_json [RP_NAME] [PG_VERSION] [CITUS]: MNT/C/at/TV/restore.json
+restore_json() {
+	python3 - "$MNT/$C/at/$TV/restore.json" "$C" "$TV" "${1:-}" "${2:-$(sql "${PORT[coord]}" "SHOW server_version" | cut -d' ' -f1)}" "${3:-}" "${NODES[@]}" <<'PY'
+import json, sys
+path, c, t, rp, ver, citus, *nodes = sys.argv[1:]
+doc = {"cluster": c, "time": t, "time_us": 1795575600000000, "snapshot": "2026-11-25T02:00:00Z", "target": "end",
+       "restore_point": {"name": rp, "time": t, "time_us": 1795575600000000} if rp else None,
+       "nodes": [{"name": n, "pg_version": ver, "citus_version": citus or None, "system_id": "1", "timeline": 1}
+                 for n in nodes]}
+open(path, "w").write(json.dumps(doc, indent=1))
+PY
+}
+
+# rsql PORT SQL: a query to a restored node, as the server's OS user (pg_hba lets only it in)
+rsql() { as_pg "$PG_BIN/psql" -h "$SOCK" -p "$1" -U postgres -d postgres -X -Atq -v ON_ERROR_STOP=1 -c "$2"; }
+# restored_port NODE DIR: the port the restore gave NODE
+restored_port() { sed -n "s/^port = '\(.*\)'/\1/p" "$2/$1/postgresql.auto.conf"; }
+# stop_restored DIR: stops every node of a restored cluster
+stop_restored() {
+	local n
+	for n in "${NODES[@]}"; do as_pg "$PG_BIN/pg_ctl" -D "$1/$n" -m fast -w stop >/dev/null 2>&1 || true; done
+}
+
+# --- the fixture ---
+origin coord 5000
+origin w1 3000
+for n in "${NODES[@]}"; do view_node "$n"; done
+restore_json rp1
+ok "fixture: ${#NODES[@]} nodes at $MNT/$C/at/$TV, rows coord=${ROWS[coord]} w1=${ROWS[w1]}"
+
+# --- refusals (fast, nothing copied) ---
+R=$T/r-bad
+expect_fail "time outside the window" 1 pgt restore --from "$MNT" --cluster $C --time 2026-11-24T00:00:00Z --target "$R"
+err_has "outside the restorable window of cluster $C"
+err_has "pgtimefs list $C"
+ok "a time outside the window: clear error, pointing at pgtimefs list"
+expect_fail "missing cluster" 1 pgt restore --from "$MNT" --cluster gone --time $TV --target "$R"
+err_has "cluster gone is not in the mount"
+err_has "deleted cluster cannot be restored"
+mkdir -p "$T/empty-mnt"
+expect_fail "empty mount" 1 pgt restore --from "$T/empty-mnt" --cluster $C --time $TV --target "$R"
+err_has "no pgtimefs mount is running there"
+expect_fail "missing mount" 1 pgt restore --from "$T/no-such" --cluster $C --time $TV --target "$R"
+err_has "pgtimefs mount"
+ok "a missing cluster, an empty and a missing mount: clear errors"
+mkdir -p "$T/full"
+echo x >"$T/full/file"
+expect_fail "non-empty target" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/full"
+err_has "is not empty"
+[ "$(ls "$T/full")" = file ] || fail "the non-empty target was changed"
+ok "a non-empty target is refused and left alone"
+restore_json "" 
+expect_fail "--consistent without a restore point" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R" --consistent
+err_has "no cluster-wide restore point"
+restore_json rp1 14.9
+expect_fail "major mismatch" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R"
+err_has "the backup is PostgreSQL 14"
+err_has "postgresql-14"
+restore_json rp1 "" 11.3-1
+if [ ! -e /usr/lib/postgresql/15/lib/citus.so ]; then
+	expect_fail "citus missing" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R"
+	err_has "the backup uses Citus 11.3-1, but Citus is not installed"
+fi
+restore_json rp1
+[ ! -e "$R" ] || [ -z "$(ls -A "$R")" ] || fail "a refused restore wrote into its target"
+ok "--consistent without a restore point, a major-version mismatch, a missing Citus: clear errors"
+
+# --- a full target: ENOSPC while copying (few inodes) ---
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$T/tiny"
+	mount -t tmpfs -o size=512M,nr_inodes=400 tmpfs "$T/tiny" || skip "cannot mount a tmpfs"
+	cleanup_hooks+=("umount $T/tiny")
+	expect_fail "ENOSPC" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/tiny/r"
+	err_has "No space left on device"
+	err_has "the restore needs"
+	[ -f "$T/tiny/r/RESTORE-INCOMPLETE" ] || fail "no RESTORE-INCOMPLETE after ENOSPC"
+	grep -q "failed: .*No space left" "$T/tiny/r/RESTORE-INCOMPLETE" || fail "the marker does not say why"
+	[ ! -e "$T/tiny/r/coord/global/pg_control" ] || fail "a node of a failed restore has its pg_control"
+	umount "$T/tiny"
+	mount -t tmpfs -o size=8M tmpfs "$T/tiny"
+	expect_fail "too small" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/tiny/r"
+	err_has "the restore needs"
+	ok "a full target: exit 1, RESTORE-INCOMPLETE with the reason, no pg_control; a too small one refused up front"
+fi
+
+# --- the restore: two nodes, --start on new ports, --json ---
+R=$T/restored
+P0=$(free_port)
+pgt --json restore --from "$MNT" --cluster $C --time $TV --target "$R" --start --port "$P0" --socket-dir "$SOCK" >"$T/r.json" 2>"$T/r.err" ||
+	{ cat "$T/r.err" "$R"/*.log >&2; fail "restore --start"; }
+cleanup_hooks+=("stop_restored $R")
+python3 - "$T/r.json" "$C" "$P0" "$R" <<'PY' || fail "--json output"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, p0, r = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+assert d["cluster"] == c and d["name"] == c + "-restored-20261125T030000Z", d
+assert d["target"]["kind"] == "end" and d["started"] is True, d
+assert [n["name"] for n in d["nodes"]] == ["coord", "w1"], d
+assert [n["port"] for n in d["nodes"]] == [p0, p0 + 1], d
+assert all(n["bytes"] > 1 << 20 and n["files"] > 100 for n in d["nodes"]), d
+assert d["config"] == r + "/pgtimefs-cluster.conf" or d["config"].endswith("/pgtimefs-cluster.conf"), d
+PY
+[ ! -e "$R/RESTORE-INCOMPLETE" ] && [ ! -e "$R/coord/RESTORE-INCOMPLETE" ] || fail "markers left after success"
+ok "restore --start --json: both nodes on ports $P0, $((P0 + 1)), JSON parsed, no markers left"
+for n in "${NODES[@]}"; do
+	p=$(restored_port "$n" "$R")
+	[ "$(rsql "$p" "SELECT pg_is_in_recovery()")" = f ] || fail "$n still in recovery"
+	got=$(rsql "$p" "SELECT count(*) FROM t")
+	[ "$got" = "${ROWS[$n]}" ] || { cat "$R/$n.log"; ls -la "$R/$n/pg_wal"; fail "$n has $got rows, the origin ${ROWS[$n]}"; }
+	[ "$(rsql "$p" "SHOW shared_buffers")" = 128MB ] || fail "$n: shared_buffers is not the default"
+	[ "$(rsql "$p" "SHOW work_mem")" = 4MB ] || fail "$n: the ALTER SYSTEM work_mem survived"
+	rsql "$p" "INSERT INTO t VALUES (-1, 'writable')"
+done
+ok "each node promoted, row counts equal the origin's, shared_buffers 128MB, ALTER SYSTEM gone, writable"
+p=$(restored_port coord "$R")
+rc=0
+PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h 127.0.0.1 -p "$p" -U postgres -d postgres -Atc "SELECT 1" >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" != 0 ] || fail "a TCP connection was accepted"
+err_has "pg_hba.conf rejects connection for host \"127.0.0.1\""
+[ "$(as_pg "$PG_BIN/psql" -h "$SOCK" -p "$p" -d postgres -Atc "SELECT current_user")" = postgres ] || fail "socket"
+ok "pg_hba: TCP rejected by the reject line, the server's user gets in over the socket"
+grep -q "^\[cluster $C-restored-20261125T030000Z\]" "$R/pgtimefs-cluster.conf" &&
+	grep -q "^\[node $C-restored-20261125T030000Z/w1\]" "$R/pgtimefs-cluster.conf" &&
+	grep -q "^data-dir = .*/w1$" "$R/pgtimefs-cluster.conf" &&
+	grep -q "port=$((P0 + 1))" "$R/pgtimefs-cluster.conf" || { cat "$R/pgtimefs-cluster.conf"; fail "cluster conf"; }
+ok "pgtimefs-cluster.conf: [cluster] and [node] sections with conninfo and data-dir"
+stop_restored "$R"
+
+# --- --consistent: every node stops at the restore point; without --start, then started ---
+R2=$T/consistent
+pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --socket-dir "$SOCK" --name again >"$T/out" 2>"$T/err" ||
+	{ cat "$T/err" >&2; fail "restore --consistent"; }
+grep -q "restore point 'rp1'" "$T/out" || { cat "$T/out"; fail "the summary does not name the restore point"; }
+grep -q "^recovery_target_name = 'rp1'" "$R2/coord/postgresql.auto.conf" || fail "no recovery_target_name"
+cleanup_hooks+=("stop_restored $R2")
+for n in "${NODES[@]}"; do
+	as_pg "$PG_BIN/pg_ctl" -D "$R2/$n" -l "$PGROOT/$n.r2.log" -w -t 60 start >/dev/null || { cat "$PGROOT/$n.r2.log"; fail "start $n"; }
+	p=$(restored_port "$n" "$R2")
+	for i in $(seq 1 100); do [ "$(rsql "$p" "SELECT pg_is_in_recovery()")" = f ] && break; sleep 0.1; done
+	got=$(rsql "$p" "SELECT count(*) FROM t")
+	[ "$got" = "${ROWS_RP[$n]}" ] || fail "$n has $got rows at rp1, expected ${ROWS_RP[$n]}"
+done
+stop_restored "$R2"
+ok "--consistent: every node stops at restore point rp1 (rows coord=${ROWS_RP[coord]} w1=${ROWS_RP[w1]})"
+
+echo "all $CHECKS checks passed"
