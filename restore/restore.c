@@ -145,8 +145,8 @@ static int prepare_target(const char *dir, struct err *e)
 		return err_sys(e, ERR_IO, "cannot list the target %s", dir);
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			closedir(d);
 			err_set(e, ERR_EXISTS, "the target %s is not empty (it holds %s)", dir, de->d_name);
+			closedir(d);
 			err_hint(e, "restore into a new or empty directory: a restore never writes over files");
 			return ERR_EXISTS;
 		}

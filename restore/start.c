@@ -150,9 +150,7 @@ static int wait_promoted(struct restore_start_node *nd, restore_note_fn note)
 					access(nd->log, F_OK) == 0)) {
 			nap_ms(300); /* the pid file goes before the last log lines are flushed */
 			if (!alive(nd->dir)) {
-				snprintf(nd->error, sizeof nd->error,
-					 "the server of node %s stopped before it reached the target (last: %s)", nd->name,
-					 why[0] ? why : "no connection");
+				snprintf(nd->error, sizeof nd->error, "the server stopped before it reached the target");
 				log_tail(nd);
 				goto out;
 			}

@@ -30,33 +30,62 @@ origin() {
 	[ "$(sql "${PORT[$n]}" "SHOW work_mem")" = 7MB ] || fail "ALTER SYSTEM on the origin"
 }
 
-# view_node NODE: MNT/C/at/TV/NODE as the at/ view shows it: a base backup, the WAL after it
-# (rows added, restore point 'rp1' on every node, more rows, a switch), recovery.signal and
-# the recovery block (target end of WAL)
-view_node() {
-	local n=$1 d=$MNT/$C/at/$TV/$1 p=${PORT[$1]}
+# views: MNT/C/at/TV/NODE for every node as the at/ view shows it: a base backup, then the
+# WAL after it (rows added, restore point 'rp1' on every node, TMID noted, more rows, a
+# switch), recovery.signal and the recovery block (target: end of WAL)
+views() {
+	local n p d
+	for n in "${NODES[@]}"; do
+		as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[$n]}" -U postgres -D "$PGROOT/bb_$n" -X stream -c fast --no-sync ||
+			fail "pg_basebackup $n"
+	done
+	for n in "${NODES[@]}"; do
+		p=${PORT[$n]}
+		sql "$p" "INSERT INTO t SELECT g, 'after backup' FROM generate_series(1000001, 1000100) g"
+		sql "$p" "SELECT pg_create_restore_point('rp1')" >/dev/null
+		ROWS_RP[$n]=$(sql "$p" "SELECT count(*) FROM t")
+	done
+	sleep 0.1
+	TMID=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+	sleep 0.1
+	for n in "${NODES[@]}"; do
+		p=${PORT[$n]}
+		sql "$p" "INSERT INTO t SELECT g, 'after rp1' FROM generate_series(2000001, 2000050) g"
+		ROWS[$n]=$(sql "$p" "SELECT count(*) FROM t")
+		sql "$p" "SELECT pg_switch_wal()" >/dev/null
+	done
 	mkdir -p "$MNT/$C/at/$TV"
-	as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$p" -U postgres -D "$PGROOT/bb_$n" -X stream -c fast --no-sync ||
-		fail "pg_basebackup $n"
-	sql "$p" "INSERT INTO t SELECT g, 'after backup' FROM generate_series(1000001, 1000100) g"
-	sql "$p" "SELECT pg_create_restore_point('rp1')" >/dev/null
-	ROWS_RP[$n]=$(sql "$p" "SELECT count(*) FROM t")
-	sql "$p" "INSERT INTO t SELECT g, 'after rp1' FROM generate_series(2000001, 2000050) g"
-	ROWS[$n]=$(sql "$p" "SELECT count(*) FROM t")
-	sql "$p" "SELECT pg_switch_wal()" >/dev/null
-	cp "$PGROOT/o_$n/pg_wal/"0000000* "$PGROOT/bb_$n/pg_wal/"  # newer copies of the streamed segments too
-	: >"$PGROOT/bb_$n/recovery.signal"
-	printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" \
-		>>"$PGROOT/bb_$n/postgresql.auto.conf"
-	mv "$PGROOT/bb_$n" "$d"
+	for n in "${NODES[@]}"; do
+		d=$PGROOT/bb_$n
+		cp "$PGROOT/o_$n/pg_wal/"0000000* "$d/pg_wal/" # newer copies of the streamed segments too
+		: >"$d/recovery.signal"
+		printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" \
+			>>"$d/postgresql.auto.conf"
+		mv "$d" "$MNT/$C/at/$TV/$n"
+	done
 }
 
-# restore_json [RP_NAME] [PG_VERSION] [CITUS]: MNT/C/at/TV/restore.json
+# view_at T2 PG_TIME: another view, at/T2, with recovery_target_time = PG_TIME on every node
+view_at() {
+	local t2=$1 n f
+	mkdir -p "$MNT/$C/at/$t2"
+	for n in "${NODES[@]}"; do
+		cp -a "$MNT/$C/at/$TV/$n" "$MNT/$C/at/$t2/$n"
+		f=$MNT/$C/at/$t2/$n/postgresql.auto.conf
+		sed -i '/^# pgtimefs recovery/,$d' "$f"
+		printf "# pgtimefs recovery (at/%s)\nrecovery_target_time = '%s'\nrecovery_target_action = 'promote'\nrestore_command = ''\n" \
+			"$t2" "$2" >>"$f"
+	done
+	restore_json rp1 "" "" "$t2" time
+}
+
+# restore_json [RP_NAME] [PG_VERSION] [CITUS] [T] [TARGET]: MNT/C/at/T/restore.json (T: TV)
 restore_json() {
-	python3 - "$MNT/$C/at/$TV/restore.json" "$C" "$TV" "${1:-}" "${2:-$(sql "${PORT[coord]}" "SHOW server_version" | cut -d' ' -f1)}" "${3:-}" "${NODES[@]}" <<'PY'
+	local t=${4:-$TV}
+	python3 - "$MNT/$C/at/$t/restore.json" "$C" "$t" "${1:-}" "${2:-$(sql "${PORT[coord]}" "SHOW server_version" | cut -d' ' -f1)}" "${3:-}" "${5:-end}" "${NODES[@]}" <<'PY'
 import json, sys
-path, c, t, rp, ver, citus, *nodes = sys.argv[1:]
-doc = {"cluster": c, "time": t, "time_us": 1795575600000000, "snapshot": "2026-11-25T02:00:00Z", "target": "end",
+path, c, t, rp, ver, citus, target, *nodes = sys.argv[1:]
+doc = {"cluster": c, "time": t, "time_us": 1795575600000000, "snapshot": "2026-11-25T02:00:00Z", "target": target,
        "restore_point": {"name": rp, "time": t, "time_us": 1795575600000000} if rp else None,
        "nodes": [{"name": n, "pg_version": ver, "citus_version": citus or None, "system_id": "1", "timeline": 1}
                  for n in nodes]}
@@ -77,7 +106,7 @@ stop_restored() {
 # --- the fixture ---
 origin coord 5000
 origin w1 3000
-for n in "${NODES[@]}"; do view_node "$n"; done
+views
 restore_json rp1
 ok "fixture: ${#NODES[@]} nodes at $MNT/$C/at/$TV, rows coord=${ROWS[coord]} w1=${ROWS[w1]}"
 
@@ -195,5 +224,32 @@ for n in "${NODES[@]}"; do
 done
 stop_restored "$R2"
 ok "--consistent: every node stops at restore point rp1 (rows coord=${ROWS_RP[coord]} w1=${ROWS_RP[w1]})"
+
+# --- a time target: every node stops at TMID (between rp1 and the last rows) ---
+view_at "$TMID" "$(sed 's/T/ /; s/Z$/+00/' <<<"$TMID")"
+R3=$T/at-time
+pgt restore --from "$MNT" --cluster $C --time "$TMID" --target "$R3" --start --socket-dir "$SOCK" >"$T/out" 2>"$T/err" ||
+	{ cat "$T/err" >&2; fail "restore at $TMID"; }
+cleanup_hooks+=("stop_restored $R3")
+cat "$T/out"
+grep -q "target: *time $TMID" "$T/out" || fail "the summary does not give the target time"
+for n in "${NODES[@]}"; do
+	got=$(rsql "$(restored_port "$n" "$R3")" "SELECT count(*) FROM t")
+	[ "$got" = "${ROWS_RP[$n]}" ] || fail "$n has $got rows at $TMID, expected ${ROWS_RP[$n]}"
+done
+stop_restored "$R3"
+ok "a time target: every node stops at $TMID (recovery_target_time from the view)"
+
+# --- a node that cannot reach its target: exit 1, its log, the target marked incomplete ---
+view_at 2099-01-01T00:00:00Z "2099-01-01 00:00:00+00"
+R4=$T/never
+expect_fail "target never reached" 1 pgt restore --from "$MNT" --cluster $C --time 2099-01-01T00:00:00Z --target "$R4" --start --socket-dir "$SOCK"
+cleanup_hooks+=("stop_restored $R4")
+err_has "stopped before it reached the target"
+err_has "recovery ended before configured recovery target was reached"
+err_has "HINT:"
+[ -f "$R4/RESTORE-INCOMPLETE" ] && [ -f "$R4/coord/RESTORE-INCOMPLETE" ] || fail "no markers after a failed start"
+cat "$T/err"
+ok "a node that cannot reach its target: exit 1 with the end of its log, RESTORE-INCOMPLETE kept"
 
 echo "all $CHECKS checks passed"
