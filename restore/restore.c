@@ -451,6 +451,20 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		goto out;
 	}
 
+	if (u.switch_to) { /* the servers' user must reach the target to run them */
+		char *argv[] = {"/usr/bin/test", "-x", target, "-a", "-w", target, NULL};
+		int status;
+		if (access(argv[0], X_OK) == 0 && restore_proc_run(argv, &u, NULL, 0, &status, NULL) == 0 && status != 0) {
+			err_set(e, ERR_CONFIG, "the user %s, who will run the restored servers, cannot enter %s", u.name,
+				target);
+			err_hint(e, "restore under a directory %s can reach (every parent searchable), e.g. "
+				    "/var/lib/postgresql/restore",
+				 u.name);
+			rc = ERR_CONFIG;
+			goto out;
+		}
+	}
+
 	/* 5. marked incomplete before the first byte */
 	{
 		char now[TIMEFMT_MAX], msg[RESTORE_PATH_MAX + 1024];

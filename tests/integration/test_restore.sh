@@ -144,8 +144,13 @@ if [ ! -e /usr/lib/postgresql/15/lib/citus.so ]; then
 	err_has "the backup uses Citus 11.3-1, but Citus is not installed"
 fi
 restore_json rp1
+if [ "$(id -u)" = 0 ]; then
+	mkdir -m 0700 "$T/private"
+	expect_fail "unreachable target" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/private/r"
+	err_has "cannot enter"
+fi
 [ ! -e "$R" ] || [ -z "$(ls -A "$R")" ] || fail "a refused restore wrote into its target"
-ok "--consistent without a restore point, a major-version mismatch, a missing Citus: clear errors"
+ok "--consistent without a restore point, a major-version mismatch, a missing Citus, a target the server user cannot reach: clear errors"
 
 # --- a full target: ENOSPC while copying (few inodes) ---
 if [ "$(id -u)" = 0 ]; then
