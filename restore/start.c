@@ -77,10 +77,34 @@ static pid_t postmaster_pid(const char *dir)
 	return (pid_t)atol(line);
 }
 
-static int alive(const char *dir)
+/* Whether the log has a FATAL or PANIC line (a server that failed before its pid file). */
+static int log_has_fatal(const char *log)
 {
-	pid_t pid = postmaster_pid(dir);
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	FILE *f = fopen(log, "re");
+	char line[1024];
+	int hit = 0;
+	if (!f)
+		return 0;
+	while (!hit && fgets(line, sizeof line, f))
+		hit = strstr(line, "FATAL:") || strstr(line, "PANIC:");
+	fclose(f);
+	return hit;
+}
+
+/*
+ * Whether the node's postmaster may still be running: its pid (*seen, once read from
+ * postmaster.pid) lives; before any pid file, until START_PID_WAIT_S or a FATAL in its log.
+ */
+static int alive(const struct restore_start_node *nd, pid_t *seen, double since)
+{
+	pid_t pid = postmaster_pid(nd->dir);
+	if (pid > 0)
+		*seen = pid;
+	if (*seen > 0)
+		return kill(*seen, 0) == 0 || errno == EPERM;
+	if (util_mono() - since > START_PID_WAIT_S)
+		return 0;
+	return util_mono() - since < 2 || !log_has_fatal(nd->log);
 }
 
 static PGconn *connect_node(const struct restore_start_node *nd)
@@ -129,6 +153,7 @@ static int start_one(const struct restore_pg *pg, struct restore_start_node *nd,
 static int wait_promoted(struct restore_start_node *nd, restore_note_fn note)
 {
 	double t0 = util_mono(), last_note = t0;
+	pid_t seen = 0;
 	PGconn *c = NULL;
 	char val[64], why[512] = "";
 	int rc = -1;
@@ -146,14 +171,11 @@ static int wait_promoted(struct restore_start_node *nd, restore_note_fn note)
 			    !strcmp(val, "f"))
 				break;
 		}
-		if (!alive(nd->dir) && (util_mono() - t0 > START_PID_WAIT_S || postmaster_pid(nd->dir) > 0 ||
-					access(nd->log, F_OK) == 0)) {
-			nap_ms(300); /* the pid file goes before the last log lines are flushed */
-			if (!alive(nd->dir)) {
-				snprintf(nd->error, sizeof nd->error, "the server stopped before it reached the target");
-				log_tail(nd);
-				goto out;
-			}
+		if (!alive(nd, &seen, t0)) {
+			nap_ms(300); /* let the last log lines reach the file */
+			snprintf(nd->error, sizeof nd->error, "the server stopped before it reached the target");
+			log_tail(nd);
+			goto out;
 		}
 		if (util_mono() - last_note > 30) {
 			note_f(note, "node %s: still recovering (%.0f s)", nd->name, util_mono() - t0);
