@@ -28,7 +28,7 @@ static int run_line(const char *dir, const char *prog, const char *arg, char *ou
 	char *argv[] = {path, (char *)arg, NULL};
 	int status, rc;
 	snprintf(path, sizeof path, "%s/%s", dir, prog);
-	if ((rc = restore_proc_run(argv, NULL, buf, sizeof buf, &status, e)) < 0)
+	if ((rc = restore_proc_run(argv, NULL, 0, buf, sizeof buf, &status, e)) < 0)
 		return rc;
 	if (status != 0)
 		return err_set(e, ERR_CONFIG, "%s %s failed (exit %d): %s", path, arg, status, buf);

@@ -48,8 +48,8 @@ int restore_user_become(const struct restore_user *u, struct err *e)
 	return 0;
 }
 
-int restore_proc_run(char *const argv[], const struct restore_user *as, char *out, size_t cap, int *status,
-		     struct err *e)
+int restore_proc_run(char *const argv[], const struct restore_user *as, int stdout_only, char *out, size_t cap,
+		     int *status, struct err *e)
 {
 	int pfd[2] = {-1, -1}, st = 0;
 	size_t n = 0;
@@ -68,7 +68,7 @@ int restore_proc_run(char *const argv[], const struct restore_user *as, char *ou
 		if (devnull >= 0)
 			dup2(devnull, 0);
 		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
+		dup2(stdout_only && devnull >= 0 ? devnull : pfd[1], 2);
 		signal(SIGPIPE, SIG_DFL);
 		if (restore_user_become(as, NULL) < 0 || chdir("/") < 0)
 			_exit(127);

@@ -31,11 +31,12 @@ int restore_user_become(const struct restore_user *u, struct err *e);
 
 /*
  * Runs argv[0] (a path) with argv; as: NULL or a user to switch to. out/cap: the output
- * (NUL-terminated, truncated), or NULL to discard it. *status: the exit status, or -1 when
- * the program died of a signal. Returns 0 when the program ran (whatever its status),
- * ERR_IO when it could not be started.
+ * (NUL-terminated, truncated), or NULL to discard it; it holds stdout and stderr mixed, or
+ * with stdout_only stdout alone (stderr discarded). *status: the exit status, or -1 when the
+ * program died of a signal. Returns 0 when the program ran (whatever its status), ERR_IO
+ * when it could not be started. Fork only from a process that runs no other thread.
  */
-int restore_proc_run(char *const argv[], const struct restore_user *as, char *out, size_t cap, int *status,
-		     struct err *e);
+int restore_proc_run(char *const argv[], const struct restore_user *as, int stdout_only, char *out, size_t cap,
+		     int *status, struct err *e);
 
 #endif

@@ -218,7 +218,7 @@ static int default_socket_dir(const struct restore_pg *pg, const char *target, c
 		rc = err_sys(e, ERR_IO, "cannot chown %s", probe);
 		goto out;
 	}
-	if ((rc = restore_proc_run(argv, u, buf, sizeof buf, &status, e)) < 0)
+	if ((rc = restore_proc_run(argv, u, 1, buf, sizeof buf, &status, e)) < 0)
 		goto out;
 	if (status != 0) {
 		buf[strcspn(buf, "\n")] = 0;
@@ -454,7 +454,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	if (u.switch_to) { /* the servers' user must reach the target to run them */
 		char *argv[] = {"/usr/bin/test", "-x", target, "-a", "-w", target, NULL};
 		int status;
-		if (access(argv[0], X_OK) == 0 && restore_proc_run(argv, &u, NULL, 0, &status, NULL) == 0 && status != 0) {
+		if (access(argv[0], X_OK) == 0 && restore_proc_run(argv, &u, 0, NULL, 0, &status, NULL) == 0 && status != 0) {
 			err_set(e, ERR_CONFIG, "the user %s, who will run the restored servers, cannot enter %s", u.name,
 				target);
 			err_hint(e, "restore under a directory %s can reach (every parent searchable), e.g. "

@@ -138,7 +138,7 @@ static int start_one(const struct restore_pg *pg, struct restore_start_node *nd,
 	char *argv[] = {pgctl, "-D", (char *)nd->dir, "-l", (char *)nd->log, "-W", "start", NULL};
 	int status, rc;
 	snprintf(pgctl, sizeof pgctl, "%s/pg_ctl", pg->bindir);
-	if ((rc = restore_proc_run(argv, NULL, out, sizeof out, &status, e)) < 0)
+	if ((rc = restore_proc_run(argv, NULL, 0, out, sizeof out, &status, e)) < 0)
 		return rc;
 	if (status != 0) {
 		out[strcspn(out, "\n")] = 0;

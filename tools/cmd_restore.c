@@ -30,7 +30,7 @@ static const char *target_words(const struct restore_result *r, char *buf, size_
 	else if (!strcmp(r->target_kind, "time"))
 		snprintf(buf, cap, "time %s (recovery_target_time)", r->target_time);
 	else
-		snprintf(buf, cap, "the end of the WAL shown for %s (no transaction after it was archived)", r->time);
+		snprintf(buf, cap, "the end of the archived WAL (%s is at or after its last transaction)", r->time);
 	return buf;
 }
 

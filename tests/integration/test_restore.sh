@@ -1,107 +1,17 @@
 #!/usr/bin/env bash
-# pgtimefs restore against a directory laid out like the mount's at/ view (MOUNT/C/at/T/...):
-# every node a real PostgreSQL 15 base backup (pg_basebackup -X stream) plus the WAL written
-# after it, with the view's recovery.signal, recovery block and restore.json. Checks: two
-# nodes restored with --start on new ports promote with the original's rows; parameters are
-# back to defaults (shared_buffers, an ALTER SYSTEM setting gone); pg_hba rejects TCP and lets
-# the socket in; --consistent stops at the restore point; a non-empty target, a time outside
-# the window, a missing cluster, an empty mount, a major-version mismatch, a missing Citus,
-# --consistent without a restore point are refused clearly; a full target (ENOSPC while
+# pgtimefs restore against a directory laid out like the mount's at/ view (MOUNT/C/at/T/...),
+# built by restore_lib.sh from real PostgreSQL 15 base backups plus the WAL after them.
+# Checks: two nodes restored with --start on new ports promote with the origin's rows;
+# parameters are back to defaults (shared_buffers, an ALTER SYSTEM setting gone); pg_hba
+# rejects TCP and lets the socket in; --consistent stops every node at the restore point, a
+# time target at that time; a node that cannot reach its target fails the restore with its
+# log; a non-empty target, a time outside the window, a missing cluster, an empty or missing
+# mount, a major-version mismatch, a missing Citus, --consistent without a restore point, a
+# target the servers' user cannot enter are refused clearly; a full target (ENOSPC while
 # copying) leaves RESTORE-INCOMPLETE and exit 1; --json parses.
-# Built from functions so the end-to-end test on a real mount can reuse them.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pglib.sh"
-
-MNT=$T/mnt                       # stands for the mount
-C=prod
-TV=2026-11-25T03:00:00Z          # the time the fixture's view stands for
-NODES=(coord w1)
-declare -A PORT ROWS ROWS_RP
-
-# origin NODE ROWS: a server with ROWS rows in t, shared_buffers 16MB and an ALTER SYSTEM
-origin() {
-	local n=$1 rows=$2
-	PORT[$n]=$(free_port)
-	pg_init "o_$n" "${PORT[$n]}"
-	pg_start "o_$n"
-	sql "${PORT[$n]}" "CREATE TABLE t(id int PRIMARY KEY, pad text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, $rows) g"
-	sql "${PORT[$n]}" "ALTER SYSTEM SET work_mem = '7MB'"
-	sql "${PORT[$n]}" "SELECT pg_reload_conf()" >/dev/null
-	[ "$(sql "${PORT[$n]}" "SHOW work_mem")" = 7MB ] || fail "ALTER SYSTEM on the origin"
-}
-
-# views: MNT/C/at/TV/NODE for every node as the at/ view shows it: a base backup, then the
-# WAL after it (rows added, restore point 'rp1' on every node, TMID noted, more rows, a
-# switch), recovery.signal and the recovery block (target: end of WAL)
-views() {
-	local n p d
-	for n in "${NODES[@]}"; do
-		as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[$n]}" -U postgres -D "$PGROOT/bb_$n" -X stream -c fast --no-sync ||
-			fail "pg_basebackup $n"
-	done
-	for n in "${NODES[@]}"; do
-		p=${PORT[$n]}
-		sql "$p" "INSERT INTO t SELECT g, 'after backup' FROM generate_series(1000001, 1000100) g"
-		sql "$p" "SELECT pg_create_restore_point('rp1')" >/dev/null
-		ROWS_RP[$n]=$(sql "$p" "SELECT count(*) FROM t")
-	done
-	sleep 0.1
-	TMID=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
-	sleep 0.1
-	for n in "${NODES[@]}"; do
-		p=${PORT[$n]}
-		sql "$p" "INSERT INTO t SELECT g, 'after rp1' FROM generate_series(2000001, 2000050) g"
-		ROWS[$n]=$(sql "$p" "SELECT count(*) FROM t")
-		sql "$p" "SELECT pg_switch_wal()" >/dev/null
-	done
-	mkdir -p "$MNT/$C/at/$TV"
-	for n in "${NODES[@]}"; do
-		d=$PGROOT/bb_$n
-		cp "$PGROOT/o_$n/pg_wal/"0000000* "$d/pg_wal/" # newer copies of the streamed segments too
-		: >"$d/recovery.signal"
-		printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" \
-			>>"$d/postgresql.auto.conf"
-		mv "$d" "$MNT/$C/at/$TV/$n"
-	done
-}
-
-# view_at T2 PG_TIME: another view, at/T2, with recovery_target_time = PG_TIME on every node
-view_at() {
-	local t2=$1 n f
-	mkdir -p "$MNT/$C/at/$t2"
-	for n in "${NODES[@]}"; do
-		cp -a "$MNT/$C/at/$TV/$n" "$MNT/$C/at/$t2/$n"
-		f=$MNT/$C/at/$t2/$n/postgresql.auto.conf
-		sed -i '/^# pgtimefs recovery/,$d' "$f"
-		printf "# pgtimefs recovery (at/%s)\nrecovery_target_time = '%s'\nrecovery_target_action = 'promote'\nrestore_command = ''\n" \
-			"$t2" "$2" >>"$f"
-	done
-	restore_json rp1 "" "" "$t2" time
-}
-
-# restore_json [RP_NAME] [PG_VERSION] [CITUS] [T] [TARGET]: MNT/C/at/T/restore.json (T: TV)
-restore_json() {
-	local t=${4:-$TV}
-	python3 - "$MNT/$C/at/$t/restore.json" "$C" "$t" "${1:-}" "${2:-$(sql "${PORT[coord]}" "SHOW server_version" | cut -d' ' -f1)}" "${3:-}" "${5:-end}" "${NODES[@]}" <<'PY'
-import json, sys
-path, c, t, rp, ver, citus, target, *nodes = sys.argv[1:]
-doc = {"cluster": c, "time": t, "time_us": 1795575600000000, "snapshot": "2026-11-25T02:00:00Z", "target": target,
-       "restore_point": {"name": rp, "time": t, "time_us": 1795575600000000} if rp else None,
-       "nodes": [{"name": n, "pg_version": ver, "citus_version": citus or None, "system_id": "1", "timeline": 1}
-                 for n in nodes]}
-open(path, "w").write(json.dumps(doc, indent=1))
-PY
-}
-
-# rsql PORT SQL: a query to a restored node, as the server's OS user (pg_hba lets only it in)
-rsql() { as_pg "$PG_BIN/psql" -h "$SOCK" -p "$1" -U postgres -d postgres -X -Atq -v ON_ERROR_STOP=1 -c "$2"; }
-# restored_port NODE DIR: the port the restore gave NODE
-restored_port() { sed -n "s/^port = '\(.*\)'/\1/p" "$2/$1/postgresql.auto.conf"; }
-# stop_restored DIR: stops every node of a restored cluster
-stop_restored() {
-	local n
-	for n in "${NODES[@]}"; do as_pg "$PG_BIN/pg_ctl" -D "$1/$n" -m fast -w stop >/dev/null 2>&1 || true; done
-}
+. "$(dirname "$0")/restore_lib.sh"
 
 # --- the fixture ---
 origin coord 5000
@@ -215,13 +125,18 @@ stop_restored "$R"
 
 # --- --consistent: every node stops at the restore point; without --start, then started ---
 R2=$T/consistent
-pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --socket-dir "$SOCK" --name again >"$T/out" 2>"$T/err" ||
+pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --name again >"$T/out" 2>"$T/err" ||
 	{ cat "$T/err" >&2; fail "restore --consistent"; }
+# without --socket-dir: no unix_socket_directories line, conninfo names the server's default
+sockdef=$(as_pg "$PG_BIN/postgres" -D "$R2/coord" -C unix_socket_directories 2>/dev/null | cut -d, -f1)
+grep -q "^conninfo = host=$sockdef port=" "$R2/pgtimefs-cluster.conf" || { cat "$R2/pgtimefs-cluster.conf"; fail "default socket dir"; }
+! grep -q unix_socket_directories "$R2/coord/postgresql.auto.conf" || fail "a socket directory was set"
+grep -q "^\[node again/coord\]" "$R2/pgtimefs-cluster.conf" || fail "--name"
 grep -q "restore point 'rp1'" "$T/out" || { cat "$T/out"; fail "the summary does not name the restore point"; }
 grep -q "^recovery_target_name = 'rp1'" "$R2/coord/postgresql.auto.conf" || fail "no recovery_target_name"
 cleanup_hooks+=("stop_restored $R2")
 for n in "${NODES[@]}"; do
-	as_pg "$PG_BIN/pg_ctl" -D "$R2/$n" -l "$PGROOT/$n.r2.log" -w -t 60 start >/dev/null || { cat "$PGROOT/$n.r2.log"; fail "start $n"; }
+	as_pg "$PG_BIN/pg_ctl" -D "$R2/$n" -l "$PGROOT/$n.r2.log" -o "-c unix_socket_directories=$SOCK" -w -t 60 start >/dev/null || { cat "$PGROOT/$n.r2.log"; fail "start $n"; }
 	p=$(restored_port "$n" "$R2")
 	for i in $(seq 1 100); do [ "$(rsql "$p" "SELECT pg_is_in_recovery()")" = f ] && break; sleep 0.1; done
 	got=$(rsql "$p" "SELECT count(*) FROM t")
