@@ -191,7 +191,7 @@ static int copy_dir(struct copier *c, const struct stat *st, struct err *e)
 	struct dirent *de;
 	int rc = 0, fd = -1;
 	size_t sl = c->src_len, dl = c->dst_len;
-	if (mkdir(c->dst, 0700) < 0)
+	if (mkdir(c->dst, 0700) < 0 && !(errno == EEXIST && c->o->root_exists && c->src_len == c->root_len))
 		return err_sys(e, ERR_IO, "cannot create the directory %s", c->dst);
 	if (!(d = opendir(c->src)))
 		return err_sys(e, ERR_IO, "cannot open the directory %s", c->src);

@@ -1,7 +1,8 @@
 /*
  * copy.h: copying one node's tree out of the mount into a new data directory.
  *
- * restore_copy_tree copies src (a directory) to dst (which must not exist) like `cp -a`
+ * restore_copy_tree copies src (a directory) to dst (which must not exist, or be an empty
+ * directory with root_exists) like `cp -a`
  * with sparse files: directories, regular files, symlinks and fifos, with their modes,
  * mtimes and (when chown is set) the given owner; other file types are skipped. Regular
  * files are read in 1 MiB reads, extent by extent with SEEK_DATA/SEEK_HOLE, so holes stay
@@ -30,6 +31,7 @@ struct restore_copy_opts {
 	uid_t uid;
 	gid_t gid;
 	const char *hold_back;	/* relative path written under a held name, or NULL */
+	int root_exists;	/* dst is an existing empty directory (made by the caller) */
 	_Atomic uint64_t *done; /* bytes handled, may be NULL */
 	atomic_int *stop;	/* set by another thread to stop, may be NULL */
 };

@@ -177,6 +177,8 @@ static int port_free(int port, const char *sockdir)
 static int pick_ports(const struct restore_opts *o, int n, const char *sockdir, int *first, struct err *e)
 {
 	if (o->port) {
+		if (o->port + n - 1 > 65535)
+			return err_set(e, ERR_USAGE, "--port %d leaves no room for %d nodes (ports up to 65535)", o->port, n);
 		for (int i = 0; i < n; i++)
 			if (!port_free(o->port + i, sockdir)) {
 				err_set(e, ERR_EXISTS, "port %d is in use (the nodes take ports %d..%d)", o->port + i, o->port,
@@ -482,6 +484,13 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 			struct node_job *j = &jobs[i];
 			snprintf(j->dst, sizeof j->dst, "%s/%s", target, m.nodes[i].name);
 			snprintf(r->nodes[i].dir, sizeof r->nodes[i].dir, "%s", j->dst);
+			if (mkdir(j->dst, 0700) < 0 || (u.switch_to && lchown(j->dst, u.uid, u.gid) < 0)) {
+				rc = err_sys(e, ERR_IO, "cannot create %s", j->dst);
+				goto out;
+			}
+			snprintf(path, sizeof path, "%s/%s", j->dst, MARKER);
+			if ((rc = write_owned(path, "this node's restore has not finished: see ../" MARKER "\n", &u, e)) < 0)
+				goto out;
 		}
 	}
 
@@ -498,6 +507,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		j->copy.uid = u.uid;
 		j->copy.gid = u.gid;
 		j->copy.hold_back = "global/pg_control";
+		j->copy.root_exists = 1;
 		j->copy.done = &done;
 		j->copy.stop = &stop;
 		err_clear(&j->e);
@@ -549,14 +559,15 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 			}
 			goto out;
 		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (jobs[i].rc < 0) {
+			rc = err_set(e, ERR_INTERNAL, "node %s: the copy stopped without an error", m.nodes[i].name);
+			goto out;
+		}
 		r->nodes[i].bytes = jobs[i].copied.bytes;
 		r->nodes[i].files = jobs[i].copied.files;
 		r->bytes += jobs[i].copied.bytes;
-	}
-	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof path, "%s/%s", jobs[i].dst, MARKER);
-		if ((rc = write_owned(path, "this node's restore has not finished: see ../" MARKER "\n", &u, e)) < 0)
-			goto out;
 	}
 
 	/* 7. configuration: socket directory, ports, files */
