@@ -187,8 +187,12 @@ int cmd_restore(struct ctx *x, int argc, char **argv)
 				fprintf(stderr, "--- the last lines of %s/%s.log ---\n%s\n---\n", o.target, r.nodes[i].name,
 					r.nodes[i].log_tail);
 		}
-		if (r.nnodes && access(o.target, F_OK) == 0)
-			fprintf(stderr, "pgtimefs: %s is marked incomplete (RESTORE-INCOMPLETE)\n", o.target);
+		{
+			char marker[RESTORE_PATH_MAX + 32];
+			snprintf(marker, sizeof marker, "%s/RESTORE-INCOMPLETE", o.target);
+			if (access(marker, F_OK) == 0)
+				fprintf(stderr, "pgtimefs: %s is marked incomplete (%s)\n", o.target, marker);
+		}
 		rc = report(&e);
 		restore_result_free(&r);
 		return rc;

@@ -72,6 +72,7 @@ if [ "$(id -u)" = 0 ]; then
 	err_has "the restore needs"
 	[ -f "$T/tiny/r/RESTORE-INCOMPLETE" ] || fail "no RESTORE-INCOMPLETE after ENOSPC"
 	grep -q "failed: .*No space left" "$T/tiny/r/RESTORE-INCOMPLETE" || fail "the marker does not say why"
+	[ -f "$T/tiny/r/coord/RESTORE-INCOMPLETE" ] && [ -f "$T/tiny/r/w1/RESTORE-INCOMPLETE" ] || fail "no node markers"
 	[ ! -e "$T/tiny/r/coord/global/pg_control" ] || fail "a node of a failed restore has its pg_control"
 	umount "$T/tiny"
 	mount -t tmpfs -o size=8M tmpfs "$T/tiny"
@@ -98,6 +99,9 @@ assert all(n["bytes"] > 1 << 20 and n["files"] > 100 for n in d["nodes"]), d
 assert d["config"] == r + "/pgtimefs-cluster.conf" or d["config"].endswith("/pgtimefs-cluster.conf"), d
 PY
 [ ! -e "$R/RESTORE-INCOMPLETE" ] && [ ! -e "$R/coord/RESTORE-INCOMPLETE" ] || fail "markers left after success"
+if [ "$(id -u)" = 0 ]; then
+	[ -z "$(find "$R" ! -user postgres | head -1)" ] || fail "files not owned by postgres: $(find "$R" ! -user postgres | head -3)"
+fi
 ok "restore --start --json: both nodes on ports $P0, $((P0 + 1)), JSON parsed, no markers left"
 for n in "${NODES[@]}"; do
 	p=$(restored_port "$n" "$R")
