@@ -25,6 +25,8 @@ static const char usage[] =
 	"  mount MOUNTPOINT [-f] [-o OPTS]  the backups as a read-only filesystem\n"
 	"  check [--read-data]              verify every zone and the catalog\n"
 	"  repair                           copy what a zone lacks or has damaged from a good zone\n"
+	"  restore --from MOUNT --cluster C --time T --target DIR [--consistent] [--start] [--port N]\n"
+	"          [--name NEW]             a cluster at time T as new data directories (from the mount)\n"
 	"\n"
 	"The configuration comes from -c FILE, $PGTIMEFS_CONFIG or /etc/pgtimefs/pgtimefs.conf;\n"
 	"the passphrase from its passphrase-file or $PGTIMEFS_PASSPHRASE.\n";
@@ -102,6 +104,8 @@ int main(int argc, char **argv)
 			rc = cmd_cat(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "check"))
 			rc = cmd_check(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "restore"))
+			rc = cmd_restore(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "repair"))
 			rc = cmd_repair(&x, sub_argc, sub_argv);
 		else {

@@ -70,5 +70,6 @@ int config_cluster_nodes(struct ctx *x, const char *cluster, struct backup_node_
 void config_list_clusters(struct ctx *x, const char *only);
 int cmd_mount(struct ctx *x, int argc, char **argv);
 int cmd_delete(struct ctx *x, int argc, char **argv);
+int cmd_restore(struct ctx *x, int argc, char **argv);
 
 #endif

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# pgtimefs restore against a directory laid out like the mount's at/ view (MOUNT/C/at/T/...),
+# built by restore_lib.sh from real PostgreSQL 15 base backups plus the WAL after them.
+# Checks: two nodes restored with --start on new ports promote with the origin's rows;
+# parameters are back to defaults (shared_buffers, an ALTER SYSTEM setting gone); pg_hba
+# rejects TCP and lets the socket in; --consistent stops every node at the restore point, a
+# time target at that time; a node that cannot reach its target fails the restore with its
+# log; a non-empty target, a time outside the window, a missing cluster, an empty or missing
+# mount, a major-version mismatch, a missing Citus, --consistent without a restore point, a
+# target the servers' user cannot enter are refused clearly; a full target (ENOSPC while
+# copying) leaves RESTORE-INCOMPLETE and exit 1; --json parses.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pglib.sh"
+. "$(dirname "$0")/restore_lib.sh"
+
+# --- the fixture ---
+origin coord 5000
+origin w1 3000
+views
+restore_json rp1
+ok "fixture: ${#NODES[@]} nodes at $MNT/$C/at/$TV, rows coord=${ROWS[coord]} w1=${ROWS[w1]}"
+
+# --- refusals (fast, nothing copied) ---
+R=$T/r-bad
+expect_fail "time outside the window" 1 pgt restore --from "$MNT" --cluster $C --time 2026-11-24T00:00:00Z --target "$R"
+err_has "outside the restorable window of cluster $C"
+err_has "pgtimefs list $C"
+ok "a time outside the window: clear error, pointing at pgtimefs list"
+expect_fail "missing cluster" 1 pgt restore --from "$MNT" --cluster gone --time $TV --target "$R"
+err_has "cluster gone is not in the mount"
+err_has "deleted cluster cannot be restored"
+mkdir -p "$T/empty-mnt"
+expect_fail "empty mount" 1 pgt restore --from "$T/empty-mnt" --cluster $C --time $TV --target "$R"
+err_has "no pgtimefs mount is running there"
+expect_fail "missing mount" 1 pgt restore --from "$T/no-such" --cluster $C --time $TV --target "$R"
+err_has "pgtimefs mount"
+ok "a missing cluster, an empty and a missing mount: clear errors"
+mkdir -p "$T/full"
+echo x >"$T/full/file"
+expect_fail "non-empty target" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/full"
+err_has "is not empty"
+[ "$(ls "$T/full")" = file ] || fail "the non-empty target was changed"
+ok "a non-empty target is refused and left alone"
+restore_json "" 
+expect_fail "--consistent without a restore point" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R" --consistent
+err_has "no cluster-wide restore point"
+restore_json rp1 14.9
+expect_fail "major mismatch" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R"
+err_has "the backup is PostgreSQL 14"
+err_has "postgresql-14"
+restore_json rp1 "" 11.3-1
+if [ ! -e /usr/lib/postgresql/15/lib/citus.so ]; then
+	expect_fail "citus missing" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R"
+	err_has "the backup uses Citus 11.3-1, but Citus is not installed"
+fi
+restore_json rp1
+if [ "$(id -u)" = 0 ]; then
+	mkdir -m 0700 "$T/private"
+	expect_fail "unreachable target" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/private/r"
+	err_has "cannot enter"
+fi
+[ ! -e "$R" ] || [ -z "$(ls -A "$R")" ] || fail "a refused restore wrote into its target"
+ok "--consistent without a restore point, a major-version mismatch, a missing Citus, a target the server user cannot reach: clear errors"
+
+# --- a full target: ENOSPC while copying (few inodes) ---
+if [ "$(id -u)" = 0 ]; then
+	mkdir -p "$T/tiny"
+	mount -t tmpfs -o size=512M,nr_inodes=400 tmpfs "$T/tiny" || skip "cannot mount a tmpfs"
+	cleanup_hooks+=("umount $T/tiny")
+	expect_fail "ENOSPC" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/tiny/r"
+	err_has "No space left on device"
+	err_has "the restore needs"
+	[ -f "$T/tiny/r/RESTORE-INCOMPLETE" ] || fail "no RESTORE-INCOMPLETE after ENOSPC"
+	grep -q "failed: .*No space left" "$T/tiny/r/RESTORE-INCOMPLETE" || fail "the marker does not say why"
+	[ -f "$T/tiny/r/coord/RESTORE-INCOMPLETE" ] && [ -f "$T/tiny/r/w1/RESTORE-INCOMPLETE" ] || fail "no node markers"
+	[ ! -e "$T/tiny/r/coord/global/pg_control" ] || fail "a node of a failed restore has its pg_control"
+	umount "$T/tiny"
+	mount -t tmpfs -o size=8M tmpfs "$T/tiny"
+	expect_fail "too small" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$T/tiny/r"
+	err_has "the restore needs"
+	ok "a full target: exit 1, RESTORE-INCOMPLETE with the reason, no pg_control; a too small one refused up front"
+fi
+
+# --- the restore: two nodes, --start on new ports, --json ---
+R=$T/restored
+P0=$(free_port)
+pgt --json restore --from "$MNT" --cluster $C --time $TV --target "$R" --start --port "$P0" --socket-dir "$SOCK" >"$T/r.json" 2>"$T/r.err" ||
+	{ cat "$T/r.err" "$R"/*.log >&2; fail "restore --start"; }
+cleanup_hooks+=("stop_restored $R")
+python3 - "$T/r.json" "$C" "$P0" "$R" <<'PY' || fail "--json output"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c, p0, r = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+assert d["cluster"] == c and d["name"] == c + "-restored-20261125T030000Z", d
+assert d["target"]["kind"] == "end" and d["started"] is True, d
+assert [n["name"] for n in d["nodes"]] == ["coord", "w1"], d
+assert [n["port"] for n in d["nodes"]] == [p0, p0 + 1], d
+assert all(n["bytes"] > 1 << 20 and n["files"] > 100 for n in d["nodes"]), d
+assert d["config"] == r + "/pgtimefs-cluster.conf" or d["config"].endswith("/pgtimefs-cluster.conf"), d
+PY
+[ ! -e "$R/RESTORE-INCOMPLETE" ] && [ ! -e "$R/coord/RESTORE-INCOMPLETE" ] || fail "markers left after success"
+if [ "$(id -u)" = 0 ]; then
+	[ -z "$(find "$R" ! -user postgres | head -1)" ] || fail "files not owned by postgres: $(find "$R" ! -user postgres | head -3)"
+fi
+ok "restore --start --json: both nodes on ports $P0, $((P0 + 1)), JSON parsed, no markers left"
+for n in "${NODES[@]}"; do
+	p=$(restored_port "$n" "$R")
+	[ "$(rsql "$p" "SELECT pg_is_in_recovery()")" = f ] || fail "$n still in recovery"
+	got=$(rsql "$p" "SELECT count(*) FROM t")
+	[ "$got" = "${ROWS[$n]}" ] || { cat "$R/$n.log"; ls -la "$R/$n/pg_wal"; fail "$n has $got rows, the origin ${ROWS[$n]}"; }
+	[ "$(rsql "$p" "SHOW shared_buffers")" = 128MB ] || fail "$n: shared_buffers is not the default"
+	[ "$(rsql "$p" "SHOW work_mem")" = 4MB ] || fail "$n: the ALTER SYSTEM work_mem survived"
+	rsql "$p" "INSERT INTO t VALUES (-1, 'writable')"
+done
+ok "each node promoted, row counts equal the origin's, shared_buffers 128MB, ALTER SYSTEM gone, writable"
+p=$(restored_port coord "$R")
+rc=0
+PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h 127.0.0.1 -p "$p" -U postgres -d postgres -Atc "SELECT 1" >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" != 0 ] || fail "a TCP connection was accepted"
+err_has "pg_hba.conf rejects connection for host \"127.0.0.1\""
+[ "$(as_pg "$PG_BIN/psql" -h "$SOCK" -p "$p" -d postgres -Atc "SELECT current_user")" = postgres ] || fail "socket"
+ok "pg_hba: TCP rejected by the reject line, the server's user gets in over the socket"
+grep -q "^\[cluster $C-restored-20261125T030000Z\]" "$R/pgtimefs-cluster.conf" &&
+	grep -q "^\[node $C-restored-20261125T030000Z/w1\]" "$R/pgtimefs-cluster.conf" &&
+	grep -q "^data-dir = .*/w1$" "$R/pgtimefs-cluster.conf" &&
+	grep -q "port=$((P0 + 1))" "$R/pgtimefs-cluster.conf" || { cat "$R/pgtimefs-cluster.conf"; fail "cluster conf"; }
+ok "pgtimefs-cluster.conf: [cluster] and [node] sections with conninfo and data-dir"
+stop_restored "$R"
+
+# --- --consistent: every node stops at the restore point; without --start, then started ---
+R2=$T/consistent
+pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --name again >"$T/out" 2>"$T/err" ||
+	{ cat "$T/err" >&2; fail "restore --consistent"; }
+# without --socket-dir: no unix_socket_directories line, conninfo names the server's default
+sockdef=$(as_pg "$PG_BIN/postgres" -D "$R2/coord" -C unix_socket_directories 2>/dev/null | cut -d, -f1)
+grep -q "^conninfo = host=$sockdef port=" "$R2/pgtimefs-cluster.conf" || { cat "$R2/pgtimefs-cluster.conf"; fail "default socket dir"; }
+! grep -q unix_socket_directories "$R2/coord/postgresql.auto.conf" || fail "a socket directory was set"
+grep -q "^\[node again/coord\]" "$R2/pgtimefs-cluster.conf" || fail "--name"
+grep -q "restore point 'rp1'" "$T/out" || { cat "$T/out"; fail "the summary does not name the restore point"; }
+grep -q "^recovery_target_name = 'rp1'" "$R2/coord/postgresql.auto.conf" || fail "no recovery_target_name"
+cleanup_hooks+=("stop_restored $R2")
+for n in "${NODES[@]}"; do
+	as_pg "$PG_BIN/pg_ctl" -D "$R2/$n" -l "$PGROOT/$n.r2.log" -o "-c unix_socket_directories=$SOCK" -w -t 60 start >/dev/null || { cat "$PGROOT/$n.r2.log"; fail "start $n"; }
+	p=$(restored_port "$n" "$R2")
+	for i in $(seq 1 100); do [ "$(rsql "$p" "SELECT pg_is_in_recovery()")" = f ] && break; sleep 0.1; done
+	got=$(rsql "$p" "SELECT count(*) FROM t")
+	[ "$got" = "${ROWS_RP[$n]}" ] || fail "$n has $got rows at rp1, expected ${ROWS_RP[$n]}"
+done
+stop_restored "$R2"
+ok "--consistent: every node stops at restore point rp1 (rows coord=${ROWS_RP[coord]} w1=${ROWS_RP[w1]})"
+
+# --- a time target: every node stops at TMID (between rp1 and the last rows) ---
+view_at "$TMID" "$(sed 's/T/ /; s/Z$/+00/' <<<"$TMID")"
+R3=$T/at-time
+pgt restore --from "$MNT" --cluster $C --time "$TMID" --target "$R3" --start --socket-dir "$SOCK" >"$T/out" 2>"$T/err" ||
+	{ cat "$T/err" >&2; fail "restore at $TMID"; }
+cleanup_hooks+=("stop_restored $R3")
+cat "$T/out"
+grep -q "target: *time $TMID" "$T/out" || fail "the summary does not give the target time"
+for n in "${NODES[@]}"; do
+	got=$(rsql "$(restored_port "$n" "$R3")" "SELECT count(*) FROM t")
+	[ "$got" = "${ROWS_RP[$n]}" ] || fail "$n has $got rows at $TMID, expected ${ROWS_RP[$n]}"
+done
+stop_restored "$R3"
+ok "a time target: every node stops at $TMID (recovery_target_time from the view)"
+
+# --- a node that cannot reach its target: exit 1, its log, the target marked incomplete ---
+view_at 2099-01-01T00:00:00Z "2099-01-01 00:00:00+00"
+R4=$T/never
+expect_fail "target never reached" 1 pgt restore --from "$MNT" --cluster $C --time 2099-01-01T00:00:00Z --target "$R4" --start --socket-dir "$SOCK"
+cleanup_hooks+=("stop_restored $R4")
+err_has "stopped before it reached the target"
+err_has "recovery ended before configured recovery target was reached"
+err_has "HINT:"
+[ -f "$R4/RESTORE-INCOMPLETE" ] && [ -f "$R4/coord/RESTORE-INCOMPLETE" ] || fail "no markers after a failed start"
+cat "$T/err"
+ok "a node that cannot reach its target: exit 1 with the end of its log, RESTORE-INCOMPLETE kept"
+
+echo "all $CHECKS checks passed"
