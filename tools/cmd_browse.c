@@ -426,8 +426,8 @@ int cmd_ls(struct ctx *x, int argc, char **argv)
 		json_init(&o.j, stdout);
 		json_arr(&o.j);
 	}
-	if (!fs_is_dir(&l))
-		ls_cb(&o, &l); /* like ls: a file lists itself */
+	if (!fs_is_dir(&l) && l.kind != FS_LATEST)
+		ls_cb(&o, &l); /* like ls: a file lists itself (latest is followed, as ls does) */
 	else if ((rc = fs_list(x->cat, &l, "", ls_cb, &o, &e)) < 0)
 		return report(&e);
 	if (x->json) {
