@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -279,6 +280,8 @@ static int start_as_user(const struct restore_pg *pg, const struct restore_user 
 		struct err ce;
 		err_clear(&ce);
 		close(pfd[0]);
+		signal(SIGINT, SIG_DFL); /* the caller may catch them; this child stops on them */
+		signal(SIGTERM, SIG_DFL);
 		if (restore_user_become(u, &ce) == 0)
 			restore_start_nodes(pg, sn, n, note, &ce);
 		util_write_all(pfd[1], sn, (size_t)n * sizeof *sn);
@@ -299,7 +302,11 @@ static int start_as_user(const struct restore_pg *pg, const struct restore_user 
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (got != want) {
-		rc = err_set(e, ERR_INTERNAL, "the start phase ended without a result (status %d)", st);
+		if (WIFSIGNALED(st))
+			rc = err_set(e, ERR_INTERNAL, "the start phase was stopped by signal %d", WTERMSIG(st));
+		else
+			rc = err_set(e, ERR_INTERNAL, "the start phase ended without a result (status %d)", st);
+		err_hint(e, "the nodes may be running: stop them (pg_ctl -D DIR/NODE stop), then see their logs");
 	} else {
 		struct err ce;
 		memcpy(sn, buf, (size_t)n * sizeof *sn);
@@ -529,7 +536,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 					failed |= jobs[i].rc < 0;
 				}
 			}
-			if (failed)
+			if (failed || (o->cancel && atomic_load(o->cancel)))
 				atomic_store(&stop, 1);
 			progress_add(&bar, now_done - shown);
 			shown = now_done;
@@ -543,6 +550,11 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		pthread_join(jobs[i].thread, NULL);
 	if (nthreads < n)
 		goto out;
+	if (o->cancel && atomic_load(o->cancel)) {
+		rc = err_set(e, ERR_INTERNAL, "interrupted while copying");
+		err_hint(e, "remove %s and run the restore again", target);
+		goto out;
+	}
 	for (int i = 0; i < n; i++) {
 		if (jobs[i].rc < 0 && strcmp(jobs[i].e.msg, "stopped")) {
 			*e = jobs[i].e;
@@ -618,6 +630,12 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	snprintf(r->conf, sizeof r->conf, "%s/%s", target, CLUSTER_CONF);
 	if ((rc = write_owned(r->conf, conf, &u, e)) < 0)
 		goto out;
+
+	if (o->cancel && atomic_load(o->cancel)) {
+		rc = err_set(e, ERR_INTERNAL, "interrupted");
+		err_hint(e, "remove %s and run the restore again", target);
+		goto out;
+	}
 
 	/* 8. pg_control in place: the nodes can start */
 	for (int i = 0; i < n; i++) {

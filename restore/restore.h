@@ -13,7 +13,7 @@
  *     -> [--start: nodes started, promoted, Citus repointed, checked]
  *     -> the markers removed: the restore is complete.
  *
- * Any failure stops there and leaves the markers (with the error appended to
+ * Any failure, or *cancel set during the copy, stops there and leaves the markers (with the error appended to
  * DIR/RESTORE-INCOMPLETE): a failed or interrupted restore never looks whole. The restore
  * reads only the mount (plus the local PostgreSQL installation); it writes no catalog.
  * Threads: one copy thread per node, joined before restore_run returns; the start phase runs
@@ -22,6 +22,7 @@
 #ifndef PGTIMEFS_RESTORE_RESTORE_H
 #define PGTIMEFS_RESTORE_RESTORE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -39,6 +40,7 @@ struct restore_opts {
 	int consistent, start;
 	int progress;		/* draw a progress bar (a terminal, not --json/--quiet) */
 	restore_note_fn note;	/* news lines, may be NULL */
+	atomic_int *cancel;	/* set (e.g. by a signal handler) to stop the copy; may be NULL */
 };
 
 struct restore_node_result {

@@ -3,6 +3,8 @@
  * [--start] [--port N] [--name NEW] [--socket-dir DIR] [--pg-bin DIR]: the command line of
  * restore/restore.h, its summary and its --json output.
  */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,14 @@
 static const char restore_usage[] =
 	"usage: pgtimefs restore --from MOUNT --cluster C --time T --target DIR [--consistent] [--start]\n"
 	"                        [--port N] [--name NEW] [--socket-dir DIR] [--pg-bin DIR]";
+
+static atomic_int interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&interrupted, 1);
+}
 
 static void note_stderr(const char *line)
 {
@@ -177,6 +187,16 @@ int cmd_restore(struct ctx *x, int argc, char **argv)
 		return usage_error("--name must be non-empty, without '/' or ']'");
 	o.progress = !x->json && !x->quiet && isatty(2);
 	o.note = x->json || x->quiet ? NULL : note_stderr;
+	{
+		/* Ctrl-C or a TERM during the copy: stop, and say so in RESTORE-INCOMPLETE */
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		o.cancel = &interrupted;
+	}
 	rc = restore_run(&o, &r, &e);
 	if (rc < 0) {
 		for (int i = 0; i < r.nnodes; i++) {

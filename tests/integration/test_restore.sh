@@ -81,6 +81,22 @@ if [ "$(id -u)" = 0 ]; then
 	ok "a full target: exit 1, RESTORE-INCOMPLETE with the reason, no pg_control; a too small one refused up front"
 fi
 
+# --- interrupted (SIGINT) while copying: exit 1, the marker says so, no pg_control ---
+dd if=/dev/zero of="$MNT/$C/at/$TV/coord/base/big" bs=1M count=192 status=none
+RI=$T/interrupted
+rc=0
+"$PGT" restore --from "$MNT" --cluster $C --time $TV --target "$RI" >"$T/out" 2>"$T/err" &
+pid=$!
+for i in $(seq 1 500); do [ -e "$RI/coord/RESTORE-INCOMPLETE" ] && break; sleep 0.01; done
+kill -INT $pid
+wait $pid || rc=$?
+rm "$MNT/$C/at/$TV/coord/base/big"
+[ "$rc" = 1 ] || { cat "$T/err"; fail "interrupted restore: exit $rc"; }
+err_has "interrupted"
+grep -q "failed: interrupted" "$RI/RESTORE-INCOMPLETE" || fail "the marker does not say interrupted"
+[ ! -e "$RI/coord/global/pg_control" ] || fail "an interrupted restore put pg_control in place"
+ok "interrupted by SIGINT while copying: exit 1, RESTORE-INCOMPLETE says why, no node can start"
+
 # --- the restore: two nodes, --start on new ports, --json ---
 R=$T/restored
 P0=$(free_port)
