@@ -331,7 +331,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	size_t len, cap, cn;
 	uint8_t *raw = NULL;
 	int64_t t_us;
-	int rc, marked = 0, nthreads = 0, first_port = 0, n;
+	int rc, marked = 0, nthreads = 0, first_port = 0, n, tfd = -1;
 	uint64_t total = 0, need = 0;
 	double t0 = util_mono();
 	_Atomic uint64_t done = 0;
@@ -472,6 +472,11 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 			rc = ERR_CONFIG;
 			goto out;
 		}
+	}
+
+	if ((tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = err_sys(e, ERR_IO, "cannot open %s", target);
+		goto out;
 	}
 
 	/* 5. marked incomplete before the first byte */
@@ -637,6 +642,13 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		goto out;
 	}
 
+	/* everything durable before a node can start: one syncfs of the target's filesystem, with
+	 * the writeback errors since tfd was opened (before the copy) */
+	if (syncfs(tfd) < 0) {
+		rc = err_sys(e, ERR_IO, "cannot make the restored files durable (syncfs of %s)", target);
+		goto out;
+	}
+
 	/* 8. pg_control in place: the nodes can start */
 	for (int i = 0; i < n; i++) {
 		char held[RESTORE_PATH_MAX + 600];
@@ -704,6 +716,8 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 out:
 	if (rc < 0 && marked && e)
 		append_marker(target, e);
+	if (tfd >= 0)
+		close(tfd);
 	r->seconds = util_mono() - t0;
 	free(conf);
 	free(sn);
