@@ -78,6 +78,7 @@ ok "restore --start through the mount: promoted with the origin's ${ROWS[coord]}
 kill -9 "$MPID"
 wait_gone "$MPID" 5 || fail "the mount process did not die"
 expect_fail "dead mount" 1 pgt restore --from "$F" --cluster $C --time $TV --target "$T/r-dead"
+cat "$T/err"
 err_has "is dead"
 err_has "fusermount3 -u"
 fusermount3 -u -z "$F" 2>/dev/null || umount -l "$F" 2>/dev/null || true
