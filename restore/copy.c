@@ -138,10 +138,6 @@ static int copy_file(struct copier *c, const struct stat *st, struct err *e)
 	}
 	if ((rc = set_meta(c, out, st, e)) < 0)
 		goto out;
-	if (fsync(out) < 0) {
-		rc = err_sys(e, ERR_IO, "cannot fsync %s", c->dst);
-		goto out;
-	}
 	c->st->files++;
 	c->st->bytes += size;
 	c->st->allocated += (uint64_t)st->st_blocks * 512 < size ? (uint64_t)st->st_blocks * 512 : size;
@@ -235,8 +231,7 @@ static int copy_dir(struct copier *c, const struct stat *st, struct err *e)
 	fd = open(c->dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, ERR_IO, "cannot open the directory %s", c->dst);
-	if ((rc = set_meta(c, fd, st, e)) == 0 && fsync(fd) < 0)
-		rc = err_sys(e, ERR_IO, "cannot fsync the directory %s", c->dst);
+	rc = set_meta(c, fd, st, e);
 	close(fd);
 	c->st->dirs++;
 	return rc;

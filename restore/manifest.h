@@ -1,6 +1,7 @@
 /*
  * manifest.h: restore.json, the description of a cluster at time T that the mount shows as
- * MOUNT/<cluster>/at/<T>/restore.json (see docs/format.md, "The at/ view").
+ * MOUNT/<cluster>/at/<T>/restore.json: the fields below, as the at/ view's contract gives
+ * them (the view itself is documented with fs/).
  *
  * restore_manifest_parse reads the bytes of the file (small: at most RESTORE_MANIFEST_MAX)
  * and fills a struct restore_manifest that owns all its strings; restore_manifest_free

@@ -73,9 +73,10 @@ struct restore_node_conf {
  * - postgresql.auto.conf: only port, unix_socket_directories when asked, shared_preload_libraries
  *   = 'citus' when the node has Citus, and the recovery settings (target, action promote, a
  *   restore_command that finds nothing so the server reads pg_wal/);
- * - pg_hba.conf: local (socket) connections of user, normal and replication, by peer;
- *   every other local, host (IPv4 and IPv6) line rejects;
- * - pg_ident.conf: the installed sample;
+ * - pg_hba.conf: local (socket) connections, normal and replication, by peer with the map
+ *   "pgtimefs", which lets in only the OS user user (as its own role, or as postgres); host
+ *   connections (IPv4 and IPv6) are rejected;
+ * - pg_ident.conf: the installed sample and the map;
  * - recovery.signal present, standby.signal, postmaster.pid and postmaster.opts removed.
  * Files get owner uid/gid when chown is set, mode 0600.
  */

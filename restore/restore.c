@@ -66,6 +66,14 @@ static void *copy_main(void *arg)
 	return NULL;
 }
 
+/* The error for a FUSE mount whose process is gone (ENOTCONN). */
+static int dead_mount(const char *mount, struct err *e)
+{
+	err_set(e, ERR_IO, "the mount at %s is dead (Transport endpoint is not connected)", mount);
+	err_hint(e, "its pgtimefs mount process ended: fusermount3 -u %s, then pgtimefs mount %s", mount, mount);
+	return ERR_IO;
+}
+
 /* The mount, the cluster and at/T exist, with the errors an operator can act on. */
 static int check_mount(const struct restore_opts *o, const char *t, char *at, size_t cap, struct err *e)
 {
@@ -76,12 +84,8 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 	int entries = 0;
 	char seen[512] = "";
 	if (stat(o->mount, &st) < 0) {
-		if (errno == ENOTCONN) {
-			err_sys(e, ERR_IO, "the mount at %s is dead", o->mount);
-			err_hint(e, "its pgtimefs mount process ended: fusermount3 -u %s, then pgtimefs mount %s", o->mount,
-				 o->mount);
-			return ERR_IO;
-		}
+		if (errno == ENOTCONN)
+			return dead_mount(o->mount, e);
 		err_sys(e, ERR_NOTFOUND, "cannot reach the mount %s", o->mount);
 		err_hint(e, "mount the backups first: pgtimefs mount %s", o->mount);
 		return ERR_NOTFOUND;
@@ -89,7 +93,7 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 	if (!S_ISDIR(st.st_mode))
 		return err_set(e, ERR_USAGE, "--from %s is not a directory", o->mount);
 	if (!(d = opendir(o->mount)))
-		return err_sys(e, ERR_IO, "cannot list the mount %s", o->mount);
+		return errno == ENOTCONN ? dead_mount(o->mount, e) : err_sys(e, ERR_IO, "cannot list the mount %s", o->mount);
 	while ((de = readdir(d))) {
 		size_t l = strlen(seen);
 		if (de->d_name[0] == '.')
@@ -106,12 +110,16 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 	}
 	snprintf(p, sizeof p, "%s/%s", o->mount, o->cluster);
 	if (stat(p, &st) < 0) {
+		if (errno == ENOTCONN)
+			return dead_mount(o->mount, e);
 		err_sys(e, ERR_NOTFOUND, "cluster %s is not in the mount %s", o->cluster, o->mount);
 		err_hint(e, "the mount shows: %s. A deleted cluster cannot be restored: nothing is left of it", seen);
 		return ERR_NOTFOUND;
 	}
 	snprintf(p, sizeof p, "%s/%s/at", o->mount, o->cluster);
 	if (stat(p, &st) < 0) {
+		if (errno == ENOTCONN)
+			return dead_mount(o->mount, e);
 		err_sys(e, ERR_NOTFOUND, "%s has no at/ view", p);
 		err_hint(e, "this mount comes from a pgtimefs without point-in-time views: mount with this version");
 		return ERR_NOTFOUND;
@@ -124,7 +132,7 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 			err_hint(e, "run `pgtimefs list %s` for the window and choose a time inside it", o->cluster);
 			return ERR_NOTFOUND;
 		}
-		return err_sys(e, ERR_IO, "cannot reach %s", at);
+		return errno == ENOTCONN ? dead_mount(o->mount, e) : err_sys(e, ERR_IO, "cannot reach %s", at);
 	}
 	return 0;
 }
@@ -331,7 +339,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	size_t len, cap, cn;
 	uint8_t *raw = NULL;
 	int64_t t_us;
-	int rc, marked = 0, nthreads = 0, first_port = 0, n;
+	int rc, marked = 0, nthreads = 0, first_port = 0, n, tfd = -1;
 	uint64_t total = 0, need = 0;
 	double t0 = util_mono();
 	_Atomic uint64_t done = 0;
@@ -474,6 +482,11 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		}
 	}
 
+	if ((tfd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = err_sys(e, ERR_IO, "cannot open %s", target);
+		goto out;
+	}
+
 	/* 5. marked incomplete before the first byte */
 	{
 		char now[TIMEFMT_MAX], msg[RESTORE_PATH_MAX + 1024];
@@ -566,6 +579,10 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 				err_hint(e, "the target %s is full: the restore needs %s (the sum of the nodes' data) there; "
 					    "free space or choose a larger filesystem, remove %s and run the restore again",
 					 target, h1, target);
+			} else if (e->sys_errno == ENOTCONN) {
+				err_hint(e, "the mount %s died during the copy: fusermount3 -u %s, pgtimefs mount %s, then "
+					    "remove %s and run the restore again",
+					 o->mount, o->mount, o->mount, target);
 			} else {
 				err_hint(e, "remove %s and run the restore again once this is fixed", target);
 			}
@@ -637,6 +654,13 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		goto out;
 	}
 
+	/* everything durable before a node can start: one syncfs of the target's filesystem, with
+	 * the writeback errors since tfd was opened (before the copy) */
+	if (syncfs(tfd) < 0) {
+		rc = err_sys(e, ERR_IO, "cannot make the restored files durable (syncfs of %s)", target);
+		goto out;
+	}
+
 	/* 8. pg_control in place: the nodes can start */
 	for (int i = 0; i < n; i++) {
 		char held[RESTORE_PATH_MAX + 600];
@@ -704,6 +728,8 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 out:
 	if (rc < 0 && marked && e)
 		append_marker(target, e);
+	if (tfd >= 0)
+		close(tfd);
 	r->seconds = util_mono() - t0;
 	free(conf);
 	free(sn);

@@ -8,7 +8,7 @@
  *     -> DIR/RESTORE-INCOMPLETE written; DIR/<node>/ made, each with RESTORE-INCOMPLETE
  *     -> copy of every node in parallel (global/pg_control held back under another name,
  *        so no node directory can start)
- *     -> configuration rewritten per node, DIR/pgtimefs-cluster.conf written, all fsynced
+ *     -> configuration rewritten per node, DIR/pgtimefs-cluster.conf written, syncfs
  *     -> pg_control put in place in every node
  *     -> [--start: nodes started, promoted, Citus repointed, checked]
  *     -> the markers removed: the restore is complete.

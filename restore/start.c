@@ -107,13 +107,32 @@ static int alive(const struct restore_start_node *nd, pid_t *seen, double since)
 	return util_mono() - since < 2 || !log_has_fatal(nd->log);
 }
 
+/*
+ * A connection as the role named like the OS user, or postgres when there is no such role
+ * (pg_ident.conf maps the OS user to both).
+ */
 static PGconn *connect_node(const struct restore_start_node *nd)
 {
 	char port[16];
-	const char *const keys[] = {"host", "port", "dbname", "connect_timeout", "application_name", NULL};
-	const char *vals[] = {nd->socket_dir, port, "postgres", "10", "pgtimefs restore", NULL};
+	const char *const keys[] = {"host", "port", "dbname", "connect_timeout", "application_name", "user", NULL};
+	const char *vals[] = {nd->socket_dir, port, "postgres", "10", "pgtimefs restore", NULL, NULL};
+	PGconn *c;
 	snprintf(port, sizeof port, "%d", nd->port);
-	return PQconnectdbParams(keys, vals, 0);
+	c = PQconnectdbParams(keys, vals, 0);
+	if (PQstatus(c) != CONNECTION_OK && strstr(PQerrorMessage(c), "role \"") &&
+	    strstr(PQerrorMessage(c), "does not exist")) {
+		PQfinish(c);
+		vals[5] = "postgres";
+		c = PQconnectdbParams(keys, vals, 0);
+	}
+	return c;
+}
+
+/* A connection error that waiting will not cure (authentication, a missing role or database). */
+static int hopeless(const char *msg)
+{
+	return strstr(msg, "authentication failed") || strstr(msg, "does not exist") || strstr(msg, "pg_hba.conf") ||
+	       strstr(msg, "permission denied");
 }
 
 /* First value of the first row, or -1 with the error in err. */
@@ -164,6 +183,10 @@ static int wait_promoted(struct restore_start_node *nd, restore_note_fn note)
 			if (PQstatus(c) != CONNECTION_OK) {
 				snprintf(why, sizeof why, "%s", PQerrorMessage(c));
 				why[strcspn(why, "\n")] = 0;
+				if (hopeless(why)) {
+					snprintf(nd->error, sizeof nd->error, "cannot connect: %s", why);
+					goto out;
+				}
 			}
 		}
 		if (PQstatus(c) == CONNECTION_OK) {

@@ -44,6 +44,39 @@ static const char *target_words(const struct restore_result *r, char *buf, size_
 	return buf;
 }
 
+#define NEXT_MAX 4
+
+/* The i-th line of "next steps" into line; 0 when there is none for this result. */
+static int next_step(const struct restore_result *r, const char *dir, int i, char *line, size_t cap)
+{
+	switch (i) {
+	case 0:
+		if (r->started)
+			return 0;
+		snprintf(line, cap,
+			 "start the nodes (as %s): pg_ctl -D %s/NODE -l %s/NODE.log start  (each recovers to the target, "
+			 "then promotes)",
+			 r->user, dir, dir);
+		return 1;
+	case 1:
+		if (!r->nnodes)
+			return 0;
+		snprintf(line, cap, "connect (as %s): psql -h %s -p %d", r->user, r->socket_dir, r->nodes[0].port);
+		return 1;
+	case 2:
+		snprintf(line, cap,
+			 "back it up: add the sections of %s to the pgtimefs configuration (this restore wrote no catalog)",
+			 r->conf);
+		return 1;
+	case 3:
+		snprintf(line, cap,
+			 "open network access: in each postgresql.conf set listen_addresses = '*', and in pg_hba.conf add a "
+			 "line above the reject lines, e.g. `host all all 10.0.0.0/8 scram-sha-256`; then restart the node");
+		return 1;
+	}
+	return 0;
+}
+
 static void print_summary(const struct restore_result *r, const char *dir)
 {
 	char h[32], tw[512];
@@ -62,16 +95,11 @@ static void print_summary(const struct restore_result *r, const char *dir)
 	util_human_bytes(r->bytes, h, sizeof h);
 	printf("  total %s in %.1f s%s\n", h, r->seconds, r->started ? "; every node promoted and answers" : "");
 	printf("next steps:\n");
-	if (!r->started)
-		printf("  start the nodes (as %s): pg_ctl -D %s/NODE -l %s/NODE.log start  (each recovers to the target, "
-		       "then promotes)\n",
-		       r->user, dir, dir);
-	if (r->nnodes)
-		printf("  connect (as %s): psql -h %s -p %d\n", r->user, r->socket_dir, r->nodes[0].port);
-	printf("  back it up: add the sections of %s to the pgtimefs configuration (this restore wrote no catalog)\n",
-	       r->conf);
-	printf("  open network access: in each postgresql.conf set listen_addresses = '*', and in pg_hba.conf add a line "
-	       "above the reject lines, e.g. `host all all 10.0.0.0/8 scram-sha-256`; then restart the node\n");
+	for (int i = 0; i < NEXT_MAX; i++) {
+		char line[RESTORE_PATH_MAX * 3];
+		if (next_step(r, dir, i, line, sizeof line))
+			printf("  %s\n", line);
+	}
 }
 
 static void print_json(const struct restore_result *r, const char *dir)
@@ -131,6 +159,14 @@ static void print_json(const struct restore_result *r, const char *dir)
 		json_key(&j, "reached");
 		json_str(&j, r->nodes[i].reached[0] ? r->nodes[i].reached : NULL);
 		json_obj_end(&j);
+	}
+	json_arr_end(&j);
+	json_key(&j, "next_steps");
+	json_arr(&j);
+	for (int i = 0; i < NEXT_MAX; i++) {
+		char line[RESTORE_PATH_MAX * 3];
+		if (next_step(r, dir, i, line, sizeof line))
+			json_str(&j, line);
 	}
 	json_arr_end(&j);
 	json_obj_end(&j);

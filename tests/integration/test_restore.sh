@@ -112,6 +112,8 @@ assert d["target"]["kind"] == "end" and d["started"] is True, d
 assert [n["name"] for n in d["nodes"]] == ["coord", "w1"], d
 assert [n["port"] for n in d["nodes"]] == [p0, p0 + 1], d
 assert all(n["bytes"] > 1 << 20 and n["files"] > 100 for n in d["nodes"]), d
+assert all(n["reached"] for n in d["nodes"]) and d["milliseconds"] > 0, d
+assert any("listen_addresses" in x for x in d["next_steps"]), d
 assert d["config"] == r + "/pgtimefs-cluster.conf" or d["config"].endswith("/pgtimefs-cluster.conf"), d
 PY
 [ ! -e "$R/RESTORE-INCOMPLETE" ] && [ ! -e "$R/coord/RESTORE-INCOMPLETE" ] || fail "markers left after success"
@@ -145,7 +147,7 @@ stop_restored "$R"
 
 # --- --consistent: every node stops at the restore point; without --start, then started ---
 R2=$T/consistent
-pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --name again >"$T/out" 2>"$T/err" ||
+pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --name again --port "$(free_port)" >"$T/out" 2>"$T/err" ||
 	{ cat "$T/err" >&2; fail "restore --consistent"; }
 # without --socket-dir: no unix_socket_directories line, conninfo names the server's default
 sockdef=$(as_pg "$PG_BIN/postgres" -D "$R2/coord" -C unix_socket_directories 2>/dev/null | cut -d, -f1)

@@ -286,10 +286,22 @@ static void test_pgsetup(void **state)
 	free(s);
 	snprintf(p, sizeof p, "%s/pg_hba.conf", node);
 	s = slurp(p);
-	assert_non_null(strstr(s, "\nlocal   all          postgres              peer\n"));
-	assert_non_null(strstr(s, "\nhost    all          all   0.0.0.0/0    reject\n"));
-	assert_non_null(strstr(s, "\nhost    all          all   ::/0         reject\n"));
+	assert_non_null(strstr(s, "\nlocal   all          all              peer map=pgtimefs\n"));
+	assert_non_null(strstr(s, "\nlocal   replication  all              peer map=pgtimefs\n"));
+	assert_non_null(strstr(s, "\nhost    all          all   0.0.0.0/0  reject\n"));
+	assert_non_null(strstr(s, "\nhost    all          all   ::/0       reject\n"));
 	assert_null(strstr(s, " trust"));
+	free(s);
+	snprintf(p, sizeof p, "%s/pg_ident.conf", node);
+	s = slurp(p);
+	assert_non_null(strstr(s, "\npgtimefs        postgres        postgres\n"));
+	assert_null(strstr(s, "pgtimefs        postgres        postgres\npgtimefs")); /* no second line for postgres */
+	free(s);
+	/* another OS user: its own role or postgres */
+	c.user = "alice";
+	assert_int_equal(restore_pg_configure(node, &pg, &c, 0, 0, 0, &e), 0);
+	s = slurp(p);
+	assert_non_null(strstr(s, "\npgtimefs        alice        alice\npgtimefs        alice        postgres\n"));
 	free(s);
 	snprintf(p, sizeof p, "%s/recovery.signal", node);
 	assert_int_equal(access(p, F_OK), 0);
