@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# pgtimefs restore reading through a real FUSE mount. Until the mount has its at/ view, the
-# view's directory is snapshotted (pgtimefs snapshot) and MOUNT/C/at/T/<node> is a symlink
-# into the mounted snapshot: the copy reads every byte, hole (SEEK_DATA/SEEK_HOLE), mode and
+# pgtimefs restore reading through a real FUSE mount. A fixture view's directory (with a large
+# sparse file added) is snapshotted (pgtimefs snapshot) and MOUNT/C/at/T/<node> is a symlink
+# into the mounted snapshot (test_pitr covers the mount's own at/ view end to end): the copy reads every byte, hole (SEEK_DATA/SEEK_HOLE), mode and
 # mtime through FUSE. Checks: the restored tree equals the view (bytes, modes, mtimes; the
 # configuration files excepted), a 64 MiB sparse file stays sparse, the node starts and has
 # the origin's rows; a dead mount (its process killed) gives the clear ENOTCONN error.
@@ -24,7 +24,7 @@ chown -R postgres:postgres "$V"
 sleep 1.1 # files newer than a snapshot's start are re-read (racy-timestamp rule)
 pgt init >/dev/null
 pgt snapshot $C coord "$V" >/dev/null
-S=$(pgt --json list $C | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["snapshot"])')
+S=$(pgt --json list $C | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["snapshot"])')
 F=$T/fuse
 mkdir "$F"
 mount_fg main "$F"
