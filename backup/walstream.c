@@ -13,6 +13,7 @@
 #include "backup/walarchive.h"
 #include "backup/walread.h"
 #include "common/util.h"
+#include "store/reader.h"
 
 #define STATUS_INTERVAL_S 10.0 /* standby status updates, as wal_receiver_status_interval */
 #define BACKOFF_MAX_S 30.0
@@ -382,6 +383,63 @@ static int start_replication(struct wsnode *n, struct err *e)
 	return 0;
 }
 
+/*
+ * On a resume, the reader is fed the last stored segment (read back from the repository) before
+ * the stream, so that a record that starts in it and ends in the first streamed segment is seen
+ * there, as if the stream had never stopped. Best effort: on any failure the reader starts fresh
+ * (the commit times of that first segment may then miss such a record).
+ */
+static void prime_reader(struct wsnode *n, const struct catalog_wal *last)
+{
+	struct content_piece pc[32];
+	const struct walread_cb cb = {NULL, NULL, NULL, NULL};
+	walread *rd;
+	pack_codec *codec;
+	uint8_t *blk = NULL;
+	size_t cap = 0, np;
+	uint64_t off = 0;
+	if (!n->rd || !last->content || last->size != n->seg_size)
+		return;
+	rd = walread_new((uint32_t)last->timeline, (uint64_t)last->segno);
+	codec = pack_codec_new(1);
+	if (!rd || !codec)
+		goto fail;
+	pthread_mutex_lock(&n->ws->mu);
+	while (off < last->size) {
+		if (catalog_content_pieces(n->ws->c, last->content, off, pc, 32, &np, NULL) < 0 || np == 0)
+			break;
+		for (size_t i = 0; i < np && off < last->size; i++) {
+			if (pc[i].off != off)
+				goto unlock;
+			if (pc[i].len > cap) {
+				free(blk);
+				cap = pc[i].len;
+				blk = xmalloc(cap);
+			}
+			if (!pc[i].chunk)
+				memset(blk, 0, pc[i].len);
+			else if (pc[i].loc.raw != pc[i].len || store_read_blob(n->ws->r, codec, &pc[i].loc, blk, NULL, NULL) < 0)
+				goto unlock;
+			walread_feed(rd, blk, pc[i].len, &cb);
+			off += pc[i].len;
+		}
+	}
+unlock:
+	pthread_mutex_unlock(&n->ws->mu);
+	if (off == last->size) {
+		walread_free(n->rd);
+		n->rd = rd;
+		rd = NULL;
+	}
+fail:
+	if (rd || !codec)
+		logf_node(n, "warning: cannot read back %s for the time index; records ending in the next segment "
+			     "that started in it are not indexed", last->name);
+	walread_free(rd);
+	pack_codec_free(codec);
+	free(blk);
+}
+
 /* Connects, finds the start, creates the slot when missing, and starts streaming. */
 static int open_stream(struct wsnode *n, struct err *e)
 {
@@ -508,6 +566,8 @@ static int open_stream(struct wsnode *n, struct err *e)
 		tli = server_tli;
 	reset_segment(n, tli, start);
 	n->flushed = start;
+	if (have_cat && tli == last.timeline && start == ((uint64_t)last.segno + 1) * n->seg_size)
+		prime_reader(n, &last);
 	return start_replication(n, e);
 }
 
@@ -594,7 +654,15 @@ static int stream(struct wsnode *n, int *got_data, struct err *e)
 				return err_set(e, ERR_IO, "node %s: the connection broke: %s", n->spec->name,
 					       PQerrorMessage(n->conn));
 		} else if (len == -1) {
+			/* the server ended its side (CopyDone): end ours, then read why */
 			PGresult *res = PQgetResult(n->conn);
+			if (PQresultStatus(res) == PGRES_COPY_IN) {
+				PQclear(res);
+				if (PQputCopyEnd(n->conn, NULL) <= 0 || PQflush(n->conn) < 0)
+					return err_set(e, ERR_IO, "node %s: cannot end the stream: %s", n->spec->name,
+						       PQerrorMessage(n->conn));
+				res = PQgetResult(n->conn);
+			}
 			if (PQresultStatus(res) == PGRES_TUPLES_OK) {
 				rc = timeline_end(n, res, e);
 				PQclear(res);
@@ -604,9 +672,13 @@ static int stream(struct wsnode *n, int *got_data, struct err *e)
 			}
 			{
 				char msg[600];
-				snprintf(msg, sizeof msg, "%s", PQresultStatus(res) == PGRES_COMMAND_OK
-									? "the server ended the stream"
-									: PQresultErrorMessage(res));
+				if (PQresultStatus(res) == PGRES_COMMAND_OK)
+					snprintf(msg, sizeof msg, "the server ended the stream");
+				else if (*PQresultErrorMessage(res))
+					snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+				else
+					snprintf(msg, sizeof msg, "the stream ended (%s): %s", PQresStatus(PQresultStatus(res)),
+						 PQerrorMessage(n->conn));
 				msg[strcspn(msg, "\n")] = '\0';
 				PQclear(res);
 				return err_set(e, ERR_IO, "node %s: %s", n->spec->name, msg[0] ? msg : PQerrorMessage(n->conn));

@@ -129,7 +129,6 @@ python3 -c 'import sys; s=[int(x) for x in sys.argv[1].split()]; sys.exit(0 if s
 	fail "a segment is missing"
 n=$(echo "$segs" | wc -l)
 [ "$n" -ge 8 ] || fail "only $n segments stored"
-[ "$(q "SELECT count(*) FROM wal WHERE length(name) = 24 AND name > '$last'")" = 0 ] || true
 for f in $(q "SELECT name FROM wal WHERE length(name) = 24 ORDER BY name"); do
 	[ -f "$PGW/$f" ] || fail "$f is no longer in the server's pg_wal to compare (wal_keep_size)"
 	"$PGT" wal-fetch c n "$f" "$T/scratch/$f" || fail "wal-fetch $f"
@@ -175,7 +174,7 @@ PY
 ok "time index: first/last commit of every segment agrees with pg_waldump (records ending in it)"
 
 # a second start resumes after the last stored segment: nothing stored twice
-before=$(q "SELECT count(*) FROM wal")
+
 start_streamer --until-lsn "$end"
 rc=0
 wait "$SP" || rc=$?
@@ -183,3 +182,73 @@ SP=
 [ "$rc" = 0 ] || { cat "$T/stream.err" >&2; fail "wal-stream --until-lsn exited $rc"; }
 [ "$(q "SELECT count(*) FROM wal WHERE length(name) = 24")" = "$n" ] || fail "segments stored twice or more after a restart"
 ok "a restart with --until-lsn at the archive's end stores nothing again and exits 0"
+
+# a standby's stream: its promotion ends timeline 1, the stream stores that timeline's last
+# segment as a final .partial and 00000002.history, and goes on with timeline 2
+P2=$(free_port)
+as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$P" -U postgres -D "$PGROOT/standby" -R -X stream -c fast >/dev/null 2>&1 ||
+	fail "pg_basebackup of the standby"
+echo "port = $P2" >>"$PGROOT/standby/postgresql.conf"
+pg_start standby
+cat >>"$PGTIMEFS_CONFIG" <<CONF
+[node c/s]
+conninfo = host=$SOCK port=$P2 user=postgres dbname=postgres
+CONF
+# qs NAME: 1 when node s has WAL file NAME
+qs() { q "SELECT count(*) FROM wal w JOIN nodes d ON d.id = w.node WHERE d.name = 's' AND w.name = '$1'"; }
+wait_s() {
+	local i
+	for i in $(seq 1 300); do
+		[ "$(qs "$1")" = 1 ] && return 0
+		kill -0 "$SP" 2>/dev/null || { cat "$T/stream.err" >&2; fail "the streamer died waiting for $1"; }
+		sleep 0.1
+	done
+	cat "$T/stream.err" >&2
+	fail "$1 never stored for the standby"
+}
+start_streamer s
+bench -T 1
+sql "$P" "INSERT INTO marks VALUES (3)"
+lsn=$(sql "$P" "SELECT pg_switch_wal()" >/dev/null; sql "$P" "SELECT pg_current_wal_lsn()")
+wait_s "$(sql "$P" "SELECT pg_walfile_name('$lsn'::pg_lsn - 1)")"
+sql "$P" "INSERT INTO marks VALUES (4)"
+for i in $(seq 1 100); do
+	[ "$(sql "$P2" "SELECT count(*) FROM marks WHERE id = 4")" = 1 ] && break
+	sleep 0.1
+done
+as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/standby" -w promote >/dev/null || fail "promote"
+wait_s 00000002.history
+"$PGT" wal-fetch c s 00000002.history "$T/scratch/h" || fail "wal-fetch 00000002.history"
+cmp -s "$PGROOT/standby/pg_wal/00000002.history" "$T/scratch/h" || fail "00000002.history differs from the standby's"
+# the old timeline's last segment, as far as the standby had it at the switch: a final partial
+# (the promoted server keeps its own copy under the segment's name: archiving is off there)
+old=$(python3 -c 'import json, sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["node"] == "s" and d["final"]: print(d["file"], d["received_bytes"])' "$T/stream.jsonl")
+[ -n "$old" ] || fail "no final partial of timeline 1 stored at the promotion"
+f=${old% *}
+case $f in 00000001*.partial) ;; *) fail "the final partial is $f, not a timeline 1 partial" ;; esac
+[ "$(qs "$f")" = 1 ] || fail "$f is not recorded"
+"$PGT" wal-fetch c s "$f" "$T/scratch/o" || fail "wal-fetch $f"
+cmp -s -n "${old#* }" "$T/scratch/o" "$PGROOT/standby/pg_wal/${f%.partial}" || fail "$f differs from the standby's segment"
+cmp -s -n "${old#* }" "$T/scratch/o" "$PGROOT/standby/pg_wal/00000002${f:8:16}" ||
+	fail "$f differs from the start of the same segment on timeline 2"
+sql "$P2" "INSERT INTO marks VALUES (5)"
+lsn=$(sql "$P2" "SELECT pg_switch_wal()" >/dev/null; sql "$P2" "SELECT pg_current_wal_lsn()")
+seg2=$(sql "$P2" "SELECT pg_walfile_name('$lsn'::pg_lsn - 1)")
+case $seg2 in 00000002*) ;; *) fail "the promoted standby writes $seg2, not timeline 2" ;; esac
+wait_s "$seg2"
+kill -TERM "$SP"
+wait "$SP" || fail "wal-stream of the standby did not exit 0 on SIGTERM"
+SP=
+m=0
+for g in $(q "SELECT w.name FROM wal w JOIN nodes d ON d.id = w.node WHERE d.name = 's' AND length(w.name) = 24 AND w.timeline = 2"); do
+	"$PGT" wal-fetch c s "$g" "$T/scratch/$g" || fail "wal-fetch $g"
+	cmp -s "$PGROOT/standby/pg_wal/$g" "$T/scratch/$g" || fail "$g differs from the promoted standby's"
+	m=$((m + 1))
+done
+[ "$m" -ge 1 ] || fail "no timeline 2 segment stored"
+ok "promotion followed: final partial $f (${old#* } bytes) of timeline 1, 00000002.history and $m timeline 2 segments equal the standby's"
+! grep -q "warning" "$T/stream.err" || { cat "$T/stream.err" >&2; fail "wal-stream warned"; }
+ok "no warning from wal-stream in the whole run"
