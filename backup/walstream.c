@@ -709,13 +709,14 @@ static void *node_main(void *arg)
 		rc = open_stream(n, &e);
 		if (rc == 0)
 			rc = stream(n, &got, &e);
-		if (rc >= 0 && n->conn && PQstatus(n->conn) == CONNECTION_OK) {
-			/* stopping: what was received is stored before we go */
+		if (n->buf && !fatal(rc)) {
+			/* stopping, or the server went away (it may not come back): what was received is
+			 * stored before anything else */
 			struct err e2;
 			err_clear(&e2);
 			if (store_partial(n, 0, &e2) < 0)
-				logf_node(n, "the last partial segment was not stored: %s", e2.msg);
-			else
+				logf_node(n, "the segment in progress was not stored as a partial: %s", e2.msg);
+			else if (n->conn && PQstatus(n->conn) == CONNECTION_OK)
 				send_status(n, NULL);
 		}
 		PQfinish(n->conn);
