@@ -165,7 +165,9 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 		w.first_commit_us = q->first_commit_us;
 		w.last_commit_us = q->last_commit_us;
 	} else if (!q->no_index) {
+		double ti = util_mono();
 		wal_index(&w, data, len);
+		res->index_seconds = util_mono() - ti;
 	}
 	res->first_commit_us = w.first_commit_us;
 	res->last_commit_us = w.last_commit_us;

@@ -36,6 +36,7 @@ struct wal_push_result {
 	uint64_t size;	   /* bytes of the file */
 	uint64_t new_bytes, stored_bytes;
 	double seconds;
+	double index_seconds;	   /* of seconds, reading the WAL for the time index */
 	int64_t first_commit_us, last_commit_us; /* as recorded (0: none) */
 };
 
