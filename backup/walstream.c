@@ -568,7 +568,13 @@ static int open_stream(struct wsnode *n, struct err *e)
 	n->flushed = start;
 	if (have_cat && tli == last.timeline && start == ((uint64_t)last.segno + 1) * n->seg_size)
 		prime_reader(n, &last);
-	return start_replication(n, e);
+	if ((rc = start_replication(n, e)) == 0) {
+		char a[32];
+		pg_lsn_format(start, a);
+		logf_node(n, "streaming from %s on timeline %u (slot %s, %s)", a, tli, n->slot,
+			  have_cat ? "after the last archived segment" : restart ? "the slot's restart_lsn" : "the server's position");
+	}
+	return rc;
 }
 
 /* The server ended the timeline (res: next timeline, its start): store its end, follow. */
