@@ -4,7 +4,8 @@
 #   sudo bench/wal.sh                      # PUSHES=10, DURATION=60, SCALE=10: about 3 minutes
 #   PUSHES=5 DURATION=20 bench/wal.sh      # shorter
 #
-# Setup: one PostgreSQL 15 server (16 MiB segments, wal_keep_size so nothing is recycled),
+# Setup: one PostgreSQL 15 server (16 MiB segments, wal_keep_size so nothing is recycled,
+# synchronous_commit = off so that pgbench writes WAL as fast as the machine allows),
 # pgbench -i -s $SCALE, then pgbench until $PUSHES complete segments of pgbench WAL exist;
 # they are copied aside and every tool pushes those same files.
 #   1. wal-push latency: each segment pushed by `pgtimefs wal-push` (a process per segment, as
@@ -87,6 +88,7 @@ wal_level = replica
 max_wal_senders = 10
 max_replication_slots = 10
 wal_keep_size = 4GB
+synchronous_commit = off
 shared_buffers = 256MB
 max_wal_size = 4GB
 CONF
