@@ -384,31 +384,39 @@ static int start_replication(struct wsnode *n, struct err *e)
 }
 
 /*
- * On a resume, the reader is fed the last stored segment (read back from the repository) before
- * the stream, so that a record that starts in it and ends in the first streamed segment is seen
- * there, as if the stream had never stopped. Best effort: on any failure the reader starts fresh
- * (the commit times of that first segment may then miss such a record).
+ * On a resume, the last stored segment is read back from the repository:
+ * - its first page names the system it came from: a server with another system identifier
+ *   (re-initialized, or another server at this conninfo) is refused, before its WAL mixes
+ *   with the node's archive;
+ * - when feed is set, the reader is fed the whole segment before the stream, so that a record
+ *   that starts in it and ends in the first streamed segment is seen there, as if the stream
+ *   had never stopped. Best effort: when it cannot be read, the reader starts fresh (the commit
+ *   times of that first segment may then miss such a record) with a warning.
  */
-static void prime_reader(struct wsnode *n, const struct catalog_wal *last)
+static int check_archive(struct wsnode *n, const struct catalog_wal *last, int feed, struct err *e)
 {
 	struct content_piece pc[32];
 	const struct walread_cb cb = {NULL, NULL, NULL, NULL};
-	walread *rd;
+	walread *rd = NULL;
 	pack_codec *codec;
 	uint8_t *blk = NULL;
 	size_t cap = 0, np;
 	uint64_t off = 0;
-	if (!n->rd || !last->content || last->size != n->seg_size)
-		return;
-	rd = walread_new((uint32_t)last->timeline, (uint64_t)last->segno);
+	int rc = 0, sys_checked = 0;
+	if (!last->content || last->size != n->seg_size)
+		return 0;
+	if (!n->rd)
+		feed = 0;
+	if (feed && !(rd = walread_new((uint32_t)last->timeline, (uint64_t)last->segno)))
+		return 0;
 	codec = pack_codec_new(1);
-	if (!rd || !codec)
-		goto fail;
+	if (!codec)
+		goto out;
 	pthread_mutex_lock(&n->ws->mu);
-	while (off < last->size) {
+	while (off < last->size && (feed || !sys_checked)) {
 		if (catalog_content_pieces(n->ws->c, last->content, off, pc, 32, &np, NULL) < 0 || np == 0)
 			break;
-		for (size_t i = 0; i < np && off < last->size; i++) {
+		for (size_t i = 0; i < np && off < last->size && (feed || !sys_checked); i++) {
 			if (pc[i].off != off)
 				goto unlock;
 			if (pc[i].len > cap) {
@@ -420,24 +428,40 @@ static void prime_reader(struct wsnode *n, const struct catalog_wal *last)
 				memset(blk, 0, pc[i].len);
 			else if (pc[i].loc.raw != pc[i].len || store_read_blob(n->ws->r, codec, &pc[i].loc, blk, NULL, NULL) < 0)
 				goto unlock;
-			walread_feed(rd, blk, pc[i].len, &cb);
+			if (off == 0 && pc[i].len >= 32) {
+				uint64_t sys = 0;
+				for (int k = 7; k >= 0; k--)
+					sys = sys << 8 | blk[24 + k];
+				sys_checked = 1;
+				if (sys != strtoull(n->sysid, NULL, 10)) {
+					rc = err_set(e, ERR_CONFIG, "node %s: the server is system %s, but the node's archive (%s) "
+								    "holds WAL of system %llu",
+						     n->spec->name, n->sysid, last->name, (unsigned long long)sys);
+					err_hint(e, "another server answers at this conninfo (or it was initialized again): give "
+						    "it a node of its own in the configuration");
+					goto unlock;
+				}
+			}
+			if (rd)
+				walread_feed(rd, blk, pc[i].len, &cb);
 			off += pc[i].len;
 		}
 	}
 unlock:
 	pthread_mutex_unlock(&n->ws->mu);
-	if (off == last->size) {
+	if (rc == 0 && rd && off == last->size) {
 		walread_free(n->rd);
 		n->rd = rd;
 		rd = NULL;
 	}
-fail:
-	if (rd || !codec)
-		logf_node(n, "warning: cannot read back %s for the time index; records ending in the next segment "
-			     "that started in it are not indexed", last->name);
+out:
+	if (rc == 0 && (rd || !codec || !sys_checked))
+		logf_node(n, "warning: cannot read back %s from the repository (system identifier check, time index "
+			     "of the records that span into the next segment)", last->name);
 	walread_free(rd);
 	pack_codec_free(codec);
 	free(blk);
+	return rc;
 }
 
 /* Connects, finds the start, creates the slot when missing, and starts streaming. */
@@ -490,6 +514,19 @@ static int open_stream(struct wsnode *n, struct err *e)
 		if (!n->buf)
 			n->buf = xcalloc(1, sz);
 	}
+	/* where the archive ends */
+	pthread_mutex_lock(&n->ws->mu);
+	{
+		int64_t cl, nd;
+		if (catalog_cluster_find(n->ws->c, n->ws->o->cluster, &cl, NULL) == 0 &&
+		    catalog_node_find(n->ws->c, cl, n->spec->name, &nd, NULL) == 0 &&
+		    catalog_wal_last_segment(n->ws->c, nd, &last, NULL) == 0 && last.size == n->seg_size)
+			have_cat = 1;
+	}
+	pthread_mutex_unlock(&n->ws->mu);
+	/* the same system as the archive, before anything is created on the server */
+	if (have_cat && (rc = check_archive(n, &last, 0, e)) < 0)
+		return rc;
 	/* the slot: created when missing */
 	snprintf(cmd, sizeof cmd, "READ_REPLICATION_SLOT \"%s\"", n->slot);
 	if ((rc = repl_query(n, cmd, &res, e)) < 0)
@@ -529,16 +566,6 @@ static int open_stream(struct wsnode *n, struct err *e)
 			restart_tli = (uint32_t)strtoul(PQgetvalue(res, 0, 2), NULL, 10);
 	}
 	PQclear(res);
-	/* where the archive ends */
-	pthread_mutex_lock(&n->ws->mu);
-	{
-		int64_t cl, nd;
-		if (catalog_cluster_find(n->ws->c, n->ws->o->cluster, &cl, NULL) == 0 &&
-		    catalog_node_find(n->ws->c, cl, n->spec->name, &nd, NULL) == 0 &&
-		    catalog_wal_last_segment(n->ws->c, nd, &last, NULL) == 0 && last.size == n->seg_size)
-			have_cat = 1;
-	}
-	pthread_mutex_unlock(&n->ws->mu);
 	if (have_cat) {
 		start = ((uint64_t)last.segno + 1) * n->seg_size;
 		tli = (uint32_t)last.timeline;
@@ -566,8 +593,9 @@ static int open_stream(struct wsnode *n, struct err *e)
 		tli = server_tli;
 	reset_segment(n, tli, start);
 	n->flushed = start;
-	if (have_cat && tli == last.timeline && start == ((uint64_t)last.segno + 1) * n->seg_size)
-		prime_reader(n, &last);
+	if (have_cat && tli == last.timeline && start == ((uint64_t)last.segno + 1) * n->seg_size &&
+	    (rc = check_archive(n, &last, 1, e)) < 0)
+		return rc;
 	if ((rc = start_replication(n, e)) == 0) {
 		char a[32];
 		pg_lsn_format(start, a);

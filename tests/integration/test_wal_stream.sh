@@ -272,3 +272,18 @@ python3 -c 'import sys; s=[int(x) for x in sys.argv[1].split()]; sys.exit(0 if s
 ok "promotion followed: final partial $f (${old#* } bytes) of timeline 1, 00000002.history and $m timeline 2 segments equal the standby's"
 ! grep -qE "warning|runtime error|Sanitizer" "$T/stream.err" || { cat "$T/stream.err" >&2; fail "wal-stream warned"; }
 ok "no warning (nor sanitizer report) from wal-stream in the whole run"
+
+# another system at the node's conninfo (a server initialized again): refused before its WAL
+# mixes with the node's archive, exit 1
+P3=$(free_port)
+pg_init other "$P3" --wal-segsize=1
+pg_start other
+sed "s/port=$P user=/port=$P3 user=/" "$PGTIMEFS_CONFIG" >"$T/other.conf"
+grep -q "port=$P3" "$T/other.conf" || fail "test setup: no conninfo rewritten"
+n0=$(q "SELECT count(*) FROM wal")
+expect_fail "wal-stream against another system" 1 env PGTIMEFS_CONFIG="$T/other.conf" "$PGT" wal-stream c n --duration 20
+err_has "holds WAL of system"
+err_has "HINT:"
+[ "$(q "SELECT count(*) FROM wal")" = "$n0" ] || fail "WAL of another system was stored"
+[ "$(sql "$P3" "SELECT count(*) FROM pg_replication_slots")" = 0 ] || fail "a slot was created on the other system"
+ok "a server of another system at the node's conninfo: refused (exit 1, message, hint), nothing stored, no slot made"
