@@ -60,6 +60,15 @@ static void logf_node(struct wsnode *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* one line per message (libpq's have a newline and a tab inside) */
+	for (char *r = msg, *w = msg;; r++) {
+		if (*r == '\n' || *r == '\t') {
+			if (w > msg && w[-1] != ' ')
+				*w++ = ' ';
+		} else if (!(*w++ = *r)) {
+			break;
+		}
+	}
 	if (n->ws->o->on_log)
 		n->ws->o->on_log(n->ws->o->ctx, n->spec->name, msg);
 	else
