@@ -48,6 +48,7 @@ struct wsnode {
 	struct walread_segment done; /* summary of the last segment the reader closed */
 	int have_done;
 	int reached; /* until_lsn reached */
+	int removed; /* the server removed WAL the archive lacks: start at the slot next time */
 	int rc;
 	struct err err;
 };
@@ -578,7 +579,10 @@ static int open_stream(struct wsnode *n, struct err *e)
 	if (have_cat) {
 		start = ((uint64_t)last.segno + 1) * n->seg_size;
 		tli = (uint32_t)last.timeline;
-		if (restart && restart / n->seg_size > start / n->seg_size) {
+		/* the slot is past the archive's end (a catalog recovered from an older copy, a slot
+		 * made or moved by someone else): the WAL between may still be on the server, so the
+		 * archive's end is tried first; once the server says it removed it, the slot's start */
+		if (n->removed && restart && restart / n->seg_size > start / n->seg_size) {
 			char a[32], b[32];
 			pg_lsn_format(start, a);
 			pg_lsn_format(restart, b);
@@ -602,6 +606,7 @@ static int open_stream(struct wsnode *n, struct err *e)
 		tli = server_tli;
 	reset_segment(n, tli, start);
 	n->flushed = start;
+	n->removed = 0;
 	if (have_cat && tli == last.timeline && start == ((uint64_t)last.segno + 1) * n->seg_size &&
 	    (rc = check_archive(n, &last, 1, e)) < 0)
 		return rc;
@@ -774,6 +779,8 @@ static void *node_main(void *arg)
 		}
 		if (got)
 			backoff = 1;
+		if (strstr(e.msg, "has already been removed"))
+			n->removed = 1;
 		logf_node(n, "%s; reconnecting in %.0f s", e.msg, backoff);
 		for (double until = util_mono() + backoff; util_mono() < until && !stopping(n);)
 			usleep(100000);

@@ -287,3 +287,31 @@ err_has "HINT:"
 [ "$(q "SELECT count(*) FROM wal")" = "$n0" ] || fail "WAL of another system was stored"
 [ "$(sql "$P3" "SELECT count(*) FROM pg_replication_slots")" = 0 ] || fail "a slot was created on the other system"
 ok "a server of another system at the node's conninfo: refused (exit 1, message, hint), nothing stored, no slot made"
+
+# a gap: the slot is dropped while the streamer is stopped and the server removes WAL the
+# archive lacks; the stream tries the archive's end, then starts at its new slot, with a warning
+cat >>"$PGTIMEFS_CONFIG" <<CONF
+[node c/o]
+conninfo = host=$SOCK port=$P3 user=postgres dbname=postgres
+CONF
+qo() { q "SELECT count(*) FROM wal w JOIN nodes d ON d.id = w.node WHERE d.name = 'o' AND w.name = '$1'"; }
+sql "$P3" "CREATE TABLE t(x int)"
+sql "$P3" "INSERT INTO t SELECT generate_series(1, 1000)"
+a=$(sql "$P3" "SELECT pg_walfile_name(pg_switch_wal())")
+"$PGT" wal-stream c o --until-lsn "$(sql "$P3" "SELECT pg_current_wal_lsn()")" >/dev/null 2>"$T/o.err" || { cat "$T/o.err" >&2; fail "wal-stream of node o"; }
+[ "$(qo "$a")" = 1 ] || fail "node o: $a not stored"
+sql "$P3" "SELECT pg_drop_replication_slot('pgtimefs_o')" >/dev/null
+for i in 1 2 3 4; do
+	sql "$P3" "INSERT INTO t SELECT generate_series(1, 1000)"
+	sql "$P3" "SELECT pg_switch_wal()" >/dev/null
+done
+sql "$P3" "CHECKPOINT"
+sql "$P3" "CHECKPOINT"
+b=$(sql "$P3" "SELECT pg_walfile_name(pg_switch_wal())")
+[ ! -e "$PGROOT/other/pg_wal/$(python3 -c 'import sys; n=int(sys.argv[1][8:16],16)*4096+int(sys.argv[1][16:],16)+1; print("00000001%08X%08X" % (n // 4096, n % 4096))' "$a")" ] ||
+	skip "the server kept the WAL after the archive's end: no gap to test"
+"$PGT" wal-stream c o --until-lsn "$(sql "$P3" "SELECT pg_current_wal_lsn()")" >/dev/null 2>"$T/o.err" || { cat "$T/o.err" >&2; fail "wal-stream of node o after the gap"; }
+grep -q "has already been removed" "$T/o.err" || { cat "$T/o.err" >&2; fail "the archive's end was not tried first"; }
+grep -q "warning: the archive ends at .* the WAL between is lost" "$T/o.err" || { cat "$T/o.err" >&2; fail "no gap warning"; }
+[ "$(qo "$b")" = 1 ] || { cat "$T/o.err" >&2; fail "node o: $b not stored after the gap"; }
+ok "a gap (slot dropped, WAL removed): the archive's end tried first, then the new slot's start, with a warning; $b stored"
