@@ -5,7 +5,7 @@
  * One thread per node. Each keeps a physical replication slot on its server (created when
  * missing), streams from where the catalog says the node's archive ends (the start of the
  * segment after its last complete one; else the slot's restart_lsn; else the server's
- * position), and stores:
+ * position; a server whose system identifier is not the archive's is refused), and stores:
  * - each complete segment, through backup_wal_store (the store path of wal-push), durable in
  *   every zone and recorded before its end is confirmed to the server as flushed (so the slot
  *   releases it), with the commit times of a WAL reader fed continuously across segments;
