@@ -96,61 +96,61 @@ static int wal_index(catalog *c, struct catalog_wal *w, const uint8_t *data, siz
 	return x.rc;
 }
 
-int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
-		    const char *path, struct wal_push_result *res, struct err *e)
+int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
+		     const struct wal_store_req *q, struct wal_push_result *res, struct err *e)
 {
 	struct catalog_wal w, old;
 	struct ingest_stats acct;
-	const char *base = strrchr(path, '/');
-	uint8_t *data = NULL;
-	size_t len = 0;
+	const uint8_t *data = q->data;
+	size_t len = q->len;
 	ingest *g = NULL;
 	ingest_stream *s = NULL;
 	int64_t cl, nd, content = 0;
 	uint64_t size = 0;
 	double t0 = util_mono();
-	int kind, rc, in_tx = 0;
+	int kind, rc, in_tx = 0, commit_anyway = 0;
 	memset(res, 0, sizeof *res);
 	memset(&w, 0, sizeof w);
 	memset(&acct, 0, sizeof acct);
-	base = base ? base + 1 : path;
-	if (!(kind = backup_wal_name_kind(base, &w.timeline)))
+	if (!(kind = backup_wal_name_kind(q->name, &w.timeline)))
 		return err_set(e, ERR_USAGE, "%s is not the name of a WAL file (segment, .partial, .history or .backup)",
-			       base);
-	snprintf(w.name, sizeof w.name, "%s", base);
-	if ((rc = util_read_small(path, (size_t)1 << 30, &data, &len, e)) < 0)
-		return rc;
+			       q->name);
+	snprintf(w.name, sizeof w.name, "%s", q->name);
 	crypto_sha256(data, len, w.sha256);
 	res->size = w.size = len;
-	w.segno = kind == WAL_SEGMENT || kind == WAL_PARTIAL ? segno_of(base, len) : -1;
-	if (kind == WAL_SEGMENT && w.segno < 0) {
-		rc = err_set(e, ERR_USAGE, "%s: %zu bytes is not a WAL segment size (a power of two, 1 MiB to 1 GiB)",
-			     path, len);
-		goto out;
-	}
+	w.segno = kind == WAL_SEGMENT || kind == WAL_PARTIAL ? segno_of(q->name, len) : -1;
+	if (kind == WAL_SEGMENT && w.segno < 0)
+		return err_set(e, ERR_USAGE, "%s: %zu bytes is not a WAL segment size (a power of two, 1 MiB to 1 GiB)",
+			       q->name, len);
 	if ((rc = catalog_begin(c, e)) < 0)
 		goto out;
 	in_tx = 1;
 	if ((rc = catalog_cluster_ensure(c, cluster, &cl, e)) < 0 || (rc = catalog_node_ensure(c, cl, node, &nd, e)) < 0)
 		goto out;
 	w.node = nd;
-	rc = catalog_wal_find(c, nd, base, &old, NULL);
+	rc = catalog_wal_find(c, nd, q->name, &old, NULL);
 	if (rc == 0) {
 		if (old.size == w.size && !memcmp(old.sha256, w.sha256, 32)) {
 			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */
 			rc = 0;
-		} else {
+			if (q->stream && kind == WAL_SEGMENT) /* a restarted stream: its partial is superseded */
+				rc = catalog_wal_drop_partials(c, nd, w.timeline, w.segno, NULL, e);
+			commit_anyway = 1;
+			goto out;
+		}
+		if (!(q->stream && kind == WAL_PARTIAL)) {
 			rc = err_set(e, ERR_EXISTS, "a different segment %s is already archived for %s/%s: refusing to "
 						    "overwrite it (%llu bytes stored, %zu bytes offered)",
-				     base, cluster, node, (unsigned long long)old.size, len);
+				     q->name, cluster, node, (unsigned long long)old.size, len);
 			err_hint(e, "two servers may archive into the same node, or the server was restored without a "
 				    "new timeline; give each server a node of its own, or compare the files with "
 				    "'pgtimefs wal-fetch %s %s %s /tmp/%s'",
-				 cluster, node, base, base);
+				 cluster, node, q->name, q->name);
+			goto out;
 		}
-		goto out;
+		/* a streamed partial that grew: replaced below */
 	} else if (rc != ERR_NOTFOUND) {
-		rc = catalog_wal_find(c, nd, base, &old, e);
+		rc = catalog_wal_find(c, nd, q->name, &old, e);
 		goto out;
 	}
 	{
@@ -171,14 +171,34 @@ int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const 
 		if (rc < 0)
 			goto out;
 		if (size != len) {
-			rc = err_set(e, ERR_INTERNAL, "%s: stored %llu bytes of %zu", path, (unsigned long long)size, len);
+			rc = err_set(e, ERR_INTERNAL, "%s: stored %llu bytes of %zu", q->name, (unsigned long long)size, len);
 			goto out;
 		}
 	}
 	w.content = content;
 	w.stored_us = util_now_us();
+	if (q->times_given) {
+		w.first_commit_us = q->first_commit_us;
+		w.last_commit_us = q->last_commit_us;
+		for (size_t i = 0; i < q->nrps; i++)
+			if ((rc = catalog_wal_restore_point_add(c, w.node, w.name, q->rps[i].name, q->rps[i].time_us,
+								 q->rps[i].lsn, e)) < 0)
+				goto out;
+	} else if (!q->no_index) {
+		double ti = util_mono();
+		if ((rc = wal_index(c, &w, data, len, e)) < 0)
+			goto out;
+		res->index_seconds = util_mono() - ti;
+	}
+	res->first_commit_us = w.first_commit_us;
+	res->last_commit_us = w.last_commit_us;
 	/* durable in every zone first, then recorded: exit 0 means the segment survives */
-	if ((rc = wal_index(c, &w, data, len, e)) < 0 || (rc = ingest_flush(g, e)) < 0 || (rc = catalog_wal_add(c, &w, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
+	if ((rc = ingest_flush(g, e)) < 0)
+		goto out;
+	if (q->stream && w.segno >= 0 &&
+	    (rc = catalog_wal_drop_partials(c, nd, w.timeline, w.segno, NULL, e)) < 0)
+		goto out;
+	if ((rc = catalog_wal_add(c, &w, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
 		goto out;
 	in_tx = 0;
 	ingest_committed(g);
@@ -187,12 +207,40 @@ int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const 
 out:
 	ingest_stream_abort(s);
 	if (in_tx) {
-		if (rc == 0 && res->already)
+		if (rc == 0 && commit_anyway)
 			rc = catalog_commit(c, e); /* nothing written but the cluster/node rows */
 		else
 			catalog_rollback(c);
 	}
 	ingest_free(g);
+	res->seconds = util_mono() - t0;
+	return rc;
+}
+
+int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
+		    const char *path, struct wal_push_result *res, struct err *e)
+{
+	struct wal_store_req q;
+	const char *base = strrchr(path, '/');
+	const char *noidx = getenv("PGTIMEFS_WAL_NO_INDEX");
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int64_t tli;
+	double t0 = util_mono();
+	int rc;
+	memset(res, 0, sizeof *res);
+	memset(&q, 0, sizeof q);
+	base = base ? base + 1 : path;
+	if (!backup_wal_name_kind(base, &tli))
+		return err_set(e, ERR_USAGE, "%s is not the name of a WAL file (segment, .partial, .history or .backup)",
+			       base);
+	if ((rc = util_read_small(path, (size_t)1 << 30, &data, &len, e)) < 0)
+		return rc;
+	q.name = base;
+	q.data = data;
+	q.len = len;
+	q.no_index = noidx && *noidx && strcmp(noidx, "0");
+	rc = backup_wal_store(r, c, catalog_file, cluster, node, &q, res, e);
 	free(data);
 	res->seconds = util_mono() - t0;
 	return rc;

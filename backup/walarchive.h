@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "backup/walread.h"
 #include "catalog/catalog.h"
 #include "store/repo.h"
 
@@ -36,7 +37,34 @@ struct wal_push_result {
 	uint64_t size;	   /* bytes of the file */
 	uint64_t new_bytes, stored_bytes;
 	double seconds;
+	double index_seconds;	   /* of seconds, reading the WAL for the time index */
+	int64_t first_commit_us, last_commit_us; /* as recorded (0: none) */
 };
+
+/* One WAL file's bytes for backup_wal_store. */
+struct wal_store_req {
+	const char *name;	  /* its WAL file name (no directory) */
+	const uint8_t *data;
+	size_t len;
+	int times_given;	  /* 1: the commit times below are the caller's (a stream's reader that
+				   * follows the WAL across segments); 0: the segment is read alone */
+	int64_t first_commit_us, last_commit_us;
+	const struct walread_restore_point *rps; /* with times_given: the restore points the caller's
+						  * reader found in these bytes (recorded with them) */
+	size_t nrps;
+	int no_index;		  /* 1: do not read the WAL at all (benchmarks of the reader's cost) */
+	int stream;		  /* a streamed file: a .partial replaces the node's earlier partials of its
+				   * timeline (same name included); a segment removes them, in its transaction */
+};
+
+/*
+ * Stores q->data as the WAL file q->name of cluster/node: the one store path of wal-push and
+ * wal-stream. Same rules as backup_wal_push (idempotent for the same bytes, ERR_EXISTS for
+ * other bytes, except a streamed .partial, which is replaced); durable in every zone before
+ * its row is committed.
+ */
+int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
+		     const struct wal_store_req *q, struct wal_push_result *res, struct err *e);
 
 /*
  * Stores the file at path as the WAL file named by its base name for cluster/node (both

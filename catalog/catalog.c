@@ -1295,7 +1295,8 @@ int catalog_wal_restore_point_add(catalog *c, int64_t node, const char *wal, con
 	sqlite3_stmt *s;
 	int rc;
 	if (sqlite3_prepare_v2(c->db,
-			       "INSERT OR IGNORE INTO wal_restore_points(node, wal, name, time_us, lsn) VALUES (?, ?, ?, ?, ?)",
+			       "INSERT INTO wal_restore_points(node, wal, name, time_us, lsn) VALUES (?, ?, ?, ?, ?)"
+			       " ON CONFLICT(node, lsn) DO UPDATE SET wal = excluded.wal",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "recording a restore point found in WAL");
 	sqlite3_bind_int64(s, 1, node);
@@ -1495,4 +1496,51 @@ int catalog_node_get(catalog *c, int64_t id, int64_t *cluster, char name[128], s
 	}
 	sqlite3_finalize(s);
 	return r == SQLITE_ROW ? 0 : err_set(e, ERR_NOTFOUND, "no node number %lld", (long long)id);
+}
+
+int catalog_wal_drop_partials(catalog *c, int64_t node, int64_t timeline, int64_t segno, int *n, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (n)
+		*n = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       "DELETE FROM wal WHERE node = ? AND timeline = ? AND segno IS NOT NULL AND segno <= ?"
+			       " AND name LIKE '%.partial'",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "removing superseded partial WAL segments");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_int64(s, 2, timeline);
+	sqlite3_bind_int64(s, 3, segno);
+	rc = step_done(c, s, e, "removing superseded partial WAL segments");
+	sqlite3_finalize(s);
+	if (rc == 0 && n)
+		*n = sqlite3_changes(c->db);
+	return rc;
+}
+
+int catalog_wal_last_segment(catalog *c, int64_t node, struct catalog_wal *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	char name[64];
+	int rc;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT name FROM wal WHERE node = ? AND segno IS NOT NULL AND length(name) = 24"
+			       " ORDER BY timeline DESC, segno DESC LIMIT 1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "looking up the last WAL segment");
+	sqlite3_bind_int64(s, 1, node);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(s, 0));
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = err_set(e, ERR_NOTFOUND, "no WAL segment recorded for the node");
+	} else {
+		rc = db_err(c, e, "looking up the last WAL segment");
+	}
+	sqlite3_finalize(s);
+	if (rc == 0)
+		rc = catalog_wal_find(c, node, name, out, e);
+	return rc;
 }

@@ -254,6 +254,15 @@ struct catalog_wal {
 int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e);
 /* The WAL file name of node; ERR_NOTFOUND when it is not recorded. */
 int catalog_wal_find(catalog *c, int64_t node, const char *name, struct catalog_wal *out, struct err *e);
+/*
+ * Removes, in the caller's transaction, node's .partial rows of timeline whose segment number
+ * is at most segno (a streamed partial superseded by a newer one or by its complete segment);
+ * *n (may be NULL) gets how many. Their content lists stay: garbage for pruning.
+ */
+int catalog_wal_drop_partials(catalog *c, int64_t node, int64_t timeline, int64_t segno, int *n, struct err *e);
+/* The node's complete segment (24-digit name) with the highest timeline, then segment
+ * number; ERR_NOTFOUND when it has none. */
+int catalog_wal_last_segment(catalog *c, int64_t node, struct catalog_wal *out, struct err *e);
 
 /* --- the time index (schema 5): restore points in WAL, runs of segments --- */
 
@@ -266,7 +275,8 @@ struct catalog_wal_rp {
 	int64_t time_us;
 	uint64_t lsn;  /* start of its record */
 };
-/* Records one in the caller's transaction; the same (node, lsn) seen again is ignored. */
+/* Records one in the caller's transaction; the same (node, lsn) seen again only updates its wal name (a
+ * streamed partial's point recorded again with the complete segment). */
 int catalog_wal_restore_point_add(catalog *c, int64_t node, const char *wal, const char *name, int64_t time_us,
 				  uint64_t lsn, struct err *e);
 /* Restore points found in the WAL of a cluster's nodes with from_us <= time <= to_us, by time (desc: newest first). */

@@ -1,6 +1,7 @@
 /*
- * cmd_wal.c: wal-push CLUSTER NODE PATH (archive_command) and wal-fetch CLUSTER NODE NAME DEST
- * (restore_command).
+ * cmd_wal.c: wal-push CLUSTER NODE PATH (archive_command), wal-fetch CLUSTER NODE NAME DEST
+ * (restore_command) and wal-stream CLUSTER [NODE] (continuous archiving over replication
+ * connections, backup/walstream.h; runs until SIGINT/SIGTERM, exit 0 after a clean stop).
  *
  * Exit codes, as PostgreSQL reads them:
  * - wal-push: 0 only when the file is durable in every zone and recorded (or was already,
@@ -16,15 +17,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backup/cluster.h"
+#include "backup/pg.h"
 #include "backup/walarchive.h"
+#include "backup/walstream.h"
 #include "catalog/copy.h"
 #include "common/json.h"
+#include "common/timefmt.h"
 #include "common/util.h"
 #include "crypto/crypto.h"
 #include "fs/file.h"
@@ -113,6 +119,8 @@ int cmd_wal_push(struct ctx *x, int argc, char **argv)
 		json_int(&j, (int64_t)res.stored_bytes);
 		json_key(&j, "milliseconds");
 		json_int(&j, (int64_t)(res.seconds * 1000));
+		json_key(&j, "index_microseconds");
+		json_int(&j, (int64_t)(res.index_seconds * 1000000));
 		json_obj_end(&j);
 		json_end(&j);
 	}
@@ -209,4 +217,188 @@ int cmd_wal_fetch(struct ctx *x, int argc, char **argv)
 		return fatal(&e);
 	}
 	return 0;
+}
+
+/* --- wal-stream --- */
+
+static volatile sig_atomic_t stream_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stream_stop = 1;
+}
+
+struct stream_out {
+	struct ctx *x;
+	const char *cluster;
+};
+
+static void json_time(struct json *j, const char *key, int64_t us)
+{
+	char buf[TIMEFMT_MAX];
+	json_key(j, key);
+	if (!us) {
+		json_str(j, NULL);
+		return;
+	}
+	timefmt_print(us, 1, buf);
+	json_str(j, buf);
+}
+
+/* One line per stored file (with the writer lock held: the catalog copy policy of wal-push too). */
+static void stream_stored(void *ctx, const struct walstream_event *ev)
+{
+	struct stream_out *so = ctx;
+	static const char *kinds[] = {"", "segment", "partial", "history", "backup"};
+	char lsn[32];
+	if (!ev->already)
+		maybe_push_copy(so->x);
+	pg_lsn_format(ev->end_lsn, lsn);
+	if (so->x->json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj(&j);
+		json_key(&j, "cluster");
+		json_str(&j, so->cluster);
+		json_key(&j, "node");
+		json_str(&j, ev->node);
+		json_key(&j, "file");
+		json_str(&j, ev->file);
+		json_key(&j, "kind");
+		json_str(&j, kinds[ev->kind >= 0 && ev->kind <= 4 ? ev->kind : 0]);
+		json_key(&j, "final");
+		json_bool(&j, ev->final);
+		json_key(&j, "bytes");
+		json_int(&j, (int64_t)ev->size);
+		json_key(&j, "received_bytes");
+		json_int(&j, (int64_t)ev->received);
+		json_key(&j, "end_lsn");
+		json_str(&j, ev->end_lsn ? lsn : NULL);
+		json_key(&j, "new_bytes");
+		json_int(&j, (int64_t)ev->new_bytes);
+		json_key(&j, "already_archived");
+		json_bool(&j, ev->already);
+		json_key(&j, "received_us");
+		json_int(&j, ev->received_us);
+		json_key(&j, "stored_us");
+		json_int(&j, ev->stored_us);
+		json_time(&j, "first_commit", ev->first_commit_us);
+		json_time(&j, "last_commit", ev->last_commit_us);
+		json_key(&j, "milliseconds");
+		json_int(&j, (int64_t)(ev->seconds * 1000));
+		json_obj_end(&j);
+		json_end(&j);
+	} else if (!so->x->quiet && ev->kind != WAL_PARTIAL) {
+		printf("%s/%s: %s stored (%llu bytes, %llu new, %.2f s)\n", so->cluster, ev->node, ev->file,
+		       (unsigned long long)ev->size, (unsigned long long)ev->new_bytes, ev->seconds);
+	}
+	fflush(stdout);
+}
+
+/* The value of key in the [node CLUSTER/NODE] section, or NULL. */
+static const char *node_key(struct ctx *x, const char *cluster, const char *node, const char *key)
+{
+	for (size_t i = 0; i < config_nsections(x->cfg); i++) {
+		const char *sec = config_section(x->cfg, i), *a = sec;
+		if (strncmp(a, "node", 4) || (a[4] != ' ' && a[4] != '\t'))
+			continue;
+		for (a += 4; *a == ' ' || *a == '\t'; a++)
+			;
+		if (!strncmp(a, cluster, strlen(cluster)) && a[strlen(cluster)] == '/' &&
+		    !strcmp(a + strlen(cluster) + 1, node))
+			return config_get(x->cfg, sec, key);
+	}
+	return NULL;
+}
+
+int cmd_wal_stream(struct ctx *x, int argc, char **argv)
+{
+	struct err e;
+	struct backup_node_spec *specs = NULL;
+	struct walstream_node *wn = NULL;
+	struct walstream_opts o;
+	struct stream_out so;
+	struct sigaction sa, old_int, old_term;
+	const char *cluster = NULL, *only = NULL, *v;
+	char sec[300];
+	int n = 0, k = 0, rc;
+	err_clear(&e);
+	memset(&o, 0, sizeof o);
+	o.partial_interval = -1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--partial-interval") && i + 1 < argc)
+			o.partial_interval = strtod(argv[++i], NULL);
+		else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
+			o.duration = strtod(argv[++i], NULL);
+		else if (!strcmp(argv[i], "--until-lsn") && i + 1 < argc) {
+			if (pg_lsn_parse(argv[++i], &o.until_lsn) < 0)
+				return usage_error("--until-lsn takes an LSN like 0/3000000, not '%s'", argv[i]);
+		} else if (argv[i][0] == '-')
+			return usage_error("wal-stream: unknown option %s", argv[i]);
+		else if (!cluster)
+			cluster = argv[i];
+		else if (!only)
+			only = argv[i];
+		else
+			return usage_error("usage: pgtimefs wal-stream CLUSTER [NODE] [--partial-interval S] [--until-lsn LSN] "
+					   "[--duration S]");
+	}
+	if (!cluster)
+		return usage_error("usage: pgtimefs wal-stream CLUSTER [NODE] [--partial-interval S] [--until-lsn LSN] "
+				   "[--duration S]");
+	if ((rc = setup_config(x, &e)) < 0)
+		return report(&e);
+	if ((rc = config_cluster_nodes(x, cluster, &specs, &n, &e)) < 0)
+		return report(&e);
+	wn = xcalloc((size_t)n, sizeof *wn);
+	for (int i = 0; i < n; i++) {
+		if (only && strcmp(specs[i].name, only))
+			continue;
+		wn[k].name = specs[i].name;
+		wn[k].conninfo = specs[i].conninfo;
+		wn[k].slot = node_key(x, cluster, specs[i].name, "slot");
+		k++;
+	}
+	if (!k) {
+		err_set(&e, ERR_CONFIG, "cluster %s has no node %s in %s", cluster, only, x->config_path);
+		err_hint(&e, "add a [node %s/%s] section with its conninfo", cluster, only);
+		rc = report(&e);
+		goto out;
+	}
+	if (o.partial_interval < 0) {
+		snprintf(sec, sizeof sec, "cluster %s", cluster);
+		v = config_get(x->cfg, sec, "wal-partial-interval");
+		o.partial_interval = v && *v ? strtod(v, NULL) : 5;
+	}
+	/* open once (scrypt is slow); the writer lock only to open (and migrate) the catalog */
+	if ((rc = setup_catalog(x, 1, &e)) < 0) {
+		rc = report(&e);
+		goto out;
+	}
+	catalog_writer_unlock(x->lock_fd);
+	x->lock_fd = -1;
+	o.cluster = cluster;
+	o.state_dir = x->state_dir;
+	o.catalog_file = x->catalog_file;
+	v = getenv("PGTIMEFS_WAL_NO_INDEX");
+	o.no_index = v && *v && strcmp(v, "0");
+	o.stop = &stream_stop;
+	o.on_store = stream_stored;
+	so.x = x;
+	so.cluster = cluster;
+	o.ctx = &so;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	rc = backup_walstream(x->repo, x->cat, wn, k, &o, &e);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	rc = rc < 0 ? report(&e) : 0;
+out:
+	free(wn);
+	free(specs);
+	return rc;
 }

@@ -18,6 +18,7 @@ static const char usage[] =
 	"  restore-point CLUSTER [NAME]     cluster-wide restore point\n"
 	"  wal-push CLUSTER NODE PATH       archive one WAL file (archive_command ... %p)\n"
 	"  wal-fetch CLUSTER NODE NAME DEST restore one WAL file (restore_command ... %f %p)\n"
+	"  wal-stream CLUSTER [NODE]        archive WAL continuously over replication connections\n"
 	"  list [CLUSTER]                   snapshots, sizes, configured clusters and nodes\n"
 	"  ls [PATH]                        list CLUSTER/TIME/NODE/... as the mount shows it\n"
 	"  cat PATH...                      write stored files to standard output\n"
@@ -94,6 +95,8 @@ int main(int argc, char **argv)
 			rc = cmd_restore_point(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "wal-push"))
 			rc = cmd_wal_push(&x, sub_argc, sub_argv);
+		else if (!strcmp(cmd, "wal-stream"))
+			rc = cmd_wal_stream(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "wal-fetch"))
 			rc = cmd_wal_fetch(&x, sub_argc, sub_argv);
 		else if (!strcmp(cmd, "list"))

@@ -61,6 +61,7 @@ int cmd_backup(struct ctx *x, int argc, char **argv);
 int cmd_restore_point(struct ctx *x, int argc, char **argv);
 int cmd_wal_push(struct ctx *x, int argc, char **argv);
 int cmd_wal_fetch(struct ctx *x, int argc, char **argv);
+int cmd_wal_stream(struct ctx *x, int argc, char **argv);
 
 /* [cluster NAME] / [node NAME/NODE] sections (cmd_backup.c) */
 struct backup_node_spec;

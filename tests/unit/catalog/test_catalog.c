@@ -1018,6 +1018,65 @@ static void test_wal(void **state)
 	catalog_close(c);
 }
 
+/* wal-stream's partial rows: dropped per node and timeline up to a segment; the last segment */
+static void test_wal_partials(void **state)
+{
+	struct fixture *f = *state;
+	catalog *c = open_cat(f->db);
+	struct catalog_wal w, got;
+	int64_t ct, cl, node, other;
+	int n = -1;
+	struct err e;
+	static const struct {
+		const char *name;
+		int64_t tli, segno;
+		int on_other;
+	} rows[] = {
+		{"000000010000000000000003", 1, 3, 0},	       {"000000010000000000000004", 1, 4, 0},
+		{"000000010000000000000005.partial", 1, 5, 0}, {"000000010000000000000006.partial", 1, 6, 0},
+		{"000000020000000000000002", 2, 2, 0},	       {"000000020000000000000003.partial", 2, 3, 0},
+		{"00000002.history", 2, -1, 0},		       {"000000010000000000000005.partial", 1, 5, 1},
+		{"000000010000000000000009", 1, 9, 1},
+	};
+	err_clear(&e);
+	fill_consistent(c, &ct);
+	check_ok(catalog_cluster_find(c, "prod", &cl, E));
+	check_ok(catalog_node_find(c, cl, "coord", &node, E));
+	check_ok(catalog_begin(c, E));
+	check_ok(catalog_node_ensure(c, cl, "worker9", &other, E));
+	assert_int_equal(catalog_wal_last_segment(c, node, &got, &e), ERR_NOTFOUND);
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		memset(&w, 0, sizeof w);
+		w.node = rows[i].on_other ? other : node;
+		snprintf(w.name, sizeof w.name, "%s", rows[i].name);
+		w.timeline = rows[i].tli;
+		w.segno = rows[i].segno;
+		w.size = 2000;
+		w.content = ct;
+		w.stored_us = T0;
+		check_ok(catalog_wal_add(c, &w, E));
+	}
+	/* the highest timeline first, then segment number; partials and history files do not count */
+	check_ok(catalog_wal_last_segment(c, node, &got, E));
+	assert_string_equal(got.name, "000000020000000000000002");
+	check_ok(catalog_wal_last_segment(c, other, &got, E));
+	assert_string_equal(got.name, "000000010000000000000009");
+	/* up to segment 5 of timeline 1: one partial of this node, no segment, no other timeline */
+	check_ok(catalog_wal_drop_partials(c, node, 1, 5, &n, E));
+	assert_int_equal(n, 1);
+	assert_int_equal(catalog_wal_find(c, node, "000000010000000000000005.partial", &got, NULL), ERR_NOTFOUND);
+	check_ok(catalog_wal_find(c, node, "000000010000000000000006.partial", &got, E));
+	check_ok(catalog_wal_find(c, node, "000000010000000000000004", &got, E));
+	check_ok(catalog_wal_find(c, node, "000000020000000000000003.partial", &got, E));
+	check_ok(catalog_wal_find(c, other, "000000010000000000000005.partial", &got, E));
+	check_ok(catalog_wal_drop_partials(c, node, 1, 100, &n, E));
+	assert_int_equal(n, 1);
+	check_ok(catalog_wal_drop_partials(c, node, 1, 100, NULL, E));
+	check_ok(catalog_commit(c, E));
+	assert_int_equal(q1(f->db, "SELECT count(*) FROM wal"), 7);
+	catalog_close(c);
+}
+
 /* --- writer lock --- */
 
 static void test_writer_lock(void **state)
@@ -1485,6 +1544,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dir_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_partials, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_push_recover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_damage, setup, teardown),
