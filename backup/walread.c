@@ -158,6 +158,14 @@ static int pow2_between(uint32_t v, uint32_t lo, uint32_t hi)
 	return v >= lo && v <= hi && (v & (v - 1)) == 0;
 }
 
+walread *walread_dup(const walread *r)
+{
+	walread *d = malloc(sizeof *d);
+	if (d)
+		memcpy(d, r, sizeof *d); /* the object holds no pointers */
+	return d;
+}
+
 walread *walread_new(uint32_t tli, uint64_t segno)
 {
 	walread *r = calloc(1, sizeof *r);

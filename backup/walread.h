@@ -95,6 +95,9 @@ void walread_current(const walread *r, struct walread_segment *out);
 /* Segment size and WAL page size in use (defaults until a long page header is read). */
 uint32_t walread_seg_size(const walread *r);
 uint32_t walread_page_size(const walread *r);
+/* A copy of r in its current state (NULL when out of memory): ending the copy (walread_end)
+ * reports what r has been fed so far, a trailing partial page included, while r goes on. */
+walread *walread_dup(const walread *r);
 /* NULL ok. */
 void walread_free(walread *r);
 

@@ -172,7 +172,8 @@ static void writer_release(struct wsnode *n, int lock_fd)
 
 /* Stores data as name (kind) under the writer lock and reports it. */
 static int store(struct wsnode *n, const char *name, int kind, int final, const uint8_t *data, size_t len,
-		 uint64_t received, uint64_t end_lsn, int times_given, int64_t first_us, int64_t last_us, struct err *e)
+		 uint64_t received, uint64_t end_lsn, int times_given, int64_t first_us, int64_t last_us,
+		 const struct walread_restore_point *rps, size_t nrps, struct err *e)
 {
 	struct wal_store_req q;
 	struct wal_push_result res;
@@ -185,8 +186,8 @@ static int store(struct wsnode *n, const char *name, int kind, int final, const 
 	q.first_commit_us = first_us;
 	q.last_commit_us = last_us;
 	if (times_given) {
-		q.rps = n->rps;
-		q.nrps = n->nrps;
+		q.rps = rps;
+		q.nrps = nrps;
 	}
 	q.no_index = n->ws->o->no_index;
 	q.stream = 1;
@@ -258,22 +259,56 @@ static void reset_segment(struct wsnode *n, uint32_t tli, uint64_t seg_start)
 	n->last_partial = util_mono();
 }
 
+/* What a partial records: the summary of its segment so far and its restore points. */
+struct partial_times {
+	struct wsnode *n;
+	uint64_t segno;
+	struct walread_segment cur;
+	struct walread_restore_point rps[WS_RPS_MAX];
+	size_t nrps;
+};
+
+static void partial_seg(void *ctx, const struct walread_segment *sg)
+{
+	struct partial_times *pt = ctx;
+	if (sg->segno == pt->segno)
+		pt->cur = *sg;
+}
+
+static void partial_rp(void *ctx, const struct walread_restore_point *rp)
+{
+	struct partial_times *pt = ctx;
+	if (pt->nrps < WS_RPS_MAX && rp->lsn / pt->n->seg_size == pt->segno)
+		pt->rps[pt->nrps++] = *rp;
+}
+
 /* Stores the segment in progress as <segment>.partial when it holds bytes not stored yet. */
 static int store_partial(struct wsnode *n, int final, struct err *e)
 {
 	char name[40], seg[25];
-	struct walread_segment cur;
+	struct partial_times pt;
 	int rc;
 	n->last_partial = util_mono();
 	if (n->fill == 0 || n->fill == n->partial_fill)
 		return 0;
 	seg_name(n, n->tli, n->seg_start, seg);
 	snprintf(name, sizeof name, "%s.partial", seg);
-	memset(&cur, 0, sizeof cur);
-	if (n->rd)
-		walread_current(n->rd, &cur);
+	/* the reader parses whole pages: a copy of it, ended, also reads the page in progress */
+	memset(&pt, 0, sizeof pt);
+	pt.n = n;
+	pt.segno = n->seg_start / n->seg_size;
+	memcpy(pt.rps, n->rps, n->nrps * sizeof n->rps[0]);
+	pt.nrps = n->nrps;
+	if (n->rd) {
+		const struct walread_cb cb = {NULL, partial_rp, partial_seg, &pt};
+		walread *d = walread_dup(n->rd);
+		if (!d)
+			return err_set(e, ERR_NOMEM, "node %s: out of memory", n->spec->name);
+		walread_end(d, &cb);
+		walread_free(d);
+	}
 	rc = store(n, name, WAL_PARTIAL, final, n->buf, n->seg_size, n->fill, n->received, n->rd != NULL,
-		   cur.first_xact_us, cur.last_xact_us, e);
+		   pt.cur.first_xact_us, pt.cur.last_xact_us, pt.rps, pt.nrps, e);
 	if (rc == 0)
 		n->partial_fill = n->fill;
 	return rc;
@@ -291,7 +326,7 @@ static int segment_done(struct wsnode *n, struct err *e)
 		last = n->done.last_xact_us;
 	}
 	if ((rc = store(n, name, WAL_SEGMENT, 0, n->buf, n->seg_size, n->seg_size, n->seg_start + n->seg_size,
-			n->rd != NULL, first, last, e)) < 0)
+			n->rd != NULL, first, last, n->rps, n->nrps, e)) < 0)
 		return rc;
 	n->flushed = n->seg_start + n->seg_size;
 	n->seg_start += n->seg_size;
@@ -671,7 +706,7 @@ static int timeline_end(struct wsnode *n, PGresult *res, struct err *e)
 		}
 		snprintf(name, sizeof name, "%s", PQgetvalue(r2, 0, 0));
 		rc = store(n, name, WAL_HISTORY, 0, (const uint8_t *)PQgetvalue(r2, 0, 1), (size_t)PQgetlength(r2, 0, 1),
-			   (size_t)PQgetlength(r2, 0, 1), 0, 0, 0, 0, e);
+			   (size_t)PQgetlength(r2, 0, 1), 0, 0, 0, 0, NULL, 0, e);
 		PQclear(r2);
 		if (rc < 0)
 			return rc;

@@ -2,8 +2,10 @@
 # demo.sh: installs what is missing, builds, and runs the main job on a demo it makes itself:
 # a repository with three zones in a temporary directory, two snapshots of a generated tree
 # (the second after changes), then list, ls, cat, the FUSE mount (cp -a out of it); then the
-# main job on a demo PostgreSQL 15 cluster it starts (a coordinator and a worker): two online
-# backups while pgbench writes, list, ls; and check.
+# main job on a demo PostgreSQL 15 cluster it starts (a coordinator and a worker): WAL streamed
+# continuously (wal-stream), two online backups while pgbench writes, list, ls; then an
+# "accident" (a DELETE and a DROP TABLE) and a point-in-time restore of the whole cluster from
+# the mount to the second before it, into a new cluster that is started and checked; and check.
 set -euo pipefail
 PGT_TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$PGT_TOP/tools/deps.sh"
@@ -120,6 +122,17 @@ data-dir = $D/pg/coordinator
 conninfo = host=127.0.0.1 port=$port_worker1 user=postgres dbname=postgres
 CONF
 	}
+	# WAL of both nodes streamed into the repository from now on (a slot per node); partial
+	# segments stored every second, so the restorable window reaches the last second
+	printf '\n$ pgtimefs wal-stream demo-pg --partial-interval 1 &\n'
+	"$PGT" wal-stream demo-pg --partial-interval 1 2>"$D/wal-stream.log" &
+	WS_PID=$!
+	trap 'kill $WS_PID 2>/dev/null; wait $WS_PID 2>/dev/null; pg_demo_stop; demo_exit' EXIT
+	for _ in $(seq 1 100); do
+		[ "$("$PGBIN/psql" -X -Atq -h "$D/pg/sock" -p "$port_worker1" -U postgres -d postgres \
+			-c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ] && break
+		sleep 0.1
+	done
 	run backup demo-pg
 	# writes go on; a second backup reads only what changed on the local node
 	"$PGBIN/pgbench" -T 3 -h "$D/pg/sock" -p "$port_coordinator" -U postgres postgres >/dev/null 2>&1
@@ -128,6 +141,40 @@ CONF
 	run ls demo-pg/latest
 	printf '\n$ pgtimefs cat demo-pg/latest/coordinator/backup_label\n'
 	"$PGT" cat demo-pg/latest/coordinator/backup_label
+
+	# the accident, one second after T
+	pq() { "$PGBIN/psql" -X -Atq -h "$D/pg/sock" -p "$1" -U postgres -d postgres -c "$2"; }
+	before="orders: $(pq "$port_worker1" "SELECT count(*) FROM orders"), pgbench_history: $(pq "$port_coordinator" "SELECT count(*) FROM pgbench_history")"
+	sleep 1.1
+	T=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	sleep 1.1
+	printf '\nat %s: %s\n' "$T" "$before"
+	printf '\n$ psql worker1: DELETE FROM orders;  psql coordinator: DROP TABLE pgbench_history;   (the accident)\n'
+	pq "$port_worker1" "DELETE FROM orders"
+	pq "$port_coordinator" "DROP TABLE pgbench_history"
+	# the window reaches past T once both nodes' WAL after the accident is stored
+	for _ in $(seq 1 100); do "$PGT" ls "demo-pg/at/$T" >/dev/null 2>&1 && break; sleep 0.2; done
+	run list demo-pg
+	if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null && [ "$(id -u)" = 0 ]; then
+		run mount "$D/mnt"
+		printf '\n$ ls mnt/demo-pg/at/%s\n' "$T"
+		ls "$D/mnt/demo-pg/at/$T"
+		mkdir -p "$D/restored-pg/sock" && chown -R postgres "$D/restored-pg"
+		rport=$((port + 10))
+		run restore --from "$D/mnt" --cluster demo-pg --time "$T" --target "$D/restored-pg/cluster" \
+			--start --port "$rport" --socket-dir "$D/restored-pg/sock"
+		rq() { runuser -u postgres -- "$PGBIN/psql" -X -Atq -h "$D/restored-pg/sock" -p "$1" -U postgres -d postgres -c "$2"; }
+		after="orders: $(rq $((rport + 1)) "SELECT count(*) FROM orders"), pgbench_history: $(rq "$rport" "SELECT count(*) FROM pgbench_history")"
+		printf '\nthe restored cluster (ports %d, %d) at %s: %s\n' "$rport" $((rport + 1)) "$T" "$after"
+		[ "$after" = "$before" ] && echo "identical to the original at $T" || { echo "DIFFERENT from the original at $T: $before" >&2; exit 1; }
+		for n in coordinator worker1; do
+			runuser -u postgres -- "$PGBIN/pg_ctl" -D "$D/restored-pg/cluster/$n" -m fast -w stop >/dev/null
+		done
+		fusermount3 -u "$D/mnt"
+	else
+		printf '\n(no /dev/fuse, fusermount3 or root here: the restore part of the demo is skipped)\n'
+	fi
+	kill "$WS_PID" && wait "$WS_PID" || true
 else
 	printf '\n(PostgreSQL 15 is not installed here: the online backup part of the demo is skipped)\n'
 fi

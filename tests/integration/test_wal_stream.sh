@@ -81,6 +81,13 @@ sys.exit("%d bytes equal, %d wanted" % (k, got) if k < got else "not zero after 
 	"$T/scratch/p" "$PGW/$seg" "$got" || fail "$seg.partial does not hold the server's bytes then zeros"
 [ "$(q "SELECT count(*) FROM wal WHERE name LIKE '%.partial'")" = 1 ] || fail "more than one partial row for the node"
 ok "$seg.partial stored within the interval: $got bytes equal the server's, zeros after, one partial row"
+# its time index covers the page in progress: its last commit is the server's last one
+want=$({ "$PG_BIN/pg_waldump" "$PGW/$seg" 2>/dev/null || true; } | sed -n 's/.*desc: COMMIT \([0-9-]* [0-9:.]*\) UTC.*/\1/p' | tail -1)
+[ -n "$want" ] || fail "pg_waldump finds no commit in $seg"
+want_us=$(python3 -c 'import sys, datetime; print(round(datetime.datetime.fromisoformat(sys.argv[1] + "+00:00").timestamp() * 1e6))' "$want")
+got_us=$(q "SELECT last_commit_us FROM wal WHERE name = '$seg.partial'")
+[ "$got_us" = "$want_us" ] || fail "$seg.partial's last commit is $got_us, pg_waldump says $want ($want_us)"
+ok "$seg.partial's last commit time is the server's last commit ($want), read from the page in progress"
 
 # the slot follows what is stored
 w=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn() - 1048576)")
