@@ -127,7 +127,7 @@ CONF
 	printf '\n$ pgtimefs wal-stream demo-pg --partial-interval 1 &\n'
 	"$PGT" wal-stream demo-pg --partial-interval 1 2>"$D/wal-stream.log" &
 	WS_PID=$!
-	trap 'kill $WS_PID 2>/dev/null; wait $WS_PID 2>/dev/null; pg_demo_stop; demo_exit' EXIT
+	trap 'kill $WS_PID 2>/dev/null || true; wait $WS_PID 2>/dev/null || true; pg_demo_stop; demo_exit' EXIT
 	for _ in $(seq 1 100); do
 		[ "$("$PGBIN/psql" -X -Atq -h "$D/pg/sock" -p "$port_worker1" -U postgres -d postgres \
 			-c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ] && break
