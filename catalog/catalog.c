@@ -1249,34 +1249,39 @@ int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e)
 	return rc;
 }
 
+#define WAL_COLS                                                                                             \
+	"SELECT id, node, name, timeline, coalesce(segno, -1), size, coalesce(content, 0), sha256,"         \
+	" stored_us, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0) FROM wal "
+
+static void row_wal(sqlite3_stmt *s, struct catalog_wal *out)
+{
+	const void *h = sqlite3_column_blob(s, 7);
+	memset(out, 0, sizeof *out);
+	out->id = sqlite3_column_int64(s, 0);
+	out->node = sqlite3_column_int64(s, 1);
+	snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(s, 2));
+	out->timeline = sqlite3_column_int64(s, 3);
+	out->segno = sqlite3_column_int64(s, 4);
+	out->size = (uint64_t)sqlite3_column_int64(s, 5);
+	out->content = sqlite3_column_int64(s, 6);
+	if (h && sqlite3_column_bytes(s, 7) == 32)
+		memcpy(out->sha256, h, 32);
+	out->stored_us = sqlite3_column_int64(s, 8);
+	out->first_commit_us = sqlite3_column_int64(s, 9);
+	out->last_commit_us = sqlite3_column_int64(s, 10);
+}
+
 int catalog_wal_find(catalog *c, int64_t node, const char *name, struct catalog_wal *out, struct err *e)
 {
 	sqlite3_stmt *s;
 	int rc;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT id, node, name, timeline, coalesce(segno, -1), size, coalesce(content, 0), sha256,"
-			       " stored_us, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0)"
-			       " FROM wal WHERE node = ? AND name = ?",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(c->db, WAL_COLS "WHERE node = ? AND name = ?", -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "looking up a WAL file");
 	sqlite3_bind_int64(s, 1, node);
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		const void *h = sqlite3_column_blob(s, 7);
-		memset(out, 0, sizeof *out);
-		out->id = sqlite3_column_int64(s, 0);
-		out->node = sqlite3_column_int64(s, 1);
-		snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(s, 2));
-		out->timeline = sqlite3_column_int64(s, 3);
-		out->segno = sqlite3_column_int64(s, 4);
-		out->size = (uint64_t)sqlite3_column_int64(s, 5);
-		out->content = sqlite3_column_int64(s, 6);
-		if (h && sqlite3_column_bytes(s, 7) == 32)
-			memcpy(out->sha256, h, 32);
-		out->stored_us = sqlite3_column_int64(s, 8);
-		out->first_commit_us = sqlite3_column_int64(s, 9);
-		out->last_commit_us = sqlite3_column_int64(s, 10);
+		row_wal(s, out);
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = err_set(e, ERR_NOTFOUND, "no WAL file %s", name);
@@ -1380,28 +1385,6 @@ int catalog_node_backups_of(catalog *c, int64_t node, int64_t upto_us, int desc,
 	}
 	sqlite3_finalize(s);
 	return rc;
-}
-
-#define WAL_COLS                                                                                             \
-	"SELECT id, node, name, timeline, coalesce(segno, -1), size, coalesce(content, 0), sha256,"         \
-	" stored_us, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0) FROM wal "
-
-static void row_wal(sqlite3_stmt *s, struct catalog_wal *out)
-{
-	const void *h = sqlite3_column_blob(s, 7);
-	memset(out, 0, sizeof *out);
-	out->id = sqlite3_column_int64(s, 0);
-	out->node = sqlite3_column_int64(s, 1);
-	snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(s, 2));
-	out->timeline = sqlite3_column_int64(s, 3);
-	out->segno = sqlite3_column_int64(s, 4);
-	out->size = (uint64_t)sqlite3_column_int64(s, 5);
-	out->content = sqlite3_column_int64(s, 6);
-	if (h && sqlite3_column_bytes(s, 7) == 32)
-		memcpy(out->sha256, h, 32);
-	out->stored_us = sqlite3_column_int64(s, 8);
-	out->first_commit_us = sqlite3_column_int64(s, 9);
-	out->last_commit_us = sqlite3_column_int64(s, 10);
 }
 
 int catalog_wal_segments(catalog *c, int64_t node, int64_t from_segno, int (*cb)(void *ctx, const struct catalog_wal *w),
