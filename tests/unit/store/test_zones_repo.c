@@ -704,6 +704,7 @@ static void build_pack(struct repo *r, struct built *bp)
 	const struct pack_entry *en;
 	const uint8_t *data;
 	size_t n;
+	memset(bp, 0, sizeof *bp); /* locations of blobs that are not deltas (base_chunk 0) */
 	for (int i = 0; i < 3; i++) {
 		uint8_t *sealed = malloc(pack_blob_bound(sizes[i])), id[32];
 		size_t slen;
