@@ -80,10 +80,14 @@ static size_t compress(pack_codec *c, uint8_t *dst, size_t cap, const void *data
 		       size_t base_len)
 {
 	size_t z;
-	if (base && ZSTD_isError(ZSTD_CCtx_refPrefix(c->cctx, base, base_len)))
+	/* a delta frame carries a checksum: decoded against the wrong base it fails, never lies */
+	if (base && (ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1)) ||
+		     ZSTD_isError(ZSTD_CCtx_refPrefix(c->cctx, base, base_len))))
 		z = (size_t)-1;
 	else
 		z = ZSTD_compress2(c->cctx, dst, cap, data, len);
+	if (base)
+		ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0);
 	if (!ZSTD_isError(z))
 		return z;
 	/* a prefix is used by one frame only; make sure a failed one is not left for the next */
