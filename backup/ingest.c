@@ -229,8 +229,9 @@ static void job_run(void *p, int worker)
 	j->sealed = xmalloc(pack_blob_bound(j->len));
 	bnum = job_base(g, j, worker, &base);
 	j->rc = pack_blob_encode_delta(g->codecs[worker], g->r->key, j->id, j->data, j->len, bnum ? base.id : NULL,
-				       bnum ? g->basebuf[worker] : NULL, bnum ? base.raw : 0, j->sealed,
-				       &j->sealed_len, &delta, &j->err);
+				       bnum ? g->basebuf[worker] : NULL, bnum ? base.raw : 0,
+				       bnum ? base.length - CRYPTO_SEAL_OVERHEAD : 0, j->sealed, &j->sealed_len, &delta,
+				       &j->err);
 	if (delta)
 		j->base = bnum;
 }

@@ -72,7 +72,7 @@ size_t pack_blob_bound(size_t len)
 int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
 		     size_t len, uint8_t *out, size_t *outlen, struct err *e)
 {
-	return pack_blob_encode_delta(c, k, id, data, len, NULL, NULL, 0, out, outlen, NULL, e);
+	return pack_blob_encode_delta(c, k, id, data, len, NULL, NULL, 0, 0, out, outlen, NULL, e);
 }
 
 /* zstd-compresses data into dst (cap bytes) against base (NULL: none); the size, or 0 on failure */
@@ -80,14 +80,19 @@ static size_t compress(pack_codec *c, uint8_t *dst, size_t cap, const void *data
 		       size_t base_len)
 {
 	size_t z;
-	/* a delta frame carries a checksum: decoded against the wrong base it fails, never lies */
-	if (base && (ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1)) ||
+	/*
+	 * A delta frame is made at PACK_DELTA_LEVEL at least (zstd's fast levels hardly use the
+	 * prefix) and carries a checksum: decoded against the wrong base it fails, never lies.
+	 */
+	if (base && (ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel,
+							 c->level > PACK_DELTA_LEVEL ? c->level : PACK_DELTA_LEVEL)) ||
+		     ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1)) ||
 		     ZSTD_isError(ZSTD_CCtx_refPrefix(c->cctx, base, base_len))))
 		z = (size_t)-1;
 	else
 		z = ZSTD_compress2(c->cctx, dst, cap, data, len);
 	if (base)
-		ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0);
+		cctx_params(c);
 	if (!ZSTD_isError(z))
 		return z;
 	/* a prefix is used by one frame only; make sure a failed one is not left for the next */
@@ -96,29 +101,33 @@ static size_t compress(pack_codec *c, uint8_t *dst, size_t cap, const void *data
 	return 0;
 }
 
+/* a delta is kept when it is at most 3/4 of the plain blob: clearly smaller, worth its base */
+static int delta_pays(size_t delta_plen, size_t plain_plen)
+{
+	return 4 * delta_plen <= 3 * plain_plen;
+}
+
 int pack_blob_encode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
 			   size_t len, const uint8_t base_id[CRYPTO_ID_LEN], const void *base, size_t base_len,
-			   uint8_t *out, size_t *outlen, int *delta, struct err *e)
+			   size_t plain_hint, uint8_t *out, size_t *outlen, int *delta, struct err *e)
 {
 	size_t bound = ZSTD_compressBound(len);
-	/* the plain payload at s, a delta payload (base id + frame) after it */
+	/* the plain payload at s, a delta payload (flag, base id, frame) after it */
 	size_t half = 1 + (bound > len ? bound : len);
 	uint8_t *s = scratch(c, 2 * half + CRYPTO_ID_LEN);
 	uint8_t *d = s + half;
-	size_t z = 0, dz = 0, plen;
+	size_t z, dz = 0, plen;
 	int rc;
 	if (delta)
 		*delta = 0;
-	if (base && base_id) {
-		dz = compress(c, d + 1 + CRYPTO_ID_LEN, bound, data, len, base, base_len);
-		/* a tiny delta wins against any plain frame that matters: skip compressing twice */
-		if (dz && CRYPTO_ID_LEN + dz <= len / PACK_DELTA_TINY) {
-			d[0] = PACK_FLAG_DELTA;
-			memcpy(d + 1, base_id, CRYPTO_ID_LEN);
+	if (base && base_id && (dz = compress(c, d + 1 + CRYPTO_ID_LEN, bound, data, len, base, base_len))) {
+		d[0] = PACK_FLAG_DELTA;
+		memcpy(d + 1, base_id, CRYPTO_ID_LEN);
+		/* the expected plain size is enough to decide: no second compression of the block */
+		if (plain_hint && 1 + CRYPTO_ID_LEN + dz <= 1 + len && /* within pack_blob_bound */
+		    delta_pays(1 + CRYPTO_ID_LEN + dz, plain_hint)) {
 			plen = 1 + CRYPTO_ID_LEN + dz;
-			if (delta)
-				*delta = 1;
-			goto seal;
+			goto keep_delta;
 		}
 	}
 	z = compress(c, s + 1, bound, data, len, NULL, 0);
@@ -130,16 +139,14 @@ int pack_blob_encode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[
 		memcpy(s + 1, data, len);
 		plen = 1 + len;
 	}
-	/* a delta costs a second blob to read: keep it only when it at least halves the blob */
-	if (dz && 2 * (1 + CRYPTO_ID_LEN + dz) <= plen) {
-		d[0] = PACK_FLAG_DELTA;
-		memcpy(d + 1, base_id, CRYPTO_ID_LEN);
-		plen = 1 + CRYPTO_ID_LEN + dz;
-		if (delta)
-			*delta = 1;
+	if (!dz || !delta_pays(1 + CRYPTO_ID_LEN + dz, plen)) {
+		d = s;
 		goto seal;
 	}
-	d = s;
+	plen = 1 + CRYPTO_ID_LEN + dz;
+keep_delta:
+	if (delta)
+		*delta = 1;
 seal:
 	rc = crypto_seal(k, id, CRYPTO_ID_LEN, d, plen, out, e);
 	*outlen = plen + CRYPTO_SEAL_OVERHEAD;

@@ -35,8 +35,8 @@
 #define PACK_FLAG_RAW 0
 #define PACK_FLAG_ZSTD 1
 #define PACK_FLAG_DELTA 2
-/* a delta of at most 1/PACK_DELTA_TINY of the chunk is kept without trying plain zstd */
-#define PACK_DELTA_TINY 64
+/* the least zstd level of a delta frame: the fast levels hardly find matches in the prefix */
+#define PACK_DELTA_LEVEL 3
 
 struct pack_entry {
 	uint8_t id[CRYPTO_ID_LEN];
@@ -63,13 +63,15 @@ int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO
 		     size_t len, uint8_t *out, size_t *outlen, struct err *e);
 /*
  * pack_blob_encode, also trying a delta against base (base_len plaintext bytes of the blob
- * base_id, which must not itself be a delta; base NULL: no delta). The delta is kept when it
- * is at most half the plain blob (or tiny, see PACK_DELTA_TINY); *delta (may be NULL) says
- * whether it was.
+ * base_id, which must not itself be a delta; base NULL: no delta). The delta is kept when its
+ * plaintext (flag, base id, frame) is at most 3/4 of the plain blob's. plain_hint (0: none)
+ * is the plain blob's expected plaintext size (the base's own, for a new version of a block):
+ * a delta within 3/4 of it is kept without compressing the block a second time. *delta (may
+ * be NULL) says whether the delta was kept.
  */
 int pack_blob_encode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
 			   size_t len, const uint8_t base_id[CRYPTO_ID_LEN], const void *base, size_t base_len,
-			   uint8_t *out, size_t *outlen, int *delta, struct err *e);
+			   size_t plain_hint, uint8_t *out, size_t *outlen, int *delta, struct err *e);
 /*
  * Opens and decompresses a sealed blob of raw plaintext bytes into out (raw bytes).
  * ERR_CORRUPT when it does not authenticate or decompress to exactly raw bytes, and for a

@@ -458,7 +458,7 @@ static void test_delta(void **state)
 	crypto_blob_id(f->key, data, N, id);
 
 	assert_int_equal(pack_blob_encode(f->codec, f->key, id, data, N, plain, &plen, NULL), 0);
-	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, base_id, base, N, sealed, &slen, &delta, &e),
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, base_id, base, N, 0, sealed, &slen, &delta, &e),
 			 0);
 	assert_int_equal(delta, 1);
 	assert_true(slen * 4 < plen); /* a few rows cost far less than the block */
@@ -493,14 +493,32 @@ static void test_delta(void **state)
 	/* unrelated data: the base does not help, the blob is stored on its own */
 	unit_rand_fill(&seed, bad, N);
 	crypto_blob_id(f->key, bad, N, id);
-	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, bad, N, base_id, base, N, sealed, &slen, &delta, NULL),
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, bad, N, base_id, base, N, 0, sealed, &slen, &delta, NULL),
 			 0);
 	assert_int_equal(delta, 0);
 	assert_int_equal(pack_blob_flag(f->codec, f->key, id, sealed, slen, NULL, NULL), PACK_FLAG_RAW);
 	assert_int_equal(pack_blob_decode(f->codec, f->key, id, sealed, slen, out, N, NULL), 0);
 	assert_memory_equal(out, bad, N);
+	/* the expected plain size decides without a second compression: a large hint keeps a
+	 * delta (it still decodes) as long as it fits the blob's bound; a hint of 1 falls back to
+	 * comparing with the plain blob */
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, base_id, base, N, 4 * N, sealed, &slen,
+						&delta, NULL),
+			 0);
+	assert_int_equal(delta, 1);
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, sealed, slen, base_id, base, N, out, N, NULL), 0);
+	assert_memory_equal(out, data, N);
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, bad, N, base_id, base, N, 4 * N, sealed, &slen,
+						&delta, NULL),
+			 0);
+	assert_int_equal(delta, 0); /* random bytes: the delta is larger than the raw chunk */
+	assert_true(slen <= pack_blob_bound(N));
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, bad, N, base_id, base, N, 1, sealed, &slen, &delta,
+						NULL),
+			 0);
+	assert_int_equal(delta, 0);
 	/* and a plain encode after a delta attempt carries no prefix: decodes without a base */
-	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, NULL, NULL, 0, sealed, &slen, &delta, NULL),
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, NULL, NULL, 0, 0, sealed, &slen, &delta, NULL),
 			 0);
 	assert_int_equal(delta, 0);
 	assert_int_equal(pack_blob_decode(f->codec, f->key, id, sealed, slen, out, N, NULL), 0);

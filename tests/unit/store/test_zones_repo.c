@@ -882,7 +882,7 @@ static void put_one_blob(struct repo *r, pack_codec *codec, const uint8_t *data,
 	struct err e;
 	memset(loc, 0, sizeof *loc);
 	crypto_blob_id(r->key, data, len, loc->id);
-	assert_int_equal(pack_blob_encode_delta(codec, r->key, loc->id, data, len, base_id, base, base_len, sealed, &slen,
+	assert_int_equal(pack_blob_encode_delta(codec, r->key, loc->id, data, len, base_id, base, base_len, 0, sealed, &slen,
 						&delta, NULL),
 			 0);
 	assert_int_equal(delta, base != NULL);
