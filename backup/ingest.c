@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -569,6 +570,33 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
 	return 0;
 }
 
+/*
+ * Asks the kernel to read ahead the pack ranges that hold the bases of a file's blocks (zone
+ * 1, where reads go first): packs are written with O_DIRECT, so a base is never in the page
+ * cache, and one small synchronous read per block would leave the workers waiting on the
+ * disk. Only ranges where the bases fill a quarter of the bytes or more: a hint, never a debt.
+ */
+static void base_range(void *ctx, const uint8_t pack[32], uint64_t off, uint64_t end, uint64_t bytes)
+{
+	ingest *g = ctx;
+	char rel[80], full[PATH_MAX];
+	int fd;
+	if (end <= off || end - off > 4 * bytes)
+		return;
+	pack_relpath(pack, rel);
+	zones_file(g->r->z, 0, rel, full, sizeof full);
+	if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	posix_fadvise(fd, (off_t)off, (off_t)(end - off), POSIX_FADV_WILLNEED);
+	close(fd);
+}
+
+static void base_readahead(ingest *g, int64_t base)
+{
+	if (base && g->r->cfg.delta_blocks)
+		catalog_content_base_ranges(g->c, base, base_range, g);
+}
+
 int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, struct err *e)
 {
 	return ingest_file_observed(g, fd, paged, NULL, 0, content, size, e);
@@ -584,6 +612,7 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 	memset(&fs, 0, sizeof fs);
 	fs.acct = g->acct;
 	fs.base = paged ? base : 0;
+	base_readahead(g, fs.base);
 	*content = 0;
 	*size = 0;
 	if ((rc = catalog_content_begin(g->c, &fs.content, e)) < 0)
@@ -760,6 +789,7 @@ out:
 void ingest_stream_set_base(ingest_stream *s, int64_t base)
 {
 	s->fs.base = s->paged ? base : 0;
+	base_readahead(s->g, s->fs.base);
 }
 
 void ingest_stream_abort(ingest_stream *s)

@@ -93,7 +93,7 @@ enum stmt_id {
 	S_META_GET, S_META_SET, S_CLUSTER_FIND, S_CLUSTER_ADD, S_NODE_FIND, S_NODE_ADD, S_SNAP_ADD, S_NB_ADD,
 	S_NB_FINISH, S_PACK_ADD, S_PACK_FINISH, S_CHUNK_ADD, S_CHUNK_FIND, S_CONTENT_ADD, S_CC_ADD,
 	S_CONTENT_BY_HASH, S_CC_DEL, S_CONTENT_DEL, S_CONTENT_SET, S_ENTRY_ADD, S_ENTRY_LOOKUP, S_ENTRY_GET,
-	S_DIR_PAGE, S_PIECES, S_PREV_NB, S_ENTRY_NB, S_HOLES, S_BASE_AT, S_COUNT
+	S_DIR_PAGE, S_PIECES, S_PREV_NB, S_ENTRY_NB, S_HOLES, S_BASE_AT, S_BASE_RANGES, S_COUNT
 };
 
 static const char *stmt_sql[S_COUNT] = {
@@ -141,6 +141,10 @@ static const char *stmt_sql[S_COUNT] = {
 		      " JOIN chunks c ON c.id = cc.chunk JOIN chunks b ON b.id = coalesce(c.base, c.id)"
 		      " JOIN packs p ON p.id = b.pack WHERE cc.content = ? AND cc.off = ? AND b.base IS NULL"
 		      " AND p.hash IS NOT NULL",
+	[S_BASE_RANGES] = "SELECT p.hash, min(b.off), max(b.off + b.len), sum(b.len) FROM content_chunks cc"
+			  " JOIN chunks c ON c.id = cc.chunk JOIN chunks b ON b.id = coalesce(c.base, c.id)"
+			  " JOIN packs p ON p.id = b.pack WHERE cc.content = ? AND b.base IS NULL"
+			  " AND p.hash IS NOT NULL GROUP BY b.pack",
 };
 
 struct catalog {
@@ -633,6 +637,20 @@ int64_t catalog_chunk_base_at(catalog *c, int64_t content, uint64_t off, struct 
 	}
 	sqlite3_reset(s);
 	return id;
+}
+
+int catalog_content_base_ranges(catalog *c, int64_t content,
+				void (*cb)(void *ctx, const uint8_t pack[32], uint64_t off, uint64_t end, uint64_t bytes),
+				void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_BASE_RANGES);
+	sqlite3_bind_int64(s, 1, content);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if (sqlite3_column_bytes(s, 0) == 32)
+			cb(ctx, sqlite3_column_blob(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
+			   (uint64_t)sqlite3_column_int64(s, 2), (uint64_t)sqlite3_column_int64(s, 3));
+	sqlite3_reset(s);
+	return 0;
 }
 
 int catalog_content_begin(catalog *c, int64_t *content, struct err *e)

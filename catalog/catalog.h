@@ -104,6 +104,14 @@ int64_t catalog_chunk_find(catalog *c, const uint8_t id[32]);
  * and *base its location.
  */
 int64_t catalog_chunk_base_at(catalog *c, int64_t content, uint64_t off, struct blob_loc *base);
+/*
+ * Where the bases for new versions of content's blocks lie (see catalog_chunk_base_at): per
+ * pack, the byte range [off, end) that holds them and the bytes they take in it (a hint for
+ * read-ahead; errors end the listing early).
+ */
+int catalog_content_base_ranges(catalog *c, int64_t content,
+				void (*cb)(void *ctx, const uint8_t pack[32], uint64_t off, uint64_t end, uint64_t bytes),
+				void *ctx);
 
 /* --- contents (a file's chunk list) --- */
 
