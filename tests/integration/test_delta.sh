@@ -126,25 +126,32 @@ verify_cat "$T/src" "c/$S3/n1"
 verify_cat "$T/src1" "c/$S1/n1"
 ok "a catalog recovered from a zone reads the deltas"
 
-# online: one server, backed up by the local path and by the streaming path
-P=$(free_port)
-pg_init pg "$P"
-pg_start pg
-"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -i -s 2 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
-sql "$P" "CHECKPOINT"
+# online: two servers, one backed up by the local path, one by the streaming path (not one
+# server by both: the two nodes would dedup each other's changed blocks, in a racy order)
+PL=$(free_port) PS=$(free_port)
+pg_init loc "$PL"
+pg_init str "$PS"
+pg_start loc
+pg_start str
+for p in $PL $PS; do
+	"$PG_BIN/pgbench" -h "$SOCK" -p "$p" -U postgres -i -s 2 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
+	sql "$p" "CHECKPOINT"
+done
 cat >>"$PGTIMEFS_CONFIG" <<CONF
 
 [cluster prod]
 
 [node prod/loc]
-conninfo = host=$SOCK port=$P user=postgres dbname=postgres
-data-dir = $PGROOT/pg
+conninfo = host=$SOCK port=$PL user=postgres dbname=postgres
+data-dir = $PGROOT/loc
 
 [node prod/str]
-conninfo = host=127.0.0.1 port=$P user=postgres dbname=postgres
+conninfo = host=127.0.0.1 port=$PS user=postgres dbname=postgres
 CONF
 pgt --json backup prod >"$T/b1.json" || fail "backup 1"
-"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -n -c 2 -t 500 postgres >/dev/null 2>&1 || fail "pgbench"
+for p in $PL $PS; do
+	"$PG_BIN/pgbench" -h "$SOCK" -p "$p" -U postgres -n -c 2 -t 500 postgres >/dev/null 2>&1 || fail "pgbench"
+done
 pgt --json backup prod >"$T/b2.json" || fail "backup 2"
 B2=$(json b2 snapshot)
 python3 - "$T/b1.json" "$T/b2.json" <<'PY' || fail "backup results"
