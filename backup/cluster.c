@@ -170,7 +170,9 @@ int backup_cluster(struct repo *r, catalog *c, const char *cluster, const struct
 		nd->label = label;
 		if ((rc = catalog_node_ensure(c, cl, specs[i].name, &node_ids[i], e)) < 0)
 			goto fail;
-		if (nd->data_dir && !o->full && (nd->prev_nb = catalog_prev_node_backup(c, node_ids[i]))) {
+		/* the previous backup: unchanged files are reused (local path), changed blocks may be
+		 * stored as deltas against it (both paths) */
+		if (!o->full && (nd->prev_nb = catalog_prev_node_backup(c, node_ids[i]))) {
 			nd->prev_root = catalog_node_backup_root(c, nd->prev_nb);
 			nd->prev_started_ns = catalog_node_backup_started_us(c, nd->prev_nb) * 1000 - 1000000000ll;
 		}

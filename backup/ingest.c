@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "common/util.h"
 #include "store/chunker.h"
 #include "store/pack.h"
+#include "store/reader.h"
 
 #define POOL_DEPTH_BYTES (16u << 20) /* data in flight in the worker pool */
 #define COMMIT_EVERY (512ull << 20) /* sealed bytes between commits */
@@ -21,6 +23,7 @@ struct file_state {
 	crypto_sha *sha;
 	int64_t nchunks;
 	struct ingest_stats *acct; /* the caller's per-source totals, or NULL */
+	int64_t base;		   /* the previous version's content list for delta blocks, or 0 */
 };
 
 struct job {
@@ -30,6 +33,7 @@ struct job {
 	uint64_t off; /* in the file */
 	uint8_t id[CRYPTO_ID_LEN];
 	int64_t known; /* chunk number if the catalog has it */
+	int64_t base;  /* stored as a delta against this chunk (0: self-contained) */
 	uint8_t *sealed;
 	size_t sealed_len;
 	int rc;
@@ -63,6 +67,7 @@ struct ingest {
 	crypto_hasher **hashers;
 	pack_codec **codecs;
 	catalog **readers;
+	uint8_t **basebuf; /* per worker: a base's plaintext (delta blocks) */
 	chunker *ck;
 	pack_builder *open, *spare;
 	int64_t open_pack; /* catalog number of the open pack, 0 if none */
@@ -192,17 +197,44 @@ static int flusher_wait(struct flusher *f, struct err *e)
 
 /* ---------- workers ---------- */
 
+/*
+ * The base for the block of job j: the same block of the file's previous version (or that
+ * block's own base), decoded into the worker's buffer. 0 when there is none or it cannot be
+ * read (the block is then stored on its own: a delta against a base that fails to read would
+ * be unreadable too).
+ */
+static int64_t job_base(ingest *g, struct job *j, int worker, struct blob_loc *base)
+{
+	int64_t num;
+	if (!j->fs->base || !g->r->cfg.delta_blocks)
+		return 0;
+	num = catalog_chunk_base_at(g->readers[worker], j->fs->base, j->off, base);
+	if (!num || base->raw > chunker_max(g->ck))
+		return 0;
+	if (store_read_blob(g->r, g->codecs[worker], base, g->basebuf[worker], NULL, NULL) < 0)
+		return 0;
+	return num;
+}
+
 static void job_run(void *p, int worker)
 {
 	struct job *j = p;
 	ingest *g = j->g;
+	struct blob_loc base;
+	int64_t bnum;
+	int delta = 0;
 	crypto_hasher_id(g->hashers[worker], j->data, j->len, j->id);
 	j->known = catalog_chunk_find(g->readers[worker], j->id);
 	if (j->known)
 		return;
 	j->sealed = xmalloc(pack_blob_bound(j->len));
-	j->rc = pack_blob_encode(g->codecs[worker], g->r->key, j->id, j->data, j->len, j->sealed, &j->sealed_len,
-				 &j->err);
+	bnum = job_base(g, j, worker, &base);
+	j->rc = pack_blob_encode_delta(g->codecs[worker], g->r->key, j->id, j->data, j->len, bnum ? base.id : NULL,
+				       bnum ? g->basebuf[worker] : NULL, bnum ? base.raw : 0,
+				       bnum ? base.length - CRYPTO_SEAL_OVERHEAD : 0, j->sealed, &j->sealed_len, &delta,
+				       &j->err);
+	if (delta)
+		j->base = bnum;
 }
 
 static void job_free(struct job *j)
@@ -233,9 +265,12 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	g->hashers = xcalloc((size_t)g->nworkers, sizeof *g->hashers);
 	g->codecs = xcalloc((size_t)g->nworkers, sizeof *g->codecs);
 	g->readers = xcalloc((size_t)g->nworkers, sizeof *g->readers);
+	g->basebuf = xcalloc((size_t)g->nworkers, sizeof *g->basebuf);
 	for (int i = 0; i < g->nworkers; i++) {
 		int rc;
 		g->hashers[i] = crypto_hasher_new(r->key);
+		if (r->cfg.delta_blocks)
+			g->basebuf[i] = xmalloc(chunker_max(g->ck));
 		g->codecs[i] = pack_codec_new(r->cfg.zstd_level);
 		if ((rc = catalog_open(catalog_file, 1, &g->readers[i], e)) < 0) {
 			ingest_free(g);
@@ -284,7 +319,10 @@ void ingest_free(ingest *g)
 		crypto_hasher_free(g->hashers[i]);
 		pack_codec_free(g->codecs[i]);
 		catalog_close(g->readers[i]);
+		if (g->basebuf)
+			free(g->basebuf[i]);
 	}
+	free(g->basebuf);
 	free(g->hashers);
 	free(g->codecs);
 	free(g->readers);
@@ -401,10 +439,13 @@ static int finish_job(ingest *g, struct job *j, struct err *e)
 		if (!g->open_pack && (rc = catalog_pack_begin(g->c, &g->open_pack, e)) < 0)
 			return rc;
 		off = pack_builder_add(g->open, j->id, PACK_BLOB_DATA, j->len, j->sealed, j->sealed_len);
-		if ((rc = catalog_chunk_add(g->c, j->id, g->open_pack, off, (uint32_t)j->sealed_len, j->len, &num, e)) < 0)
+		if ((rc = catalog_chunk_add_delta(g->c, j->id, g->open_pack, off, (uint32_t)j->sealed_len, j->len,
+						  j->base, &num, e)) < 0)
 			return rc;
 		pend_put(&g->pend, j->id, num);
 		COUNT(g, fs, new_chunks, 1);
+		if (j->base)
+			COUNT(g, fs, delta_chunks, 1);
 		COUNT(g, fs, new_bytes, j->len);
 		COUNT(g, fs, stored_bytes, j->sealed_len);
 		g->since_commit += j->sealed_len;
@@ -529,13 +570,40 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
 	return 0;
 }
 
-int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, struct err *e)
+/*
+ * Asks the kernel to read ahead the pack ranges that hold the bases of a file's blocks (zone
+ * 1, where reads go first): packs are written with O_DIRECT, so a base is never in the page
+ * cache, and one small synchronous read per block would leave the workers waiting on the
+ * disk. Only ranges where the bases fill a quarter of the bytes or more: a hint, never a debt.
+ */
+static void base_range(void *ctx, const uint8_t pack[32], uint64_t off, uint64_t end, uint64_t bytes)
 {
-	return ingest_file_observed(g, fd, paged, NULL, content, size, e);
+	ingest *g = ctx;
+	char rel[80], full[PATH_MAX];
+	int fd;
+	if (end <= off || end - off > 4 * bytes)
+		return;
+	pack_relpath(pack, rel);
+	zones_file(g->r->z, 0, rel, full, sizeof full);
+	if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	posix_fadvise(fd, (off_t)off, (off_t)(end - off), POSIX_FADV_WILLNEED);
+	close(fd);
 }
 
-int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_observer *ob, int64_t *content,
-			 uint64_t *size, struct err *e)
+static void base_readahead(ingest *g, int64_t base)
+{
+	if (base && g->r->cfg.delta_blocks)
+		catalog_content_base_ranges(g->c, base, base_range, g);
+}
+
+int ingest_file(ingest *g, int fd, int paged, int64_t *content, uint64_t *size, struct err *e)
+{
+	return ingest_file_observed(g, fd, paged, NULL, 0, content, size, e);
+}
+
+int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_observer *ob, int64_t base,
+			 int64_t *content, uint64_t *size, struct err *e)
 {
 	struct file_state fs;
 	uint8_t hash[32], l[8];
@@ -543,6 +611,8 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 	int rc;
 	memset(&fs, 0, sizeof fs);
 	fs.acct = g->acct;
+	fs.base = paged ? base : 0;
+	base_readahead(g, fs.base);
 	*content = 0;
 	*size = 0;
 	if ((rc = catalog_content_begin(g->c, &fs.content, e)) < 0)
@@ -714,6 +784,12 @@ out:
 		drain(g, 1, NULL);
 	stream_free(s);
 	return rc;
+}
+
+void ingest_stream_set_base(ingest_stream *s, int64_t base)
+{
+	s->fs.base = s->paged ? base : 0;
+	base_readahead(s->g, s->fs.base);
 }
 
 void ingest_stream_abort(ingest_stream *s)

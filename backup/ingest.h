@@ -32,6 +32,7 @@ struct ingest_stats {
 	uint64_t new_bytes;    /* raw bytes of new chunks */
 	uint64_t stored_bytes; /* sealed bytes appended to packs (per zone) */
 	uint64_t packs;
+	uint64_t delta_chunks; /* new chunks stored as deltas against a previous version */
 };
 
 typedef struct ingest ingest;
@@ -57,9 +58,14 @@ struct ingest_observer {
 	void (*fn)(void *ctx, uint64_t off, const uint8_t *data, size_t len);
 	void *ctx;
 };
-/* ingest_file, showing what it reads to ob (NULL: none). */
-int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_observer *ob, int64_t *content,
-			 uint64_t *size, struct err *e);
+/*
+ * ingest_file, showing what it reads to ob (NULL: none). base (0: none) is the content list
+ * of the file's previous version: with delta blocks on (repository config) and a paged file,
+ * a changed block is stored as a delta against the same block of base where that is much
+ * smaller (docs/design-notes.md, "Delta blocks").
+ */
+int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_observer *ob, int64_t base,
+			 int64_t *content, uint64_t *size, struct err *e);
 
 /*
  * Streams: a file whose bytes are pushed as they arrive (a tar member read off the network),
@@ -73,6 +79,8 @@ int ingest_stream_begin(ingest *g, int paged, ingest_stream **out, struct err *e
 int ingest_stream_write(ingest_stream *s, const void *data, size_t len, struct err *e);
 int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct err *e);
 void ingest_stream_abort(ingest_stream *s); /* NULL ok */
+/* The previous version's content list for delta blocks (see ingest_file_observed); before any write. */
+void ingest_stream_set_base(ingest_stream *s, int64_t base);
 
 /*
  * Totals of files begun from now on are also added to *acct (NULL: only the run's totals),

@@ -123,6 +123,7 @@ static void dirmap_free(struct dirmap *m)
 struct stream {
 	struct backup_node *n;
 	struct dirmap dirs;
+	struct dirmap prev_dirs; /* path -> entry id in the previous node backup, -1: not there */
 	char prefix[64];	/* "pg_tblspc/OID/" for a tablespace archive, "" for base.tar */
 	/* the member being stored */
 	struct catalog_entry *en;
@@ -172,6 +173,54 @@ static int ensure_dir(struct stream *s, const char *path, int64_t *id, struct er
 	}
 	free(en);
 	return rc;
+}
+
+/* The entry id of directory path in the node's previous backup, or -1 (with the lock held). */
+static int64_t prev_dir(struct stream *s, const char *path)
+{
+	struct backup_node *n = s->n;
+	struct catalog_entry *en;
+	const char *slash;
+	int64_t parent, id;
+	if (!n->prev_nb || !n->prev_root)
+		return -1;
+	if (!*path)
+		return n->prev_root;
+	if ((id = dirmap_get(&s->prev_dirs, path)))
+		return id;
+	slash = strrchr(path, '/');
+	{
+		char up[600];
+		snprintf(up, sizeof up, "%.*s", slash ? (int)(slash - path) : 0, path);
+		parent = prev_dir(s, up);
+	}
+	id = -1;
+	en = xmalloc(sizeof *en);
+	if (parent > 0 &&
+	    catalog_entry_lookup(n->w->c, n->prev_nb, parent, slash ? slash + 1 : path, en, NULL) == 0 &&
+	    S_ISDIR(en->mode))
+		id = en->id;
+	free(en);
+	dirmap_put(&s->prev_dirs, path, id);
+	return id;
+}
+
+/* The content list of the file at path in the node's previous backup (0: none), for delta blocks. */
+static int64_t prev_content(struct stream *s, const char *path)
+{
+	struct catalog_entry *en;
+	const char *slash = strrchr(path, '/');
+	int64_t dir, content = 0;
+	char up[600];
+	snprintf(up, sizeof up, "%.*s", slash ? (int)(slash - path) : 0, path);
+	if ((dir = prev_dir(s, up)) <= 0)
+		return 0;
+	en = xmalloc(sizeof *en);
+	if (catalog_entry_lookup(s->n->w->c, s->n->prev_nb, dir, slash ? slash + 1 : path, en, NULL) == 0 &&
+	    S_ISREG(en->mode))
+		content = en->content;
+	free(en);
+	return content;
 }
 
 static void stream_bad_page(void *ctx, uint32_t block)
@@ -251,7 +300,11 @@ static int on_member(void *ctx, const struct tar_member *m, struct err *e)
 		if (pagecheck_is_relation(s->path, &segno))
 			s->pc = pagecheck_new(segno, n->start_lsn, stream_bad_page, s);
 	}
-	return ingest_stream_begin(n->w->g, chunker_is_paged(s->path), &s->is, e);
+	if ((rc = ingest_stream_begin(n->w->g, chunker_is_paged(s->path), &s->is, e)) < 0)
+		return rc;
+	if (n->w->g && chunker_is_paged(s->path))
+		ingest_stream_set_base(s->is, prev_content(s, s->path));
+	return 0;
 }
 
 static int on_data(void *ctx, const uint8_t *p, size_t len, struct err *e)
@@ -304,6 +357,7 @@ static void stream_release(struct stream *s)
 	free(s->en);
 	free(s->label);
 	dirmap_free(&s->dirs);
+	dirmap_free(&s->prev_dirs);
 }
 
 /* One CopyData message of the PostgreSQL 15 archive stream, with the lock held. */

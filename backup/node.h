@@ -47,7 +47,7 @@ struct backup_node {
 	const char *name, *conninfo, *data_dir; /* data_dir NULL: streaming */
 	struct backup_writer *w;
 	int64_t nb;			   /* its node backup row */
-	int64_t prev_nb, prev_root;	   /* the previous node backup (local reuse), 0: none */
+	int64_t prev_nb, prev_root;	   /* the previous node backup (reuse, delta blocks), 0: none */
 	int64_t prev_started_ns;
 	int full, index;
 	const char *label;		   /* backup label text */

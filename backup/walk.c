@@ -91,16 +91,19 @@ static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_p
 	struct catalog_entry prev;
 	uint64_t size;
 	struct ingest_observer ob, *obp = NULL;
+	int64_t base = 0;
 	int fd, rc;
-	if (!w->full && w->prev_nb && prev_parent &&
-	    catalog_entry_lookup(w->c, w->prev_nb, prev_parent, en->name, &prev, NULL) == 0 && S_ISREG(prev.mode) &&
-	    prev.size == en->size && prev.mtime_ns == en->mtime_ns && prev.ctime_ns == en->ctime_ns &&
-	    prev.src_ino == en->src_ino && en->mtime_ns < w->prev_started_ns && (prev.content || prev.size == 0)) {
-		en->content = prev.content;
-		ingest_count_reused(w->g, en->size);
-		if (w->prog)
-			progress_add(w->prog, en->size);
-		return 0;
+	if (w->prev_nb && prev_parent && catalog_entry_lookup(w->c, w->prev_nb, prev_parent, en->name, &prev, NULL) == 0 &&
+	    S_ISREG(prev.mode)) {
+		if (!w->full && prev.size == en->size && prev.mtime_ns == en->mtime_ns && prev.ctime_ns == en->ctime_ns &&
+		    prev.src_ino == en->src_ino && en->mtime_ns < w->prev_started_ns && (prev.content || prev.size == 0)) {
+			en->content = prev.content;
+			ingest_count_reused(w->g, en->size);
+			if (w->prog)
+				progress_add(w->prog, en->size);
+			return 0;
+		}
+		base = prev.content; /* changed: its blocks may be stored as deltas against this version */
 	}
 	fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
@@ -112,7 +115,8 @@ static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_p
 	}
 	if (w->h && w->h->file_begin && w->h->file_begin(w->h->ctx, w_rel(w), &ob))
 		obp = &ob;
-	rc = ingest_file_observed(w->g, fd, chunker_is_paged(w->path + w->root_len), obp, &en->content, &size, e);
+	rc = ingest_file_observed(w->g, fd, chunker_is_paged(w->path + w->root_len), obp, base, &en->content, &size,
+				  e);
 	if (obp && w->h->file_end)
 		w->h->file_end(w->h->ctx);
 	close(fd);

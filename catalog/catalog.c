@@ -91,13 +91,16 @@ static const char *migrations[] = {
 	" UNIQUE(node, lsn));"
 	"CREATE INDEX wal_restore_points_time ON wal_restore_points(node, time_us);"
 	"CREATE INDEX wal_node_segno ON wal(node, segno, timeline);",
+	/* 6: delta blocks: a chunk stored as a delta names its base chunk, which is never itself a
+	 * delta */
+	"ALTER TABLE chunks ADD COLUMN base INTEGER REFERENCES chunks(id);",
 };
 
 enum stmt_id {
 	S_META_GET, S_META_SET, S_CLUSTER_FIND, S_CLUSTER_ADD, S_NODE_FIND, S_NODE_ADD, S_SNAP_ADD, S_NB_ADD,
 	S_NB_FINISH, S_PACK_ADD, S_PACK_FINISH, S_CHUNK_ADD, S_CHUNK_FIND, S_CONTENT_ADD, S_CC_ADD,
 	S_CONTENT_BY_HASH, S_CC_DEL, S_CONTENT_DEL, S_CONTENT_SET, S_ENTRY_ADD, S_ENTRY_LOOKUP, S_ENTRY_GET,
-	S_DIR_PAGE, S_PIECES, S_PREV_NB, S_ENTRY_NB, S_HOLES, S_COUNT
+	S_DIR_PAGE, S_PIECES, S_PREV_NB, S_ENTRY_NB, S_HOLES, S_BASE_AT, S_BASE_RANGES, S_COUNT
 };
 
 static const char *stmt_sql[S_COUNT] = {
@@ -113,7 +116,7 @@ static const char *stmt_sql[S_COUNT] = {
 			" finished_us = ? WHERE id = ?",
 	[S_PACK_ADD] = "INSERT INTO packs(created_us) VALUES (?)",
 	[S_PACK_FINISH] = "UPDATE packs SET hash = ?, size = ? WHERE id = ?",
-	[S_CHUNK_ADD] = "INSERT INTO chunks(blob_id, pack, off, len, raw) VALUES (?, ?, ?, ?, ?)",
+	[S_CHUNK_ADD] = "INSERT INTO chunks(blob_id, pack, off, len, raw, base) VALUES (?, ?, ?, ?, ?, ?)",
 	[S_CHUNK_FIND] = "SELECT id FROM chunks WHERE blob_id = ?",
 	[S_CONTENT_ADD] = "INSERT INTO contents(size, nchunks) VALUES (0, 0)",
 	[S_CC_ADD] = "INSERT INTO content_chunks(content, off, len, chunk) VALUES (?, ?, ?, ?)",
@@ -130,13 +133,25 @@ static const char *stmt_sql[S_COUNT] = {
 	[S_DIR_PAGE] = "SELECT id, parent, name, mode, uid, gid, size, mtime_ns, ctime_ns, src_ino, rdev, target,"
 		       " content FROM entries WHERE nb = ? AND parent = ? AND name > ? ORDER BY name LIMIT ?",
 	[S_HOLES] = "SELECT coalesce(sum(len), 0) FROM content_chunks WHERE content = ? AND chunk IS NULL",
-	[S_PIECES] = "SELECT cc.off, cc.len, cc.chunk, c.blob_id, p.hash, c.off, c.len, c.raw"
+	[S_PIECES] = "SELECT cc.off, cc.len, cc.chunk, c.blob_id, p.hash, c.off, c.len, c.raw,"
+		     " c.base, b.blob_id, bp.hash, b.off, b.len, b.raw"
 		     " FROM content_chunks cc LEFT JOIN chunks c ON c.id = cc.chunk LEFT JOIN packs p ON p.id = c.pack"
+		     " LEFT JOIN chunks b ON b.id = c.base LEFT JOIN packs bp ON bp.id = b.pack"
 		     " WHERE cc.content = ? AND cc.off >= (SELECT coalesce(max(off), 0) FROM content_chunks"
 		     " WHERE content = ?1 AND off <= ?2) ORDER BY cc.off LIMIT ?3",
 	[S_PREV_NB] = "SELECT nb.id FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
 		      " WHERE nb.node = ? AND s.state = 'complete' ORDER BY s.time_us DESC LIMIT 1",
 	[S_ENTRY_NB] = "SELECT nb FROM entries WHERE id = ?",
+	/* the base for a new version of the block at off of content: that block's chunk, or its
+	 * base when it is a delta (bases are never deltas) */
+	[S_BASE_AT] = "SELECT b.id, b.blob_id, p.hash, b.off, b.len, b.raw FROM content_chunks cc"
+		      " JOIN chunks c ON c.id = cc.chunk JOIN chunks b ON b.id = coalesce(c.base, c.id)"
+		      " JOIN packs p ON p.id = b.pack WHERE cc.content = ? AND cc.off = ? AND b.base IS NULL"
+		      " AND p.hash IS NOT NULL",
+	[S_BASE_RANGES] = "SELECT p.hash, min(b.off), max(b.off + b.len), sum(b.len) FROM content_chunks cc"
+			  " JOIN chunks c ON c.id = cc.chunk JOIN chunks b ON b.id = coalesce(c.base, c.id)"
+			  " JOIN packs p ON p.id = b.pack WHERE cc.content = ? AND b.base IS NULL"
+			  " AND p.hash IS NOT NULL GROUP BY b.pack",
 };
 
 struct catalog {
@@ -582,12 +597,20 @@ int catalog_pack_finish(catalog *c, int64_t pack, const uint8_t hash[32], uint64
 int catalog_chunk_add(catalog *c, const uint8_t id[32], int64_t pack, uint32_t off, uint32_t len, uint32_t raw,
 		      int64_t *chunk, struct err *e)
 {
+	return catalog_chunk_add_delta(c, id, pack, off, len, raw, 0, chunk, e);
+}
+
+int catalog_chunk_add_delta(catalog *c, const uint8_t id[32], int64_t pack, uint32_t off, uint32_t len, uint32_t raw,
+			    int64_t base, int64_t *chunk, struct err *e)
+{
 	sqlite3_stmt *s = st(c, S_CHUNK_ADD);
 	sqlite3_bind_blob(s, 1, id, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, pack);
 	sqlite3_bind_int64(s, 3, off);
 	sqlite3_bind_int64(s, 4, len);
 	sqlite3_bind_int64(s, 5, raw);
+	if (base)
+		sqlite3_bind_int64(s, 6, base);
 	if (step_done(c, s, e, "recording a chunk") < 0)
 		return e ? e->code : ERR_DB;
 	*chunk = sqlite3_last_insert_rowid(c->db);
@@ -602,6 +625,39 @@ int64_t catalog_chunk_find(catalog *c, const uint8_t id[32])
 	find_id(s, &r);
 	sqlite3_reset(s);
 	return r;
+}
+
+int64_t catalog_chunk_base_at(catalog *c, int64_t content, uint64_t off, struct blob_loc *base)
+{
+	sqlite3_stmt *s = st(c, S_BASE_AT);
+	int64_t id = 0;
+	sqlite3_bind_int64(s, 1, content);
+	sqlite3_bind_int64(s, 2, (int64_t)off);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_bytes(s, 1) == 32 && sqlite3_column_bytes(s, 2) == 32) {
+		id = sqlite3_column_int64(s, 0);
+		memset(base, 0, sizeof *base);
+		memcpy(base->id, sqlite3_column_blob(s, 1), 32);
+		memcpy(base->pack, sqlite3_column_blob(s, 2), 32);
+		base->offset = (uint32_t)sqlite3_column_int64(s, 3);
+		base->length = (uint32_t)sqlite3_column_int64(s, 4);
+		base->raw = (uint32_t)sqlite3_column_int64(s, 5);
+	}
+	sqlite3_reset(s);
+	return id;
+}
+
+int catalog_content_base_ranges(catalog *c, int64_t content,
+				void (*cb)(void *ctx, const uint8_t pack[32], uint64_t off, uint64_t end, uint64_t bytes),
+				void *ctx)
+{
+	sqlite3_stmt *s = st(c, S_BASE_RANGES);
+	sqlite3_bind_int64(s, 1, content);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if (sqlite3_column_bytes(s, 0) == 32)
+			cb(ctx, sqlite3_column_blob(s, 0), (uint64_t)sqlite3_column_int64(s, 1),
+			   (uint64_t)sqlite3_column_int64(s, 2), (uint64_t)sqlite3_column_int64(s, 3));
+	sqlite3_reset(s);
+	return 0;
 }
 
 int catalog_content_begin(catalog *c, int64_t *content, struct err *e)
@@ -789,6 +845,20 @@ int catalog_content_pieces(catalog *c, int64_t content, uint64_t from, struct co
 			p->loc.offset = (uint32_t)sqlite3_column_int64(s, 5);
 			p->loc.length = (uint32_t)sqlite3_column_int64(s, 6);
 			p->loc.raw = (uint32_t)sqlite3_column_int64(s, 7);
+			if ((p->loc.base_chunk = sqlite3_column_int64(s, 8))) {
+				const void *bid = sqlite3_column_blob(s, 9), *bpk = sqlite3_column_blob(s, 10);
+				if (!bid || !bpk || sqlite3_column_bytes(s, 9) != 32 || sqlite3_column_bytes(s, 10) != 32) {
+					sqlite3_reset(s);
+					return err_set(e, ERR_CORRUPT,
+						       "catalog: the base of chunk %lld of content %lld is missing",
+						       (long long)p->chunk, (long long)content);
+				}
+				memcpy(p->loc.base_id, bid, 32);
+				memcpy(p->loc.base_pack, bpk, 32);
+				p->loc.base_offset = (uint32_t)sqlite3_column_int64(s, 11);
+				p->loc.base_length = (uint32_t)sqlite3_column_int64(s, 12);
+				p->loc.base_raw = (uint32_t)sqlite3_column_int64(s, 13);
+			}
 		}
 	}
 	sqlite3_reset(s);
@@ -980,6 +1050,7 @@ int catalog_pack_chunks(catalog *c, int64_t pack, int (*cb)(void *ctx, const str
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "listing chunks");
 	sqlite3_bind_int64(s, 1, pack);
+	memset(&loc, 0, sizeof loc);
 	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
 		memcpy(loc.id, sqlite3_column_blob(s, 0), 32);
 		memcpy(loc.pack, sqlite3_column_blob(s, 1), 32);
@@ -1002,6 +1073,9 @@ int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx,
 		 "content list entries point at chunks the catalog does not have"},
 		{"SELECT count(*) FROM chunks c LEFT JOIN packs p ON p.id = c.pack WHERE p.hash IS NULL",
 		 "chunks point at packs that were never completed"},
+		{"SELECT count(*) FROM chunks c LEFT JOIN chunks b ON b.id = c.base"
+		 " WHERE c.base IS NOT NULL AND (b.id IS NULL OR b.base IS NOT NULL OR b.id = c.id)",
+		 "delta chunks whose base is missing or is itself a delta"},
 		{"SELECT count(*) FROM entries e LEFT JOIN contents t ON t.id = e.content"
 		 " WHERE e.content IS NOT NULL AND (t.id IS NULL OR t.hash IS NULL)",
 		 "files point at content lists that are missing or incomplete"},

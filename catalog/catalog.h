@@ -25,7 +25,7 @@
 
 typedef struct catalog catalog;
 
-#define CATALOG_SCHEMA_VERSION 5
+#define CATALOG_SCHEMA_VERSION 6
 
 /* --- life cycle --- */
 
@@ -93,8 +93,25 @@ int catalog_pack_begin(catalog *c, int64_t *pack, struct err *e);
 int catalog_pack_finish(catalog *c, int64_t pack, const uint8_t hash[32], uint64_t size, struct err *e);
 int catalog_chunk_add(catalog *c, const uint8_t id[32], int64_t pack, uint32_t off, uint32_t len, uint32_t raw,
 		      int64_t *chunk, struct err *e);
+/* A chunk stored as a delta against the chunk base (chunks.base; never itself a delta). */
+int catalog_chunk_add_delta(catalog *c, const uint8_t id[32], int64_t pack, uint32_t off, uint32_t len, uint32_t raw,
+			    int64_t base, int64_t *chunk, struct err *e);
 /* The chunk's number, or 0 when the catalog does not have it. */
 int64_t catalog_chunk_find(catalog *c, const uint8_t id[32]);
+/*
+ * The base for a new version of the block at offset off of content (a complete, committed
+ * list): that block's chunk, or its base when it is a delta. Its number (0: no chunk there)
+ * and *base its location.
+ */
+int64_t catalog_chunk_base_at(catalog *c, int64_t content, uint64_t off, struct blob_loc *base);
+/*
+ * Where the bases for new versions of content's blocks lie (see catalog_chunk_base_at): per
+ * pack, the byte range [off, end) that holds them and the bytes they take in it (a hint for
+ * read-ahead; errors end the listing early).
+ */
+int catalog_content_base_ranges(catalog *c, int64_t content,
+				void (*cb)(void *ctx, const uint8_t pack[32], uint64_t off, uint64_t end, uint64_t bytes),
+				void *ctx);
 
 /* --- contents (a file's chunk list) --- */
 

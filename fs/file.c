@@ -81,7 +81,7 @@ static int piece_data(fs_reader *rd, const struct content_piece *p, cache_ref **
 	if (rd->cache && fs_prefetch_wait(rd->prefetch, p->chunk) && (*ref = cache_get(rd->cache, p->chunk)))
 		return 0;
 	*plain = xmalloc(p->loc.raw ? p->loc.raw : 1);
-	if ((rc = store_read_blob(rd->r, rd->codec, &p->loc, *plain, NULL, e)) < 0) {
+	if ((rc = store_read_blob_cached(rd->r, rd->codec, rd->cache, &p->loc, *plain, e)) < 0) {
 		free(*plain);
 		*plain = NULL;
 		return rc;

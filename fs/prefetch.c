@@ -74,7 +74,7 @@ static void *worker(void *arg)
 		} else {
 			uint8_t *plain = xmalloc(jb.loc.raw ? jb.loc.raw : 1);
 			/* a failure is left for the reader, which reports it on its own read */
-			if (store_read_blob(p->r, codec, &jb.loc, plain, NULL, NULL) == 0) {
+			if (store_read_blob_cached(p->r, codec, p->cache, &jb.loc, plain, NULL) == 0) {
 				cache_release(p->cache, cache_put(p->cache, jb.chunk, plain, jb.loc.raw));
 				__atomic_add_fetch(&p->decoded, 1, __ATOMIC_RELAXED);
 			} else {

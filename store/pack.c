@@ -25,6 +25,13 @@ struct pack_builder {
 	int finished;
 };
 
+static void cctx_params(pack_codec *c)
+{
+	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, c->level);
+	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0);
+	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_contentSizeFlag, 1);
+}
+
 pack_codec *pack_codec_new(int zstd_level)
 {
 	pack_codec *c = xcalloc(1, sizeof *c);
@@ -33,9 +40,7 @@ pack_codec *pack_codec_new(int zstd_level)
 	if (!c->cctx || !c->dctx)
 		abort();
 	c->level = zstd_level;
-	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, zstd_level);
-	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 0);
-	ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_contentSizeFlag, 1);
+	cctx_params(c);
 	return c;
 }
 
@@ -67,26 +72,96 @@ size_t pack_blob_bound(size_t len)
 int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
 		     size_t len, uint8_t *out, size_t *outlen, struct err *e)
 {
+	return pack_blob_encode_delta(c, k, id, data, len, NULL, NULL, 0, 0, out, outlen, NULL, e);
+}
+
+/* zstd-compresses data into dst (cap bytes) against base (NULL: none); the size, or 0 on failure */
+static size_t compress(pack_codec *c, uint8_t *dst, size_t cap, const void *data, size_t len, const void *base,
+		       size_t base_len)
+{
+	size_t z;
+	/*
+	 * A delta frame is made at PACK_DELTA_LEVEL at least (zstd's fast levels hardly use the
+	 * prefix) and carries a checksum: decoded against the wrong base it fails, never lies.
+	 */
+	if (base && (ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel,
+							 c->level > PACK_DELTA_LEVEL ? c->level : PACK_DELTA_LEVEL)) ||
+		     ZSTD_isError(ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_checksumFlag, 1)) ||
+		     ZSTD_isError(ZSTD_CCtx_refPrefix(c->cctx, base, base_len))))
+		z = (size_t)-1;
+	else
+		z = ZSTD_compress2(c->cctx, dst, cap, data, len);
+	if (base)
+		cctx_params(c);
+	if (!ZSTD_isError(z))
+		return z;
+	/* a prefix is used by one frame only; make sure a failed one is not left for the next */
+	ZSTD_CCtx_reset(c->cctx, ZSTD_reset_session_and_parameters);
+	cctx_params(c);
+	return 0;
+}
+
+/* a delta is kept when it is at most 3/4 of the plain blob: clearly smaller, worth its base */
+static int delta_pays(size_t delta_plen, size_t plain_plen)
+{
+	return 4 * delta_plen <= 3 * plain_plen;
+}
+
+int pack_blob_encode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
+			   size_t len, const uint8_t base_id[CRYPTO_ID_LEN], const void *base, size_t base_len,
+			   size_t plain_hint, uint8_t *out, size_t *outlen, int *delta, struct err *e)
+{
 	size_t bound = ZSTD_compressBound(len);
-	uint8_t *s = scratch(c, 1 + (bound > len ? bound : len));
-	size_t z = ZSTD_compress2(c->cctx, s + 1, bound, data, len);
-	size_t plen;
+	/* the plain payload at s, a delta payload (flag, base id, frame) after it */
+	size_t half = 1 + (bound > len ? bound : len);
+	uint8_t *s = scratch(c, 2 * half + CRYPTO_ID_LEN);
+	uint8_t *d = s + half;
+	size_t z, dz = 0, plen;
 	int rc;
-	if (!ZSTD_isError(z) && z + 16 < len) { /* keep compression only when it pays */
-		s[0] = 1;
+	if (delta)
+		*delta = 0;
+	if (base && base_id && (dz = compress(c, d + 1 + CRYPTO_ID_LEN, bound, data, len, base, base_len))) {
+		d[0] = PACK_FLAG_DELTA;
+		memcpy(d + 1, base_id, CRYPTO_ID_LEN);
+		/* the expected plain size is enough to decide: no second compression of the block */
+		if (plain_hint && 1 + CRYPTO_ID_LEN + dz <= 1 + len && /* within pack_blob_bound */
+		    delta_pays(1 + CRYPTO_ID_LEN + dz, plain_hint)) {
+			plen = 1 + CRYPTO_ID_LEN + dz;
+			goto keep_delta;
+		}
+	}
+	z = compress(c, s + 1, bound, data, len, NULL, 0);
+	if (z && z + 16 < len) { /* keep compression only when it pays */
+		s[0] = PACK_FLAG_ZSTD;
 		plen = 1 + z;
 	} else {
-		s[0] = 0;
+		s[0] = PACK_FLAG_RAW;
 		memcpy(s + 1, data, len);
 		plen = 1 + len;
 	}
-	rc = crypto_seal(k, id, CRYPTO_ID_LEN, s, plen, out, e);
+	if (!dz || !delta_pays(1 + CRYPTO_ID_LEN + dz, plen)) {
+		d = s;
+		goto seal;
+	}
+	plen = 1 + CRYPTO_ID_LEN + dz;
+keep_delta:
+	if (delta)
+		*delta = 1;
+seal:
+	rc = crypto_seal(k, id, CRYPTO_ID_LEN, d, plen, out, e);
 	*outlen = plen + CRYPTO_SEAL_OVERHEAD;
 	return rc;
 }
 
 int pack_blob_decode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
 		     size_t len, uint8_t *out, size_t raw, struct err *e)
+{
+	return pack_blob_decode_delta(c, k, id, sealed, len, NULL, NULL, 0, out, raw, e);
+}
+
+int pack_blob_decode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
+			   size_t len, const uint8_t base_id[CRYPTO_ID_LEN], const void *base, size_t base_len,
+			   uint8_t *out, size_t raw, struct err *e)
 {
 	uint8_t *s;
 	size_t plen;
@@ -97,19 +172,57 @@ int pack_blob_decode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO
 	s = scratch(c, plen);
 	if ((rc = crypto_open(k, id, CRYPTO_ID_LEN, sealed, len, s, e)) < 0)
 		return rc;
-	if (s[0] == 0) {
+	if (s[0] == PACK_FLAG_RAW) {
 		if (plen - 1 != raw)
 			return err_set(e, ERR_CORRUPT, "blob holds %zu bytes, the catalog says %zu", plen - 1, raw);
 		memcpy(out, s + 1, raw);
 		return 0;
 	}
-	if (s[0] == 1) {
+	if (s[0] == PACK_FLAG_ZSTD) {
 		size_t d = ZSTD_decompressDCtx(c->dctx, out, raw, s + 1, plen - 1);
 		if (ZSTD_isError(d) || d != raw)
 			return err_set(e, ERR_CORRUPT, "blob does not decompress to %zu bytes", raw);
 		return 0;
 	}
+	if (s[0] == PACK_FLAG_DELTA) {
+		size_t d;
+		if (plen < 1 + CRYPTO_ID_LEN)
+			return err_set(e, ERR_CORRUPT, "delta blob too short (%zu bytes)", plen);
+		if (!base || !base_id)
+			return err_set(e, ERR_CORRUPT, "blob is a delta, but the catalog records no base for it");
+		if (memcmp(s + 1, base_id, CRYPTO_ID_LEN))
+			return err_set(e, ERR_CORRUPT, "delta blob names another base than the catalog");
+		if (ZSTD_isError(ZSTD_DCtx_refPrefix(c->dctx, base, base_len)))
+			return err_set(e, ERR_CORRUPT, "cannot use the base of a delta blob");
+		d = ZSTD_decompressDCtx(c->dctx, out, raw, s + 1 + CRYPTO_ID_LEN, plen - 1 - CRYPTO_ID_LEN);
+		if (ZSTD_isError(d) || d != raw) {
+			ZSTD_DCtx_reset(c->dctx, ZSTD_reset_session_and_parameters);
+			return err_set(e, ERR_CORRUPT, "delta blob does not decompress to %zu bytes", raw);
+		}
+		return 0;
+	}
 	return err_set(e, ERR_CORRUPT, "blob has an unknown encoding %u", s[0]);
+}
+
+int pack_blob_flag(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
+		   size_t len, uint8_t base_id[CRYPTO_ID_LEN], struct err *e)
+{
+	uint8_t *s;
+	size_t plen;
+	int rc;
+	if (len < CRYPTO_SEAL_OVERHEAD + 1 || len > PACK_MAX)
+		return err_set(e, ERR_CORRUPT, "blob has an impossible length %zu", len);
+	plen = len - CRYPTO_SEAL_OVERHEAD;
+	s = scratch(c, plen);
+	if ((rc = crypto_open(k, id, CRYPTO_ID_LEN, sealed, len, s, e)) < 0)
+		return rc;
+	if (s[0] == PACK_FLAG_DELTA) {
+		if (plen < 1 + CRYPTO_ID_LEN)
+			return err_set(e, ERR_CORRUPT, "delta blob too short (%zu bytes)", plen);
+		if (base_id)
+			memcpy(base_id, s + 1, CRYPTO_ID_LEN);
+	}
+	return s[0];
 }
 
 pack_builder *pack_builder_new(void)

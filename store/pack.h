@@ -2,7 +2,10 @@
  * pack.h: blobs and the immutable pack files that hold them.
  *
  * A blob is one chunk: sealed(ad = blob id, plaintext = flag byte | payload), flag 0 for a
- * raw payload, 1 for a zstd frame. A pack is
+ * raw payload, 1 for a zstd frame, 2 for a delta: the base blob's id (32 bytes) and a zstd
+ * frame compressed with the base's plaintext as its prefix (ZSTD_CCtx_refPrefix). Decoding a
+ * delta needs the base's plaintext; a base is never itself a delta (docs/design-notes.md,
+ * "Delta blocks"). A pack is
  *     header (16: "PGTFPAK1", u32 version 1, u32 0) | blob | blob | ... |
  *     trailer = sealed(ad = "pgtimefs pack trailer" | header,
  *                      u32 count | count x (id[32], u8 type, u32 offset, u32 length, u32 raw))
@@ -28,6 +31,13 @@
 #define PACK_BLOB_DATA 1 /* a file's chunk */
 #define PACK_ALIGN 4096	 /* alignment of a builder's buffer (O_DIRECT writes) */
 
+/* the flag byte at the start of a blob's plaintext */
+#define PACK_FLAG_RAW 0
+#define PACK_FLAG_ZSTD 1
+#define PACK_FLAG_DELTA 2
+/* the least zstd level of a delta frame: the fast levels hardly find matches in the prefix */
+#define PACK_DELTA_LEVEL 3
+
 struct pack_entry {
 	uint8_t id[CRYPTO_ID_LEN];
 	uint8_t type;
@@ -52,11 +62,37 @@ size_t pack_blob_bound(size_t len);
 int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
 		     size_t len, uint8_t *out, size_t *outlen, struct err *e);
 /*
+ * pack_blob_encode, also trying a delta against base (base_len plaintext bytes of the blob
+ * base_id, which must not itself be a delta; base NULL: no delta). The delta is kept when its
+ * plaintext (flag, base id, frame) is at most 3/4 of the plain blob's. plain_hint (0: none)
+ * is the plain blob's expected plaintext size (the base's own, for a new version of a block):
+ * a delta within 3/4 of it is kept without compressing the block a second time. *delta (may
+ * be NULL) says whether the delta was kept.
+ */
+int pack_blob_encode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
+			   size_t len, const uint8_t base_id[CRYPTO_ID_LEN], const void *base, size_t base_len,
+			   size_t plain_hint, uint8_t *out, size_t *outlen, int *delta, struct err *e);
+/*
  * Opens and decompresses a sealed blob of raw plaintext bytes into out (raw bytes).
- * ERR_CORRUPT when it does not authenticate or decompress to exactly raw bytes.
+ * ERR_CORRUPT when it does not authenticate or decompress to exactly raw bytes, and for a
+ * delta blob (it needs its base: pack_blob_decode_delta).
  */
 int pack_blob_decode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
 		     size_t len, uint8_t *out, size_t raw, struct err *e);
+/*
+ * pack_blob_decode for a blob that may be a delta against base_id, whose plaintext is base
+ * (NULL: none known). A delta naming another base than base_id is ERR_CORRUPT; a blob that
+ * is not a delta decodes without the base.
+ */
+int pack_blob_decode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
+			   size_t len, const uint8_t base_id[CRYPTO_ID_LEN], const void *base, size_t base_len,
+			   uint8_t *out, size_t raw, struct err *e);
+/*
+ * Opens a sealed blob and returns its flag (PACK_FLAG_*) without decompressing it; for a delta
+ * base_id (may be NULL) gets the base it names. <0 when it does not authenticate.
+ */
+int pack_blob_flag(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
+		   size_t len, uint8_t base_id[CRYPTO_ID_LEN], struct err *e);
 
 /* --- building packs --- */
 

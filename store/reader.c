@@ -6,8 +6,18 @@
 
 #include "common/util.h"
 
-int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_loc *loc, uint8_t *out,
-		    unsigned *bad_zones, struct err *e)
+void blob_loc_base(const struct blob_loc *loc, struct blob_loc *base)
+{
+	memset(base, 0, sizeof *base);
+	memcpy(base->id, loc->base_id, CRYPTO_ID_LEN);
+	memcpy(base->pack, loc->base_pack, 32);
+	base->offset = loc->base_offset;
+	base->length = loc->base_length;
+	base->raw = loc->base_raw;
+}
+
+int store_read_blob_base(const struct repo *r, pack_codec *codec, const struct blob_loc *loc, const uint8_t *base,
+			 size_t base_len, uint8_t *out, unsigned *bad_zones, struct err *e)
 {
 	char rel[80], hex[65];
 	uint8_t stackbuf[4096];
@@ -21,7 +31,9 @@ int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_l
 		err_clear(&ze);
 		rc = zones_pread(r->z, i, rel, sealed, loc->length, loc->offset, &ze);
 		if (rc == 0)
-			rc = pack_blob_decode(codec, r->key, loc->id, sealed, loc->length, out, loc->raw, &ze);
+			rc = pack_blob_decode_delta(codec, r->key, loc->id, sealed, loc->length,
+						    loc->base_chunk ? loc->base_id : NULL, base, base_len, out, loc->raw,
+						    &ze);
 		if (rc == 0)
 			break;
 		bad |= 1u << i;
@@ -44,4 +56,58 @@ int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_l
 		return rc;
 	}
 	return 0;
+}
+
+/* Decodes the base of loc into a new buffer (*base, loc->base_raw bytes). */
+static int read_base(const struct repo *r, pack_codec *codec, const struct blob_loc *loc, uint8_t **base,
+		     struct err *e)
+{
+	struct blob_loc b;
+	int rc;
+	blob_loc_base(loc, &b);
+	*base = xmalloc(b.raw ? b.raw : 1);
+	if ((rc = store_read_blob_base(r, codec, &b, NULL, 0, *base, NULL, e)) < 0) {
+		err_prefix(e, "the base of a delta chunk");
+		free(*base);
+		*base = NULL;
+	}
+	return rc;
+}
+
+int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_loc *loc, uint8_t *out,
+		    unsigned *bad_zones, struct err *e)
+{
+	uint8_t *base = NULL;
+	int rc;
+	if (!loc->base_chunk)
+		return store_read_blob_base(r, codec, loc, NULL, 0, out, bad_zones, e);
+	if ((rc = read_base(r, codec, loc, &base, e)) < 0) {
+		if (bad_zones)
+			*bad_zones = 0;
+		return rc;
+	}
+	rc = store_read_blob_base(r, codec, loc, base, loc->base_raw, out, bad_zones, e);
+	free(base);
+	return rc;
+}
+
+int store_read_blob_cached(const struct repo *r, pack_codec *codec, chunk_cache *cache, const struct blob_loc *loc,
+			   uint8_t *out, struct err *e)
+{
+	cache_ref *ref;
+	uint8_t *base;
+	const uint8_t *data;
+	size_t len;
+	int rc;
+	if (!loc->base_chunk || !cache)
+		return store_read_blob(r, codec, loc, out, NULL, e);
+	if (!(ref = cache_get(cache, loc->base_chunk))) {
+		if ((rc = read_base(r, codec, loc, &base, e)) < 0)
+			return rc;
+		ref = cache_put(cache, loc->base_chunk, base, loc->base_raw);
+	}
+	data = cache_data(ref, &len);
+	rc = store_read_blob_base(r, codec, loc, data, len, out, NULL, e);
+	cache_release(cache, ref);
+	return rc;
 }

@@ -22,6 +22,7 @@ int repo_config_default(struct repo_config *cfg, struct err *e)
 		return e ? e->code : ERR_CRYPTO;
 	cfg->zstd_level = -1; /* measured: ~4% less CPU than level 1 for ~1% more bytes on 64 KiB chunks */
 	cfg->pack_size = 16u << 20;
+	cfg->delta_blocks = 1; /* measured: docs/design-notes.md, "Delta blocks" */
 	keyfile_kdf_default(&cfg->kdf);
 	return 0;
 }
@@ -40,12 +41,13 @@ void repo_config_format(const struct repo_config *cfg, char *out, size_t cap)
 		 "cdc-seed = %016" PRIx64 "\n"
 		 "zstd-level = %d\n"
 		 "pack-size = %" PRIu32 "\n"
+		 "delta-blocks = %d\n"
 		 "kdf = scrypt\n"
 		 "kdf-log2n = %" PRIu32 "\n"
 		 "kdf-r = %" PRIu32 "\n"
 		 "kdf-p = %" PRIu32 "\n",
 		 cfg->format, cfg->id, cfg->chunk.block_size, cfg->chunk.cdc_min, cfg->chunk.cdc_avg,
-		 cfg->chunk.cdc_max, cfg->chunk.seed, cfg->zstd_level, cfg->pack_size, cfg->kdf.log2n, cfg->kdf.r,
+		 cfg->chunk.cdc_max, cfg->chunk.seed, cfg->zstd_level, cfg->pack_size, cfg->delta_blocks, cfg->kdf.log2n, cfg->kdf.r,
 		 cfg->kdf.p);
 }
 
@@ -113,6 +115,9 @@ int repo_config_parse(const char *text, size_t len, struct repo_config *cfg, str
 		cfg->zstd_level = (int)lv;
 	}
 	U("pack-size", 1u << 16, 1u << 29, cfg->pack_size);
+	/* written since delta blocks exist: a repository without the key has none */
+	if (config_get(c, "repository", "delta-blocks"))
+		U("delta-blocks", 0, 1, cfg->delta_blocks);
 	U("kdf-log2n", 10, 22, cfg->kdf.log2n);
 	U("kdf-r", 1, 32, cfg->kdf.r);
 	U("kdf-p", 1, 16, cfg->kdf.p);

@@ -25,6 +25,7 @@ struct repo_config {
 	struct chunker_params chunk;
 	int zstd_level;		  /* default 1 */
 	uint32_t pack_size;	  /* target pack size, default 16 MiB */
+	int delta_blocks;	  /* store changed blocks as deltas against their previous version */
 	struct keyfile_kdf kdf;	  /* for new key files */
 };
 

@@ -120,6 +120,8 @@ static void json_node(struct json *j, const struct backup_node *nd)
 	json_int(j, (int64_t)nd->st.new_bytes);
 	json_key(j, "stored_bytes");
 	json_int(j, (int64_t)nd->st.stored_bytes);
+	json_key(j, "delta_chunks");
+	json_int(j, (int64_t)nd->st.delta_chunks);
 	json_key(j, "pages_checked");
 	json_int(j, (int64_t)nd->pages_checked);
 	json_key(j, "damaged_pages");
@@ -199,6 +201,8 @@ int cmd_backup(struct ctx *x, int argc, char **argv)
 		json_int(&j, (int64_t)res.st.new_bytes);
 		json_key(&j, "stored_bytes");
 		json_int(&j, (int64_t)res.st.stored_bytes);
+		json_key(&j, "delta_chunks");
+		json_int(&j, (int64_t)res.st.delta_chunks);
 		json_key(&j, "milliseconds");
 		json_int(&j, (int64_t)(res.seconds * 1000));
 		json_key(&j, "nodes");

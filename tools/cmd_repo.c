@@ -91,6 +91,11 @@ int cmd_init(struct ctx *x, int argc, char **argv)
 	}
 	if ((v = config_get(x->cfg, "repository", "zstd-level")))
 		cfg.zstd_level = atoi(v);
+	if ((v = config_get(x->cfg, "repository", "delta-blocks"))) {
+		if (strcmp(v, "0") && strcmp(v, "1"))
+			return usage_error("delta-blocks is 0 or 1, not '%s'", v);
+		cfg.delta_blocks = atoi(v);
+	}
 	if (!chunker_params_valid(&cfg.chunk))
 		return usage_error("block-size must be a multiple of 8 KiB up to 8 MiB");
 	{

@@ -74,6 +74,8 @@ int cmd_snapshot(struct ctx *x, int argc, char **argv)
 		json_int(&j, (int64_t)res.st.chunks);
 		json_key(&j, "new_chunks");
 		json_int(&j, (int64_t)res.st.new_chunks);
+		json_key(&j, "delta_chunks");
+		json_int(&j, (int64_t)res.st.delta_chunks);
 		json_key(&j, "packs");
 		json_int(&j, (int64_t)res.st.packs);
 		json_key(&j, "skipped");

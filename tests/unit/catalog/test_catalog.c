@@ -1525,6 +1525,99 @@ static void test_copy_foreign(void **state)
 	repo_close(r);
 }
 
+static void count_range(void *ctx, const uint8_t pack[32], uint64_t off, uint64_t end, uint64_t bytes)
+{
+	uint64_t *r = ctx;
+	(void)pack;
+	r[0]++;
+	r[1] = off;
+	r[2] = end;
+	r[3] = bytes;
+}
+
+/*
+ * Delta chunks: the base for a new version of a block is the chunk at that offset of the
+ * previous list, or its base when that chunk is a delta (never a chain); pieces carry the
+ * base's location; verify reports a delta whose base is missing or is itself a delta.
+ */
+static void test_delta_bases(void **state)
+{
+	struct fixture *f = *state;
+	catalog *c = open_cat(f->db);
+	struct store_fixture s;
+	struct content_piece pc[4];
+	struct blob_loc bl;
+	struct msgs m;
+	uint8_t id[32], h[32];
+	int64_t d1, d2, list, fin;
+	uint64_t r[4] = {0};
+	size_t n;
+	int problems = -1;
+	check_ok(catalog_begin(c, E));
+	add_chunks(c, &s);
+	memset(id, 0xd1, sizeof id);
+	check_ok(catalog_chunk_add_delta(c, id, s.pack, 500, 30, 1000, s.chunk[1], &d1, E)); /* delta of chunk 1 */
+	memset(id, 0xd2, sizeof id);
+	check_ok(catalog_chunk_add_delta(c, id, s.pack, 530, 30, 1000, s.chunk[2], &d2, E));
+	/* a list: chunk 0 at 0, delta d1 at 1000, a hole at 2000, delta d2 at 3000 */
+	check_ok(catalog_content_begin(c, &list, E));
+	check_ok(catalog_content_add(c, list, 0, 1000, s.chunk[0], E));
+	check_ok(catalog_content_add(c, list, 1000, 1000, d1, E));
+	check_ok(catalog_content_add(c, list, 2000, 1000, 0, E));
+	check_ok(catalog_content_add(c, list, 3000, 1000, d2, E));
+	memset(h, 0x3c, sizeof h);
+	check_ok(catalog_content_finish(c, list, h, 4000, 4, &fin, E));
+	check_ok(catalog_commit(c, E));
+
+	assert_int_equal(catalog_chunk_base_at(c, fin, 0, &bl), s.chunk[0]); /* a plain chunk: itself */
+	assert_memory_equal(bl.id, s.chunk_id[0], 32);
+	assert_int_equal(bl.offset, 16);
+	assert_int_equal(bl.base_chunk, 0);
+	assert_int_equal(catalog_chunk_base_at(c, fin, 1000, &bl), s.chunk[1]); /* a delta: its base */
+	assert_memory_equal(bl.id, s.chunk_id[1], 32);
+	assert_memory_equal(bl.pack, s.pack_hash, 32);
+	assert_int_equal(bl.offset, 116);
+	assert_int_equal(bl.length, 100);
+	assert_int_equal(bl.raw, 1000);
+	assert_int_equal(catalog_chunk_base_at(c, fin, 2000, &bl), 0); /* a hole */
+	assert_int_equal(catalog_chunk_base_at(c, fin, 1500, &bl), 0); /* not a block start */
+	assert_int_equal(catalog_chunk_base_at(c, fin, 9000, &bl), 0); /* past the end */
+
+	check_ok(catalog_content_pieces(c, fin, 0, pc, 4, &n, E));
+	assert_int_equal(n, 4);
+	assert_int_equal(pc[0].loc.base_chunk, 0);
+	assert_int_equal(pc[1].loc.base_chunk, s.chunk[1]);
+	assert_memory_equal(pc[1].loc.base_id, s.chunk_id[1], 32);
+	assert_memory_equal(pc[1].loc.base_pack, s.pack_hash, 32);
+	assert_int_equal(pc[1].loc.base_offset, 116);
+	assert_int_equal(pc[1].loc.base_length, 100);
+	assert_int_equal(pc[1].loc.base_raw, 1000);
+	assert_int_equal(pc[1].loc.offset, 500);
+	assert_int_equal(pc[3].loc.base_chunk, s.chunk[2]);
+
+	/* read-ahead ranges: one pack, the bases of chunk 0, 1 and 2 (16..316) */
+	check_ok(catalog_content_base_ranges(c, fin, count_range, r));
+	assert_int_equal(r[0], 1);
+	assert_int_equal(r[1], 16);
+	assert_int_equal(r[2], 316);
+	assert_int_equal(r[3], 300);
+
+	check_ok(catalog_verify(c, NULL, NULL, &problems, E));
+	assert_int_equal(problems, 0);
+	/* a delta of a delta, then a delta whose base is gone */
+	exec2(f->db, "UPDATE chunks SET base = (SELECT id FROM chunks WHERE off = 500) WHERE off = 530");
+	memset(&m, 0, sizeof m);
+	check_ok(catalog_verify(c, collect_msg, &m, &problems, E));
+	assert_int_equal(problems, 1);
+	assert_non_null(strstr(m.all, "delta chunks whose base"));
+	exec2(f->db, "UPDATE chunks SET base = 999999 WHERE off = 530");
+	memset(&m, 0, sizeof m);
+	check_ok(catalog_verify(c, collect_msg, &m, &problems, E));
+	assert_int_equal(problems, 1);
+	assert_int_equal(catalog_content_pieces(c, fin, 3000, pc, 1, &n, NULL), ERR_CORRUPT);
+	catalog_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1550,6 +1643,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_copy_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_renamed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_foreign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delta_bases, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

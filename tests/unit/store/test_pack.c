@@ -419,6 +419,118 @@ static void test_empty_and_reset(void **state)
 	pack_builder_free(NULL);
 }
 
+/* A 64 KiB block of 8 KiB pages of rows (numbers that do not compress away, blank filler). */
+static void make_page_block(uint64_t *seed, uint8_t *p, size_t n)
+{
+	for (size_t k = 0; k + 100 <= n; k += 100) {
+		snprintf((char *)p + k, 101, "%020llu|%-78s", (unsigned long long)unit_rand_next(seed), "row");
+		p[k + 99] = '\n';
+	}
+	memset(p + n - n % 100, 0, n % 100);
+}
+
+/*
+ * Delta blobs: a block with a few rows changed against its previous version is stored as a
+ * delta (flag 2, naming its base) far smaller than its plain form, and decodes back only
+ * with that base: not without one, not with another base id, not with damaged base bytes.
+ * Unrelated data is stored plain even when a base is offered.
+ */
+static void test_delta(void **state)
+{
+	enum { N = 65536 };
+	struct fixture *f = *state;
+	uint8_t *base = malloc(N), *data = malloc(N), *out = malloc(N), *bad = malloc(N);
+	uint8_t *sealed = malloc(pack_blob_bound(N)), *plain = malloc(pack_blob_bound(N));
+	uint8_t id[32], base_id[32], named[32];
+	uint64_t seed = 99;
+	size_t slen, plen;
+	int delta = -1;
+	struct err e;
+	assert_non_null(base);
+	make_page_block(&seed, base, N);
+	memcpy(data, base, N);
+	for (int i = 0; i < 40; i++) { /* 40 rows get a new value */
+		size_t row = (size_t)(unit_rand_next(&seed) % (N / 100));
+		snprintf((char *)data + row * 100, 21, "%020llu", (unsigned long long)unit_rand_next(&seed));
+		data[row * 100 + 20] = '|';
+	}
+	crypto_blob_id(f->key, base, N, base_id);
+	crypto_blob_id(f->key, data, N, id);
+
+	assert_int_equal(pack_blob_encode(f->codec, f->key, id, data, N, plain, &plen, NULL), 0);
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, base_id, base, N, 0, sealed, &slen, &delta, &e),
+			 0);
+	assert_int_equal(delta, 1);
+	assert_true(slen * 4 < plen); /* a few rows cost far less than the block */
+	assert_int_equal(pack_blob_flag(f->codec, f->key, id, sealed, slen, named, NULL), PACK_FLAG_DELTA);
+	assert_memory_equal(named, base_id, 32);
+	assert_int_equal(pack_blob_flag(f->codec, f->key, id, plain, plen, NULL, NULL), PACK_FLAG_ZSTD);
+
+	memset(out, 0, N);
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, sealed, slen, base_id, base, N, out, N, &e), 0);
+	assert_memory_equal(out, data, N);
+	/* a plain blob decodes whether or not a base is offered */
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, plain, plen, base_id, base, N, out, N, NULL), 0);
+	assert_memory_equal(out, data, N);
+
+	/* no base, another base id, damaged base bytes, a base cut short: corrupt, never wrong bytes */
+	assert_int_equal(pack_blob_decode(f->codec, f->key, id, sealed, slen, out, N, &e), ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "delta"));
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, sealed, slen, id, base, N, out, N, &e), ERR_CORRUPT);
+	memcpy(bad, base, N);
+	bad[12345] ^= 1;
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, sealed, slen, base_id, bad, N, out, N, &e),
+			 ERR_CORRUPT);
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, sealed, slen, base_id, base, N / 2, out, N, &e),
+			 ERR_CORRUPT);
+	/* the codec is not left holding a prefix: the next plain blob decodes */
+	assert_int_equal(pack_blob_decode(f->codec, f->key, id, plain, plen, out, N, NULL), 0);
+	assert_memory_equal(out, data, N);
+	/* and still decodes the delta with the right base */
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, sealed, slen, base_id, base, N, out, N, NULL), 0);
+	assert_memory_equal(out, data, N);
+
+	/* unrelated data: the base does not help, the blob is stored on its own */
+	unit_rand_fill(&seed, bad, N);
+	crypto_blob_id(f->key, bad, N, id);
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, bad, N, base_id, base, N, 0, sealed, &slen, &delta, NULL),
+			 0);
+	assert_int_equal(delta, 0);
+	assert_int_equal(pack_blob_flag(f->codec, f->key, id, sealed, slen, NULL, NULL), PACK_FLAG_RAW);
+	assert_int_equal(pack_blob_decode(f->codec, f->key, id, sealed, slen, out, N, NULL), 0);
+	assert_memory_equal(out, bad, N);
+	/* the expected plain size decides without a second compression: a large hint keeps a
+	 * delta (it still decodes) as long as it fits the blob's bound; a hint of 1 falls back to
+	 * comparing with the plain blob */
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, base_id, base, N, 4 * N, sealed, &slen,
+						&delta, NULL),
+			 0);
+	assert_int_equal(delta, 1);
+	assert_int_equal(pack_blob_decode_delta(f->codec, f->key, id, sealed, slen, base_id, base, N, out, N, NULL), 0);
+	assert_memory_equal(out, data, N);
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, bad, N, base_id, base, N, 4 * N, sealed, &slen,
+						&delta, NULL),
+			 0);
+	assert_int_equal(delta, 0); /* random bytes: the delta is larger than the raw chunk */
+	assert_true(slen <= pack_blob_bound(N));
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, bad, N, base_id, base, N, 1, sealed, &slen, &delta,
+						NULL),
+			 0);
+	assert_int_equal(delta, 0);
+	/* and a plain encode after a delta attempt carries no prefix: decodes without a base */
+	assert_int_equal(pack_blob_encode_delta(f->codec, f->key, id, data, N, NULL, NULL, 0, 0, sealed, &slen, &delta, NULL),
+			 0);
+	assert_int_equal(delta, 0);
+	assert_int_equal(pack_blob_decode(f->codec, f->key, id, sealed, slen, out, N, NULL), 0);
+	assert_memory_equal(out, data, N);
+	free(base);
+	free(data);
+	free(out);
+	free(bad);
+	free(sealed);
+	free(plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_and_garbage),
 		cmocka_unit_test(test_entries_outside),
 		cmocka_unit_test(test_empty_and_reset),
+		cmocka_unit_test(test_delta),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -704,6 +704,7 @@ static void build_pack(struct repo *r, struct built *bp)
 	const struct pack_entry *en;
 	const uint8_t *data;
 	size_t n;
+	memset(bp, 0, sizeof *bp); /* locations of blobs that are not deltas (base_chunk 0) */
 	for (int i = 0; i < 3; i++) {
 		uint8_t *sealed = malloc(pack_blob_bound(sizes[i])), id[32];
 		size_t slen;
@@ -868,6 +869,127 @@ static void test_read_blob_mixed_failures(void **state)
 		  "store_read_blob reports ERR_NOTFOUND when zones 1-2 hold damaged copies and zone 3 none");
 }
 
+/* One blob in a pack of its own, written to every zone; *loc gets where it lives. */
+static void put_one_blob(struct repo *r, pack_codec *codec, const uint8_t *data, size_t len, const uint8_t *base_id,
+			 const uint8_t *base, size_t base_len, struct blob_loc *loc, char rel[80])
+{
+	pack_builder *b = pack_builder_new();
+	uint8_t *sealed = malloc(pack_blob_bound(len));
+	const struct pack_entry *en;
+	const uint8_t *bytes;
+	size_t slen, n, plen;
+	int delta = 0;
+	struct err e;
+	memset(loc, 0, sizeof *loc);
+	crypto_blob_id(r->key, data, len, loc->id);
+	assert_int_equal(pack_blob_encode_delta(codec, r->key, loc->id, data, len, base_id, base, base_len, 0, sealed, &slen,
+						&delta, NULL),
+			 0);
+	assert_int_equal(delta, base != NULL);
+	pack_builder_add(b, loc->id, PACK_BLOB_DATA, (uint32_t)len, sealed, slen);
+	assert_int_equal(pack_builder_finish(b, r->key, loc->pack, NULL), 0);
+	en = pack_builder_entries(b, &n);
+	loc->offset = en[0].offset;
+	loc->length = en[0].length;
+	loc->raw = en[0].raw;
+	pack_relpath(loc->pack, rel);
+	bytes = pack_builder_data(b, &plen);
+	assert_int_equal(zones_put(r->z, rel, bytes, plen, &e), 0);
+	assert_int_equal(zones_sync(r->z, &e), 0);
+	pack_builder_free(b);
+	free(sealed);
+}
+
+/*
+ * A delta blob reads back through its base: with the base's pack gone from zone 1 and
+ * damaged in zone 2 (failover to zone 3), through a cache that then holds the base, and
+ * not at all once no zone has a good copy of the base (the message says it was the base).
+ */
+static void test_read_delta_base_failover(void **state)
+{
+	enum { N = 65536 };
+	struct fixture *f = *state;
+	struct repo_config cfg;
+	struct repo *r;
+	pack_codec *codec;
+	struct blob_loc bl, dl;
+	char brel[80], drel[80], path[PATH_MAX];
+	uint8_t *base = malloc(N), *data = malloc(N), *out = malloc(N);
+	uint64_t seed = 5;
+	unsigned bad;
+	chunk_cache *cache = cache_new(1 << 20);
+	cache_ref *ref;
+	struct err e;
+	init_repo(f, &cfg);
+	r = open_repo(f, PASS);
+	codec = pack_codec_new(1);
+	for (size_t k = 0; k < N; k += 64) { /* rows: 8 random bytes, then filler */
+		unit_rand_fill(&seed, base + k, 8);
+		memset(base + k + 8, 'x', 56);
+	}
+	memcpy(data, base, N);
+	for (int i = 0; i < 20; i++)
+		unit_rand_fill(&seed, data + (unit_rand_next(&seed) % (N / 64)) * 64, 8);
+	put_one_blob(r, codec, base, N, NULL, NULL, 0, &bl, brel);
+	put_one_blob(r, codec, data, N, bl.id, base, N, &dl, drel);
+	assert_true(dl.length * 4 < bl.length);
+	dl.base_chunk = 7; /* the base's catalog number */
+	memcpy(dl.base_id, bl.id, 32);
+	memcpy(dl.base_pack, bl.pack, 32);
+	dl.base_offset = bl.offset;
+	dl.base_length = bl.length;
+	dl.base_raw = bl.raw;
+
+	assert_int_equal(store_read_blob(r, codec, &dl, out, &bad, &e), 0);
+	assert_memory_equal(out, data, N);
+	assert_int_equal(bad, 0);
+	/* without its base location the delta does not decode */
+	{
+		struct blob_loc nob = dl;
+		nob.base_chunk = 0;
+		assert_int_equal(store_read_blob(r, codec, &nob, out, &bad, &e), ERR_CORRUPT);
+	}
+
+	/* the base's pack: gone from zone 1, damaged in zone 2 */
+	zones_file(r->z, 0, brel, path, sizeof path);
+	assert_int_equal(unlink(path), 0);
+	zones_file(r->z, 1, brel, path, sizeof path);
+	flip_byte(path, bl.offset + bl.length / 2);
+	memset(out, 0, N);
+	assert_int_equal(store_read_blob(r, codec, &dl, out, &bad, &e), 0);
+	assert_memory_equal(out, data, N);
+	assert_int_equal(bad, 0); /* the delta itself was fine in zone 1 */
+
+	/* through the cache: the base is decoded once and kept under its number */
+	memset(out, 0, N);
+	assert_int_equal(store_read_blob_cached(r, codec, cache, &dl, out, &e), 0);
+	assert_memory_equal(out, data, N);
+	assert_non_null(ref = cache_get(cache, 7));
+	{
+		size_t len;
+		assert_memory_equal(cache_data(ref, &len), base, N);
+		assert_int_equal(len, N);
+	}
+	cache_release(cache, ref);
+	memset(out, 0, N);
+	assert_int_equal(store_read_blob_cached(r, codec, cache, &dl, out, &e), 0);
+	assert_memory_equal(out, data, N);
+
+	/* no good copy of the base anywhere: the delta cannot be read, and the error says why */
+	zones_file(r->z, 2, brel, path, sizeof path);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_read_blob(r, codec, &dl, out, &bad, &e), ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "base"));
+	assert_true(strlen(e.hint) > 0);
+
+	cache_free(cache);
+	free(base);
+	free(data);
+	free(out);
+	pack_codec_free(codec);
+	repo_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -886,6 +1008,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zones_put_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_mixed_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_delta_base_failover, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
