@@ -138,10 +138,10 @@ static int copy_file(struct copier *c, const struct stat *st, struct err *e)
 	}
 	if ((rc = set_meta(c, out, st, e)) < 0)
 		goto out;
-	if (fsync(out) < 0) {
-		rc = err_sys(e, ERR_IO, "cannot fsync %s", c->dst);
-		goto out;
-	}
+	/* writeback starts now; the fsync comes in the pass after the copy (sync_walk), so that
+	 * reading the next files overlaps the disk writing this one */
+	if (size > 0)
+		(void)sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
 	c->st->files++;
 	c->st->bytes += size;
 	c->st->allocated += (uint64_t)st->st_blocks * 512 < size ? (uint64_t)st->st_blocks * 512 : size;
@@ -235,10 +235,66 @@ static int copy_dir(struct copier *c, const struct stat *st, struct err *e)
 	fd = open(c->dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(e, ERR_IO, "cannot open the directory %s", c->dst);
-	if ((rc = set_meta(c, fd, st, e)) == 0 && fsync(fd) < 0)
-		rc = err_sys(e, ERR_IO, "cannot fsync the directory %s", c->dst);
+	rc = set_meta(c, fd, st, e);
 	close(fd);
 	c->st->dirs++;
+	return rc;
+}
+
+/* fsyncs every regular file under path, then each directory after its entries (as
+ * PostgreSQL's fsync_pgdata, after the writeback sync_file_range started) */
+static int sync_walk(char *path, size_t len, size_t cap, atomic_int *stop, struct err *e)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int rc = 0, fd;
+	if (!d)
+		return err_sys(e, ERR_IO, "cannot open the directory %s", path);
+	while ((errno = 0, de = readdir(d))) {
+		struct stat s;
+		size_t nl = strlen(de->d_name);
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (stop && atomic_load(stop)) {
+			rc = err_set(e, ERR_INTERNAL, "stopped");
+			break;
+		}
+		if (len + nl + 2 > cap) {
+			rc = err_set(e, ERR_IO, "path too long: %s/%s", path, de->d_name);
+			break;
+		}
+		path[len] = '/';
+		memcpy(path + len + 1, de->d_name, nl + 1);
+		if (lstat(path, &s) < 0) {
+			rc = err_sys(e, ERR_IO, "cannot stat %s", path);
+		} else if (S_ISDIR(s.st_mode)) {
+			rc = sync_walk(path, len + 1 + nl, cap, stop, e);
+		} else if (S_ISREG(s.st_mode)) {
+			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0 && errno == EACCES) /* a file without read permission */
+				fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				rc = err_sys(e, ERR_IO, "cannot open %s to fsync it", path);
+			else if (fsync(fd) < 0)
+				rc = err_sys(e, ERR_IO, "cannot fsync %s", path);
+			if (fd >= 0)
+				close(fd);
+		}
+		path[len] = 0;
+		if (rc < 0)
+			break;
+	}
+	if (rc == 0 && errno)
+		rc = err_sys(e, ERR_IO, "cannot read the directory %s", path);
+	closedir(d);
+	if (rc < 0)
+		return rc;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, ERR_IO, "cannot open the directory %s", path);
+	if (fsync(fd) < 0)
+		rc = err_sys(e, ERR_IO, "cannot fsync the directory %s", path);
+	close(fd);
 	return rc;
 }
 
@@ -267,6 +323,10 @@ int restore_copy_tree(const char *src, const char *dst, const struct restore_cop
 	c.buf = xmalloc(COPY_BLOCK);
 	rc = copy_dir(&c, &sst, e);
 	free(c.buf);
+	if (rc == 0) {
+		snprintf(c.dst, sizeof c.dst, "%s", dst);
+		rc = sync_walk(c.dst, strlen(c.dst), sizeof c.dst, o->stop, e);
+	}
 	return rc;
 }
 

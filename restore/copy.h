@@ -6,7 +6,10 @@
  * with sparse files: directories, regular files, symlinks and fifos, with their modes,
  * mtimes and (when chown is set) the given owner; other file types are skipped. Regular
  * files are read in 1 MiB reads, extent by extent with SEEK_DATA/SEEK_HOLE, so holes stay
- * holes; each file and directory is fsynced once written. The file named by hold_back
+ * holes; each file's writeback is started once it is written (sync_file_range), and after
+ * the copy a second walk of dst fsyncs every file, then every directory after its entries
+ * (as PostgreSQL's fsync_pgdata): the next files are read while the disk writes the last
+ * ones, and everything is durable when the call returns 0. The file named by hold_back
  * (relative, e.g. "global/pg_control") is written under its name + RESTORE_HELD_SUFFIX, so
  * the copy is not a startable data directory until the caller renames it.
  *
