@@ -3,8 +3,8 @@
 # against pgBackRest 2.45, from backups of the same server and the same archived WAL, in one
 # run (issue 6, "Speed").
 #
-#   sudo bench/restore.sh                          # SCALE=50, PGBENCH_SECONDS=60: about 10 min
-#   SCALE=5 PGBENCH_SECONDS=10 bench/restore.sh    # smoke test
+#   sudo bench/restore.sh                          # SCALE=50, PGBENCH_SECONDS=60: 4-6 min
+#   SCALE=5 PGBENCH_SECONDS=10 REPEAT=1 bench/restore.sh    # smoke test
 #
 # Setup: one server (initdb, pgbench -i -s $SCALE, as bench/lib.sh makes it), running with
 # archive_command = a script that runs `pgbackrest archive-push %p` and then
@@ -19,13 +19,16 @@
 # noted (a whole second with no commit around it), then the last 1/3 (commits after T). Then
 # pg_switch_wal, wait until that segment is archived by both, and stop the server.
 #
-# Measures. Page cache dropped (sync; echo 3 > /proc/sys/vm/drop_caches) before each timed
-# step; every pgtimefs step on a freshly started mount.
+# Measures, each taken REPEAT times (median reported, every run printed). Page cache dropped
+# (sync; echo 3 > /proc/sys/vm/drop_caches) before each timed step; every pgtimefs step on a
+# freshly started mount.
 #   (a) base files: the backup's files restored to a new directory, no server start.
 #       pgBackRest: `restore --type=immediate` (the backup's consistent point: the copy is
 #       the same for every --type; immediate writes no time target). pgtimefs:
-#       `restore --time <the snapshot's exact time, the start of the window>` without --start, on a mount started before
-#       the step (mount startup excluded; it is measured in (b)). The pgtimefs copy holds the
+#       `restore --time <the snapshot's exact time, the start of the window>` without --start,
+#       on a mount started before the step (mount startup excluded; it is measured in (b)).
+#       (The snapshot's directory name is cut to the second, before the window: at/<name> is
+#       refused, so the exact time is taken from `list --json`.) The pgtimefs copy holds the
 #       WAL segments the view shows up to the first commit after that time (a few of 16 MiB);
 #       the pgBackRest copy holds none (they come with archive-get at start). Wall time.
 #   (b) to a promoted server at T: pgBackRest `restore --type=time --target=T
@@ -47,12 +50,15 @@
 #   (a) pgtimefs base-files restore wall time <= 1.0 x pgBackRest's
 #   (b) pgtimefs time to a promoted server at T <= 1.0 x pgBackRest's
 # Environment (and bench/lib.sh's: SCALE, BENCH_DIR, PGTIMEFS, PGBIN, KEEP, PGDATA_DIR,
-# PGT_REPO_EXTRA): PGBENCH_SECONDS (60), CACHE (the pgtimefs mount's -o cache=, default 64M).
+# PGT_REPO_EXTRA): PGBENCH_SECONDS (60), REPEAT (rounds of (a) and of (b), each tool once per
+# round, the first tool alternating; medians are reported; default 3), CACHE (the pgtimefs
+# mount's -o cache=, default 64M).
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 ROW_FMT='%-38s %12s %12s %8s %8s  %s'
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-60}
+REPEAT=${REPEAT:-3}
 CACHE=${CACHE:-64M}
 NODE=n1
 PGDATA_COPY=1 # the server runs and writes in the data directory
@@ -277,115 +283,139 @@ echo "T = $T; WAL written by pgbench: $(mib "$WAL_BYTES") MiB, archived up to $S
 echo "checksums at T: $(echo "$SUMS_T" | tr '\n' ';')"
 echo "pgBackRest repository: $(mib "$(dub "$W/pgbr/repo")") MiB; pgtimefs one zone: $(mib "$(dub "$W/pgt/zone-a")") MiB"
 
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { printf "%.3f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+declare -A RUNS=() # "a pgt", "a pgbr", "b pgt", "b pgbr", "copy pgt", ...: the times of every round
+
 # ---------------------------------------------------------------- (a) base files
-echo "== (a) base files restored, no server start"
-mount_start
-[ -d "$MNT/$CLUSTER/at/$SNAP_TIME/$NODE" ] || fatal "no at/$SNAP_TIME view in the mount"
-mount_stop
-mount_start
-echo "mount answered in $T_READY s (not timed in (a))"
-drop_caches
-echo "load average before: $(load)"
-run_timed "$L/a-pgt" "$PGT" --json restore --from "$MNT" --cluster "$CLUSTER" --time "$SNAP_TIME" --target "$W/a-pgt"
-A_PGT=$T_WALL
-mount_stop
-A_PGT_BYTES=$(dub "$W/a-pgt/$NODE")
-echo "pgtimefs restore --time $SNAP_TIME: $A_PGT s, $(mib "$A_PGT_BYTES") MiB ($(find "$W/a-pgt/$NODE/pg_wal" -maxdepth 1 -type f -name '0*' | wc -l) WAL files in pg_wal)"
-
-mkdir -m 0700 "$W/a-pgbr"
-chown postgres:postgres "$W/a-pgbr"
-drop_caches
-echo "load average before: $(load)"
-run_timed "$L/a-pgbr" "${PGBR[@]}" --pg1-path="$W/a-pgbr" --type=immediate restore
-A_PGBR=$T_WALL
-A_PGBR_BYTES=$(dub "$W/a-pgbr")
-echo "pgBackRest restore --type=immediate: $A_PGBR s, $(mib "$A_PGBR_BYTES") MiB"
-# the same relation files in both
-(cd "$W/a-pgt/$NODE/base" && find . -type f | LC_ALL=C sort) >"$W/a-pgt.files"
-(cd "$W/a-pgbr/base" && find . -type f | LC_ALL=C sort) >"$W/a-pgbr.files"
-if ! cmp -s "$W/a-pgt.files" "$W/a-pgbr.files"; then
-	echo "FATAL: the two base restores hold different relation files: $(diff "$W/a-pgt.files" "$W/a-pgbr.files" | head -n 4 | tr '\n' ' ')" >&2
-	BAD=1
-fi
-echo "both hold the same $(wc -l <"$W/a-pgt.files") files under base/"
-rm -rf "$W/a-pgt" "$W/a-pgbr"
-
-# ---------------------------------------------------------------- (b) promoted server at T
-echo "== (b) to a promoted server at T = $T (same default parameters)"
-# verify DIR PORT NAME: the server's checksums must be those taken at T
-verify() {
-	local got
-	got=$(psql_at "$SOCK" "$2" "$SUMS_SQL") || { echo "FATAL: $3: the restored server does not answer" >&2; BAD=1; return 0; }
-	if [ "$got" != "$SUMS_T" ]; then
-		printf 'FATAL: %s: the restored tables differ from those at T\nwant:\n%s\ngot:\n%s\n' "$3" "$SUMS_T" "$got" >&2
+# a_pgt R, a_pgbr R: one timed base restore each into W/a-*-R
+a_pgt() {
+	mount_start
+	drop_caches
+	echo "load average before: $(load)"
+	run_timed "$L/a-pgt-$1" "$PGT" --json restore --from "$MNT" --cluster "$CLUSTER" --time "$SNAP_TIME" --target "$W/a-pgt-$1"
+	mount_stop
+	RUNS[a pgt]+=" $T_WALL"
+	A_PGT_BYTES=$(dub "$W/a-pgt-$1/$NODE")
+	echo "pgtimefs restore --time $SNAP_TIME: $T_WALL s, $(mib "$A_PGT_BYTES") MiB ($(find "$W/a-pgt-$1/$NODE/pg_wal" -maxdepth 1 -type f -name '0*' | wc -l) WAL files in pg_wal)"
+}
+a_pgbr() {
+	mkdir -m 0700 "$W/a-pgbr-$1"
+	chown postgres:postgres "$W/a-pgbr-$1"
+	drop_caches
+	echo "load average before: $(load)"
+	run_timed "$L/a-pgbr-$1" "${PGBR[@]}" --pg1-path="$W/a-pgbr-$1" --type=immediate restore
+	RUNS[a pgbr]+=" $T_WALL"
+	A_PGBR_BYTES=$(dub "$W/a-pgbr-$1")
+	echo "pgBackRest restore --type=immediate: $T_WALL s, $(mib "$A_PGBR_BYTES") MiB"
+}
+# a_compare R: both hold the same relation files
+a_compare() {
+	(cd "$W/a-pgt-$1/$NODE/base" && find . -type f | LC_ALL=C sort) >"$W/a-pgt.files"
+	(cd "$W/a-pgbr-$1/base" && find . -type f | LC_ALL=C sort) >"$W/a-pgbr.files"
+	if ! cmp -s "$W/a-pgt.files" "$W/a-pgbr.files"; then
+		echo "FATAL: the two base restores hold different relation files: $(diff "$W/a-pgt.files" "$W/a-pgbr.files" | head -n 4 | tr '\n' ' ')" >&2
 		BAD=1
 	else
-		echo "$3: tables equal those at T ($(echo "$got" | awk '{ printf "%s%s %s rows", (NR > 1 ? ", " : ""), $1, $2 }'))"
+		echo "both hold the same $(wc -l <"$W/a-pgt.files") files under base/"
 	fi
+	rm -rf "$W/a-pgt-$1" "$W/a-pgbr-$1"
 }
 
-B_PGT_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-drop_caches
-echo "load average before: $(load)"
-t0=$(now)
-LAST_LOG=$L/b-pgt
-mount_start
-B_PGT_READY=$T_READY
-RESTORED+=("$W/b-pgt/$NODE")
-run_timed "$L/b-pgt" "$PGT" --json restore --from "$MNT" --cluster "$CLUSTER" --time "$T" --target "$W/b-pgt" \
-	--start --port "$B_PGT_PORT" --socket-dir "$SOCK"
-B_PGT=$(calc "$(now) - $t0")
-read -r s_copy s_boot s_redo s_end s_fetch < <(log_split "$W/b-pgt/$NODE.log" "$t0")
-echo "pgtimefs mount + restore --time T --start: $B_PGT s (mount ready $B_PGT_READY s; to the server's first log line $s_copy s, to redo start $s_boot s, redo $s_redo s, redo done to ready $s_end s)"
-B_PGT_SPLIT="$s_copy $s_redo"
-verify "$W/b-pgt/$NODE" "$B_PGT_PORT" pgtimefs
-mount_stop
-stop_restored
-B_PGT_BYTES=$(jfield "$L/b-pgt.out" bytes)
-rm -rf "$W/b-pgt"
+# ---------------------------------------------------------------- (b) promoted server at T
+# verify PORT NAME: the server's checksums must be those taken at T
+verify() {
+	local got
+	got=$(psql_at "$SOCK" "$1" "$SUMS_SQL") || { echo "FATAL: $2: the restored server does not answer" >&2; BAD=1; return 0; }
+	if [ "$got" != "$SUMS_T" ]; then
+		printf 'FATAL: %s: the restored tables differ from those at T\nwant:\n%s\ngot:\n%s\n' "$2" "$SUMS_T" "$got" >&2
+		BAD=1
+	else
+		echo "$2: tables equal those at T ($(echo "$got" | awk '{ printf "%s%s %s rows", (NR > 1 ? ", " : ""), $1, $2 }'))"
+	fi
+}
+# b_pgt R, b_pgbr R: one timed restore to a promoted server each, checked, stopped, removed
+b_pgt() {
+	local port t0 t s_copy s_boot s_redo s_end s_fetch
+	port=$(free_port)
+	drop_caches
+	echo "load average before: $(load)"
+	t0=$(now)
+	mount_start
+	RESTORED+=("$W/b-pgt-$1/$NODE")
+	run_timed "$L/b-pgt-$1" "$PGT" --json restore --from "$MNT" --cluster "$CLUSTER" --time "$T" --target "$W/b-pgt-$1" \
+		--start --port "$port" --socket-dir "$SOCK"
+	t=$(calc "$(now) - $t0")
+	read -r s_copy s_boot s_redo s_end s_fetch < <(log_split "$W/b-pgt-$1/$NODE.log" "$t0")
+	echo "pgtimefs mount + restore --time T --start: $t s (mount ready $T_READY s; to the server's first log line $s_copy s, to redo start $s_boot s, redo $s_redo s, redo done to ready $s_end s)"
+	RUNS[b pgt]+=" $t" RUNS[copy pgt]+=" $s_copy" RUNS[redo pgt]+=" $s_redo"
+	verify "$port" pgtimefs
+	mount_stop
+	stop_restored
+	B_PGT_BYTES=$(jfield "$L/b-pgt-$1.out" bytes)
+	rm -rf "$W/b-pgt-$1"
+}
+b_pgbr() {
+	local port t0 t d=$W/b-pgbr-$1 log=$W/pg/b-pgbr-$1.log s_copy s_boot s_redo s_end s_fetch
+	port=$(free_port)
+	mkdir -m 0700 "$d"
+	chown postgres:postgres "$d"
+	drop_caches
+	echo "load average before: $(load)"
+	t0=$(now)
+	run_timed "$L/b-pgbr-$1" "${PGBR[@]}" --pg1-path="$d" --type=time "--target=$T_PG" --target-action=promote restore
+	# the same parameters as pgtimefs's restored node: the installed sample, port and socket
+	cp "$SAMPLE" "$d/postgresql.conf"
+	printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n" "$port" "$SOCK" >>"$d/postgresql.conf"
+	chown postgres:postgres "$d/postgresql.conf"
+	RESTORED+=("$d")
+	LAST_LOG=$log
+	as_pg "$PGBIN/pg_ctl" -D "$d" -l "$log" -w -t 3600 start >"$L/b-pgbr-start" 2>&1
+	until [ "$(psql_at "$SOCK" "$port" "SELECT pg_is_in_recovery()" 2>/dev/null || true)" = f ]; do
+		[ -f "$d/postmaster.pid" ] || fatal "the server restored by pgBackRest stopped (log $log)"
+		sleep 0.1
+	done
+	t=$(calc "$(now) - $t0")
+	read -r s_copy s_boot s_redo s_end s_fetch < <(log_split "$log" "$t0")
+	echo "pgBackRest restore --type=time + start: $t s (restore $T_WALL s; to the server's first log line $s_copy s, to redo start $s_boot s, redo $s_redo s with $s_fetch segments from archive-get, redo done to ready $s_end s)"
+	RUNS[b pgbr]+=" $t" RUNS[copy pgbr]+=" $s_copy" RUNS[redo pgbr]+=" $s_redo"
+	verify "$port" pgBackRest
+	stop_restored
+	rm -rf "$d"
+}
 
-B_PGBR_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-D=$W/b-pgbr
-mkdir -m 0700 "$D"
-chown postgres:postgres "$D"
-drop_caches
-echo "load average before: $(load)"
-t0=$(now)
-run_timed "$L/b-pgbr" "${PGBR[@]}" --pg1-path="$D" --type=time "--target=$T_PG" --target-action=promote restore
-B_PGBR_RESTORE=$T_WALL
-# the same parameters as pgtimefs's restored node: the installed sample, port and socket
-cp "$SAMPLE" "$D/postgresql.conf"
-printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n" "$B_PGBR_PORT" "$SOCK" >>"$D/postgresql.conf"
-chown postgres:postgres "$D/postgresql.conf"
-RESTORED+=("$D")
-LAST_LOG=$W/pg/b-pgbr.log
-as_pg "$PGBIN/pg_ctl" -D "$D" -l "$W/pg/b-pgbr.log" -w -t 3600 start >"$L/b-pgbr-start" 2>&1
-until [ "$(psql_at "$SOCK" "$B_PGBR_PORT" "SELECT pg_is_in_recovery()" 2>/dev/null || true)" = f ]; do
-	[ -f "$D/postmaster.pid" ] || fatal "the server restored by pgBackRest stopped (log $W/pg/b-pgbr.log)"
-	sleep 0.1
+mount_start
+[ -d "$MNT/$CLUSTER/at/$SNAP_TIME/$NODE" ] || fatal "no at/$SNAP_TIME view in the mount"
+[ -d "$MNT/$CLUSTER/at/$T/$NODE" ] || fatal "no at/$T view in the mount"
+mount_stop
+echo "== (a) base files restored, no server start ($REPEAT rounds, the tools alternating first)"
+for ((r = 1; r <= REPEAT; r++)); do
+	if ((r % 2)); then a_pgt "$r" && a_pgbr "$r"; else a_pgbr "$r" && a_pgt "$r"; fi
+	a_compare "$r"
 done
-B_PGBR=$(calc "$(now) - $t0")
-read -r s_copy s_boot s_redo s_end s_fetch < <(log_split "$W/pg/b-pgbr.log" "$t0")
-echo "pgBackRest restore --type=time + start: $B_PGBR s (restore $B_PGBR_RESTORE s; to the server's first log line $s_copy s, to redo start $s_boot s, redo $s_redo s with $s_fetch segments from archive-get, redo done to ready $s_end s)"
-B_PGBR_SPLIT="$s_copy $s_redo"
-verify "$D" "$B_PGBR_PORT" pgBackRest
-stop_restored
-grep -h "recovery stopping\|last completed transaction" "$W/pg/b-pgbr.log" | sed 's/^/  pgBackRest server: /' | head -n 2
-rm -rf "$D"
+echo "== (b) to a promoted server at T = $T, same default parameters ($REPEAT rounds, the tools alternating first)"
+for ((r = 1; r <= REPEAT; r++)); do
+	if ((r % 2)); then b_pgt "$r" && b_pgbr "$r"; else b_pgbr "$r" && b_pgt "$r"; fi
+done
+grep -h "recovery stopping\|last completed transaction" "$W/pg/b-pgbr-1.log" | sed 's/^/pgBackRest server: /' | head -n 2
 
 # ---------------------------------------------------------------- summary
 echo
 echo "load average at end: $(load)"
 echo "bench wall time: $(($(date +%s) - T_START)) s"
 [ "$BAD" = 0 ] || fatal "correctness failure above: no speed is reported"
-row "(a) base files restore (s)" "$A_PGT" "$A_PGBR" "$(calc "$A_PGT / $A_PGBR")" "<= 1.0" "$(mib "$A_PGT_BYTES") / $(mib "$A_PGBR_BYTES") MiB"
-target "(a) base files restore <= 1.0x pgBackRest" "$A_PGT <= $A_PGBR"
-row "(b) promoted server at T (s)" "$B_PGT" "$B_PGBR" "$(calc "$B_PGT / $B_PGBR")" "<= 1.0" "pgtimefs incl. mount start"
-target "(b) promoted server at T <= 1.0x pgBackRest" "$B_PGT <= $B_PGBR"
-read -r c1 r1 <<<"$B_PGT_SPLIT"
-read -r c2 r2 <<<"$B_PGBR_SPLIT"
-row "  (b) copy: start to server's log (s)" "$c1" "$c2" "-" "-" "(info) pgtimefs copied $(mib "$B_PGT_BYTES") MiB"
-row "  (b) WAL replay, redo (s)" "$r1" "$r2" "-" "-" "(info) from the server logs"
-bench_summary "scale $SCALE, pgbench $PGBENCH_SECONDS s, $(nproc) CPUs, page cache $(cache_state)" \
+declare -A MED=()
+for k in "a pgt" "a pgbr" "b pgt" "b pgbr" "copy pgt" "copy pgbr" "redo pgt" "redo pgbr"; do
+	# shellcheck disable=SC2086 # the runs are words
+	MED[$k]=$(median ${RUNS[$k]})
+	echo "runs, $k:${RUNS[$k]} (median ${MED[$k]})"
+done
+row "(a) base files restore (s)" "${MED[a pgt]}" "${MED[a pgbr]}" "$(calc "${MED[a pgt]} / ${MED[a pgbr]}")" "<= 1.0" "$(mib "$A_PGT_BYTES") / $(mib "$A_PGBR_BYTES") MiB"
+target "(a) base files restore <= 1.0x pgBackRest" "${MED[a pgt]} <= ${MED[a pgbr]}"
+row "(b) promoted server at T (s)" "${MED[b pgt]}" "${MED[b pgbr]}" "$(calc "${MED[b pgt]} / ${MED[b pgbr]}")" "<= 1.0" "pgtimefs incl. mount start"
+target "(b) promoted server at T <= 1.0x pgBackRest" "${MED[b pgt]} <= ${MED[b pgbr]}"
+row "  (b) copy: start to server's log (s)" "${MED[copy pgt]}" "${MED[copy pgbr]}" "-" "-" "(info) pgtimefs copied $(mib "$B_PGT_BYTES") MiB"
+row "  (b) WAL replay, redo (s)" "${MED[redo pgt]}" "${MED[redo pgbr]}" "-" "-" "(info) from the server logs"
+bench_summary "scale $SCALE, pgbench $PGBENCH_SECONDS s, $(nproc) CPUs, page cache $(cache_state), median of $REPEAT" \
 	measurement pgtimefs pgBackRest ratio target note
 exit "$BAD"
