@@ -5,7 +5,7 @@
  * directory with root_exists) like `cp -a`
  * with sparse files: directories, regular files, symlinks and fifos, with their modes,
  * mtimes and (when chown is set) the given owner; other file types are skipped. Regular
- * files are read in 1 MiB reads, extent by extent with SEEK_DATA/SEEK_HOLE, so holes stay
+ * files are read in 128 KiB reads, extent by extent with SEEK_DATA/SEEK_HOLE, so holes stay
  * holes; each file's writeback is started once it is written (sync_file_range), and after
  * the copy a second walk of dst fsyncs every file, then every directory after its entries
  * (as PostgreSQL's fsync_pgdata): the next files are read while the disk writes the last
