@@ -3,7 +3,7 @@
 # against pgBackRest 2.45, from backups of the same server and the same archived WAL, in one
 # run (issue 6, "Speed").
 #
-#   sudo bench/restore.sh                          # SCALE=50, PGBENCH_SECONDS=60: 4-6 min
+#   sudo bench/restore.sh                          # SCALE=50, PGBENCH_SECONDS=60: about 3-4 min
 #   SCALE=5 PGBENCH_SECONDS=10 REPEAT=1 bench/restore.sh    # smoke test
 #
 # Setup: one server (initdb, pgbench -i -s $SCALE, as bench/lib.sh makes it), running with
@@ -77,8 +77,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 export PGTIMEFS_PASSPHRASE=bench-passphrase
 export PGTIMEFS_CONFIG=$W/pgtimefs.conf
 PGBR_CONF=$W/pgbr/pgbackrest.conf
-SAMPLE=$(dirname "$PGBIN")/../../../share/postgresql/15/postgresql.conf.sample
-[ -f "$SAMPLE" ] || SAMPLE=/usr/share/postgresql/15/postgresql.conf.sample
+SAMPLE=$("$PGBIN/pg_config" --sharedir 2>/dev/null || echo /usr/share/postgresql/15)/postgresql.conf.sample
 [ -f "$SAMPLE" ] || fatal "no postgresql.conf.sample of PostgreSQL 15"
 BAD=0
 
