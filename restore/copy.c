@@ -12,7 +12,10 @@
 
 #include "common/util.h"
 
-#define COPY_BLOCK (1u << 20)
+/* 128 KiB, as cp: the buffer stays in the CPU cache between the read from the mount and the
+ * write; 1 MiB made the same copy 1.5x slower (dd from the mount to ext4, 640 MB: 1.46-1.59 s
+ * at 1M, 0.85-1.04 s at 128K; design notes, "Measured: restore") */
+#define COPY_BLOCK (128u << 10)
 #define PATH_CAP 4096
 
 struct copier {
@@ -138,6 +141,10 @@ static int copy_file(struct copier *c, const struct stat *st, struct err *e)
 	}
 	if ((rc = set_meta(c, out, st, e)) < 0)
 		goto out;
+	/* writeback starts now; the caller makes the whole target durable
+	 * at once (syncfs); reading the next files overlaps the disk writing this one */
+	if (size > 0)
+		(void)sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
 	c->st->files++;
 	c->st->bytes += size;
 	c->st->allocated += (uint64_t)st->st_blocks * 512 < size ? (uint64_t)st->st_blocks * 512 : size;

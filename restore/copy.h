@@ -5,9 +5,10 @@
  * directory with root_exists) like `cp -a`
  * with sparse files: directories, regular files, symlinks and fifos, with their modes,
  * mtimes and (when chown is set) the given owner; other file types are skipped. Regular
- * files are read in 1 MiB reads, extent by extent with SEEK_DATA/SEEK_HOLE, so holes stay
- * holes. Nothing is fsynced here: the caller makes the whole target durable at once
- * (syncfs), which costs far less than an fsync per file. The file named by hold_back
+ * files are read in 128 KiB reads, extent by extent with SEEK_DATA/SEEK_HOLE, so holes stay
+ * holes; each file's writeback is started once it is written (sync_file_range), but nothing
+ * is fsynced here: the caller makes the whole target durable at once (syncfs), which costs
+ * far less than an fsync per file. The file named by hold_back
  * (relative, e.g. "global/pg_control") is written under its name + RESTORE_HELD_SUFFIX, so
  * the copy is not a startable data directory until the caller renames it.
  *

@@ -68,35 +68,59 @@ static void version_of(const char *line, char *out, size_t cap)
 	snprintf(out, cap, "%.*s", (int)strcspn(p, " \n"), p);
 }
 
+/* Debian's layout for major: binaries in /usr/lib/postgresql/N/bin, the sample configuration
+ * in /usr/share/postgresql/N, extensions in /usr/lib/postgresql/N/lib */
+static int is_debian_layout(const struct restore_pg *pg, int major)
+{
+	char p[RESTORE_PATH_MAX + 64];
+	snprintf(p, sizeof p, "/usr/lib/postgresql/%d/bin", major);
+	if (strcmp(pg->bindir, p))
+		return 0;
+	snprintf(p, sizeof p, "/usr/share/postgresql/%d/postgresql.conf.sample", major);
+	if (access(p, R_OK) < 0)
+		return 0;
+	snprintf(p, sizeof p, "/usr/lib/postgresql/%d/lib", major);
+	return access(p, X_OK) == 0;
+}
+
+/* The binaries in dir, when they are PostgreSQL major: 1 (pg filled), else 0 (what was found
+ * there appended to found) */
+static int try_bindir(const char *dir, int major, struct restore_pg *pg, char *found, size_t cap)
+{
+	char v[64], line[512];
+	if (!is_exec(dir, "postgres") || !is_exec(dir, "pg_ctl"))
+		return 0;
+	if (run_line(dir, "postgres", "--version", line, sizeof line, NULL) < 0)
+		return 0;
+	version_of(line, v, sizeof v);
+	if (atoi(v) != major) {
+		size_t fl = strlen(found);
+		snprintf(found + fl, cap - fl, "%sPostgreSQL %s in %s", fl ? ", " : "", v, dir);
+		return 0;
+	}
+	pg->major = major;
+	snprintf(pg->version, sizeof pg->version, "%s", v);
+	snprintf(pg->bindir, sizeof pg->bindir, "%s", dir);
+	return 1;
+}
+
 int restore_pg_find(int major, const char *bindir, struct restore_pg *pg, struct err *e)
 {
-	char cands[2][RESTORE_PATH_MAX], found[512] = "", line[512];
-	int ncand = 0, rc;
+	char cands[2][RESTORE_PATH_MAX], found[512] = "";
+	int ncand = 1, rc;
 	memset(pg, 0, sizeof *pg);
-	if (bindir && *bindir) {
-		snprintf(cands[ncand++], RESTORE_PATH_MAX, "%s", bindir);
-	} else {
-		snprintf(cands[ncand++], RESTORE_PATH_MAX, "/usr/lib/postgresql/%d/bin", major);
-		pg_config_on_path(cands[ncand], RESTORE_PATH_MAX);
-		if (cands[ncand][0] && strcmp(cands[ncand], cands[0]))
-			ncand++;
-	}
-	for (int i = 0; i < ncand; i++) {
-		char v[64];
-		if (!is_exec(cands[i], "postgres") || !is_exec(cands[i], "pg_ctl"))
-			continue;
-		if (run_line(cands[i], "postgres", "--version", line, sizeof line, NULL) < 0)
-			continue;
-		version_of(line, v, sizeof v);
-		if (atoi(v) != major) {
-			size_t fl = strlen(found);
-			snprintf(found + fl, sizeof found - fl, "%sPostgreSQL %s in %s", fl ? ", " : "", v, cands[i]);
-			continue;
+	if (bindir && *bindir)
+		snprintf(cands[0], RESTORE_PATH_MAX, "%s", bindir);
+	else
+		snprintf(cands[0], RESTORE_PATH_MAX, "/usr/lib/postgresql/%d/bin", major);
+	if (!try_bindir(cands[0], major, pg, found, sizeof found) && !(bindir && *bindir)) {
+		/* pg_config on PATH (on Debian a wrapper script: slow) only when the usual place lacks
+		 * this major version */
+		pg_config_on_path(cands[1], RESTORE_PATH_MAX);
+		if (cands[1][0] && strcmp(cands[1], cands[0])) {
+			ncand = 2;
+			try_bindir(cands[1], major, pg, found, sizeof found);
 		}
-		pg->major = major;
-		snprintf(pg->version, sizeof pg->version, "%s", v);
-		snprintf(pg->bindir, sizeof pg->bindir, "%s", cands[i]);
-		break;
 	}
 	if (!pg->major) {
 		if (!found[0])
@@ -112,13 +136,14 @@ int restore_pg_find(int major, const char *bindir, struct restore_pg *pg, struct
 			 major, major);
 		return ERR_CONFIG;
 	}
-	if (is_exec(pg->bindir, "pg_config")) {
+	snprintf(pg->sharedir, sizeof pg->sharedir, "/usr/share/postgresql/%d", major);
+	snprintf(pg->pkglibdir, sizeof pg->pkglibdir, "/usr/lib/postgresql/%d/lib", major);
+	if (is_debian_layout(pg, major)) {
+		/* Debian's layout: no pg_config run needed */
+	} else if (is_exec(pg->bindir, "pg_config")) {
 		if ((rc = run_line(pg->bindir, "pg_config", "--sharedir", pg->sharedir, sizeof pg->sharedir, e)) < 0 ||
 		    (rc = run_line(pg->bindir, "pg_config", "--pkglibdir", pg->pkglibdir, sizeof pg->pkglibdir, e)) < 0)
 			return rc;
-	} else {
-		snprintf(pg->sharedir, sizeof pg->sharedir, "/usr/share/postgresql/%d", major);
-		snprintf(pg->pkglibdir, sizeof pg->pkglibdir, "/usr/lib/postgresql/%d/lib", major);
 	}
 	{
 		char p[RESTORE_PATH_MAX + 64];
