@@ -111,8 +111,13 @@ static int view_lookup(catalog *c, const struct fs_loc *dir, const char *name, s
 		return 0;
 	case FS_ATDIR: {
 		int64_t t;
+		struct catalog_snapshot sn;
 		if (timefmt_parse(name, &t) < 0)
 			return err_set(e, ERR_NOTFOUND, "'%s' is not a time (UTC ISO-8601, like 2026-11-25T03:00:00Z)", name);
+		/* a snapshot's own name means its exact time (the name is cut to the second, the
+		 * window starts at the snapshot's microsecond) */
+		if (catalog_snapshot_by_name(c, dir->cluster, name, &sn, NULL) == 0)
+			t = sn.time_us;
 		if ((rc = fs_view_get(c, dir->cluster, dir->cluster_name, t, &v, e)) < 0)
 			return rc;
 		*out = *dir;

@@ -118,7 +118,12 @@ archive_all
 ok "writes, restore point before-t1, more writes, T1 = $T1, then DELETE FROM keep and DROP TABLE victim on every node"
 
 mount_fg m "$T/mnt"
-pg_uid=$(id -u "$PG_USER")
+# at/<a snapshot's name> is that snapshot's consistent point (the name is cut to the second)
+S1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot"])' "$T/backup.json")
+got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["snapshot"])' "$T/mnt/prod/at/$S1/restore.json") ||
+	fail "at/$S1 (the snapshot's own name) is not a view"
+[ "$got" = "$S1" ] || fail "at/$S1 is a view of snapshot $got"
+ok "at/$S1, the backup's own name, is a view of that snapshot"
 
 # a restored node lets in only its OS user on its socket (peer): queries run as that user
 # node_port DIR NODE: the port restore gave NODE (from the config snippet it writes)
