@@ -53,27 +53,8 @@ chown -R postgres "$W/pg" "$W/pgbr"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PGDATA=$W/pg/data
 SOCK=$W/pg/sock
-cat >"$W/pgbr/pgbackrest.conf" <<CONF
-[global]
-repo1-path=$W/pgbr/repo
-repo1-cipher-type=aes-256-cbc
-repo1-cipher-pass=bench-cipher-pass
-repo1-retention-full=2
-compress-type=zst
-process-max=2
-start-fast=y
-log-path=$W/pgbr/log
-lock-path=$W/pgbr/lock
-spool-path=$W/pgbr/spool
-log-level-console=warn
-log-level-file=off
-
-[bench]
-pg1-path=$PGDATA
-pg1-port=$PORT
-pg1-socket-path=$SOCK
-CONF
-chown postgres "$W/pgbr/pgbackrest.conf"
+. "$HERE/pgbr.sh"
+pgbr_conf "$W/pgbr/pgbackrest.conf" "$W/pgbr" "$PGDATA" "$PORT" "$SOCK"
 PGBR=(runuser -u postgres -- pgbackrest --config="$W/pgbr/pgbackrest.conf" --stanza=bench)
 
 runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust >/dev/null

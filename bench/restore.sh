@@ -174,27 +174,9 @@ PY
 }
 
 # ---------------------------------------------------------------- the server, both tools
-mkdir -p "$W/pgbr/repo" "$W/pgbr/log" "$W/pgbr/lock" "$W/pgbr/spool" "$W/pgt" "$W/bin"
-cat >"$PGBR_CONF" <<CONF
-[global]
-repo1-path=$W/pgbr/repo
-repo1-cipher-type=aes-256-cbc
-repo1-cipher-pass=bench-cipher-pass
-repo1-retention-full=2
-compress-type=zst
-process-max=2
-start-fast=y
-log-path=$W/pgbr/log
-lock-path=$W/pgbr/lock
-spool-path=$W/pgbr/spool
-log-level-console=warn
-log-level-file=off
-
-[bench]
-pg1-path=$DATA
-pg1-port=$PORT
-pg1-socket-path=$SOCK
-CONF
+mkdir -p "$W/pgt" "$W/bin"
+. "$HERE/pgbr.sh"
+pgbr_conf "$PGBR_CONF" "$W/pgbr" "$DATA" "$PORT" "$SOCK"
 PGBR=(runuser -u postgres -- pgbackrest --config="$PGBR_CONF" --stanza=bench)
 
 pgt_repo "$PGTIMEFS_CONFIG" "$W/pgt"
