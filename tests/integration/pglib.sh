@@ -108,3 +108,23 @@ start_copy() {
 	chmod 0700 "$PGROOT/$name"
 	pg_start "$name" "-p $port -c listen_addresses='' -c archive_mode=off"
 }
+
+# A repository that servers archive into (archive_command runs as the servers' user):
+# pg_repo_wrapper makes $W, a wrapper running this pgtimefs with the test's configuration and
+# passphrase, and wp runs it as the servers' user; pg_repo_own [PATH...] gives the zones, the
+# state directory, the configuration (and PATHs) to that user once the configuration is
+# complete: one owner for the catalog and its lock.
+pg_repo_wrapper() {
+	mkdir -p "$Z1" "$Z2" "$Z3" "$T/state" "$T/bin"
+	cp "$PGT" "$T/bin/pgtimefs"
+	cat >"$T/bin/pgt" <<SH
+#!/bin/sh
+PGTIMEFS_CONFIG=$PGTIMEFS_CONFIG PGTIMEFS_PASSPHRASE=$PGTIMEFS_PASSPHRASE exec $T/bin/pgtimefs "\$@"
+SH
+	chmod 0755 "$T/bin/pgt" "$T/bin/pgtimefs"
+	W=$T/bin/pgt
+}
+wp() { as_pg "$W" "$@"; }
+pg_repo_own() {
+	[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG" "$@"
+}

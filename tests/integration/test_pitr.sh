@@ -14,15 +14,8 @@ need_fuse
 # archive_command runs as the server's user: the repository, the state directory and the
 # configuration belong to it, and every pgtimefs writer runs as that user (one owner for the
 # catalog and its lock); the mount and the restore run as root
-mkdir -p "$Z1" "$Z2" "$Z3" "$T/state" "$T/bin" "$T/mnt"
-cp "$PGT" "$T/bin/pgtimefs"
-cat >"$T/bin/pgt" <<SH
-#!/bin/sh
-PGTIMEFS_CONFIG=$PGTIMEFS_CONFIG PGTIMEFS_PASSPHRASE=$PGTIMEFS_PASSPHRASE exec $T/bin/pgtimefs "\$@"
-SH
-chmod 0755 "$T/bin/pgt" "$T/bin/pgtimefs"
-W=$T/bin/pgt
-wp() { as_pg "$W" "$@"; }
+pg_repo_wrapper
+mkdir -p "$T/mnt"
 
 NODES=(coord w1 w2)
 declare -A PORT
@@ -48,7 +41,7 @@ conninfo = host=$SOCK port=${PORT[w1]} user=postgres dbname=postgres
 conninfo = host=$SOCK port=${PORT[w2]} user=postgres dbname=postgres
 data-dir = $PGROOT/w2
 CONF
-[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG"
+pg_repo_own
 wp init >/dev/null
 for n in "${NODES[@]}"; do pg_start "$n"; done
 ok "three PostgreSQL 15 servers archiving with pgtimefs wal-push"

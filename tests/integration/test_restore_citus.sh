@@ -17,15 +17,8 @@ SHARE=$("$PG_BIN/pg_config" --sharedir 2>/dev/null || echo /usr/share/postgresql
 need_fuse
 
 # the repository belongs to the servers' user, who runs archive_command (as in test_pitr)
-mkdir -p "$Z1" "$Z2" "$Z3" "$T/state" "$T/bin" "$T/mnt"
-cp "$PGT" "$T/bin/pgtimefs"
-cat >"$T/bin/pgt" <<SH
-#!/bin/sh
-PGTIMEFS_CONFIG=$PGTIMEFS_CONFIG PGTIMEFS_PASSPHRASE=$PGTIMEFS_PASSPHRASE exec $T/bin/pgtimefs "\$@"
-SH
-chmod 0755 "$T/bin/pgt" "$T/bin/pgtimefs"
-W=$T/bin/pgt
-wp() { as_pg "$W" "$@"; }
+pg_repo_wrapper
+mkdir -p "$T/mnt"
 
 NODES=(coord w1 w2)
 declare -A PORT
@@ -41,7 +34,7 @@ archive_command = '$W wal-push ctest $n %p'
 PGCONF
 	printf '\n[node ctest/%s]\nconninfo = host=%s port=%s user=postgres dbname=postgres\n' "$n" "$SOCK" "${PORT[$n]}" >>"$PGTIMEFS_CONFIG"
 done
-[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG"
+pg_repo_own
 wp init >/dev/null
 for n in "${NODES[@]}"; do
 	pg_start "$n"

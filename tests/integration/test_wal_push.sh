@@ -10,16 +10,9 @@
 # archive_command runs as the server's user: the repository, the state directory, the
 # configuration and a wrapper carrying the passphrase all belong to it, and every pgtimefs
 # command below runs as that user too (one owner for the catalog and its lock)
-mkdir -p "$Z1" "$Z2" "$Z3" "$T/state" "$T/bin" "$T/scratch"
-cp "$PGT" "$T/bin/pgtimefs"
-cat >"$T/bin/pgt" <<SH
-#!/bin/sh
-PGTIMEFS_CONFIG=$PGTIMEFS_CONFIG PGTIMEFS_PASSPHRASE=$PGTIMEFS_PASSPHRASE exec $T/bin/pgtimefs "\$@"
-SH
-chmod 0755 "$T/bin/pgt" "$T/bin/pgtimefs"
-[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$T/scratch" "$PGTIMEFS_CONFIG"
-W=$T/bin/pgt
-wp() { as_pg "$W" "$@"; }
+pg_repo_wrapper
+mkdir -p "$T/scratch"
+pg_repo_own "$T/scratch"
 wp init >/dev/null
 ok "repository owned by the server's user ($PG_USER)"
 

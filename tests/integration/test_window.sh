@@ -13,15 +13,8 @@
 need_fuse
 
 # archive_command runs as the server's user: repository, state and a wrapper belong to it
-mkdir -p "$Z1" "$Z2" "$Z3" "$T/state" "$T/bin" "$T/mnt"
-cp "$PGT" "$T/bin/pgtimefs"
-cat >"$T/bin/pgt" <<SH
-#!/bin/sh
-PGTIMEFS_CONFIG=$PGTIMEFS_CONFIG PGTIMEFS_PASSPHRASE=$PGTIMEFS_PASSPHRASE exec $T/bin/pgtimefs "\$@"
-SH
-chmod 0755 "$T/bin/pgt" "$T/bin/pgtimefs"
-W=$T/bin/pgt
-wp() { as_pg "$W" "$@"; }
+pg_repo_wrapper
+mkdir -p "$T/mnt"
 
 P=$(free_port)
 pg_init main "$P" --wal-segsize=1
@@ -37,7 +30,7 @@ cat >>"$PGTIMEFS_CONFIG" <<CONF
 conninfo = host=$SOCK port=$P user=postgres dbname=postgres
 data-dir = $PGROOT/main
 CONF
-[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG"
+pg_repo_own
 wp init >/dev/null
 pg_start main
 sql "$P" "CREATE TABLE t(id int PRIMARY KEY, batch int NOT NULL)"
