@@ -217,6 +217,60 @@ static void test_copy_tree(void **state)
 	unit_rmdir(dir);
 }
 
+/* a file large enough to be copied in two halves by two threads: data across the middle,
+ * holes in both halves, a hole at the end; bytes, holes and progress as for any file */
+static void test_copy_split(void **state)
+{
+	char dir[512], src[600], dst[600], p[800], q[800];
+	static uint8_t big[3 << 20];
+	uint64_t seed = 11;
+	const off_t size = (100 << 20) + 65536;
+	struct restore_copy_opts o;
+	struct restore_tree_stats st;
+	_Atomic uint64_t done = 0;
+	struct stat b;
+	struct err e;
+	int fd;
+	(void)state;
+	unit_tmpdir(dir, sizeof dir);
+	snprintf(src, sizeof src, "%s/src", dir);
+	snprintf(dst, sizeof dst, "%s/dst", dir);
+	assert_int_equal(util_mkdir_p(src, 0700, NULL), 0);
+	unit_rand_fill(&seed, big, sizeof big);
+	snprintf(p, sizeof p, "%s/16384", src);
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, big, 1 << 20, 0), 1 << 20);
+	assert_int_equal(pwrite(fd, big, sizeof big, 49 << 20), (ssize_t)sizeof big); /* across the middle */
+	assert_int_equal(pwrite(fd, big + 4096, 65536, 90 << 20), 65536);
+	assert_int_equal(ftruncate(fd, size), 0);
+	close(fd);
+	memset(&o, 0, sizeof o);
+	o.done = &done;
+	assert_int_equal(restore_copy_tree(src, dst, &o, &st, &e), 0);
+	assert_int_equal(st.files, 1);
+	assert_true(atomic_load(&done) == (uint64_t)size);
+	snprintf(q, sizeof q, "%s/16384", dst);
+	{
+		int f1 = open(p, O_RDONLY), f2 = open(q, O_RDONLY);
+		static uint8_t x[1 << 20], y[1 << 20];
+		ssize_t r1, r2;
+		assert_true(f1 >= 0 && f2 >= 0);
+		do {
+			r1 = read(f1, x, sizeof x);
+			r2 = read(f2, y, sizeof y);
+			assert_int_equal(r1, r2);
+			assert_memory_equal(x, y, (size_t)r1);
+		} while (r1 > 0);
+		assert_int_equal(fstat(f2, &b), 0);
+		assert_int_equal(b.st_size, size);
+		assert_true((uint64_t)b.st_blocks * 512 < 8u << 20); /* the holes stayed holes */
+		close(f1);
+		close(f2);
+	}
+	unit_rmdir(dir);
+}
+
 /* --- pgsetup: the recovery block and the files of a restored node --- */
 
 static char *slurp(const char *path)
@@ -318,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_good),
 		cmocka_unit_test(test_manifest_bad),
 		cmocka_unit_test(test_copy_tree),
+		cmocka_unit_test(test_copy_split),
 		cmocka_unit_test(test_pgsetup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
