@@ -153,6 +153,17 @@ seal:
 	return rc;
 }
 
+/* Opens a sealed blob into the codec's scratch: *s (flag byte first) and its length *plen. */
+static int blob_open(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
+		     size_t len, uint8_t **s, size_t *plen, struct err *e)
+{
+	if (len < CRYPTO_SEAL_OVERHEAD + 1 || len > PACK_MAX)
+		return err_set(e, ERR_CORRUPT, "blob has an impossible length %zu", len);
+	*plen = len - CRYPTO_SEAL_OVERHEAD;
+	*s = scratch(c, *plen);
+	return crypto_open(k, id, CRYPTO_ID_LEN, sealed, len, *s, e);
+}
+
 int pack_blob_decode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
 		     size_t len, uint8_t *out, size_t raw, struct err *e)
 {
@@ -163,14 +174,10 @@ int pack_blob_decode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[
 			   size_t len, const uint8_t base_id[CRYPTO_ID_LEN], const void *base, size_t base_len,
 			   uint8_t *out, size_t raw, struct err *e)
 {
-	uint8_t *s;
-	size_t plen;
+	uint8_t *s = NULL;
+	size_t plen = 0;
 	int rc;
-	if (len < CRYPTO_SEAL_OVERHEAD + 1 || len > PACK_MAX)
-		return err_set(e, ERR_CORRUPT, "blob has an impossible length %zu", len);
-	plen = len - CRYPTO_SEAL_OVERHEAD;
-	s = scratch(c, plen);
-	if ((rc = crypto_open(k, id, CRYPTO_ID_LEN, sealed, len, s, e)) < 0)
+	if ((rc = blob_open(c, k, id, sealed, len, &s, &plen, e)) < 0)
 		return rc;
 	if (s[0] == PACK_FLAG_RAW) {
 		if (plen - 1 != raw)
@@ -207,14 +214,10 @@ int pack_blob_decode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[
 int pack_blob_flag(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const uint8_t *sealed,
 		   size_t len, uint8_t base_id[CRYPTO_ID_LEN], struct err *e)
 {
-	uint8_t *s;
-	size_t plen;
+	uint8_t *s = NULL;
+	size_t plen = 0;
 	int rc;
-	if (len < CRYPTO_SEAL_OVERHEAD + 1 || len > PACK_MAX)
-		return err_set(e, ERR_CORRUPT, "blob has an impossible length %zu", len);
-	plen = len - CRYPTO_SEAL_OVERHEAD;
-	s = scratch(c, plen);
-	if ((rc = crypto_open(k, id, CRYPTO_ID_LEN, sealed, len, s, e)) < 0)
+	if ((rc = blob_open(c, k, id, sealed, len, &s, &plen, e)) < 0)
 		return rc;
 	if (s[0] == PACK_FLAG_DELTA) {
 		if (plen < 1 + CRYPTO_ID_LEN)

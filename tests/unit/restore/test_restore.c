@@ -99,6 +99,24 @@ static void write_file(const char *path, const void *buf, size_t n)
 	close(fd);
 }
 
+/* the files at p and q hold the same bytes; *qst gets q's stat */
+static void same_bytes(const char *p, const char *q, struct stat *qst)
+{
+	int f1 = open(p, O_RDONLY), f2 = open(q, O_RDONLY);
+	static uint8_t x[1 << 20], y[1 << 20];
+	ssize_t r1, r2;
+	assert_true(f1 >= 0 && f2 >= 0);
+	do {
+		r1 = read(f1, x, sizeof x);
+		r2 = read(f2, y, sizeof y);
+		assert_int_equal(r1, r2);
+		assert_memory_equal(x, y, (size_t)r1);
+	} while (r1 > 0);
+	assert_int_equal(fstat(f2, qst), 0);
+	close(f1);
+	close(f2);
+}
+
 static void test_copy_tree(void **state)
 {
 	char dir[512], src[600], dst[600], p[800], q[800];
@@ -170,23 +188,9 @@ static void test_copy_tree(void **state)
 	/* bytes, holes */
 	snprintf(p, sizeof p, "%s/base/1/sparse", src);
 	snprintf(q, sizeof q, "%s/base/1/sparse", dst);
-	{
-		int f1 = open(p, O_RDONLY), f2 = open(q, O_RDONLY);
-		uint8_t x[65536], y[65536];
-		ssize_t r1, r2;
-		assert_true(f1 >= 0 && f2 >= 0);
-		do {
-			r1 = read(f1, x, sizeof x);
-			r2 = read(f2, y, sizeof y);
-			assert_int_equal(r1, r2);
-			assert_memory_equal(x, y, (size_t)r1);
-		} while (r1 > 0);
-		assert_int_equal(fstat(f2, &b), 0);
-		assert_true((uint64_t)b.st_blocks * 512 < 1u << 20); /* the 40 MiB hole stayed a hole */
-		assert_int_equal(b.st_size, (41 << 20) + (off_t)sizeof buf);
-		close(f1);
-		close(f2);
-	}
+	same_bytes(p, q, &b);
+	assert_true((uint64_t)b.st_blocks * 512 < 1u << 20); /* the 40 MiB hole stayed a hole */
+	assert_int_equal(b.st_size, (41 << 20) + (off_t)sizeof buf);
 	/* modes, mtime of a directory, symlink, fifo */
 	snprintf(p, sizeof p, "%s/base", dst);
 	assert_int_equal(stat(p, &b), 0);
@@ -251,23 +255,9 @@ static void test_copy_split(void **state)
 	assert_int_equal(st.files, 1);
 	assert_true(atomic_load(&done) == (uint64_t)size);
 	snprintf(q, sizeof q, "%s/16384", dst);
-	{
-		int f1 = open(p, O_RDONLY), f2 = open(q, O_RDONLY);
-		static uint8_t x[1 << 20], y[1 << 20];
-		ssize_t r1, r2;
-		assert_true(f1 >= 0 && f2 >= 0);
-		do {
-			r1 = read(f1, x, sizeof x);
-			r2 = read(f2, y, sizeof y);
-			assert_int_equal(r1, r2);
-			assert_memory_equal(x, y, (size_t)r1);
-		} while (r1 > 0);
-		assert_int_equal(fstat(f2, &b), 0);
-		assert_int_equal(b.st_size, size);
-		assert_true((uint64_t)b.st_blocks * 512 < 8u << 20); /* the holes stayed holes */
-		close(f1);
-		close(f2);
-	}
+	same_bytes(p, q, &b);
+	assert_int_equal(b.st_size, size);
+	assert_true((uint64_t)b.st_blocks * 512 < 8u << 20); /* the holes stayed holes */
 	unit_rmdir(dir);
 }
 
