@@ -128,3 +128,18 @@ wp() { as_pg "$W" "$@"; }
 pg_repo_own() {
 	[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG" "$@"
 }
+
+# pg_switch_archived NAME PORT: switches the server's WAL and waits (30 s at most) until that
+# segment is archived; fails with the end of the server's log otherwise
+pg_switch_archived() {
+	local name=$1 port=$2 seg i
+	seg=$(sql "$port" "SELECT pg_walfile_name(pg_switch_wal())")
+	for ((i = 0; i < 300; i++)); do
+		[ "$(sql "$port" "SELECT coalesce(last_archived_wal, '') >= '$seg' FROM pg_stat_archiver")" = t ] && return 0
+		sleep 0.1
+	done
+	tail -5 "$PGROOT/$name.log" >&2
+	fail "$name: $seg not archived after 30 s"
+}
+# next_second: sleeps until just after the next whole second
+next_second() { sleep "$(python3 -c 'import time; print(1.05 - time.time() % 1)')"; }

@@ -68,18 +68,9 @@ pgbench_all() {
 }
 # archive_all: switches WAL on every node and waits until that segment is archived
 archive_all() {
-	local n seg i
-	for n in "${NODES[@]}"; do
-		seg=$(sql "${PORT[$n]}" "SELECT pg_walfile_name(pg_switch_wal())")
-		for ((i = 0; i < 300; i++)); do
-			[ "$(sql "${PORT[$n]}" "SELECT coalesce(last_archived_wal, '') >= '$seg' FROM pg_stat_archiver")" = t ] && break
-			sleep 0.1
-		done
-		[ "$i" -lt 300 ] || { tail -5 "$PGROOT/$n.log" >&2; fail "$n: $seg not archived after 30 s"; }
-	done
+	local n
+	for n in "${NODES[@]}"; do pg_switch_archived "$n" "${PORT[$n]}"; done
 }
-# next_second: sleeps until just after the next whole second
-next_second() { sleep "$(python3 -c 'import time; print(1.05 - time.time() % 1)')"; }
 now_utc() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 for n in "${NODES[@]}"; do

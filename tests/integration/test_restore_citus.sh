@@ -55,18 +55,11 @@ ok "a Citus cluster archiving with wal-push, backed up (restore point $rp)"
 
 sql "$C" "INSERT INTO dist SELECT g, md5(g::text) FROM generate_series(10001, 12000) g" >/dev/null
 SUM_T=$(distsum "$C")
-sleep "$(python3 -c 'import time; print(1.05 - time.time() % 1)')"
+next_second
 TT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 sleep 1.1
 sql "$C" "DELETE FROM dist" >/dev/null
-for n in "${NODES[@]}"; do
-	seg=$(sql "${PORT[$n]}" "SELECT pg_walfile_name(pg_switch_wal())")
-	for ((i = 0; i < 300; i++)); do
-		[ "$(sql "${PORT[$n]}" "SELECT coalesce(last_archived_wal, '') >= '$seg' FROM pg_stat_archiver")" = t ] && break
-		sleep 0.1
-	done
-	[ "$i" -lt 300 ] || fail "$n: $seg not archived"
-done
+for n in "${NODES[@]}"; do pg_switch_archived "$n" "${PORT[$n]}"; done
 ok "2000 rows more, T = $TT, then DELETE FROM dist; WAL archived"
 
 mount_fg m "$T/mnt"
