@@ -14,6 +14,13 @@ void keyfile_kdf_default(struct keyfile_kdf *kdf)
 	kdf->p = 1;
 }
 
+void keyfile_kdf_generated(struct keyfile_kdf *kdf)
+{
+	kdf->log2n = 10;
+	kdf->r = 8;
+	kdf->p = 1;
+}
+
 static int kdf_ok(const struct keyfile_kdf *kdf)
 {
 	/* a key file comes from an untrusted zone: cap scrypt's memory (128 * r * N) at 1 GiB */
@@ -101,4 +108,17 @@ int64_t keyfile_created(const uint8_t *buf, size_t len)
 	if (len != KEYFILE_LEN || memcmp(buf, KEYFILE_MAGIC, 8))
 		return 0;
 	return (int64_t)get_le64(buf + 24);
+}
+
+uint64_t keyfile_cost(const uint8_t *buf, size_t len)
+{
+	struct keyfile_kdf kdf;
+	if (len != KEYFILE_LEN || memcmp(buf, KEYFILE_MAGIC, 8) || get_le32(buf + 8) != 1)
+		return UINT64_MAX;
+	kdf.log2n = get_le32(buf + 12);
+	kdf.r = get_le32(buf + 16);
+	kdf.p = get_le32(buf + 20);
+	if (!kdf_ok(&kdf))
+		return UINT64_MAX;
+	return ((uint64_t)128 * kdf.r << kdf.log2n) * kdf.p;
 }

@@ -28,6 +28,22 @@ struct keyfile_kdf {
 /* The default: N = 2^15, r = 8, p = 1 (32 MiB, about 0.1 s). */
 void keyfile_kdf_default(struct keyfile_kdf *kdf);
 
+/*
+ * For a generated secret (KEYFILE_SECRET_LEN random bytes, `key add --generate`): the floor
+ * of the accepted range, N = 2^10, r = 8, p = 1 (1 MiB, about 2 ms). Stretching protects a
+ * passphrase a person chose; a 256-bit random secret cannot be guessed however cheap one try
+ * is, and a process per archived WAL segment should not pay 0.1 s for it.
+ */
+void keyfile_kdf_generated(struct keyfile_kdf *kdf);
+#define KEYFILE_SECRET_LEN 32
+
+/*
+ * The work one try of this key file's KDF costs (128 x r x 2^log2n x p, scrypt's memory times
+ * its passes), from the header alone; UINT64_MAX when the header is not a valid key file.
+ * repo_open tries the cheapest key files first.
+ */
+uint64_t keyfile_cost(const uint8_t *buf, size_t len);
+
 /* Seals k under pass into out (KEYFILE_LEN bytes). */
 int keyfile_create(const crypto_key *k, const char *pass, size_t passlen, const struct keyfile_kdf *kdf,
 		   int64_t created, uint8_t out[KEYFILE_LEN], struct err *e);

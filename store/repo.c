@@ -188,6 +188,22 @@ out:
 	return rc;
 }
 
+struct keycand {
+	uint8_t *buf;
+	size_t len;
+	uint64_t cost;
+	size_t order;
+	char id[17];
+};
+
+static int keycand_cmp(const void *a, const void *b)
+{
+	const struct keycand *x = a, *y = b;
+	if (x->cost != y->cost)
+		return x->cost < y->cost ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
 int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e)
 {
 	struct repo *r = xcalloc(1, sizeof *r);
@@ -215,32 +231,51 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 	}
 	if (rc < 0)
 		goto fail;
-	for (int i = 0; i < zones_count(z) && !r->key; i++) {
-		char **ids;
-		size_t n;
-		if (zones_list(z, i, "keys", &ids, &n, NULL) < 0)
-			continue;
-		for (size_t j = 0; j < n && !r->key; j++) {
-			char rel[300];
-			uint8_t *kf;
-			size_t kl;
-			struct err ke;
-			snprintf(rel, sizeof rel, "keys/%s", ids[j]);
-			{
-				char full[4096];
+	/* every key file of every zone, cheapest KDF first; a copy identical to one tried is skipped */
+	{
+		struct keycand *kc = NULL;
+		size_t nk = 0;
+		for (int i = 0; i < zones_count(z); i++) {
+			char **ids;
+			size_t n;
+			if (zones_list(z, i, "keys", &ids, &n, NULL) < 0)
+				continue;
+			for (size_t j = 0; j < n; j++) {
+				char rel[300], full[4096];
+				uint8_t *kf;
+				size_t kl;
+				snprintf(rel, sizeof rel, "keys/%s", ids[j]);
 				zones_file(z, i, rel, full, sizeof full);
 				if (util_read_small(full, 4096, &kf, &kl, NULL) < 0)
 					continue;
+				kc = xrealloc(kc, (nk + 1) * sizeof *kc);
+				kc[nk].buf = kf;
+				kc[nk].len = kl;
+				kc[nk].cost = keyfile_cost(kf, kl);
+				kc[nk].order = nk;
+				snprintf(kc[nk].id, sizeof kc[nk].id, "%.16s", ids[j]);
+				nk++;
 			}
+			zones_list_free(ids, n);
+		}
+		qsort(kc, nk, sizeof *kc, keycand_cmp);
+		for (size_t j = 0; j < nk; j++) {
+			struct err ke;
+			int seen = 0;
+			for (size_t m = 0; m < j && !seen; m++)
+				seen = kc[m].len == kc[j].len && !memcmp(kc[m].buf, kc[j].buf, kc[j].len);
+			if (seen || r->key)
+				continue;
 			tried++;
-			rc = keyfile_open(kf, kl, pass, passlen, &r->key, &ke);
-			free(kf);
+			rc = keyfile_open(kc[j].buf, kc[j].len, pass, passlen, &r->key, &ke);
 			if (rc == ERR_CORRUPT)
 				corrupt++;
 			if (rc == 0)
-				snprintf(r->key_id, sizeof r->key_id, "%.16s", ids[j]);
+				snprintf(r->key_id, sizeof r->key_id, "%s", kc[j].id);
 		}
-		zones_list_free(ids, n);
+		for (size_t j = 0; j < nk; j++)
+			free(kc[j].buf);
+		free(kc);
 	}
 	if (!r->key) {
 		if (tried == 0) {
@@ -277,9 +312,10 @@ void repo_close(struct repo *r)
 	free(r);
 }
 
-int repo_key_add(struct repo *r, const char *newpass, size_t len, char id_out[17], struct err *e)
+int repo_key_add(struct repo *r, const char *newpass, size_t len, const struct keyfile_kdf *kdf, char id_out[17],
+		 struct err *e)
 {
-	return write_key(r->z, r->key, &r->cfg.kdf, newpass, len, id_out, e);
+	return write_key(r->z, r->key, kdf ? kdf : &r->cfg.kdf, newpass, len, id_out, e);
 }
 
 int repo_key_ids(struct repo *r, char ***ids, size_t *n, struct err *e)

@@ -4,7 +4,8 @@
  * Every zone holds `config` (plain INI: format version, repository id, chunker, zstd, pack
  * and KDF parameters; no secrets) and `keys/<key-id>` (key files, crypto/keyfile.h).
  * repo_open reads the config from the first zone that has one and tries the passphrase on
- * the key files; it needs only one zone to be present. A repo is immutable once open and
+ * the key files, cheapest KDF first (a generated machine key opens in milliseconds even beside
+ * a stretched passphrase's key file); it needs only one zone to be present. A repo is immutable once open and
  * may be shared by threads (its key is read-only); key add/remove are for one thread.
  */
 #ifndef PGTIMEFS_STORE_REPO_H
@@ -56,8 +57,12 @@ int repo_init(zones *z, const struct repo_config *cfg, const char *pass, size_t 
 int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e);
 void repo_close(struct repo *r);
 
-/* Adds a key file for the same master key under newpass; *id_out gets its id (17 bytes). */
-int repo_key_add(struct repo *r, const char *newpass, size_t len, char id_out[17], struct err *e);
+/*
+ * Adds a key file for the same master key under newpass, with the KDF parameters kdf (NULL:
+ * the repository's); *id_out gets its id (17 bytes).
+ */
+int repo_key_add(struct repo *r, const char *newpass, size_t len, const struct keyfile_kdf *kdf, char id_out[17],
+		 struct err *e);
 /* Removes a key file from every zone; refuses to remove the last one. */
 int repo_key_remove(struct repo *r, const char *id, struct err *e);
 /* Key ids (sorted) found in any zone; free with zones_list_free. */

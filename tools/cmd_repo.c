@@ -1,4 +1,6 @@
 /* cmd_repo.c: init (and init --recover) and key add | list | remove. */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "common/json.h"
 #include "common/timefmt.h"
 #include "common/util.h"
+#include "crypto/keyfile.h"
 #include "tools.h"
 
 static int init_recover(struct ctx *x)
@@ -148,13 +151,64 @@ static int read_new_pass(char **pass, size_t *len, struct err *e)
 	return rc < 0 ? ERR_USAGE : 0;
 }
 
+/*
+ * key add --generate FILE: a random secret, written to FILE (created, never overwritten, 0600,
+ * made durable) before its key file exists, so a failure leaves either nothing or a secret
+ * file without a key (removed again here), never a key nobody can open.
+ */
+static int key_generate(struct ctx *x, const char *file, char id[17], struct err *e)
+{
+	uint8_t raw[KEYFILE_SECRET_LEN];
+	char hex[2 * KEYFILE_SECRET_LEN + 2], dir[4096];
+	struct keyfile_kdf kdf;
+	int fd, rc;
+	if ((rc = crypto_random(raw, sizeof raw, e)) < 0)
+		return rc;
+	hex_encode(raw, sizeof raw, hex);
+	OPENSSL_cleanse(raw, sizeof raw);
+	hex[2 * KEYFILE_SECRET_LEN] = '\n';
+	hex[2 * KEYFILE_SECRET_LEN + 1] = '\0';
+	if ((fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+		rc = err_set(e, errno == EEXIST ? ERR_EXISTS : ERR_IO, "cannot create the secret file %s: %s", file,
+			     strerror(errno));
+		if (errno == EEXIST)
+			err_hint(e, "key add --generate never overwrites a file: name a new one");
+		OPENSSL_cleanse(hex, sizeof hex);
+		return rc;
+	}
+	if (util_write_all(fd, hex, strlen(hex)) < 0 || fsync(fd) < 0) {
+		rc = err_set(e, ERR_IO, "writing the secret file %s: %s", file, strerror(errno));
+		close(fd);
+		unlink(file);
+		OPENSSL_cleanse(hex, sizeof hex);
+		return rc;
+	}
+	close(fd);
+	snprintf(dir, sizeof dir, "%s", file);
+	{
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			snprintf(dir, sizeof dir, ".");
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	keyfile_kdf_generated(&kdf);
+	if ((rc = util_fsync_dir(dir, e)) < 0 ||
+	    (rc = repo_key_add(x->repo, hex, 2 * KEYFILE_SECRET_LEN, &kdf, id, e)) < 0)
+		unlink(file);
+	OPENSSL_cleanse(hex, sizeof hex);
+	return rc;
+}
+
 int cmd_key(struct ctx *x, int argc, char **argv)
 {
 	struct err e;
 	int rc;
 	err_clear(&e);
 	if (argc < 2)
-		return usage_error("usage: pgtimefs key add | list | remove ID");
+		return usage_error("usage: pgtimefs key add [--generate FILE] | list | remove ID");
 	if (!strcmp(argv[1], "list") && argc == 2) {
 		char **ids;
 		size_t n;
@@ -194,12 +248,31 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 		zones_list_free(ids, n);
 		return 0;
 	}
+	if (!strcmp(argv[1], "add") && argc == 4 && !strcmp(argv[2], "--generate")) {
+		char id[17];
+		struct json j;
+		if ((rc = setup_repo(x, &e)) < 0 || (rc = key_generate(x, argv[3], id, &e)) < 0)
+			return report(&e);
+		if (x->json) {
+			json_init(&j, stdout);
+			json_obj(&j);
+			json_key(&j, "id");
+			json_str(&j, id);
+			json_key(&j, "secret_file");
+			json_str(&j, argv[3]);
+			json_obj_end(&j);
+			json_end(&j);
+		} else if (!x->quiet) {
+			printf("added key %s; its secret is in %s (passphrase-file = %s)\n", id, argv[3], argv[3]);
+		}
+		return 0;
+	}
 	if (!strcmp(argv[1], "add") && argc == 2) {
 		char *np = NULL, id[17];
 		size_t nl = 0;
 		if ((rc = setup_repo(x, &e)) < 0 || (rc = read_new_pass(&np, &nl, &e)) < 0)
 			return report(&e);
-		rc = repo_key_add(x->repo, np, nl, id, &e);
+		rc = repo_key_add(x->repo, np, nl, NULL, id, &e);
 		OPENSSL_cleanse(np, nl);
 		free(np);
 		if (rc < 0)
@@ -217,5 +290,5 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 			printf("removed key %s\n", argv[2]);
 		return 0;
 	}
-	return usage_error("usage: pgtimefs key add | list | remove ID");
+	return usage_error("usage: pgtimefs key add [--generate FILE] | list | remove ID");
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Key rotation: add a key, open with it, remove the old one; the last key is never removed.
+# A generated machine key (key add --generate FILE): a random secret in FILE (0600, never
+# overwritten), the repository opens with passphrase-file = FILE alone, wal-push works with it.
 . "$(dirname "$0")/lib.sh"
 
 make_tree "$T/data" 4
@@ -19,4 +21,39 @@ PGTIMEFS_PASSPHRASE=second-secret expect_fail "remove last key" 2 pgt key remove
 err_has "last key"
 expect_fail "key add without a new passphrase" 2 env PGTIMEFS_PASSPHRASE=second-secret "$PGT" key add
 ok "the last key cannot be removed; key add needs a new passphrase"
+
+# a generated machine key
+export PGTIMEFS_PASSPHRASE=second-secret
+gen=$(pgt --json key add --generate "$T/machine.key" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["id"], d["secret_file"])')
+gid=${gen%% *}
+[ "${gen#* }" = "$T/machine.key" ] || fail "key add --generate --json names ${gen#* }"
+[ "$(stat -c %a "$T/machine.key")" = 600 ] || fail "the secret file is mode $(stat -c %a "$T/machine.key"), not 600"
+grep -qxE '[0-9a-f]{64}' "$T/machine.key" || fail "the secret file does not hold 64 hex digits"
+for z in "$Z1" "$Z2" "$Z3"; do [ -f "$z/keys/$gid" ] || fail "generated key missing in $z"; done
+python3 - "$Z1/keys/$gid" <<'PY' || fail "the generated key file does not use scrypt N = 2^10, r = 8, p = 1"
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+assert len(b) == 156 and b[:8] == b"PGTFKEY1" and struct.unpack("<III", b[12:24]) == (10, 8, 1)
+PY
+ok "key add --generate: a 0600 file with a 256-bit secret, and its key file (scrypt 2^10) in every zone"
+n_before=$(ls "$Z1/keys" | wc -l)
+sum_before=$(sha256sum "$T/machine.key")
+expect_fail "generate over an existing file" 1 pgt key add --generate "$T/machine.key"
+err_has "never overwrites"
+[ "$(ls "$Z1/keys" | wc -l)" = "$n_before" ] || fail "a refused key add --generate still added a key file"
+[ "$(sha256sum "$T/machine.key")" = "$sum_before" ] || fail "a refused key add --generate changed the secret file"
+expect_fail "generate into a missing directory" 1 pgt key add --generate "$T/no/such/dir/key"
+[ "$(ls "$Z1/keys" | wc -l)" = "$n_before" ] || fail "a failed key add --generate still added a key file"
+ok "key add --generate refuses an existing file and a missing directory; nothing is added"
+sed -i "s|^\[repository\]\$|[repository]\npassphrase-file = $T/machine.key|" "$PGTIMEFS_CONFIG"
+unset PGTIMEFS_PASSPHRASE
+[ "$(pgt --json key list | python3 -c 'import json,sys; print([k["id"] for k in json.load(sys.stdin) if k["current"]][0])')" = "$gid" ] ||
+	fail "the repository did not open with the generated key"
+verify_cat_bulk "$T/data" prod/latest/n1
+head -c 1048576 /dev/urandom >"$T/000000010000000000000001"
+head -c $((16 * 1048576 - 1048576)) /dev/zero >>"$T/000000010000000000000001"
+pgt wal-push prod n1 "$T/000000010000000000000001"
+pgt wal-fetch prod n1 000000010000000000000001 "$T/back"
+cmp -s "$T/back" "$T/000000010000000000000001" || fail "wal-push/wal-fetch with the generated key: bytes differ"
+ok "passphrase-file = the generated secret opens the repository alone: cat and wal-push/wal-fetch work"
 echo "$CHECKS passed, 0 failed"

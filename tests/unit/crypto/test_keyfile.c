@@ -7,6 +7,7 @@
  */
 #include "../unit.h"
 
+#include "common/util.h"
 #include "crypto/keyfile.h"
 
 static const struct keyfile_kdf small_kdf = {10, 8, 1};
@@ -246,6 +247,31 @@ static void test_created(void **state)
 	crypto_key_free(k);
 }
 
+/* keyfile_cost reads the work of one try from the header; garbage costs UINT64_MAX. */
+static void test_cost(void **state)
+{
+	static const struct keyfile_kdf big = {12, 4, 3};
+	struct keyfile_kdf gen;
+	uint8_t kf[KEYFILE_LEN];
+	crypto_key *k = crypto_key_new_random(NULL);
+	(void)state;
+	keyfile_kdf_generated(&gen);
+	assert_int_equal(gen.log2n, 10);
+	assert_int_equal(gen.r, 8);
+	assert_int_equal(gen.p, 1);
+	assert_int_equal(keyfile_create(k, "pw", 2, &small_kdf, 1790012345, kf, NULL), 0);
+	assert_int_equal(keyfile_cost(kf, sizeof kf), (uint64_t)128 * 8 * 1024);
+	assert_int_equal(keyfile_create(k, "pw", 2, &big, 1790012345, kf, NULL), 0);
+	assert_int_equal(keyfile_cost(kf, sizeof kf), (uint64_t)128 * 4 * 4096 * 3);
+	assert_true(keyfile_cost(kf, sizeof kf - 1) == UINT64_MAX);
+	put_le32(kf + 12, 30); /* log2n out of range */
+	assert_true(keyfile_cost(kf, sizeof kf) == UINT64_MAX);
+	kf[12] = 12;
+	kf[0] ^= 1;
+	assert_true(keyfile_cost(kf, sizeof kf) == UINT64_MAX);
+	crypto_key_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -256,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_is_corrupt),
 		cmocka_unit_test(test_create_rejects_bad_kdf),
 		cmocka_unit_test(test_created),
+		cmocka_unit_test(test_cost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

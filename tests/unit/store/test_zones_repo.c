@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/pack.h"
@@ -489,6 +490,59 @@ static void test_open_damaged_keys(void **state)
 	assert_non_null(strstr(e.msg, "zone"));
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * repo_open tries the key files cheapest KDF first: beside a key file whose scrypt costs a
+ * lot (2^18 x 8: 256 MiB), a generated-style key (2^10) opens at once, while the expensive
+ * passphrase still opens too. (Relative timing, with a wide margin: the cheap open must take
+ * under half of what one try of the expensive key file takes.)
+ */
+static void test_keys_cheapest_first(void **state)
+{
+	static const struct keyfile_kdf slow = {18, 8, 1};
+	struct fixture *f = *state;
+	struct repo_config cfg;
+	struct keyfile_kdf fast;
+	struct repo *r;
+	char slow_id[17], fast_id[17];
+	double t0, t_slow, t_fast;
+	struct err e;
+	init_repo(f, &cfg);
+	keyfile_kdf_generated(&fast);
+	r = open_repo(f, PASS);
+	err_clear(&e);
+	assert_int_equal(repo_key_add(r, "slow pass", 9, &slow, slow_id, &e), 0);
+	assert_int_equal(repo_key_add(r, "fast pass", 9, &fast, fast_id, &e), 0);
+	repo_close(r);
+	t0 = now_s();
+	r = open_repo(f, "slow pass");
+	t_slow = now_s() - t0;
+	assert_string_equal(r->key_id, slow_id);
+	repo_close(r);
+	t0 = now_s();
+	r = open_repo(f, "fast pass");
+	t_fast = now_s() - t0;
+	assert_string_equal(r->key_id, fast_id);
+	repo_close(r);
+	if (!(t_fast < t_slow / 2))
+		print_error("the cheap key took %.3f s, the expensive one %.3f s\n", t_fast, t_slow);
+	assert_true(t_fast < t_slow / 2);
+	/* a wrong passphrase tries each distinct key file once (copies in three zones are one) */
+	err_clear(&e);
+	{
+		zones *z = mkzones(f);
+		assert_int_equal(repo_open(z, "nope", 4, &r, &e), ERR_AUTH);
+		assert_non_null(strstr(e.msg, "none of the 3 key files"));
+		zones_free(z);
+	}
+}
+
 static void test_keys(void **state)
 {
 	struct fixture *f = *state;
@@ -502,7 +556,7 @@ static void test_keys(void **state)
 	r = open_repo(f, PASS);
 	snprintf(first, sizeof first, "%s", r->key_id);
 	crypto_blob_id(r->key, "chunk", 5, id1);
-	assert_int_equal(repo_key_add(r, "second pass", 11, second, &e), 0);
+	assert_int_equal(repo_key_add(r, "second pass", 11, NULL, second, &e), 0);
 	assert_int_equal(strlen(second), 16);
 	assert_string_not_equal(first, second);
 	assert_int_equal(repo_key_ids(r, &ids, &n, &e), 0);
@@ -1004,6 +1058,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_one_zone_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_damaged_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keys_cheapest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_failover, setup, teardown),
