@@ -1,9 +1,10 @@
 #include "zones.h"
 
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,10 +126,6 @@ fail:
 	return -1;
 }
 
-/*
- * Writes every zone's copy first, then fsyncs them, then renames them: the kernel writes the
- * copies back in parallel instead of one fsync after another.
- */
 #define DIRECT_ALIGN 4096
 
 /* Writes len bytes of data (O_DIRECT when direct and the filesystem takes it); 0 or -1 with errno. */
@@ -148,33 +145,81 @@ static int write_copy(int fd, const void *data, size_t len, int direct)
 	return util_write_all(fd, data, len);
 }
 
+/* One zone's copy: written, fsynced and closed, on a thread of its own when there are several. */
+struct copy_job {
+	int fd, direct, rc, err; /* rc -1: err is errno; what names the step that failed */
+	const void *data;
+	size_t len;
+	const char *what;
+	pthread_t thread;
+	int started;
+};
+
+static void *copy_run(void *arg)
+{
+	struct copy_job *c = arg;
+	c->rc = 0;
+	if (write_copy(c->fd, c->data, c->len, c->direct) < 0)
+		c->what = "write";
+	else if (fsync(c->fd) < 0)
+		c->what = "fsync";
+	if (c->what) {
+		c->rc = -1;
+		c->err = errno;
+	}
+	if (close(c->fd) < 0 && !c->what) {
+		c->what = "close";
+		c->rc = -1;
+		c->err = errno;
+	}
+	c->fd = -1;
+	return NULL;
+}
+
+/*
+ * The zones' copies are written and fsynced in parallel (zones are often separate devices or
+ * network mounts, and one zone's fsync need not wait for another's write), then renamed in
+ * zone order; any failure removes every copy made.
+ */
 static int put_range(zones *z, int first, int last, const char *relpath, const void *data, size_t len, int direct,
 		     struct err *e)
 {
 	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
-	int fd[ZONES_MAX], renamed = first, i, rc = 0;
+	struct copy_job cj[ZONES_MAX];
+	int made[ZONES_MAX], renamed = first, i, rc = 0;
+	memset(cj, 0, sizeof cj);
 	for (i = 0; i < z->n; i++)
-		fd[i] = -1;
+		made[i] = 0;
 	for (i = first; i < last && rc == 0; i++) {
-		fd[i] = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
-		if (fd[i] < 0) {
+		cj[i].fd = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
+		if (cj[i].fd < 0) {
 			rc = e ? e->code : ERR_IO;
 			break;
 		}
-		if (write_copy(fd[i], data, len, direct) < 0) {
-			err_sys(e, ERR_IO, "zone %d (%s): cannot write %s", i + 1, z->paths[i], relpath);
-			rc = e ? e->code : ERR_IO;
-		}
+		made[i] = 1;
+		cj[i].data = data;
+		cj[i].len = len;
+		cj[i].direct = direct;
 	}
-	for (i = first; i < last && rc == 0; i++) {
-		if (fsync(fd[i]) < 0) {
-			err_sys(e, ERR_IO, "zone %d (%s): cannot fsync %s", i + 1, z->paths[i], relpath);
-			rc = e ? e->code : ERR_IO;
-		}
+	if (rc < 0) {
+		for (i = first; i < last; i++)
+			if (made[i])
+				close(cj[i].fd);
+	} else {
+		/* the first copy is written on this thread, the others each on a thread of its own */
+		for (i = first + 1; i < last; i++)
+			if (pthread_create(&cj[i].thread, NULL, copy_run, &cj[i]) == 0)
+				cj[i].started = 1;
+			else
+				copy_run(&cj[i]);
+		copy_run(&cj[first]);
 	}
-	for (i = first; i < last; i++) {
-		if (fd[i] >= 0 && close(fd[i]) < 0 && rc == 0) {
-			err_sys(e, ERR_IO, "zone %d (%s): cannot close %s", i + 1, z->paths[i], relpath);
+	for (i = first; i < last && made[i]; i++) {
+		if (cj[i].started)
+			pthread_join(cj[i].thread, NULL);
+		if (cj[i].rc < 0 && rc == 0) {
+			errno = cj[i].err;
+			err_sys(e, ERR_IO, "zone %d (%s): cannot %s %s", i + 1, z->paths[i], cj[i].what, relpath);
 			rc = e ? e->code : ERR_IO;
 		}
 	}
@@ -189,7 +234,7 @@ static int put_range(zones *z, int first, int last, const char *relpath, const v
 	}
 	if (rc < 0) {
 		for (i = first; i < last; i++) {
-			if (fd[i] < 0)
+			if (!made[i])
 				continue;
 			unlink(i < renamed ? full[i] : tmp[i]);
 		}
