@@ -29,6 +29,7 @@ struct file_state {
 struct job {
 	struct file_state *fs; /* the file this chunk belongs to */
 	uint8_t *data;
+	int borrowed; /* data is the caller's (ingest_stream_write_borrowed), not ours to free */
 	uint32_t len;
 	uint64_t off; /* in the file */
 	uint8_t id[CRYPTO_ID_LEN];
@@ -241,7 +242,8 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
-	free(j->data);
+	if (!j->borrowed)
+		free(j->data);
 	free(j->sealed);
 	free(j);
 }
@@ -470,12 +472,18 @@ static int drain(ingest *g, int all, struct err *e)
 	return rc;
 }
 
-static int submit(ingest *g, struct file_state *fs, const uint8_t *data, size_t len, uint64_t off, struct err *e)
+static int submit_job(ingest *g, struct file_state *fs, const uint8_t *data, size_t len, uint64_t off, int borrow,
+		      struct err *e)
 {
 	struct job *j = xcalloc(1, sizeof *j);
 	int rc;
-	j->data = xmalloc(len);
-	memcpy(j->data, data, len);
+	if (borrow) {
+		j->data = (uint8_t *)data;
+		j->borrowed = 1;
+	} else {
+		j->data = xmalloc(len);
+		memcpy(j->data, data, len);
+	}
 	j->len = (uint32_t)len;
 	j->off = off;
 	j->g = g;
@@ -491,6 +499,11 @@ static int submit(ingest *g, struct file_state *fs, const uint8_t *data, size_t 
 	}
 	pool_submit(g->pool, job_run, j);
 	return drain(g, 0, e);
+}
+
+static int submit(ingest *g, struct file_state *fs, const uint8_t *data, size_t len, uint64_t off, struct err *e)
+{
+	return submit_job(g, fs, data, len, off, 0, e);
 }
 
 static int hole(ingest *g, struct file_state *fs, uint64_t off, uint64_t len, struct err *e)
@@ -748,6 +761,37 @@ int ingest_stream_write(ingest_stream *s, const void *data, size_t len, struct e
 			return rc;
 	}
 	return 0;
+}
+
+int ingest_stream_write_borrowed(ingest_stream *s, const void *data, size_t len, struct err *e)
+{
+	ingest *g = s->g;
+	const uint8_t *p = data;
+	uint32_t block = chunker_block_size(g->ck);
+	int rc;
+	if (!s->paged)
+		return ingest_stream_write(s, data, len, e); /* content-defined cuts need the buffer */
+	if (s->have || s->off % block) {
+		/* buffered bytes first, up to a block boundary, all of them cut and handed on */
+		size_t to = (size_t)(block - (s->off + s->have) % block) % block;
+		if (to > len)
+			to = len;
+		if ((rc = ingest_stream_write(s, p, to, e)) < 0)
+			return rc;
+		p += to;
+		len -= to;
+		if ((s->off + s->have) % block)
+			return 0; /* all of data went into the buffer, short of the boundary */
+		if ((rc = stream_cut(s, 1, e)) < 0)
+			return rc;
+	}
+	COUNT(g, &s->fs, bytes_read, len - len % block);
+	if (g->progress)
+		progress_add(g->progress, len - len % block);
+	for (; len >= block; p += block, len -= block, s->off += block)
+		if ((rc = submit_job(g, &s->fs, p, block, s->off, 1, e)) < 0)
+			return rc;
+	return len ? ingest_stream_write(s, p, len, e) : 0;
 }
 
 static void stream_free(ingest_stream *s)

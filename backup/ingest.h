@@ -77,6 +77,12 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 typedef struct ingest_stream ingest_stream;
 int ingest_stream_begin(ingest *g, int paged, ingest_stream **out, struct err *e);
 int ingest_stream_write(ingest_stream *s, const void *data, size_t len, struct err *e);
+/*
+ * Like ingest_stream_write, but whole blocks of a paged stream go to the workers without a
+ * copy: data must stay valid and unchanged until ingest_stream_end or ingest_stream_abort
+ * returns (both wait for every job). A partial block is buffered as usual.
+ */
+int ingest_stream_write_borrowed(ingest_stream *s, const void *data, size_t len, struct err *e);
 int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct err *e);
 void ingest_stream_abort(ingest_stream *s); /* NULL ok */
 /* The previous version's content list for delta blocks (see ingest_file_observed); before any write. */

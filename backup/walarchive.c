@@ -2,9 +2,14 @@
 #include "walread.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backup/ingest.h"
 #include "common/util.h"
@@ -83,40 +88,79 @@ static void wal_restore_point_seen(void *ctx, const struct walread_restore_point
 		x->rc = catalog_wal_restore_point_add(x->c, x->w->node, x->w->name, rp->name, rp->time_us, rp->lsn, x->e);
 }
 
-static int wal_index(catalog *c, struct catalog_wal *w, const uint8_t *data, size_t len, struct err *e)
-{
-	struct wal_index_ctx x = {c, w, e, 0};
-	struct walread_cb cb = {NULL, wal_restore_point_seen, wal_segment_seen, &x};
+/* The bytes are fed in pieces, between the pieces handed to the ingest workers (see below). */
+struct wal_index {
+	struct wal_index_ctx x;
+	struct walread_cb cb;
 	walread *rd;
-	if (w->segno < 0 || !(rd = walread_new((uint32_t)w->timeline, (uint64_t)w->segno)))
-		return 0;
-	walread_feed(rd, data, len, &cb);
-	walread_end(rd, &cb);
-	walread_free(rd);
-	return x.rc;
+	double seconds;
+};
+
+static void wal_index_begin(struct wal_index *ix, catalog *c, struct catalog_wal *w, struct err *e)
+{
+	memset(ix, 0, sizeof *ix);
+	ix->x.c = c;
+	ix->x.w = w;
+	ix->x.e = e;
+	ix->cb.restore_point = wal_restore_point_seen;
+	ix->cb.segment = wal_segment_seen;
+	ix->cb.ctx = &ix->x;
+	if (w->segno >= 0)
+		ix->rd = walread_new((uint32_t)w->timeline, (uint64_t)w->segno);
 }
+
+static void wal_index_feed(struct wal_index *ix, const uint8_t *data, size_t len)
+{
+	double t = util_mono();
+	if (ix->rd)
+		walread_feed(ix->rd, data, len, &ix->cb);
+	ix->seconds += util_mono() - t;
+}
+
+/* Ends the reader (if any); the first error a restore point's row met. */
+static int wal_index_end(struct wal_index *ix)
+{
+	double t = util_mono();
+	if (ix->rd) {
+		walread_end(ix->rd, &ix->cb);
+		walread_free(ix->rd);
+		ix->rd = NULL;
+	}
+	ix->seconds += util_mono() - t;
+	return ix->x.rc;
+}
+
+/*
+ * Bytes go to the ingest in pieces of this size, borrowed (the caller's bytes stay put until
+ * the stream ends: no copy); between two pieces this thread hashes the piece (SHA-256 of the
+ * whole file) and feeds it to the WAL reader, while the ingest's workers hash, compress and
+ * seal the pieces before it. One pass over the bytes does all three.
+ */
+#define WAL_PIECE ((size_t)1 << 20)
 
 int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
 		     const struct wal_store_req *q, struct wal_push_result *res, struct err *e)
 {
 	struct catalog_wal w, old;
 	struct ingest_stats acct;
+	struct wal_index ix;
 	const uint8_t *data = q->data;
 	size_t len = q->len;
 	ingest *g = NULL;
 	ingest_stream *s = NULL;
+	crypto_sha *sha = NULL;
 	int64_t cl, nd, content = 0;
 	uint64_t size = 0;
 	double t0 = util_mono();
-	int kind, rc, in_tx = 0, commit_anyway = 0;
+	int kind, rc, in_tx = 0, commit_anyway = 0, indexing = 0;
 	memset(res, 0, sizeof *res);
 	memset(&w, 0, sizeof w);
 	memset(&acct, 0, sizeof acct);
+	memset(&ix, 0, sizeof ix);
 	if (!(kind = backup_wal_name_kind(q->name, &w.timeline)))
 		return err_set(e, ERR_USAGE, "%s is not the name of a WAL file (segment, .partial, .history or .backup)",
 			       q->name);
 	snprintf(w.name, sizeof w.name, "%s", q->name);
-	crypto_sha256(data, len, w.sha256);
 	res->size = w.size = len;
 	w.segno = kind == WAL_SEGMENT || kind == WAL_PARTIAL ? segno_of(q->name, len) : -1;
 	if (kind == WAL_SEGMENT && w.segno < 0)
@@ -130,6 +174,8 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	w.node = nd;
 	rc = catalog_wal_find(c, nd, q->name, &old, NULL);
 	if (rc == 0) {
+		/* the name is archived already: only now is the hash needed before storing */
+		crypto_sha256(data, len, w.sha256);
 		if (old.size == w.size && !memcmp(old.sha256, w.sha256, 32)) {
 			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */
 			rc = 0;
@@ -162,18 +208,37 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	if ((rc = ingest_new(r, c, catalog_file, NULL, &g, e)) < 0)
 		goto out;
 	ingest_account(g, &acct);
-	if (len) {
-		if ((rc = ingest_stream_begin(g, kind == WAL_SEGMENT || kind == WAL_PARTIAL, &s, e)) < 0 ||
-		    (rc = ingest_stream_write(s, data, len, e)) < 0)
+	sha = crypto_sha_new();
+	if (!q->times_given && !q->no_index) {
+		wal_index_begin(&ix, c, &w, e);
+		indexing = 1;
+	}
+	if (len && (rc = ingest_stream_begin(g, kind == WAL_SEGMENT || kind == WAL_PARTIAL, &s, e)) < 0)
+		goto out;
+	for (size_t off = 0; off < len; off += WAL_PIECE) {
+		size_t n = len - off < WAL_PIECE ? len - off : WAL_PIECE;
+		if ((rc = ingest_stream_write_borrowed(s, data + off, n, e)) < 0)
 			goto out;
+		crypto_sha_update(sha, data + off, n);
+		if (indexing)
+			wal_index_feed(&ix, data + off, n);
+	}
+	crypto_sha_final(sha, w.sha256);
+	if (indexing) {
+		indexing = 0;
+		if ((rc = wal_index_end(&ix)) < 0)
+			goto out;
+		res->index_seconds = ix.seconds;
+	}
+	if (len) {
 		rc = ingest_stream_end(s, &content, &size, e);
 		s = NULL;
 		if (rc < 0)
 			goto out;
-		if (size != len) {
-			rc = err_set(e, ERR_INTERNAL, "%s: stored %llu bytes of %zu", q->name, (unsigned long long)size, len);
-			goto out;
-		}
+	}
+	if (size != len) {
+		rc = err_set(e, ERR_INTERNAL, "%s: stored %llu bytes of %zu", q->name, (unsigned long long)size, len);
+		goto out;
 	}
 	w.content = content;
 	w.stored_us = util_now_us();
@@ -184,11 +249,6 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 			if ((rc = catalog_wal_restore_point_add(c, w.node, w.name, q->rps[i].name, q->rps[i].time_us,
 								 q->rps[i].lsn, e)) < 0)
 				goto out;
-	} else if (!q->no_index) {
-		double ti = util_mono();
-		if ((rc = wal_index(c, &w, data, len, e)) < 0)
-			goto out;
-		res->index_seconds = util_mono() - ti;
 	}
 	res->first_commit_us = w.first_commit_us;
 	res->last_commit_us = w.last_commit_us;
@@ -205,6 +265,9 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	res->new_bytes = acct.new_bytes;
 	res->stored_bytes = ingest_stats(g)->stored_bytes;
 out:
+	if (indexing)
+		wal_index_end(&ix);
+	crypto_sha_free(sha);
 	ingest_stream_abort(s);
 	if (in_tx) {
 		if (rc == 0 && commit_anyway)
@@ -217,13 +280,51 @@ out:
 	return rc;
 }
 
+/*
+ * Maps the file to push (read-only, populated): PostgreSQL has just written it, so its pages
+ * are in the page cache, and a mapping hashes and chunks them where they are instead of
+ * copying 16 MiB into fresh memory first. PostgreSQL does not change a file while its
+ * archive_command runs.
+ */
+static int map_file(const char *path, void **data, size_t *len, struct err *e)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*data = NULL;
+	*len = 0;
+	if (fd < 0)
+		return err_sys(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "cannot open %s", path);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int rc = err_set(e, ERR_IO, "%s is not a regular file", path);
+		close(fd);
+		return rc;
+	}
+	if (st.st_size > (off_t)1 << 30) {
+		close(fd);
+		return err_set(e, ERR_USAGE, "%s is %lld bytes: larger than any WAL file (1 GiB)", path,
+			       (long long)st.st_size);
+	}
+	if (st.st_size > 0) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		if (p == MAP_FAILED) {
+			int rc = err_sys(e, ERR_IO, "cannot map %s", path);
+			close(fd);
+			return rc;
+		}
+		*data = p;
+		*len = (size_t)st.st_size;
+	}
+	close(fd);
+	return 0;
+}
+
 int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
 		    const char *path, struct wal_push_result *res, struct err *e)
 {
 	struct wal_store_req q;
 	const char *base = strrchr(path, '/');
 	const char *noidx = getenv("PGTIMEFS_WAL_NO_INDEX");
-	uint8_t *data = NULL;
+	void *data = NULL;
 	size_t len = 0;
 	int64_t tli;
 	double t0 = util_mono();
@@ -234,14 +335,15 @@ int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const 
 	if (!backup_wal_name_kind(base, &tli))
 		return err_set(e, ERR_USAGE, "%s is not the name of a WAL file (segment, .partial, .history or .backup)",
 			       base);
-	if ((rc = util_read_small(path, (size_t)1 << 30, &data, &len, e)) < 0)
+	if ((rc = map_file(path, &data, &len, e)) < 0)
 		return rc;
 	q.name = base;
 	q.data = data;
 	q.len = len;
 	q.no_index = noidx && *noidx && strcmp(noidx, "0");
 	rc = backup_wal_store(r, c, catalog_file, cluster, node, &q, res, e);
-	free(data);
+	if (len)
+		munmap(data, len);
 	res->seconds = util_mono() - t0;
 	return rc;
 }

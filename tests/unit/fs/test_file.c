@@ -763,6 +763,59 @@ static void test_prefetch(void **state)
 	free(p);
 }
 
+/*
+ * ingest_stream_write_borrowed (whole blocks handed to the workers without a copy, the
+ * wal-push path) stores the same chunks as a plain stream of the same bytes: the two content
+ * lists are one (content lists are shared by hash), whatever the piece sizes, and the bytes
+ * read back. The pieces start off a block boundary (a buffered head), cross boundaries and
+ * end with a partial block.
+ */
+static void test_stream_borrowed(void **state)
+{
+	struct fixture *fx = *state;
+	struct file f = fx->f[F_RANDOM];
+	size_t cuts[] = {1000, 2 * MIB + 5, 123, 65536, 0};
+	int64_t plain = 0, borrowed = 0, copy = 0;
+	uint64_t size = 0;
+	ingest_stream *s;
+	ingest *g;
+	size_t off = 0;
+	check_ok(ingest_new(fx->r, fx->c, fx->db, NULL, &g, E));
+	check_ok(catalog_begin(fx->c, E));
+	check_ok(ingest_stream_begin(g, 1, &s, E));
+	check_ok(ingest_stream_write(s, f.data, f.size, E));
+	check_ok(ingest_stream_end(s, &plain, &size, E));
+	assert_int_equal(size, f.size);
+	check_ok(ingest_stream_begin(g, 1, &s, E));
+	check_ok(ingest_stream_write(s, f.data, cuts[0], E)); /* buffered: off a block boundary */
+	off = cuts[0];
+	for (int i = 1; cuts[i]; i++) {
+		check_ok(ingest_stream_write_borrowed(s, f.data + off, cuts[i], E));
+		off += cuts[i];
+	}
+	check_ok(ingest_stream_write_borrowed(s, f.data + off, f.size - off, E)); /* the rest */
+	check_ok(ingest_stream_end(s, &borrowed, &size, E));
+	assert_int_equal(size, f.size);
+	/* borrowed from the first byte on (block-aligned from the start) */
+	check_ok(ingest_stream_begin(g, 1, &s, E));
+	check_ok(ingest_stream_write_borrowed(s, f.data, f.size, E));
+	check_ok(ingest_stream_end(s, &copy, &size, E));
+	check_ok(ingest_flush(g, E));
+	check_ok(catalog_commit(fx->c, E));
+	ingest_committed(g);
+	ingest_free(g);
+	assert_true(plain > 0);
+	assert_int_equal(borrowed, plain);
+	assert_int_equal(copy, plain);
+	{
+		fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+		f.content = borrowed;
+		check_read(rd, &f, 0, (size_t)f.size, 0);
+		check_read(rd, &f, 65536 - 7, 3 * 65536, 0);
+		fs_reader_free(rd);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -774,6 +827,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_borrowed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
