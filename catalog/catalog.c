@@ -262,6 +262,14 @@ int catalog_open(const char *path, int readonly, catalog **out, struct err *e)
 		goto fail;
 	}
 	sqlite3_busy_timeout(c->db, 30000);
+	/*
+	 * No checkpoint when the last connection closes: a short-lived writer (wal-push, once per
+	 * segment) would otherwise pay a checkpoint, two more fsyncs and a new -wal file (and a
+	 * directory fsync) on every run. SQLite's automatic checkpoint (every 1000 pages) runs at
+	 * commit time instead, so the -wal file stays bounded and is kept between runs.
+	 */
+	if (!readonly)
+		sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if ((rc = exec(c, readonly ? "PRAGMA query_only = 1" : "PRAGMA journal_mode = WAL", e)) < 0)
 		goto fail;
 	/* readers (mount threads, ingest workers) are many: each keeps a smaller page cache */
