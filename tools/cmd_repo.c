@@ -152,6 +152,18 @@ static int read_new_pass(char **pass, size_t *len, struct err *e)
 }
 
 /*
+ * key add and key remove take the writer lock: two removes at once could otherwise each see
+ * the other's key and remove the last two together.
+ */
+static int key_lock(struct ctx *x, struct err *e)
+{
+	int rc;
+	if ((rc = util_mkdir_p(x->state_dir, 0700, e)) < 0)
+		return rc;
+	return catalog_writer_lock(x->state_dir, x->wait_s, &x->lock_fd, e);
+}
+
+/*
  * key add --generate FILE: a random secret, written to FILE (created, never overwritten, 0600,
  * made durable) before its key file exists, so a failure leaves either nothing or a secret
  * file without a key (removed again here), never a key nobody can open.
@@ -251,7 +263,8 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 	if (!strcmp(argv[1], "add") && argc == 4 && !strcmp(argv[2], "--generate")) {
 		char id[17];
 		struct json j;
-		if ((rc = setup_repo(x, &e)) < 0 || (rc = key_generate(x, argv[3], id, &e)) < 0)
+		if ((rc = setup_repo(x, &e)) < 0 || (rc = key_lock(x, &e)) < 0 ||
+		    (rc = key_generate(x, argv[3], id, &e)) < 0)
 			return report(&e);
 		if (x->json) {
 			json_init(&j, stdout);
@@ -272,6 +285,11 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 		size_t nl = 0;
 		if ((rc = setup_repo(x, &e)) < 0 || (rc = read_new_pass(&np, &nl, &e)) < 0)
 			return report(&e);
+		if ((rc = key_lock(x, &e)) < 0) {
+			OPENSSL_cleanse(np, nl);
+			free(np);
+			return report(&e);
+		}
 		rc = repo_key_add(x->repo, np, nl, NULL, id, &e);
 		OPENSSL_cleanse(np, nl);
 		free(np);
@@ -284,7 +302,8 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "remove") && argc == 3) {
-		if ((rc = setup_repo(x, &e)) < 0 || (rc = repo_key_remove(x->repo, argv[2], &e)) < 0)
+		if ((rc = setup_repo(x, &e)) < 0 || (rc = key_lock(x, &e)) < 0 ||
+		    (rc = repo_key_remove(x->repo, argv[2], &e)) < 0)
 			return report(&e);
 		if (!x->quiet && !x->json)
 			printf("removed key %s\n", argv[2]);

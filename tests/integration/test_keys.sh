@@ -20,6 +20,16 @@ ok "after removing the old key its passphrase no longer opens the repository"
 PGTIMEFS_PASSPHRASE=second-secret expect_fail "remove last key" 2 pgt key remove "$new"
 err_has "last key"
 expect_fail "key add without a new passphrase" 2 env PGTIMEFS_PASSPHRASE=second-secret "$PGT" key add
+# key operations take the writer lock: with it held, they refuse (--wait 0) and change nothing
+flock "$T/state/writer.lock" sleep 3 &
+holder=$!
+sleep 0.3
+PGTIMEFS_NEW_PASSPHRASE=third PGTIMEFS_PASSPHRASE=second-secret expect_fail "key add under the lock" 1 "$PGT" --wait 0 key add
+err_has "is writing to this repository"
+PGTIMEFS_PASSPHRASE=second-secret expect_fail "key remove under the lock" 1 "$PGT" --wait 0 key remove "$new"
+err_has "is writing to this repository"
+wait $holder
+[ "$(ls "$Z1/keys" | wc -l)" = 1 ] || fail "a refused key operation changed keys/"
 ok "the last key cannot be removed; key add needs a new passphrase"
 
 # a generated machine key
