@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,52 @@ void repo_config_format(const struct repo_config *cfg, char *out, size_t cap)
 		 cfg->format, cfg->id, cfg->chunk.block_size, cfg->chunk.cdc_min, cfg->chunk.cdc_avg,
 		 cfg->chunk.cdc_max, cfg->chunk.seed, cfg->zstd_level, cfg->pack_size, cfg->delta_blocks, cfg->kdf.log2n, cfg->kdf.r,
 		 cfg->kdf.p);
+}
+
+/* mac = HMAC(id key, prefix || body) as 64 hex digits into hex (65 bytes) */
+static void config_mac(const crypto_key *k, const char *body, size_t len, char hex[65])
+{
+	size_t plen = strlen(REPO_CONFIG_MAC_PREFIX);
+	uint8_t *buf = xmalloc(plen + len + 1), mac[CRYPTO_ID_LEN];
+	memcpy(buf, REPO_CONFIG_MAC_PREFIX, plen);
+	memcpy(buf + plen, body, len);
+	crypto_blob_id(k, buf, plen + len, mac);
+	free(buf);
+	hex_encode(mac, sizeof mac, hex);
+}
+
+void repo_config_seal(const struct repo_config *cfg, const crypto_key *k, char *out, size_t cap)
+{
+	char hex[65];
+	size_t n;
+	repo_config_format(cfg, out, cap);
+	n = strlen(out);
+	config_mac(k, out, n, hex);
+	snprintf(out + n, cap - n, "mac = %s\n", hex);
+}
+
+int repo_config_verify(const crypto_key *k, const char *text, size_t len)
+{
+	char want[65];
+	size_t end = len, start;
+	uint8_t a[32], b[32];
+	/* the last line, without its newline */
+	while (end && (text[end - 1] == '\n' || text[end - 1] == '\r'))
+		end--;
+	start = end;
+	while (start && text[start - 1] != '\n')
+		start--;
+	if (end - start != 6 + 64 || memcmp(text + start, "mac = ", 6))
+		return ERR_NOTFOUND;
+	{
+		char got[65];
+		memcpy(got, text + start + 6, 64);
+		got[64] = '\0';
+		config_mac(k, text, start, want);
+		if (hex_decode(got, a, 32) < 0 || hex_decode(want, b, 32) < 0)
+			return ERR_AUTH;
+	}
+	return CRYPTO_memcmp(a, b, 32) ? ERR_AUTH : 0;
 }
 
 static int get_u64(const struct config *c, const char *key, uint64_t min, uint64_t max, int base, uint64_t *out,
@@ -179,7 +226,7 @@ int repo_init(zones *z, const struct repo_config *cfg, const char *pass, size_t 
 		return e ? e->code : ERR_CRYPTO;
 	if ((rc = write_key(z, k, &cfg->kdf, pass, passlen, id, e)) < 0)
 		goto out;
-	repo_config_format(cfg, text, sizeof text);
+	repo_config_seal(cfg, k, text, sizeof text);
 	if ((rc = zones_put(z, "config", text, strlen(text), e)) < 0)
 		goto out;
 	rc = zones_sync(z, e);
@@ -207,23 +254,38 @@ static int keycand_cmp(const void *a, const void *b)
 int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e)
 {
 	struct repo *r = xcalloc(1, sizeof *r);
-	uint8_t *text = NULL;
-	size_t len, tried = 0;
-	int zone, rc, corrupt = 0;
+	uint8_t *text[ZONES_MAX] = {NULL};
+	size_t len[ZONES_MAX], tried = 0;
+	int zone, rc, corrupt = 0, parsed = 0;
 	r->z = z;
 	*out = NULL;
 	rc = ERR_NOTFOUND;
-	for (zone = 0; zone < zones_count(z) && rc < 0; zone++) {
+	/* every zone's config that parses; which one is used is decided once the key is open */
+	for (zone = 0; zone < zones_count(z); zone++) {
 		char full[4096];
+		struct err pe;
+		int prc;
 		zones_file(z, zone, "config", full, sizeof full);
-		free(text);
-		text = NULL;
-		if (util_read_small(full, 64 * 1024, &text, &len, NULL) < 0)
+		if (util_read_small(full, 64 * 1024, &text[zone], &len[zone], NULL) < 0)
 			continue;
-		rc = repo_config_parse((const char *)text, len, &r->cfg, e); /* the first that parses wins */
-		if (rc < 0)
-			err_prefix(e, "zone %d", zone + 1);
+		err_clear(&pe);
+		prc = repo_config_parse((const char *)text[zone], len[zone], &r->cfg, &pe);
+		if (prc == 0) {
+			parsed++;
+			continue;
+		}
+		free(text[zone]);
+		text[zone] = NULL;
+		if (rc == ERR_NOTFOUND) { /* the first zone's reason is the one reported */
+			rc = prc;
+			if (e) {
+				*e = pe;
+				err_prefix(e, "zone %d", zone + 1);
+			}
+		}
 	}
+	if (parsed)
+		rc = 0;
 	if (rc == ERR_NOTFOUND) {
 		err_set(e, ERR_NOTFOUND, "no repository in any of the %d zones (no config file)", zones_count(z));
 		err_hint(e, "run 'pgtimefs init' to create one, or check the zones in the configuration");
@@ -293,11 +355,41 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		}
 		goto fail;
 	}
-	free(text);
+	{
+		int use = -1, unsealed = -1, altered = 0;
+		for (zone = 0; zone < zones_count(z) && use < 0; zone++) {
+			if (!text[zone])
+				continue;
+			rc = repo_config_verify(r->key, (const char *)text[zone], len[zone]);
+			if (rc == 0)
+				use = zone;
+			else if (rc == ERR_NOTFOUND && unsealed < 0)
+				unsealed = zone;
+			else if (rc == ERR_AUTH)
+				altered++;
+		}
+		if (use < 0 && unsealed >= 0) {
+			use = unsealed;
+			r->config_unsealed = 1;
+		}
+		if (use < 0) {
+			err_set(e, ERR_CORRUPT, "the repository config fails its authentication in %d zone%s: it was altered",
+				altered, altered == 1 ? "" : "s");
+			err_hint(e, "copy the config file from a zone or a backup you trust, then run 'pgtimefs check'");
+			rc = ERR_CORRUPT;
+			goto fail;
+		}
+		r->config_zone = use;
+		if ((rc = repo_config_parse((const char *)text[use], len[use], &r->cfg, e)) < 0)
+			goto fail;
+	}
+	for (zone = 0; zone < ZONES_MAX; zone++)
+		free(text[zone]);
 	*out = r;
 	return 0;
 fail:
-	free(text);
+	for (zone = 0; zone < ZONES_MAX; zone++)
+		free(text[zone]);
 	r->z = NULL; /* caller keeps z on failure */
 	repo_close(r);
 	return rc;

@@ -3,10 +3,11 @@
  *
  * Every zone holds `config` (plain INI: format version, repository id, chunker, zstd, pack
  * and KDF parameters; no secrets) and `keys/<key-id>` (key files, crypto/keyfile.h).
- * repo_open reads the config from the first zone that has one and tries the passphrase on
- * the key files, cheapest KDF first (a generated machine key opens in milliseconds even beside
- * a stretched passphrase's key file); it needs only one zone to be present. A repo is immutable once open and
- * may be shared by threads (its key is read-only); key add/remove are for one thread.
+ * repo_open reads the config of every zone, tries the passphrase on the key files, cheapest
+ * KDF first (a generated machine key opens in milliseconds even beside a stretched
+ * passphrase's key file), then uses the first config whose MAC verifies; it needs only one
+ * zone to be present. A repo is immutable once open and may be shared by threads (its key is
+ * read-only); key add/remove are for one thread.
  */
 #ifndef PGTIMEFS_STORE_REPO_H
 #define PGTIMEFS_STORE_REPO_H
@@ -35,14 +36,31 @@ struct repo {
 	struct repo_config cfg;
 	crypto_key *key;
 	char key_id[17]; /* the key file that opened it */
+	int config_zone;     /* the zone (0-based) whose config is in use: the first that verifies */
+	int config_unsealed; /* that config has no MAC line (an older pgtimefs): `repair` seals it */
 };
 
 /* Defaults for a new repository, with a fresh random id and gear seed. */
 int repo_config_default(struct repo_config *cfg, struct err *e);
 /* Parses a config file's text; ERR_CORRUPT with the reason on anything unexpected. */
 int repo_config_parse(const char *text, size_t len, struct repo_config *cfg, struct err *e);
-/* Formats cfg as the text of a config file into out (at least 1024 bytes). */
+/* Formats cfg as the text of a config file into out (at least 1024 bytes), without its MAC. */
 void repo_config_format(const struct repo_config *cfg, char *out, size_t cap);
+
+/*
+ * The config's authentication. A config's last line is `mac = <64 hex digits>`:
+ * HMAC-SHA256 under the master key's id key of REPO_CONFIG_MAC_PREFIX followed by every byte
+ * of the file before that line. The config holds no secrets, but the chunker, the zstd level
+ * and the KDF of future key files are read from it: someone who can write to a zone must not
+ * be able to change them unnoticed.
+ *
+ * repo_config_seal formats cfg with its MAC line (out: at least 1200 bytes);
+ * repo_config_verify returns 0 when text's MAC verifies, ERR_NOTFOUND when it has no MAC
+ * line (written by a pgtimefs before config MACs), ERR_AUTH when it does not verify.
+ */
+#define REPO_CONFIG_MAC_PREFIX "pgtimefs repository config\n"
+void repo_config_seal(const struct repo_config *cfg, const crypto_key *k, char *out, size_t cap);
+int repo_config_verify(const crypto_key *k, const char *text, size_t len);
 
 /*
  * Creates a repository in every zone: directories, config, a first key file sealed with
@@ -52,7 +70,9 @@ int repo_init(zones *z, const struct repo_config *cfg, const char *pass, size_t 
 
 /*
  * Opens the repository in z (taking ownership of z): ERR_NOTFOUND when no zone holds a
- * config, ERR_AUTH when no key file opens with pass.
+ * config, ERR_AUTH when no key file opens with pass, ERR_CORRUPT when every config that
+ * parses fails its MAC. A config without a MAC line is used only when no zone has one that
+ * verifies (config_unsealed is then set).
  */
 int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e);
 void repo_close(struct repo *r);

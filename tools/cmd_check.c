@@ -214,7 +214,7 @@ static int catalog_problem(void *ctx, const char *msg)
 	return 0;
 }
 
-/* Non-zero when zone i holds a config that parses and names this repository. */
+/* Non-zero when zone i holds a config that parses, names this repository and whose MAC verifies. */
 static int zone_config_ok(const struct repo *r, int i)
 {
 	char full[4200];
@@ -225,7 +225,8 @@ static int zone_config_ok(const struct repo *r, int i)
 	zones_file(r->z, i, "config", full, sizeof full);
 	if (util_read_small(full, 65536, &buf, &len, NULL) < 0)
 		return 0;
-	ok = repo_config_parse((char *)buf, len, &cfg, NULL) == 0 && !strcmp(cfg.id, r->cfg.id);
+	ok = repo_config_parse((char *)buf, len, &cfg, NULL) == 0 && !strcmp(cfg.id, r->cfg.id) &&
+	     repo_config_verify(r->key, (const char *)buf, len) == 0;
 	free(buf);
 	return ok;
 }
@@ -288,8 +289,10 @@ static void check_zone_files(struct checker *k)
 		}
 		if (!zone_config_ok(r, i)) {
 			char text[2048];
-			problem(k, "config", i + 1, "zone %d has no valid config of this repository", i + 1);
-			repo_config_format(&r->cfg, text, sizeof text);
+			problem(k, "config", i + 1,
+				"zone %d has no valid config of this repository (missing, damaged, altered, or without a MAC)",
+				i + 1);
+			repo_config_seal(&r->cfg, r->key, text, sizeof text);
 			if (k->repair && zones_put_one(r->z, i, "config", text, strlen(text), &e) == 0)
 				fixed(k, "config written to zone %d", i + 1);
 		}

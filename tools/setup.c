@@ -126,6 +126,11 @@ int setup_repo(struct ctx *x, struct err *e)
 		zones_free(z);
 		return rc;
 	}
+	if (x->repo->config_unsealed)
+		fprintf(stderr, "pgtimefs: warning: the repository config (zone %d) carries no MAC: it was written by an "
+				"older pgtimefs, or someone removed it\nHINT: run 'pgtimefs repair' to seal the config "
+				"in every zone\n",
+			x->repo->config_zone + 1);
 	return 0;
 }
 

@@ -33,6 +33,25 @@ cp -a "$T/keys-save/1" "$Z1/keys"; cp -a "$T/keys-save/2" "$Z2/keys"; cp -a "$T/
 pgt list >/dev/null || fail "keys restored but list fails"
 ok "garbage key files: reported as damaged"
 
+# --- the repository config altered in zone 1 (its MAC no longer verifies): zone 2's is used,
+# check names zone 1, repair rewrites it, a second check is clean; altered everywhere: refused
+cp "$Z1/config" "$T/config.save"
+sed -i 's/^zstd-level = .*/zstd-level = 19/' "$Z1/config"
+grep -q '^zstd-level = 19' "$Z1/config" || fail "the test could not alter the config"
+verify_cat_bulk "$T/data" prod/latest/n1
+expect_fail "check with an altered config" 1 pgt check
+grep -q "zone 1 has no valid config" "$T/out" || { cat "$T/out"; fail "check does not name zone 1's config"; }
+pgt repair >/dev/null || fail "repair of the config failed"
+cmp -s "$Z1/config" "$T/config.save" || fail "repair did not restore zone 1's config"
+pgt check >/dev/null || fail "check after repairing the config is not clean"
+ok "an altered config in zone 1: not used, check names it, repair restores it"
+for z in "$Z1" "$Z2" "$Z3"; do sed -i 's/^cdc-min = .*/cdc-min = 4096/' "$z/config"; done
+expect_fail "config altered in every zone" 1 pgt list
+err_has "altered"
+for z in "$Z1" "$Z2" "$Z3"; do cp "$T/config.save" "$z/config"; done
+pgt check >/dev/null || fail "check with the config put back is not clean"
+ok "a config altered in every zone: refused with a clear error"
+
 # --- a byte flipped in a pack of zone 1: reads fall over, check names it, repair heals it
 pack=$(cd "$Z1" && find packs -type f | head -n 1)
 python3 - "$Z1/$pack" <<'PY'

@@ -490,6 +490,113 @@ static void test_open_damaged_keys(void **state)
 	assert_non_null(strstr(e.msg, "zone"));
 }
 
+/* Zone i's config file, whole (caller frees). */
+static char *read_config(const struct fixture *f, int i, size_t *len)
+{
+	char path[600];
+	uint8_t *buf = NULL;
+	char *text;
+	snprintf(path, sizeof path, "%s/config", f->zpath[i]);
+	assert_int_equal(util_read_small(path, 65536, &buf, len, NULL), 0);
+	text = strndup((const char *)buf, *len);
+	free(buf);
+	assert_non_null(text);
+	return text;
+}
+
+static void write_config(const struct fixture *f, int i, const char *text)
+{
+	char path[600];
+	FILE *fp;
+	snprintf(path, sizeof path, "%s/config", f->zpath[i]);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* A copy of text with the first occurrence of from replaced by to (caller frees). */
+static char *replaced(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+	char *out;
+	assert_non_null(at);
+	out = malloc(strlen(text) + strlen(to) + 1);
+	assert_non_null(out);
+	memcpy(out, text, (size_t)(at - text));
+	strcpy(out + (at - text), to);
+	strcat(out, at + strlen(from));
+	return out;
+}
+
+/*
+ * The config's MAC: init seals it; an altered zone's config is passed over for the next one
+ * that verifies; every zone altered is ERR_CORRUPT; a config without a MAC line (an older
+ * pgtimefs) is still used, flagged unsealed.
+ */
+static void test_config_mac(void **state)
+{
+	struct fixture *f = *state;
+	struct repo_config cfg;
+	struct repo *r;
+	struct err e;
+	char *orig, *altered, *bare;
+	size_t len;
+	init_repo(f, &cfg);
+	orig = read_config(f, 0, &len);
+	assert_non_null(strstr(orig, "\nmac = "));
+	r = open_repo(f, PASS);
+	assert_int_equal(repo_config_verify(r->key, orig, len), 0);
+	assert_int_equal(r->config_zone, 0);
+	assert_int_equal(r->config_unsealed, 0);
+	/* one byte of the body changed, or of the MAC, or no newline at the end */
+	altered = replaced(orig, "zstd-level = -1", "zstd-level = 19");
+	assert_int_equal(repo_config_verify(r->key, altered, strlen(altered)), ERR_AUTH);
+	assert_int_equal(repo_config_verify(r->key, orig, len - 1), 0);
+	bare = strndup(orig, (size_t)(strstr(orig, "\nmac = ") + 1 - orig));
+	assert_non_null(bare);
+	assert_int_equal(repo_config_verify(r->key, bare, strlen(bare)), ERR_NOTFOUND);
+	{
+		char *m = strdup(orig);
+		char *at = strstr(m, "mac = ") + 6;
+		at[0] = at[0] == '0' ? '1' : '0';
+		assert_int_equal(repo_config_verify(r->key, m, len), ERR_AUTH);
+		free(m);
+	}
+	repo_close(r);
+
+	/* zone 1 altered: zone 2's config is used, with the original level */
+	write_config(f, 0, altered);
+	r = open_repo(f, PASS);
+	assert_int_equal(r->config_zone, 1);
+	assert_int_equal(r->cfg.zstd_level, -1);
+	repo_close(r);
+
+	/* every zone altered: refused */
+	for (int i = 1; i < NZ; i++)
+		write_config(f, i, altered);
+	err_clear(&e);
+	assert_int_equal(open_rc(f, PASS, &e), ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "altered"));
+
+	/* no MAC anywhere (an older pgtimefs): used, flagged */
+	for (int i = 0; i < NZ; i++)
+		write_config(f, i, bare);
+	r = open_repo(f, PASS);
+	assert_int_equal(r->config_unsealed, 1);
+	assert_int_equal(r->cfg.zstd_level, -1);
+	repo_close(r);
+	/* a sealed config in any zone wins over unsealed ones */
+	write_config(f, 2, orig);
+	r = open_repo(f, PASS);
+	assert_int_equal(r->config_unsealed, 0);
+	assert_int_equal(r->config_zone, 2);
+	repo_close(r);
+	free(orig);
+	free(altered);
+	free(bare);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -1059,6 +1166,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_damaged_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_cheapest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_mac, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_failover, setup, teardown),
