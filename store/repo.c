@@ -320,7 +320,8 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 			}
 			zones_list_free(ids, n);
 		}
-		qsort(kc, nk, sizeof *kc, keycand_cmp);
+		if (nk)
+			qsort(kc, nk, sizeof *kc, keycand_cmp);
 		for (size_t j = 0; j < nk; j++) {
 			struct err ke;
 			int seen = 0;
