@@ -312,6 +312,10 @@ static void make_json(struct fs_view *v, const char *cluster_name, const struct 
 /* the recovery block of a node: recovery_target_time only when the WAL shown has a commit after T */
 #define RESTORE_COMMAND "'false'"
 
+/* Tablespaces are directories in pg_tblspc/ (docs/design-notes.md): PostgreSQL 15 PANICs on
+ * them when recovery reaches consistency (CheckTablespaceDirectory) unless this is on. */
+#define IN_PLACE "allow_in_place_tablespaces = 'on'\n"
+
 static void make_block(struct fs_view *v, struct fs_view_node *vn)
 {
 	char pt[48];
@@ -320,13 +324,13 @@ static void make_block(struct fs_view *v, struct fs_view_node *vn)
 	if (vn->target_time)
 		n = snprintf(vn->block, sizeof vn->block,
 			     "# pgtimefs recovery (at/%s)\nrecovery_target_time = '%s'\nrecovery_target_action = 'promote'\n"
-			     "restore_command = " RESTORE_COMMAND "\n",
-			     v->name, pt);
+			     "restore_command = " RESTORE_COMMAND "\n%s",
+			     v->name, pt, vn->tablespaces ? IN_PLACE : "");
 	else
 		n = snprintf(vn->block, sizeof vn->block,
 			     "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = " RESTORE_COMMAND
-			     "\n",
-			     v->name);
+			     "\n%s",
+			     v->name, vn->tablespaces ? IN_PLACE : "");
 	vn->block_len = (size_t)n;
 }
 
@@ -377,6 +381,12 @@ static int view_make(catalog *c, int64_t cluster, const char *cluster_name, int6
 		if (rc == 0 && catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "postgresql.auto.conf", en, NULL) == 0 &&
 		    S_ISREG(en->mode))
 			view_entry(en, &vn->conf);
+		if (rc == 0 && catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "pg_tblspc", en, NULL) == 0 &&
+		    S_ISDIR(en->mode)) {
+			size_t got = 0;
+			rc = catalog_dir_page(c, vn->run.nb.nb, en->id, "", en, 1, &got, e);
+			vn->tablespaces = rc == 0 && got > 0;
+		}
 		free(en);
 		if (rc < 0)
 			goto out;

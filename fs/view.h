@@ -41,6 +41,7 @@ struct fs_view_node {
 	struct fs_view_entry root; /* the snapshot's root directory of the node */
 	struct fs_view_entry pgwal, conf;
 	int target_time;	   /* 1: recovery_target_time = T; 0: replay to the end of the WAL shown */
+	int tablespaces;	   /* 1: pg_tblspc/ holds a tablespace (a directory) */
 	char block[512];	   /* appended to postgresql.auto.conf */
 	size_t block_len;
 };

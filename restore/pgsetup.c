@@ -1,6 +1,7 @@
 /* pgsetup.c: the local PostgreSQL installation and a restored node's configuration files. */
 #include "pgsetup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -342,6 +343,25 @@ static int copy_sample_plus(const struct restore_pg *pg, const char *sample, con
 	return rc;
 }
 
+/*
+ * 1 when dir/pg_tblspc holds an entry (a tablespace, stored as a directory: see
+ * docs/design-notes.md), 0 when it holds none, a negative ERR_* when it cannot be read.
+ */
+static int has_tablespaces(const char *dir, struct err *e)
+{
+	char path[RESTORE_PATH_MAX + 64];
+	DIR *d;
+	struct dirent *de;
+	int found = 0;
+	snprintf(path, sizeof path, "%s/pg_tblspc", dir);
+	if (!(d = opendir(path)))
+		return errno == ENOENT ? 0 : err_sys(e, ERR_IO, "cannot read %s", path);
+	while (!found && (de = readdir(d)))
+		found = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	return found;
+}
+
 int restore_pg_configure(const char *dir, const struct restore_pg *pg, const struct restore_node_conf *c, int chown_to,
 			 unsigned uid, unsigned gid, struct err *e)
 {
@@ -377,6 +397,17 @@ int restore_pg_configure(const char *dir, const struct restore_pg *pg, const str
 		put_setting(buf, sizeof buf, &n, "unix_socket_directories", c->socket_dir);
 	if (c->citus)
 		put_setting(buf, sizeof buf, &n, "shared_preload_libraries", "citus");
+	if ((rc = has_tablespaces(dir, e)) < 0)
+		return rc;
+	if (rc) {
+		/* the tablespaces are directories in pg_tblspc/ (in-place): PostgreSQL 15 PANICs on
+		 * them when recovery reaches consistency (CheckTablespaceDirectory) unless this is on;
+		 * kept after the promotion, for a standby or a PITR made from this cluster */
+		if (n < sizeof buf)
+			n += (size_t)snprintf(buf + n, sizeof buf - n,
+					      "# tablespaces are directories in pg_tblspc/: recovery needs this\n");
+		put_setting(buf, sizeof buf, &n, "allow_in_place_tablespaces", "on");
+	}
 	if (c->rec->target_name[0])
 		put_setting(buf, sizeof buf, &n, "recovery_target_name", c->rec->target_name);
 	else if (c->rec->target_time[0])

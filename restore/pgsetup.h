@@ -71,7 +71,9 @@ struct restore_node_conf {
  * Rewrites the configuration of data directory dir, durably:
  * - postgresql.conf: the installed sample, unchanged (every parameter at its default);
  * - postgresql.auto.conf: only port, unix_socket_directories when asked, shared_preload_libraries
- *   = 'citus' when the node has Citus, and the recovery settings (target, action promote, a
+ *   = 'citus' when the node has Citus, allow_in_place_tablespaces = 'on' when pg_tblspc/ holds
+ *   a tablespace (a directory: PostgreSQL 15 refuses to finish recovery on one without it), and
+ *   the recovery settings (target, action promote, a
  *   restore_command that finds nothing so the server reads pg_wal/);
  * - pg_hba.conf: local (socket) connections, normal and replication, by peer with the map
  *   "pgtimefs", which lets in only the OS user user (as its own role, or as postgres); host
