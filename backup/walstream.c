@@ -534,6 +534,26 @@ out:
 	return rc;
 }
 
+/* Fetches the server's history file of timeline tli (TIMELINE_HISTORY) and stores it. */
+static int store_history(struct wsnode *n, uint32_t tli, struct err *e)
+{
+	char cmd[64], name[32];
+	PGresult *res;
+	int rc;
+	snprintf(cmd, sizeof cmd, "TIMELINE_HISTORY %u", tli);
+	if ((rc = repl_query(n, cmd, &res, e)) < 0)
+		return rc;
+	if (PQntuples(res) != 1 || PQnfields(res) != 2) {
+		PQclear(res);
+		return err_set(e, ERR_IO, "node %s: unexpected answer to %s", n->spec->name, cmd);
+	}
+	snprintf(name, sizeof name, "%s", PQgetvalue(res, 0, 0));
+	rc = store(n, name, WAL_HISTORY, 0, (const uint8_t *)PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
+		   (size_t)PQgetlength(res, 0, 1), 0, 0, 0, 0, NULL, 0, e);
+	PQclear(res);
+	return rc;
+}
+
 /* Connects, finds the start, creates the slot when missing, and starts streaming. */
 static int open_stream(struct wsnode *n, struct err *e)
 {
@@ -543,6 +563,7 @@ static int open_stream(struct wsnode *n, struct err *e)
 	uint64_t xlogpos, restart = 0, start = 0;
 	uint32_t restart_tli = 0;
 	int rc, have_cat = 0;
+	int64_t nd = 0;
 	struct catalog_wal last;
 	if ((rc = pg_connect(n->spec->name, n->spec->conninfo, 1, &n->conn, e)) < 0)
 		return rc;
@@ -587,16 +608,32 @@ static int open_stream(struct wsnode *n, struct err *e)
 	/* where the archive ends */
 	pthread_mutex_lock(&n->ws->mu);
 	{
-		int64_t cl, nd;
-		if (catalog_cluster_find(n->ws->c, n->ws->o->cluster, &cl, NULL) == 0 &&
-		    catalog_node_find(n->ws->c, cl, n->spec->name, &nd, NULL) == 0 &&
-		    catalog_wal_last_segment(n->ws->c, nd, &last, NULL) == 0 && last.size == n->seg_size)
+		int64_t cl;
+		if (catalog_cluster_find(n->ws->c, n->ws->o->cluster, &cl, NULL) < 0 ||
+		    catalog_node_find(n->ws->c, cl, n->spec->name, &nd, NULL) < 0)
+			nd = 0;
+		else if (catalog_wal_last_segment(n->ws->c, nd, &last, NULL) == 0 && last.size == n->seg_size)
 			have_cat = 1;
 	}
 	pthread_mutex_unlock(&n->ws->mu);
 	/* the same system as the archive, before anything is created on the server */
 	if (have_cat && (rc = check_archive(n, &last, 0, e)) < 0)
 		return rc;
+	/* and a timeline that goes on from the archive's: a server on an older timeline (an old
+	 * primary after a failover, a server restored from an older copy) has WAL past the
+	 * archive's switch point that is not this history. A cascading standby that restarts
+	 * reports the timeline it replays, which can be older for a moment: so a retry, not a stop */
+	if (have_cat && (uint32_t)last.timeline > server_tli) {
+		char a[32];
+		pg_lsn_format(((uint64_t)last.segno + 1) * n->seg_size, a);
+		err_set(e, ERR_IO, "node %s: the server is on timeline %u, but the node's archive is on timeline %u (up to %s): "
+				   "not streaming its timeline %u past the archive's switch",
+			n->spec->name, server_tli, (unsigned)last.timeline, a, server_tli);
+		err_hint(e, "another server (an old primary?) answers at this conninfo: point the node at the server on "
+			    "timeline %u or later; a standby that restarts gets there by itself",
+			 (unsigned)last.timeline);
+		return ERR_IO;
+	}
 	/* the slot: created when missing */
 	snprintf(cmd, sizeof cmd, "READ_REPLICATION_SLOT \"%s\"", n->slot);
 	if ((rc = repl_query(n, cmd, &res, e)) < 0)
@@ -667,6 +704,22 @@ static int open_stream(struct wsnode *n, struct err *e)
 	reset_segment(n, tli, start);
 	n->flushed = start;
 	n->removed = 0;
+	/* the history of the timeline it starts on, when the archive lacks it (as pg_receivewal
+	 * does): a start on a newer timeline than the archive's without streaming its switch (the
+	 * switch point at the archive's end, a segment start), or a new node on a promoted server */
+	if (tli > 1) {
+		char hist[32];
+		int have = 0;
+		snprintf(hist, sizeof hist, "%08X.history", tli);
+		if (nd) {
+			struct catalog_wal h;
+			pthread_mutex_lock(&n->ws->mu);
+			have = catalog_wal_find(n->ws->c, nd, hist, &h, NULL) == 0;
+			pthread_mutex_unlock(&n->ws->mu);
+		}
+		if (!have && (rc = store_history(n, tli, e)) < 0)
+			return rc;
+	}
 	if (have_cat && tli == last.timeline && start == ((uint64_t)last.segno + 1) * n->seg_size &&
 	    (rc = check_archive(n, &last, 1, e)) < 0)
 		return rc;
@@ -695,22 +748,8 @@ static int timeline_end(struct wsnode *n, PGresult *res, struct err *e)
 		  (unsigned)next_start, next);
 	if ((rc = store_partial(n, 1, e)) < 0)
 		return rc;
-	{
-		char cmd[64], name[32];
-		snprintf(cmd, sizeof cmd, "TIMELINE_HISTORY %u", next);
-		if ((rc = repl_query(n, cmd, &r2, e)) < 0)
-			return rc;
-		if (PQntuples(r2) != 1 || PQnfields(r2) != 2) {
-			PQclear(r2);
-			return err_set(e, ERR_IO, "node %s: unexpected answer to %s", n->spec->name, cmd);
-		}
-		snprintf(name, sizeof name, "%s", PQgetvalue(r2, 0, 0));
-		rc = store(n, name, WAL_HISTORY, 0, (const uint8_t *)PQgetvalue(r2, 0, 1), (size_t)PQgetlength(r2, 0, 1),
-			   (size_t)PQgetlength(r2, 0, 1), 0, 0, 0, 0, NULL, 0, e);
-		PQclear(r2);
-		if (rc < 0)
-			return rc;
-	}
+	if ((rc = store_history(n, next, e)) < 0)
+		return rc;
 	reset_segment(n, next, next_start - next_start % n->seg_size);
 	if (n->flushed > n->seg_start)
 		n->flushed = n->seg_start;
@@ -841,7 +880,7 @@ static void *node_main(void *arg)
 			backoff = 1;
 		if (strstr(e.msg, "has already been removed"))
 			n->removed = 1;
-		logf_node(n, "%s; reconnecting in %.0f s", e.msg, backoff);
+		logf_node(n, "%s; reconnecting in %.0f s%s%s", e.msg, backoff, e.hint[0] ? " HINT: " : "", e.hint);
 		for (double until = util_mono() + backoff; util_mono() < until && !stopping(n);)
 			usleep(100000);
 		backoff = backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2;
