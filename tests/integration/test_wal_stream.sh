@@ -313,7 +313,7 @@ sql "$P3" "CREATE TABLE t(x int)"
 sql "$P3" "INSERT INTO t SELECT generate_series(1, 1000)"
 a=$(sql "$P3" "SELECT pg_walfile_name(pg_switch_wal())")
 # (bounded: a stream that never reaches --until-lsn fails here with its log, not at ctest's timeout)
-timeout 180 "$PGT" wal-stream c o --until-lsn "$(sql "$P3" "SELECT pg_current_wal_lsn()")" >/dev/null 2>"$T/o.err" || { cat "$T/o.err" >&2; fail "wal-stream of node o (exit $?, 124: did not reach --until-lsn in 180 s)"; }
+timeout 180 "$PGT" wal-stream c o --until-lsn "$(sql "$P3" "SELECT pg_current_wal_lsn()")" >/dev/null 2>"$T/o.err" || { rc=$?; cat "$T/o.err" >&2; fail "wal-stream of node o (exit $rc, 124: did not reach --until-lsn in 180 s)"; }
 [ "$(qo "$a")" = 1 ] || fail "node o: $a not stored"
 sql "$P3" "SELECT pg_drop_replication_slot('pgtimefs_o')" >/dev/null
 for i in 1 2 3 4; do
@@ -325,7 +325,7 @@ sql "$P3" "CHECKPOINT"
 b=$(sql "$P3" "SELECT pg_walfile_name(pg_switch_wal())")
 [ ! -e "$PGROOT/other/pg_wal/$(python3 -c 'import sys; n=int(sys.argv[1][8:16],16)*4096+int(sys.argv[1][16:],16)+1; print("00000001%08X%08X" % (n // 4096, n % 4096))' "$a")" ] ||
 	skip "the server kept the WAL after the archive's end: no gap to test"
-timeout 180 "$PGT" wal-stream c o --until-lsn "$(sql "$P3" "SELECT pg_current_wal_lsn()")" >/dev/null 2>"$T/o.err" || { cat "$T/o.err" >&2; fail "wal-stream of node o after the gap (exit $?, 124: did not reach --until-lsn in 180 s)"; }
+timeout 180 "$PGT" wal-stream c o --until-lsn "$(sql "$P3" "SELECT pg_current_wal_lsn()")" >/dev/null 2>"$T/o.err" || { rc=$?; cat "$T/o.err" >&2; fail "wal-stream of node o after the gap (exit $rc, 124: did not reach --until-lsn in 180 s)"; }
 grep -q "has already been removed" "$T/o.err" || { cat "$T/o.err" >&2; fail "the archive's end was not tried first"; }
 grep -q "warning: the archive ends at .* the WAL between is lost" "$T/o.err" || { cat "$T/o.err" >&2; fail "no gap warning"; }
 [ "$(qo "$b")" = 1 ] || { cat "$T/o.err" >&2; fail "node o: $b not stored after the gap"; }
