@@ -34,6 +34,8 @@ enum rstate { R_IDLE, R_HDR, R_BODY, R_RESYNC, R_SWITCH };
 
 #define RM_XLOG_ID 0
 #define RM_XACT_ID 1
+#define RM_TBLSPC_ID 5
+#define XLOG_TBLSPC_CREATE 0x00
 #define XLOG_SWITCH 0x40
 #define XLOG_RESTORE_POINT 0x70
 #define XLOG_XACT_OPMASK 0x70
@@ -54,7 +56,7 @@ enum rstate { R_IDLE, R_HDR, R_BODY, R_RESYNC, R_SWITCH };
 #define BKPIMAGE_COMPRESSED 0x1C /* PGLZ 0x04, LZ4 0x08, ZSTD 0x10 */
 
 #define PREFIX 2048 /* header section kept of a reported record (33 block headers need < 1 KiB) */
-#define CAP 72      /* main data kept: xl_restore_point is the largest we read */
+#define CAP (4 + WALREAD_TBLSPC_PATH) /* main data kept: xl_tblspc_create_rec is the largest we read */
 #define RP_NAME 64  /* MAXFNAMELEN */
 
 struct walread {
@@ -382,6 +384,21 @@ static void report(walread *r, uint64_t end_lsn, const struct walread_cb *cb)
 		r->seg.last_xact_us = x.time_us;
 		if (cb && cb->xact)
 			cb->xact(cb->ctx, &x);
+	} else if (rmid == RM_TBLSPC_ID) {
+		struct walread_tablespace t;
+		size_t n;
+		if (r->main_len < 5) {
+			r->seg.bad_records++;
+			return;
+		}
+		t.lsn = r->rec_lsn;
+		t.end_lsn = end_lsn;
+		t.oid = le32(r->cap);
+		n = r->main_len - 4 < WALREAD_TBLSPC_PATH ? r->main_len - 4 : WALREAD_TBLSPC_PATH;
+		memcpy(t.path, r->cap + 4, n);
+		t.path[n] = '\0'; /* the record's own NUL ends it sooner */
+		if (cb && cb->tablespace)
+			cb->tablespace(cb->ctx, &t);
 	} else {
 		struct walread_restore_point rp;
 		int64_t t;
@@ -449,6 +466,8 @@ static void on_header(walread *r)
 			  op == XLOG_XACT_ABORT_PREPARED;
 	} else if (rmid == RM_XLOG_ID) {
 		r->want = (info & 0xF0) == XLOG_RESTORE_POINT;
+	} else if (rmid == RM_TBLSPC_ID) {
+		r->want = (info & 0xF0) == XLOG_TBLSPC_CREATE;
 	}
 	r->crc = 0;
 	r->parsed = 0;

@@ -5,8 +5,8 @@
  * of any size (a segment arriving off the network or read from a file). It checks every page
  * header (magic 0xD110, flags, page address; page and segment size from the first long page
  * header), reassembles the records that span pages and segments, and reports through callbacks
- * every transaction end (commit, abort, commit prepared, abort prepared) with its timestamp and
- * every restore point, each with the LSN where its record starts. A record is reported only when
+ * every transaction end (commit, abort, commit prepared, abort prepared) with its timestamp,
+ * every restore point and every tablespace creation, each with the LSN where its record starts. A record is reported only when
  * its CRC-32C is right; it counts in the summary of the segment where it ends (the segment a
  * restore needs to replay it). At every segment end (and at walread_end) a summary of that
  * segment goes to a callback.
@@ -52,6 +52,16 @@ struct walread_restore_point {
 	char name[65];   /* NUL-terminated */
 };
 
+/* A tablespace created (CREATE TABLESPACE: XLOG_TBLSPC_CREATE). Replaying it makes
+ * pg_tblspc/<oid> a symlink to path (an in-place tablespace when path is empty). */
+#define WALREAD_TBLSPC_PATH 1024 /* MAXPGPATH: a longer path is cut */
+struct walread_tablespace {
+	uint64_t lsn;
+	uint64_t end_lsn;
+	uint32_t oid;
+	char path[WALREAD_TBLSPC_PATH + 1]; /* NUL-terminated */
+};
+
 /* One segment as read. Times are 0 when the segment has no transaction end. */
 struct walread_segment {
 	uint32_t tli;           /* from walread_new, else the first page header */
@@ -76,6 +86,7 @@ struct walread_cb {
 	void (*restore_point)(void *ctx, const struct walread_restore_point *rp);
 	void (*segment)(void *ctx, const struct walread_segment *s);
 	void *ctx;
+	void (*tablespace)(void *ctx, const struct walread_tablespace *t); /* last: older initializers leave it NULL */
 };
 
 typedef struct walread walread;

@@ -1,10 +1,12 @@
 /* restore.c: `pgtimefs restore`, the steps in restore.h. */
 #include "restore.h"
+#include "walscan.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -597,6 +599,31 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		r->nodes[i].bytes = jobs[i].copied.bytes;
 		r->nodes[i].files = jobs[i].copied.files;
 		r->bytes += jobs[i].copied.bytes;
+	}
+
+	/* 6b. nothing in the WAL to replay may reach outside the new cluster (walscan.h) */
+	for (int i = 0; i < n && !o->allow_tablespace_links; i++) {
+		struct restore_tblspc_hit hit;
+		const struct restore_recovery *rec = &jobs[i].rec;
+		if ((rc = restore_wal_tablespaces(jobs[i].dst, rec->target_time[0] ? t_us : 0, rec->target_name, &hit,
+						  e)) < 0) {
+			err_prefix(e, "node %s", m.nodes[i].name);
+			goto out;
+		}
+		if (hit.found) {
+			err_set(e, ERR_USAGE,
+				"node %s: the WAL to replay after snapshot %s creates tablespace %" PRIu32
+				" at '%s' (LSN %X/%X): PostgreSQL would link pg_tblspc/%" PRIu32
+				" of the restored node to that directory, outside the new cluster, and write into it",
+				m.nodes[i].name, m.snapshot ? m.snapshot : "?", hit.t.oid, hit.t.path,
+				(unsigned)(hit.t.lsn >> 32), (unsigned)hit.t.lsn, hit.t.oid);
+			err_hint(e, "restore to a time before the tablespace was created, or to one after a snapshot that "
+				    "holds it (take a backup now); or, where that directory may be used (another host, "
+				    "an empty directory made for it), pass --allow-tablespace-links; remove %s first",
+				 target);
+			rc = ERR_USAGE;
+			goto out;
+		}
 	}
 
 	/* 7. configuration: socket directory, ports, files */

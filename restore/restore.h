@@ -8,6 +8,8 @@
  *     -> DIR/RESTORE-INCOMPLETE written; DIR/<node>/ made, each with RESTORE-INCOMPLETE
  *     -> copy of every node in parallel (global/pg_control held back under another name,
  *        so no node directory can start)
+ *     -> every node's pg_wal/ read: a tablespace its replay would create outside the new
+ *        cluster stops the restore here (walscan.h; unless allow_tablespace_links)
  *     -> configuration rewritten per node, DIR/pgtimefs-cluster.conf written, syncfs
  *     -> pg_control put in place in every node
  *     -> [--start: nodes started, promoted, Citus repointed, checked]
@@ -38,6 +40,7 @@ struct restore_opts {
 	const char *socket_dir; /* NULL: the server's default */
 	int port;		/* first port; 0: the first free run from 5433 */
 	int consistent, start;
+	int allow_tablespace_links; /* restore even when the WAL creates a tablespace outside (walscan.h) */
 	int progress;		/* draw a progress bar (a terminal, not --json/--quiet) */
 	restore_note_fn note;	/* news lines, may be NULL */
 	atomic_int *cancel;	/* set (e.g. by a signal handler) to stop the copy; may be NULL */

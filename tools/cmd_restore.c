@@ -17,7 +17,7 @@
 
 static const char restore_usage[] =
 	"usage: pgtimefs restore --from MOUNT --cluster C --time T --target DIR [--consistent] [--start]\n"
-	"                        [--port N] [--name NEW] [--socket-dir DIR] [--pg-bin DIR]";
+	"                        [--port N] [--name NEW] [--socket-dir DIR] [--pg-bin DIR] [--allow-tablespace-links]";
 
 static atomic_int interrupted;
 
@@ -189,6 +189,10 @@ int cmd_restore(struct ctx *x, int argc, char **argv)
 		}
 		if (!strcmp(a, "--start")) {
 			o.start = 1;
+			continue;
+		}
+		if (!strcmp(a, "--allow-tablespace-links")) {
+			o.allow_tablespace_links = 1;
 			continue;
 		}
 		if (!v)

@@ -92,6 +92,20 @@ for n in "${NODES[@]}"; do
 done
 ok "rows written after the backup, T1 = $T1, then tt and dt emptied; WAL archived"
 
+# a tablespace created after the backup, on s: replaying its CREATE TABLESPACE would link the
+# restored node to this directory (of the original server): restore refuses a time after it
+mkdir -m 0700 "$T/ts2_s"
+chown "$PG_USER" "$T/ts2_s"
+sql "${PORT[s]}" "CREATE TABLESPACE ts2 LOCATION '$T/ts2_s'"
+sql "${PORT[s]}" "CREATE TABLE t2(x int) TABLESPACE ts2; INSERT INTO t2 VALUES (1)"
+next_second
+T2=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+next_second
+for n in "${NODES[@]}"; do # a commit after T2 on every node: T2 is inside the cluster's window
+	sql "${PORT[$n]}" "CREATE TABLE after_t2(x int)"
+	pg_switch_archived "$n" "${PORT[$n]}"
+done
+
 F=$T/mnt
 mkdir "$F"
 mount_fg m "$F"
@@ -128,6 +142,19 @@ got=$(sql "$p" "$SUMS_SQL") || late_fail "s: the copy of the at/ view does not a
 [ "$got" = "${SUM_T1[s]}" ] || late_fail "s: the copy of at/$T1 has '$got', T1 had '${SUM_T1[s]}'"
 pg_stop view_s
 ok "a copy of the at/$T1 view (backup_label, no tablespace_map, pg_tblspc/<oid> a directory) recovers to T1's rows"
+
+# restore to T2: the WAL to replay creates ts2 outside the new cluster: refused, before any
+# server starts, naming the tablespace; the original's directory untouched
+before=$(find "$T/ts2_s" | sort | md5sum)
+expect_fail "restore to $T2 (after CREATE TABLESPACE)" 2 "$PGT" restore --from "$F" --cluster prod --time "$T2" \
+	--target "$T/r2" --start --port "$(free_port)" --socket-dir "$SOCK"
+err_has "creates tablespace"
+err_has "$T/ts2_s"
+err_has "--allow-tablespace-links"
+[ "$(find "$T/ts2_s" | sort | md5sum)" = "$before" ] || late_fail "a refused restore changed the original's tablespace directory"
+[ -e "$T/r2/RESTORE-INCOMPLETE" ] || late_fail "a refused restore left no RESTORE-INCOMPLETE marker"
+! ls "$T/r2"/*/postmaster.pid >/dev/null 2>&1 || late_fail "a refused restore started a server"
+ok "restore to $T2, after CREATE TABLESPACE ... LOCATION outside: refused before any server starts, the tablespace named"
 
 R=$T/r
 "$PGT" --json restore --from "$F" --cluster prod --time "$T1" --target "$R" --start --port "$(free_port)" --socket-dir "$SOCK" \

@@ -471,6 +471,79 @@ static void test_garbage(void **state)
 	free(got);
 }
 
+/* ---- tablespace creations ---- */
+
+struct tsgot {
+	int n;
+	struct walread_tablespace t[4];
+};
+
+static void on_ts(void *ctx, const struct walread_tablespace *t)
+{
+	struct tsgot *g = ctx;
+	if (g->n < 4)
+		g->t[g->n++] = *t;
+}
+
+static uint64_t gen_tblspc(struct gen *g, uint8_t info, uint32_t oid, const char *path)
+{
+	size_t pl = strlen(path) + 1, n = 4 + pl;
+	uint8_t *md = malloc(n), *b = malloc(n + 8);
+	uint64_t lsn;
+	put32(md, oid);
+	memcpy(md + 4, path, pl);
+	lsn = gen_record(g, 5, info, b, main_data(b, md, (uint32_t)n), 0);
+	free(md);
+	free(b);
+	return lsn;
+}
+
+/*
+ * XLOG_TBLSPC_CREATE records are reported with their oid, path and LSN (an in-place one with
+ * an empty path; a path longer than MAXPGPATH cut there); XLOG_TBLSPC_DROP is not; pieces of
+ * any size give the same.
+ */
+static void test_tablespace(void **state)
+{
+	static const size_t pieces[] = {1, 100, 8192, 1 << 20};
+	char longpath[1200];
+	struct gen g;
+	uint64_t l1, l2, l3;
+	(void)state;
+	memset(longpath, 'p', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = '\0';
+	gen_init(&g, 1u << 20, 8192, 3);
+	gen_other(&g, 2, 300);
+	l1 = gen_tblspc(&g, 0x00, 16384, "/srv/pg/ts1");
+	gen_xact(&g, 0, INT64_C(1790000000000000), 0, 0, 0);
+	gen_tblspc(&g, 0x10, 16384, ""); /* a drop: not reported */
+	l2 = gen_tblspc(&g, 0x00, 16390, "");
+	l3 = gen_tblspc(&g, 0x00, 16391, longpath);
+	gen_finish(&g);
+	for (size_t p = 0; p < sizeof pieces / sizeof *pieces; p++) {
+		struct tsgot got = {0};
+		struct walread_cb cb = {NULL, NULL, NULL, &got, on_ts};
+		walread *r = walread_new(1, 3);
+		for (size_t off = 0; off < g.len; off += pieces[p])
+			walread_feed(r, g.buf + off, g.len - off < pieces[p] ? g.len - off : pieces[p], &cb);
+		walread_end(r, &cb);
+		walread_free(r);
+		assert_int_equal(got.n, 3);
+		assert_int_equal(got.t[0].oid, 16384);
+		assert_string_equal(got.t[0].path, "/srv/pg/ts1");
+		assert_int_equal(got.t[0].lsn, l1);
+		assert_int_equal(got.t[1].oid, 16390);
+		assert_string_equal(got.t[1].path, "");
+		assert_int_equal(got.t[1].lsn, l2);
+		assert_int_equal(got.t[2].oid, 16391);
+		assert_int_equal(strlen(got.t[2].path), WALREAD_TBLSPC_PATH);
+		assert_memory_equal(got.t[2].path, longpath, WALREAD_TBLSPC_PATH);
+		assert_int_equal(got.t[2].lsn, l3);
+	}
+	free(g.buf);
+}
+
 static void test_crc32c(void **state)
 {
 	(void)state;
@@ -645,6 +718,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic), cmocka_unit_test(test_segment_alone),
 		cmocka_unit_test(test_damaged),      cmocka_unit_test(test_garbage),   cmocka_unit_test(test_real_server),
+		cmocka_unit_test(test_tablespace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
