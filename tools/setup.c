@@ -174,6 +174,22 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 		err_hint(e, "use a state-dir of its own for each repository");
 		return ERR_CONFIG;
 	}
+	{
+		/* the catalog remembers that the config had a MAC: removing it is then refused */
+		char v[8];
+		int sealed_before = catalog_meta_get(x->cat, "config-sealed", v, sizeof v) == 0 && !strcmp(v, "1");
+		if (x->repo->config_unsealed && sealed_before) {
+			err_set(e, ERR_CORRUPT, "the repository config (zone %d) has no MAC, but this repository's config had one: "
+						"it was removed",
+				x->repo->config_zone + 1);
+			err_hint(e, "copy the config file from a zone or a backup you trust into every zone, then run "
+				    "'pgtimefs check'");
+			return ERR_CORRUPT;
+		}
+		if (!x->repo->config_unsealed && !sealed_before && writable &&
+		    (rc = catalog_meta_set(x->cat, "config-sealed", "1", e)) < 0)
+			return rc;
+	}
 	return 0;
 }
 

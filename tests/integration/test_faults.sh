@@ -51,6 +51,12 @@ err_has "altered"
 for z in "$Z1" "$Z2" "$Z3"; do cp "$T/config.save" "$z/config"; done
 pgt check >/dev/null || fail "check with the config put back is not clean"
 ok "a config altered in every zone: refused with a clear error"
+for z in "$Z1" "$Z2" "$Z3"; do sed -i '/^mac = /d' "$z/config"; done
+expect_fail "config MAC removed in every zone" 1 pgt list
+err_has "had one"
+for z in "$Z1" "$Z2" "$Z3"; do cp "$T/config.save" "$z/config"; done
+pgt list >/dev/null || fail "list with the config put back fails"
+ok "the config's MAC removed in every zone: refused (the catalog remembers the repository had one)"
 
 # --- a byte flipped in a pack of zone 1: reads fall over, check names it, repair heals it
 pack=$(cd "$Z1" && find packs -type f | head -n 1)
