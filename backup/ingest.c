@@ -63,6 +63,7 @@ struct ingest {
 	struct repo *r;
 	catalog *c;
 	pool *pool;
+	size_t batch; /* finished jobs taken at once when the pool is full */
 	int nworkers;
 	crypto_hasher **hashers;
 	pack_codec **codecs;
@@ -290,6 +291,7 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	if (pthread_create(&g->fl.thread, NULL, flusher_main, &g->fl) != 0)
 		abort();
 	g->pool = pool_new(g->nworkers, depth);
+	g->batch = depth / 8 ? depth / 8 : 1;
 	*out = g;
 	return 0;
 }
@@ -480,11 +482,10 @@ static int submit(ingest *g, struct file_state *fs, const uint8_t *data, size_t 
 	j->off = off;
 	j->g = g;
 	j->fs = fs;
-	while (pool_full(g->pool)) {
-		struct job *done = pool_take(g->pool);
-		rc = finish_job(g, done, e);
-		job_free(done);
-		if (rc < 0) {
+	if (pool_full(g->pool)) {
+		/* take finished jobs in batches: one wakeup per batch, not per chunk */
+		pool_wait(g->pool, g->batch);
+		if ((rc = drain(g, 0, e)) < 0) {
 			job_free(j);
 			return rc;
 		}
