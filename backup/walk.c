@@ -117,7 +117,6 @@ static int reusable(struct walker *w, struct catalog_entry *en, int64_t prev_par
  */
 #define PREFETCH_BYTES (32ull << 20)
 #define PREFETCH_FILES 64
-#define PREFETCH_STEP (2ull << 20)
 
 struct prefetch {
 	char **names;
@@ -175,10 +174,7 @@ static void prefetch_ahead(struct walker *w, struct prefetch *pf, size_t i)
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0)
 			continue;
-		/* the kernel reads at most its read-ahead window (read_ahead_kb) per request */
-		for (uint64_t off = 0; off < want; off += PREFETCH_STEP)
-			posix_fadvise(fd, (off_t)off, (off_t)(want - off < PREFETCH_STEP ? want - off : PREFETCH_STEP),
-				      POSIX_FADV_WILLNEED);
+		util_readahead_fd(fd, 0, want);
 		close(fd);
 		pf->asked[j] = want;
 		pf->ahead += want;
