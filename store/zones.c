@@ -380,6 +380,8 @@ int zones_put_file(zones *z, const char *relpath, const char *local_path, struct
 		}
 		if (bad >= 0)
 			err_prefix(e, "zone %d (%s)", bad + 1, z->paths[bad]);
+		if (e && !e->hint[0])
+			err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
 	}
 	free(buf);
 	close(src);
