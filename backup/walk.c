@@ -164,7 +164,8 @@ static void prefetch_ahead(struct walker *w, struct prefetch *pf, size_t i)
 				continue;
 		}
 		fill_entry(&en, &st, pf->dir_id, pf->names[j]);
-		if (reusable(w, &en, pf->prev_dir, &prev_base))
+		if (reusable(w, &en, pf->prev_dir, &prev_base) ||
+		    ingest_reads_direct(w->g, chunker_is_paged(path + w->root_len), (uint64_t)st.st_size))
 			continue;
 		want = (uint64_t)st.st_size;
 		if (want > PREFETCH_BYTES - pf->ahead)
