@@ -87,7 +87,8 @@ struct ingest {
 	struct progress *progress;
 	uint8_t *buf; /* read buffer */
 	size_t bufcap;
-	aio_context_t aio;		      /* direct reads (0: none) */
+	aio_context_t aio;		      /* direct reads, set up at the first (aio_state 1) */
+	int aio_state;			      /* 0 not yet, 1 set up, -1 not available */
 	uint8_t *dbuf[DIRECT_BUFS];	      /* their buffers, DIRECT_ALIGN aligned */
 	struct ingest_stats *acct; /* totals of the current source (ingest_account) */
 };
@@ -295,11 +296,7 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	pack_builder_reserve(g->spare, r->cfg.pack_size + 2 * chunker_max(g->ck) + (1u << 20));
 	g->bufcap = READ_BLOCK + chunker_max(g->ck);
 	g->buf = xmalloc(g->bufcap);
-	if (DIRECT_BUF % chunker_block_size(g->ck) == 0 && syscall(SYS_io_setup, DIRECT_BUFS, &g->aio) < 0)
-		g->aio = 0;
-	for (int i = 0; g->aio && i < DIRECT_BUFS; i++)
-		if (posix_memalign((void **)&g->dbuf[i], DIRECT_ALIGN, DIRECT_BUF))
-			abort();
+	g->aio_state = DIRECT_BUF % chunker_block_size(g->ck) == 0 ? 0 : -1;
 	g->fl.z = r->z;
 	pthread_mutex_init(&g->fl.mu, NULL);
 	pthread_cond_init(&g->fl.cv, NULL);
@@ -602,7 +599,24 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
  */
 int ingest_reads_direct(const ingest *g, int paged, uint64_t size)
 {
-	return g->aio && paged && size >= DIRECT_MIN;
+	return g->aio_state >= 0 && paged && size >= DIRECT_MIN;
+}
+
+/* Sets up Linux AIO and the buffers at the first direct read (streams never pay for them). */
+static int direct_ready(ingest *g)
+{
+	if (g->aio_state)
+		return g->aio_state > 0;
+	g->aio_state = -1;
+	if (syscall(SYS_io_setup, DIRECT_BUFS, &g->aio) < 0) {
+		g->aio = 0;
+		return 0;
+	}
+	for (int i = 0; i < DIRECT_BUFS; i++)
+		if (posix_memalign((void **)&g->dbuf[i], DIRECT_ALIGN, DIRECT_BUF))
+			abort();
+	g->aio_state = 1;
+	return 1;
 }
 
 struct dslot {
@@ -794,7 +808,7 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 	{
 		struct stat st;
 		int fl;
-		direct = fstat(fd, &st) == 0 && ingest_reads_direct(g, paged, (uint64_t)st.st_size) &&
+		direct = fstat(fd, &st) == 0 && ingest_reads_direct(g, paged, (uint64_t)st.st_size) && direct_ready(g) &&
 			 (fl = fcntl(fd, F_GETFL)) >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
 	}
 	if (!direct)
