@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/aio_abi.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/pool.h"
@@ -17,6 +20,10 @@
 #define POOL_DEPTH_BYTES (16u << 20) /* data in flight in the worker pool */
 #define COMMIT_EVERY (512ull << 20) /* sealed bytes between commits */
 #define READ_BLOCK (4u << 20)
+#define DIRECT_MIN (8ull << 20) /* paged files this large are read with O_DIRECT */
+#define DIRECT_BUFS 8		 /* reads in flight */
+#define DIRECT_BUF (1u << 20)	 /* bytes per read (a multiple of the block size) */
+#define DIRECT_ALIGN 4096
 
 struct file_state {
 	int64_t content;
@@ -64,6 +71,7 @@ struct ingest {
 	struct repo *r;
 	catalog *c;
 	pool *pool;
+	size_t batch; /* finished jobs taken at once when the pool is full */
 	int nworkers;
 	crypto_hasher **hashers;
 	pack_codec **codecs;
@@ -79,6 +87,9 @@ struct ingest {
 	struct progress *progress;
 	uint8_t *buf; /* read buffer */
 	size_t bufcap;
+	aio_context_t aio;		      /* direct reads, set up at the first (aio_state 1) */
+	int aio_state;			      /* 0 not yet, 1 set up, -1 not available */
+	uint8_t *dbuf[DIRECT_BUFS];	      /* their buffers, DIRECT_ALIGN aligned */
 	struct ingest_stats *acct; /* totals of the current source (ingest_account) */
 };
 
@@ -286,12 +297,14 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	pack_builder_reserve(g->spare, r->cfg.pack_size + 2 * chunker_max(g->ck) + (1u << 20));
 	g->bufcap = READ_BLOCK + chunker_max(g->ck);
 	g->buf = xmalloc(g->bufcap);
+	g->aio_state = DIRECT_BUF % chunker_block_size(g->ck) == 0 ? 0 : -1;
 	g->fl.z = r->z;
 	pthread_mutex_init(&g->fl.mu, NULL);
 	pthread_cond_init(&g->fl.cv, NULL);
 	if (pthread_create(&g->fl.thread, NULL, flusher_main, &g->fl) != 0)
 		abort();
 	g->pool = pool_new(g->nworkers, depth);
+	g->batch = depth / 8 ? depth / 8 : 1;
 	*out = g;
 	return 0;
 }
@@ -334,6 +347,10 @@ void ingest_free(ingest *g)
 	free(g->pend.ids);
 	free(g->pend.nums);
 	free(g->buf);
+	if (g->aio)
+		syscall(SYS_io_destroy, g->aio);
+	for (int i = 0; i < DIRECT_BUFS; i++)
+		free(g->dbuf[i]);
 	free(g);
 }
 
@@ -488,11 +505,10 @@ static int submit_job(ingest *g, struct file_state *fs, const uint8_t *data, siz
 	j->off = off;
 	j->g = g;
 	j->fs = fs;
-	while (pool_full(g->pool)) {
-		struct job *done = pool_take(g->pool);
-		rc = finish_job(g, done, e);
-		job_free(done);
-		if (rc < 0) {
+	if (pool_full(g->pool)) {
+		/* take finished jobs in batches: one wakeup per batch, not per chunk */
+		pool_wait(g->pool, g->batch);
+		if ((rc = drain(g, 0, e)) < 0) {
 			job_free(j);
 			return rc;
 		}
@@ -584,6 +600,176 @@ static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t 
 }
 
 /*
+ * Direct reads (issue 2). A large relation or WAL file is read with O_DIRECT, DIRECT_BUFS
+ * reads of DIRECT_BUF in flight through Linux AIO: the disk writes into our buffers, and the
+ * kernel's copy out of the page cache (the largest cost of a first snapshot after hashing and
+ * compressing, and the one that grows most when other work shares the machine) is gone. The
+ * chunks are the same as region() cuts: blocks at multiples of the block size in the file,
+ * since a region read this way starts on a block boundary and every read is a whole number of
+ * blocks. Returns 1 when the file cannot be read this way (nothing consumed: the caller reads
+ * it the ordinary way).
+ */
+int ingest_reads_direct(const ingest *g, int paged, uint64_t size)
+{
+	return g->aio_state >= 0 && paged && size >= DIRECT_MIN;
+}
+
+/* Sets up Linux AIO and the buffers at the first direct read (streams never pay for them). */
+static int direct_ready(ingest *g)
+{
+	if (g->aio_state)
+		return g->aio_state > 0;
+	g->aio_state = -1;
+	if (syscall(SYS_io_setup, DIRECT_BUFS, &g->aio) < 0) {
+		g->aio = 0;
+		return 0;
+	}
+	for (int i = 0; i < DIRECT_BUFS; i++)
+		if (posix_memalign((void **)&g->dbuf[i], DIRECT_ALIGN, DIRECT_BUF))
+			abort();
+	g->aio_state = 1;
+	return 1;
+}
+
+struct dslot {
+	uint64_t off; /* file offset of the read */
+	int64_t res;  /* bytes read, or -errno; only once done */
+	int busy, done;
+};
+
+/* Waits until slot i's read is done (others that finish meanwhile are recorded too). */
+static int dwait(ingest *g, struct dslot *sl, int i)
+{
+	while (!sl[i].done) {
+		struct io_event ev[DIRECT_BUFS];
+		long n = syscall(SYS_io_getevents, g->aio, 1, DIRECT_BUFS, ev, NULL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		for (long k = 0; k < n; k++) {
+			int j = (int)ev[k].data;
+			sl[j].res = ev[k].res;
+			sl[j].done = 1;
+		}
+	}
+	return 0;
+}
+
+static int dsubmit(ingest *g, int fd, struct dslot *sl, int i, uint64_t off, uint64_t end)
+{
+	struct iocb cb, *cbp = &cb;
+	uint64_t len = DIRECT_BUF;
+	if (end != UINT64_MAX && end - off < len)
+		len = (end - off + DIRECT_ALIGN - 1) & ~(uint64_t)(DIRECT_ALIGN - 1);
+	memset(&cb, 0, sizeof cb);
+	cb.aio_data = (uint64_t)i;
+	cb.aio_lio_opcode = IOCB_CMD_PREAD;
+	cb.aio_fildes = (uint32_t)fd;
+	cb.aio_buf = (uint64_t)(uintptr_t)g->dbuf[i];
+	cb.aio_nbytes = len;
+	cb.aio_offset = (int64_t)off;
+	for (;;) {
+		long n = syscall(SYS_io_submit, g->aio, 1, &cbp);
+		if (n == 1)
+			break;
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		return n < 0 ? -errno : -EIO;
+	}
+	sl[i].off = off;
+	sl[i].busy = 1;
+	sl[i].done = 0;
+	return 0;
+}
+
+static int region(ingest *g, struct file_state *fs, int fd, int paged, uint64_t start, uint64_t end, uint64_t *pos,
+		  const struct ingest_observer *ob, struct err *e);
+
+static void direct_off(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_DIRECT))
+		fcntl(fd, F_SETFL, fl & ~O_DIRECT);
+}
+
+static int region_direct(ingest *g, struct file_state *fs, int fd, uint64_t start, uint64_t end, uint64_t *pos,
+			 const struct ingest_observer *ob, struct err *e)
+{
+	uint32_t block = chunker_block_size(g->ck);
+	struct dslot sl[DIRECT_BUFS];
+	uint64_t next = start, off = start; /* next read to submit; next byte to consume */
+	int cur = 0, eof = 0, sys = 0, rc = 0, rest = 0;
+	if (start % block)
+		return 1;
+	memset(sl, 0, sizeof sl);
+	for (int i = 0; i < DIRECT_BUFS && next < end; i++, next += DIRECT_BUF)
+		if ((sys = dsubmit(g, fd, sl, i, next, end)) < 0)
+			goto out;
+	while (!eof && sl[cur].busy) {
+		size_t n;
+		const uint8_t *p;
+		if ((sys = dwait(g, sl, cur)) < 0)
+			goto out;
+		sl[cur].busy = 0;
+		if (sl[cur].res < 0) {
+			sys = (int)sl[cur].res;
+			goto out;
+		}
+		n = (size_t)sl[cur].res;
+		if (end != UINT64_MAX && n > end - off)
+			n = (size_t)(end - off);
+		if (n < DIRECT_BUF) {
+			/* a short read ends the file, or the region; anything else is read the ordinary way */
+			struct stat st;
+			eof = 1;
+			rest = n % DIRECT_ALIGN == 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size > off + n &&
+			       (end == UINT64_MAX || end > off + n);
+		}
+		p = g->dbuf[cur];
+		if (n) {
+			if (ob)
+				ob->fn(ob->ctx, off, p, n);
+			COUNT(g, fs, bytes_read, (uint64_t)n);
+			if (g->progress)
+				progress_add(g->progress, (uint64_t)n);
+		}
+		for (size_t head = 0; head < n;) {
+			size_t cut = n - head < block ? n - head : block;
+			if ((rc = submit(g, fs, p + head, cut, off + head, e)) < 0)
+				goto out;
+			head += cut;
+		}
+		off += n;
+		if (!eof && next < end) {
+			if ((sys = dsubmit(g, fd, sl, cur, next, end)) < 0)
+				goto out;
+			next += DIRECT_BUF;
+		}
+		cur = (cur + 1) % DIRECT_BUFS;
+	}
+out:
+	/* reads still in flight write into our buffers: wait for them all */
+	for (int i = 0; i < DIRECT_BUFS; i++)
+		if (sl[i].busy && dwait(g, sl, i) < 0)
+			abort();
+	if (sys == -EINVAL && off == start)
+		return 1; /* refused before any byte was used: the caller reads it the ordinary way */
+	if (sys < 0) {
+		errno = -sys;
+		return err_sys(e, ERR_IO, "read failed");
+	}
+	if (rc < 0)
+		return rc;
+	if (rest) {
+		direct_off(fd);
+		return region(g, fs, fd, 1, off, end, pos, ob, e);
+	}
+	*pos = off;
+	return 0;
+}
+
+/*
  * Asks the kernel to read ahead the pack ranges that hold the bases of a file's blocks (zone
  * 1, where reads go first): packs are written with O_DIRECT, so a base is never in the page
  * cache, and one small synchronous read per block would leave the workers waiting on the
@@ -621,7 +807,7 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 	struct file_state fs;
 	uint8_t hash[32], l[8];
 	uint64_t pos = 0;
-	int rc;
+	int rc, direct;
 	memset(&fs, 0, sizeof fs);
 	fs.acct = g->acct;
 	fs.base = paged ? base : 0;
@@ -631,12 +817,23 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 	if ((rc = catalog_content_begin(g->c, &fs.content, e)) < 0)
 		return rc;
 	fs.sha = crypto_sha_new();
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* larger kernel read-ahead */
+	{
+		struct stat st;
+		int fl;
+		direct = fstat(fd, &st) == 0 && ingest_reads_direct(g, paged, (uint64_t)st.st_size) && direct_ready(g) &&
+			 (fl = fcntl(fd, F_GETFL)) >= 0 && fcntl(fd, F_SETFL, fl | O_DIRECT) == 0;
+	}
+	if (!direct)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL); /* larger kernel read-ahead */
 	for (;;) {
 		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
 		off_t holeat;
 		if (data < 0) {
 			if (errno != ENXIO) { /* no SEEK_DATA here: read it all */
+				if (direct) {
+					direct_off(fd);
+					direct = 0;
+				}
 				rc = region(g, &fs, fd, paged, pos, UINT64_MAX, &pos, ob, e);
 				break;
 			}
@@ -658,7 +855,15 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 			rc = err_sys(e, ERR_IO, "SEEK_HOLE failed");
 			goto out;
 		}
-		if ((rc = region(g, &fs, fd, paged, (uint64_t)data, (uint64_t)holeat, &pos, ob, e)) < 0)
+		rc = direct ? region_direct(g, &fs, fd, (uint64_t)data, (uint64_t)holeat, &pos, ob, e) : 1;
+		if (rc == 1) { /* not (or no longer) read directly */
+			if (direct) {
+				direct_off(fd);
+				direct = 0;
+			}
+			rc = region(g, &fs, fd, paged, (uint64_t)data, (uint64_t)holeat, &pos, ob, e);
+		}
+		if (rc < 0)
 			goto out;
 		if (pos < (uint64_t)holeat) { /* shrank under us */
 			break;
@@ -682,6 +887,8 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 out:
 	if (rc < 0)
 		drain(g, 1, NULL);
+	if (direct)
+		direct_off(fd);
 	crypto_sha_free(fs.sha);
 	return rc;
 }

@@ -68,6 +68,13 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 			 int64_t *content, uint64_t *size, struct err *e);
 
 /*
+ * Whether ingest_file reads a file of this size with O_DIRECT (large relation and WAL files,
+ * when the kernel has Linux AIO): such a file gains nothing from the page cache's
+ * read-ahead (see docs/design-notes.md, "Measured choices in the write path").
+ */
+int ingest_reads_direct(const ingest *g, int paged, uint64_t size);
+
+/*
  * Streams: a file whose bytes are pushed as they arrive (a tar member read off the network),
  * never spooled. Buffers at most two maximal chunks per stream. Several streams may be open
  * at once (one per node), interleaved with ingest_file calls, as long as every call on the

@@ -85,26 +85,118 @@ static int checkpoint(struct walker *w, struct err *e)
 	return catalog_begin(w->c, e);
 }
 
-static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_parent,
-		      struct err *e)
+/*
+ * Whether the regular file en can point at its previous version's content list without being
+ * read (1: en->content is set), or must be read (0: *base is the previous version's content
+ * list, or 0).
+ */
+static int reusable(struct walker *w, struct catalog_entry *en, int64_t prev_parent, int64_t *base)
 {
 	struct catalog_entry prev;
+	*base = 0;
+	if (!w->prev_nb || !prev_parent || catalog_entry_lookup(w->c, w->prev_nb, prev_parent, en->name, &prev, NULL) != 0 ||
+	    !S_ISREG(prev.mode))
+		return 0;
+	if (!w->full && prev.size == en->size && prev.mtime_ns == en->mtime_ns && prev.ctime_ns == en->ctime_ns &&
+	    prev.src_ino == en->src_ino && en->mtime_ns < w->prev_started_ns && (prev.content || prev.size == 0)) {
+		en->content = prev.content;
+		return 1;
+	}
+	*base = prev.content; /* changed: its blocks may be stored as deltas against this version */
+	return 0;
+}
+
+/*
+ * Read-ahead across files. The ingest pipeline reads one file at a time and waits for all of
+ * its chunks at its end, so the first read of every file would wait for the disk with the
+ * workers idle. Before a file is read, the next files of the same directory that will be read
+ * too (kept by the filter, regular, not reusable) are handed to the kernel's read-ahead
+ * (POSIX_FADV_WILLNEED), up to PREFETCH_BYTES and PREFETCH_FILES beyond the file being read.
+ * Reusable files are never asked for: their data would be read for nothing. A hint only: any
+ * failure is ignored, and a file that changes in between is read as it is then.
+ */
+#define PREFETCH_BYTES (32ull << 20)
+#define PREFETCH_FILES 64
+
+struct prefetch {
+	char **names;
+	size_t n;
+	uint64_t *asked; /* bytes asked for names[i] (0: none or not yet) */
+	size_t next;	 /* the first entry not looked at yet */
+	size_t done;	 /* the first entry whose bytes still count as ahead */
+	uint64_t ahead;	 /* bytes asked beyond the current entry */
+	size_t files;	 /* files asked beyond the current entry */
+	int64_t dir_id, prev_dir;
+};
+
+/* Called before entry i (a file about to be read) is read. */
+static void prefetch_ahead(struct walker *w, struct prefetch *pf, size_t i)
+{
+	char path[PATH_MAX];
+	const char *slash = strrchr(w->path, '/');
+	size_t dlen;
+	if (!slash)
+		return;
+	dlen = (size_t)(slash - w->path); /* w->path is the directory plus "/names[i]" */
+	for (; pf->done <= i && pf->done < pf->n; pf->done++) { /* entries reached: no longer ahead */
+		if (pf->asked[pf->done]) {
+			pf->ahead -= pf->asked[pf->done];
+			pf->files--;
+		}
+	}
+	if (pf->next <= i)
+		pf->next = i + 1;
+	while (pf->next < pf->n && pf->ahead < PREFETCH_BYTES && pf->files < PREFETCH_FILES) {
+		size_t j = pf->next++;
+		struct catalog_entry en;
+		struct stat st;
+		int64_t prev_base;
+		uint64_t want;
+		int fd;
+		if (dlen + 1 + strlen(pf->names[j]) >= sizeof path)
+			continue;
+		snprintf(path, sizeof path, "%.*s/%s", (int)dlen, w->path, pf->names[j]);
+		if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+			continue;
+		if (w->h && w->h->filter) {
+			const char *rel = path[w->root_len] == '/' ? path + w->root_len + 1 : path + w->root_len;
+			if (w->h->filter(w->h->ctx, rel, &st) != WALK_KEEP)
+				continue;
+		}
+		fill_entry(&en, &st, pf->dir_id, pf->names[j]);
+		if (reusable(w, &en, pf->prev_dir, &prev_base) ||
+		    ingest_reads_direct(w->g, chunker_is_paged(path + w->root_len), (uint64_t)st.st_size))
+			continue;
+		want = (uint64_t)st.st_size;
+		if (want > PREFETCH_BYTES - pf->ahead)
+			want = PREFETCH_BYTES - pf->ahead;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		util_readahead_fd(fd, 0, want);
+		close(fd);
+		pf->asked[j] = want;
+		pf->ahead += want;
+		pf->files++;
+	}
+}
+
+static int store_file(struct walker *w, struct catalog_entry *en, int64_t prev_parent, struct prefetch *pf,
+		      size_t i, struct err *e)
+{
 	uint64_t size;
 	struct ingest_observer ob, *obp = NULL;
 	int64_t base = 0;
 	int fd, rc;
-	if (w->prev_nb && prev_parent && catalog_entry_lookup(w->c, w->prev_nb, prev_parent, en->name, &prev, NULL) == 0 &&
-	    S_ISREG(prev.mode)) {
-		if (!w->full && prev.size == en->size && prev.mtime_ns == en->mtime_ns && prev.ctime_ns == en->ctime_ns &&
-		    prev.src_ino == en->src_ino && en->mtime_ns < w->prev_started_ns && (prev.content || prev.size == 0)) {
-			en->content = prev.content;
-			ingest_count_reused(w->g, en->size);
-			if (w->prog)
-				progress_add(w->prog, en->size);
-			return 0;
-		}
-		base = prev.content; /* changed: its blocks may be stored as deltas against this version */
+	if (reusable(w, en, prev_parent, &base)) {
+		ingest_count_reused(w->g, en->size);
+		if (w->prog)
+			progress_add(w->prog, en->size);
+		return 0;
 	}
+	prefetch_ahead(w, pf, i);
 	fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = open(w->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -135,6 +227,7 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0, base = strlen(w->path);
+	struct prefetch pf = {0};
 	int rc = 0;
 	if (!d)
 		return err_sys(e, ERR_IO, "cannot open directory %s", w->path);
@@ -150,6 +243,11 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 	closedir(d);
 	if (n)
 		qsort(names, n, sizeof *names, cmp_name);
+	pf.names = names;
+	pf.n = n;
+	pf.asked = xcalloc(n ? n : 1, sizeof *pf.asked);
+	pf.dir_id = dir_id;
+	pf.prev_dir = prev_dir;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct catalog_entry *en = xmalloc(sizeof *en);
 		struct stat st;
@@ -181,7 +279,7 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 		w_lock(w);
 		locked = 1;
 		if (S_ISREG(st.st_mode)) {
-			int s = store_file(w, en, prev_dir, e);
+			int s = store_file(w, en, prev_dir, &pf, i, e);
 			if (s < 0) {
 				rc = s;
 				goto next;
@@ -227,6 +325,7 @@ static int visit_dir(struct walker *w, int64_t dir_id, int64_t prev_dir, struct 
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
+	free(pf.asked);
 	return rc;
 }
 

@@ -22,6 +22,8 @@ struct pool {
 	size_t next_run; /* absolute index of the next job to start */
 	size_t submitted; /* absolute index of the next job to submit */
 	size_t taken;	/* absolute index of the oldest not taken */
+	size_t wake_at; /* while the owner waits: the job whose end it waits for */
+	int waiting;	/* the owner waits on `done` */
 	int stop;
 	int nthreads;
 	pthread_t *threads;
@@ -41,18 +43,21 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		struct slot *s;
+		size_t at;
 		while (!p->stop && p->next_run == p->submitted)
 			pthread_cond_wait(&p->work, &p->mu);
 		if (p->next_run == p->submitted && p->stop)
 			break;
-		s = &p->slots[p->next_run % p->depth];
-		p->next_run++;
+		at = p->next_run++;
+		s = &p->slots[at % p->depth];
 		s->state = 1;
 		pthread_mutex_unlock(&p->mu);
 		s->fn(s->job, index);
 		pthread_mutex_lock(&p->mu);
 		s->state = 2;
-		pthread_cond_broadcast(&p->done);
+		/* wake the owner only for a job it waits for (or a later one): no wakeup per job */
+		if (p->waiting && at >= p->wake_at)
+			pthread_cond_broadcast(&p->done);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -133,7 +138,10 @@ static void *take_locked(pool *p, int block)
 	while (s->state != 2) {
 		if (!block)
 			return NULL;
+		p->waiting = 1;
+		p->wake_at = p->taken;
 		pthread_cond_wait(&p->done, &p->mu);
+		p->waiting = 0;
 	}
 	job = s->job;
 	p->taken++;
@@ -148,6 +156,24 @@ void *pool_take(pool *p)
 	job = take_locked(p, 1);
 	pthread_mutex_unlock(&p->mu);
 	return job;
+}
+
+void pool_wait(pool *p, size_t n)
+{
+	pthread_mutex_lock(&p->mu);
+	if (n > p->submitted - p->taken)
+		n = p->submitted - p->taken;
+	/* the newest of the n first: the older ones are then done too, nearly always */
+	for (size_t i = p->taken + n; i-- > p->taken;) {
+		struct slot *s = &p->slots[i % p->depth];
+		while (s->state != 2) {
+			p->waiting = 1;
+			p->wake_at = i;
+			pthread_cond_wait(&p->done, &p->mu);
+			p->waiting = 0;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
 }
 
 void *pool_try_take(pool *p)

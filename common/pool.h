@@ -24,6 +24,12 @@ void pool_free(pool *p);
 void pool_submit(pool *p, pool_fn fn, void *job);
 /* The oldest job once done, blocking for it; NULL when nothing is in flight. */
 void *pool_take(pool *p);
+/*
+ * Blocks until the n oldest jobs not taken (or all in flight, if fewer) are done; takes none.
+ * The owner is woken once for them, not once per job: pool_try_take then takes them without
+ * blocking. Used to take finished jobs in batches.
+ */
+void pool_wait(pool *p, size_t n);
 /* The oldest job if it is already done, else NULL (never blocks). */
 void *pool_try_take(pool *p);
 /* Jobs submitted and not yet taken. */

@@ -158,6 +158,24 @@ int util_pread_all(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+void util_readahead_fd(int fd, uint64_t off, uint64_t len)
+{
+	const uint64_t step = 2u << 20;
+	for (uint64_t at = 0; at < len; at += step)
+		posix_fadvise(fd, (off_t)(off + at), (off_t)(len - at < step ? len - at : step), POSIX_FADV_WILLNEED);
+}
+
+void util_readahead(const char *path, uint64_t max)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size > 0)
+		util_readahead_fd(fd, 0, (uint64_t)st.st_size < max ? (uint64_t)st.st_size : max);
+	close(fd);
+}
+
 int util_fsync_dir(const char *dir, struct err *e)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

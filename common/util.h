@@ -60,6 +60,14 @@ int util_write_durable(const char *path, const void *buf, size_t len, int sync_d
 
 /* fsyncs a directory. */
 int util_fsync_dir(const char *dir, struct err *e);
+/*
+ * Asks the kernel to read [off, off+len) of fd into the page cache in the background
+ * (POSIX_FADV_WILLNEED, in steps: one request reads at most the device's read-ahead window).
+ * A hint: errors are ignored.
+ */
+void util_readahead_fd(int fd, uint64_t off, uint64_t len);
+/* The same for the first max bytes of the file at path (nothing if it cannot be opened). */
+void util_readahead(const char *path, uint64_t max);
 
 /* mkdir -p with the given mode. */
 int util_mkdir_p(const char *path, unsigned mode, struct err *e);

@@ -134,10 +134,15 @@ int setup_repo(struct ctx *x, struct err *e)
 	return 0;
 }
 
+#define CATALOG_READAHEAD (64ull << 20)
+
 int setup_catalog(struct ctx *x, int writable, struct err *e)
 {
 	char id[80];
 	int rc;
+	/* the kernel reads the catalog while the key is derived (scrypt: about 0.1 s of CPU) */
+	if (!x->repo && setup_config(x, e) == 0)
+		util_readahead(x->catalog_file, CATALOG_READAHEAD);
 	if ((rc = setup_repo(x, e)) < 0)
 		return rc;
 	if (writable) {

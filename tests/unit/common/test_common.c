@@ -648,6 +648,44 @@ static void test_pool_order(void **state)
 	free(jobs);
 }
 
+static void test_pool_wait(void **state)
+{
+	enum { N = 300, THREADS = 2, DEPTH = 16, BATCH = 5 };
+	struct job *jobs = calloc(N, sizeof *jobs);
+	pool *p = pool_new(THREADS, DEPTH);
+	int next = 0;
+	struct job *j;
+	(void)state;
+	assert_non_null(jobs);
+	pool_wait(p, BATCH); /* nothing in flight: returns at once */
+	for (int i = 0; i < N; i++) {
+		jobs[i].index = i;
+		jobs[i].in = (uint64_t)i + 7;
+		if (pool_full(p)) {
+			pool_wait(p, BATCH);
+			/* the BATCH oldest are done: taken without blocking, in order */
+			for (int k = 0; k < BATCH; k++) {
+				assert_int_equal(jobs[next].runs, 1);
+				j = pool_try_take(p);
+				assert_ptr_equal(j, &jobs[next]);
+				next++;
+			}
+		}
+		pool_submit(p, job_square, &jobs[i]);
+	}
+	pool_wait(p, 10 * DEPTH); /* more than in flight: all of them */
+	while ((j = pool_try_take(p))) {
+		assert_ptr_equal(j, &jobs[next]);
+		next++;
+	}
+	assert_int_equal(next, N);
+	assert_int_equal(pool_inflight(p), 0);
+	for (int i = 0; i < N; i++)
+		assert_true(jobs[i].runs == 1 && jobs[i].out == jobs[i].in * jobs[i].in + 1);
+	pool_free(p);
+	free(jobs);
+}
+
 static atomic_int gate;
 
 static void job_gated(void *p, int worker)
@@ -810,6 +848,7 @@ int main(void)
 		cmocka_unit_test(test_config_parse_size_overflow),
 		cmocka_unit_test(test_pool_order),
 		cmocka_unit_test(test_pool_try_take_and_free),
+		cmocka_unit_test(test_pool_wait),
 		cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,10 @@
  *   sparse      made with ftruncate + writes: data, holes, a trailing hole
  * (fixed blocks) sparse_cdc  a leading hole, one data region in the middle, a
  * trailing hole small       100 bytes empty       0 bytes (no content list)
+ *   big_sparse  9 MiB + 5000 bytes (fixed blocks), large enough to be read with
+ * O_DIRECT (backup/ingest.c, region_direct): data from 0, a hole, data from a
+ * block boundary, a hole, data from inside a block to the end (read the
+ * ordinary way)
  *
  * The source files stay in <dir>/src: their bytes are the reference for every
  * read, and lseek on them is the reference for fs_seek.
@@ -38,7 +42,7 @@
 #define NZ   3
 #define MIB  (1u << 20)
 
-enum { F_RANDOM, F_SPARSE, F_SPARSE_CDC, F_SMALL, F_EMPTY, NFILES };
+enum { F_RANDOM, F_SPARSE, F_SPARSE_CDC, F_SMALL, F_EMPTY, F_BIG_SPARSE, NFILES };
 
 struct file {
 	const char *name;
@@ -129,6 +133,11 @@ static void make_source(struct file *f, uint64_t *seed)
 		write_random(fd, seed, 512 * 1024 + 100, 300000);
 	} else if (!strcmp(f->name, "small")) {
 		write_random(fd, seed, 0, 100);
+	} else if (!strcmp(f->name, "big_sparse")) {
+		assert_int_equal(ftruncate(fd, 9 * MIB + 5000), 0);
+		write_random(fd, seed, 0, 3 * MIB + 100000);
+		write_random(fd, seed, 5 * MIB, MIB + 4096);
+		write_random(fd, seed, 8 * MIB + 8192, MIB + 5000 - 8192);
 	}
 	assert_int_equal(fsync(fd), 0);
 	assert_int_equal(fstat(fd, &st), 0);
@@ -144,7 +153,8 @@ static int setup(void **state)
 	static const struct {
 		const char *name;
 		int paged;
-	} files[NFILES] = {{"random", 0}, {"sparse", 1}, {"sparse_cdc", 0}, {"small", 0}, {"empty", 0}};
+	} files[NFILES] = {{"random", 0},    {"sparse", 1}, {"sparse_cdc", 0},
+			   {"small", 0},     {"empty", 0},  {"big_sparse", 1}};
 	struct fixture *fx = calloc(1, sizeof *fx);
 	char src[400];
 	uint64_t seed = 20261125;
@@ -158,6 +168,9 @@ static int setup(void **state)
 	check_ok(catalog_open(fx->db, 0, &fx->c, E));
 
 	check_ok(ingest_new(fx->r, fx->c, fx->db, NULL, &g, E));
+	assert_true(ingest_reads_direct(g, 1, 9 * MIB)); /* big_sparse goes through the O_DIRECT path */
+	assert_false(ingest_reads_direct(g, 0, 9 * MIB));
+	assert_false(ingest_reads_direct(g, 1, 3 * MIB + 777));
 	check_ok(catalog_begin(fx->c, E));
 	for (int i = 0; i < NFILES; i++) {
 		struct file *f = &fx->f[i];
@@ -311,6 +324,21 @@ static void test_read(void **state)
 	free(p);
 	p = pieces_of(fx->c, fx->f[F_SPARSE_CDC].content, &n);
 	assert_true(p[0].chunk == 0); /* a leading hole */
+	free(p);
+	/*
+	 * big_sparse, read partly with O_DIRECT, has the blocks an ordinary read cuts: no data
+	 * piece crosses a block boundary, and each ends on one unless a hole or the end follows
+	 */
+	p = pieces_of(fx->c, fx->f[F_BIG_SPARSE].content, &n);
+	assert_true(count_data_pieces(p, n) > 4 * MIB / 16384);
+	assert_true(count_data_pieces(p, n) < n);
+	for (size_t i = 0; i < n; i++) {
+		if (!p[i].chunk)
+			continue;
+		assert_true(p[i].off % 16384 + p[i].len <= 16384);
+		assert_true((p[i].off + p[i].len) % 16384 == 0 || i + 1 == n || p[i + 1].chunk == 0);
+	}
+	assert_int_equal(p[n - 1].off + p[n - 1].len, fx->f[F_BIG_SPARSE].size);
 	free(p);
 
 	/* without a cache */

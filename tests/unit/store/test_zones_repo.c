@@ -788,8 +788,46 @@ static int count_tmp(const char *dir)
 	return tmp_seen;
 }
 
-/* zones_put with zone `bad` unwritable: fails, names the zone, leaves the file in no zone. */
-static void put_fails(struct fixture *f, int bad, int missing_parent)
+/*
+ * zones_put_file: every zone gets the local file's bytes (more than the 1 MiB copy buffer,
+ * so the copy loops), durable once zones_sync has run.
+ */
+static void test_zones_put_file(void **state)
+{
+	struct fixture *f = *state;
+	zones *z = mkzones(f);
+	size_t big = (5u << 19) + 123, len;
+	uint8_t *data = malloc(big), *got;
+	uint64_t seed = 7;
+	char local[PATH_MAX];
+	struct err e;
+	assert_non_null(data);
+	unit_rand_fill(&seed, data, big);
+	snprintf(local, sizeof local, "%s/local-copy", f->dir);
+	assert_int_equal(util_write_durable(local, data, big, 0, NULL), 0);
+	assert_int_equal(zones_create(z, &e), 0);
+	assert_int_equal(zones_put_file(z, "catalog/00000000000000000001", local, &e), 0);
+	assert_int_equal(zones_sync(z, &e), 0);
+	for (int i = 0; i < NZ; i++) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/catalog/00000000000000000001", f->zpath[i]);
+		assert_int_equal(util_read_small(p, big + 1, &got, &len, NULL), 0);
+		assert_int_equal(len, big);
+		assert_memory_equal(got, data, big);
+		free(got);
+	}
+	assert_int_equal(count_tmp(f->dir), 0);
+	/* a missing local file is an error, and nothing is written */
+	snprintf(local, sizeof local, "%s/no-such-file", f->dir);
+	assert_int_not_equal(zones_put_file(z, "catalog/00000000000000000002", local, &e), 0);
+	for (int i = 0; i < NZ; i++)
+		assert_false(zone_has(f, i, "catalog/00000000000000000002"));
+	free(data);
+	zones_free(z);
+}
+
+/* zones_put (or zones_put_file) with zone `bad` unwritable: fails, names the zone, leaves the file in no zone. */
+static void put_fails(struct fixture *f, int bad, int missing_parent, int from_file)
 {
 	zones *z;
 	struct err e;
@@ -810,7 +848,15 @@ static void put_fails(struct fixture *f, int bad, int missing_parent)
 	}
 	z = mkzones(f);
 	err_clear(&e);
-	assert_int_not_equal(zones_put(z, "packs/ab/abcdef", "payload", 7, &e), 0);
+	if (from_file) {
+		char local[PATH_MAX];
+		snprintf(local, sizeof local, "%s/local-payload", f->dir);
+		assert_int_equal(util_write_durable(local, "payload", 7, 0, NULL), 0);
+		assert_int_not_equal(zones_put_file(z, "packs/ab/abcdef", local, &e), 0);
+		assert_int_equal(unlink(local), 0);
+	} else {
+		assert_int_not_equal(zones_put(z, "packs/ab/abcdef", "payload", 7, &e), 0);
+	}
 	{
 		char zname[32];
 		snprintf(zname, sizeof zname, "zone %d", bad + 1);
@@ -840,8 +886,10 @@ static void test_zones_put_failure(void **state)
 {
 	struct fixture *f = *state;
 	for (int bad = 0; bad < NZ; bad++) {
-		put_fails(f, bad, 0);
-		put_fails(f, bad, 1);
+		put_fails(f, bad, 0, 0);
+		put_fails(f, bad, 1, 0);
+		put_fails(f, bad, 0, 1);
+		put_fails(f, bad, 1, 1);
 	}
 }
 
@@ -1168,6 +1216,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_keys_cheapest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_mac, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_basic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zones_put_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_mixed_failures, setup, teardown),
