@@ -256,6 +256,23 @@ bench_pgdata() {
 }
 
 # ---------------------------------------------------------------- pgtimefs repository
+# pgt_machine_key CONF DIR: a generated machine key (key add --generate DIR/machine.key) named
+# as the config's passphrase-file, as scheduled, unattended runs are set up; prints how long
+# opening the repository takes with it and with the typed passphrase's key file (scrypt at
+# kdf-log2n 15), both measured here
+pgt_machine_key() {
+	local conf=$1 dir=$2 t0 t1 t2
+	LAST_LOG=$L/$(basename "$conf").key
+	PGTIMEFS_CONFIG=$conf "$PGT" key add --generate "$dir/machine.key" >"$LAST_LOG" 2>&1
+	t0=$(now)
+	PGTIMEFS_CONFIG=$conf "$PGT" key list >/dev/null
+	t1=$(now)
+	sed -i "s|^\[repository\]\$|[repository]\npassphrase-file = $dir/machine.key|" "$conf"
+	PGTIMEFS_CONFIG=$conf "$PGT" key list >/dev/null
+	t2=$(now)
+	echo "pgtimefs opens the repository with its machine key in $(calc "$t2 - $t1") s (with the typed passphrase, scrypt 2^15: $(calc "$t1 - $t0") s); the runs below use the machine key"
+}
+
 # pgt_repo CONF DIR [EXTRA-LINES]: writes a config of three zones and a state dir under DIR
 # (EXTRA-LINES, then PGT_REPO_EXTRA, appended to its [repository] section) and runs
 # pgtimefs init with it

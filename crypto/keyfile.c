@@ -17,7 +17,7 @@ void keyfile_kdf_default(struct keyfile_kdf *kdf)
 void keyfile_kdf_generated(struct keyfile_kdf *kdf)
 {
 	kdf->log2n = 10;
-	kdf->r = 8;
+	kdf->r = 1;
 	kdf->p = 1;
 }
 

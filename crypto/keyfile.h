@@ -30,7 +30,7 @@ void keyfile_kdf_default(struct keyfile_kdf *kdf);
 
 /*
  * For a generated secret (KEYFILE_SECRET_LEN random bytes, `key add --generate`): the floor
- * of the accepted range, N = 2^10, r = 8, p = 1 (1 MiB, about 2 ms). Stretching protects a
+ * of the accepted range, N = 2^10, r = 1, p = 1 (128 KiB, under a millisecond). Stretching protects a
  * passphrase a person chose; a 256-bit random secret cannot be guessed however cheap one try
  * is, and a process per archived WAL segment should not pay 0.1 s for it.
  */

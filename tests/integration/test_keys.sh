@@ -40,12 +40,12 @@ gid=${gen%% *}
 [ "$(stat -c %a "$T/machine.key")" = 600 ] || fail "the secret file is mode $(stat -c %a "$T/machine.key"), not 600"
 grep -qxE '[0-9a-f]{64}' "$T/machine.key" || fail "the secret file does not hold 64 hex digits"
 for z in "$Z1" "$Z2" "$Z3"; do [ -f "$z/keys/$gid" ] || fail "generated key missing in $z"; done
-python3 - "$Z1/keys/$gid" <<'PY' || fail "the generated key file does not use scrypt N = 2^10, r = 8, p = 1"
+python3 - "$Z1/keys/$gid" <<'PY' || fail "the generated key file does not use scrypt N = 2^10, r = 1, p = 1"
 import struct, sys
 b = open(sys.argv[1], "rb").read()
-assert len(b) == 156 and b[:8] == b"PGTFKEY1" and struct.unpack("<III", b[12:24]) == (10, 8, 1)
+assert len(b) == 156 and b[:8] == b"PGTFKEY1" and struct.unpack("<III", b[12:24]) == (10, 1, 1)
 PY
-ok "key add --generate: a 0600 file with a 256-bit secret, and its key file (scrypt 2^10) in every zone"
+ok "key add --generate: a 0600 file with a 256-bit secret, and its key file (scrypt 2^10, r 1) in every zone"
 n_before=$(ls "$Z1/keys" | wc -l)
 sum_before=$(sha256sum "$T/machine.key")
 expect_fail "generate over an existing file" 1 pgt key add --generate "$T/machine.key"

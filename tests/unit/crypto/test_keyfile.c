@@ -257,7 +257,7 @@ static void test_cost(void **state)
 	(void)state;
 	keyfile_kdf_generated(&gen);
 	assert_int_equal(gen.log2n, 10);
-	assert_int_equal(gen.r, 8);
+	assert_int_equal(gen.r, 1);
 	assert_int_equal(gen.p, 1);
 	assert_int_equal(keyfile_create(k, "pw", 2, &small_kdf, 1790012345, kf, NULL), 0);
 	assert_int_equal(keyfile_cost(kf, sizeof kf), (uint64_t)128 * 8 * 1024);
