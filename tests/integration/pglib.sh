@@ -143,3 +143,21 @@ pg_switch_archived() {
 }
 # next_second: sleeps until just after the next whole second
 next_second() { sleep "$(python3 -c 'import time; print(1.05 - time.time() % 1)')"; }
+
+# cat_q SQL: the catalog's answer, one row per line (fields joined by |); it may be read while
+# a writer (a streamer) commits
+cat_q() { python3 -c 'import sqlite3, sys
+for r in sqlite3.connect(sys.argv[1], timeout=30).execute(sys.argv[2]): print("|".join(str(v) for v in r))' "$T/state/catalog.db" "$1"; }
+
+# wait_stored NAME: until the catalog holds the WAL file NAME, while the streamer $SP lives
+# (its stderr in $T/stream.err, shown when it dies or NAME never comes)
+wait_stored() {
+	local i
+	for i in $(seq 1 300); do
+		[ -f "$T/state/catalog.db" ] && [ "$(cat_q "SELECT count(*) FROM wal WHERE name = '$1'")" = 1 ] && return 0
+		kill -0 "$SP" 2>/dev/null || { cat "$T/stream.err" >&2; fail "the streamer died waiting for $1"; }
+		sleep 0.1
+	done
+	cat "$T/stream.err" >&2
+	fail "$1 never stored"
+}

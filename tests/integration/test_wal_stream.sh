@@ -35,20 +35,8 @@ start_streamer() {
 	"$PGT" --json wal-stream c "$@" >>"$T/stream.jsonl" 2>>"$T/stream.err" &
 	SP=$!
 }
-# q SQL: one value per line from the catalog (read while the streamer writes)
-q() { python3 -c 'import sqlite3, sys
-for r in sqlite3.connect(sys.argv[1], timeout=30).execute(sys.argv[2]): print("|".join(str(v) for v in r))' "$T/state/catalog.db" "$1"; }
-# wait_seg NAME: until the catalog holds the complete segment NAME of node n
-wait_seg() {
-	local i
-	for i in $(seq 1 300); do
-		[ -f "$T/state/catalog.db" ] && [ "$(q "SELECT count(*) FROM wal WHERE name = '$1'")" = 1 ] && return 0
-		kill -0 "$SP" 2>/dev/null || { cat "$T/stream.err" >&2; fail "the streamer died waiting for $1"; }
-		sleep 0.1
-	done
-	cat "$T/stream.err" >&2
-	fail "segment $1 never stored"
-}
+q() { cat_q "$1"; }
+wait_seg() { wait_stored "$1"; }
 bench() { "$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -n -c 2 "$@" postgres >/dev/null 2>&1 || fail "pgbench $*"; }
 
 start_streamer

@@ -56,19 +56,8 @@ start_streamer() {
 	"$PGT" --json wal-stream c s >>"$T/$1.jsonl" 2>>"$T/stream.err" &
 	SP=$!
 }
-q() { python3 -c 'import sqlite3, sys
-for r in sqlite3.connect(sys.argv[1], timeout=30).execute(sys.argv[2]): print("|".join(str(v) for v in r))' "$T/state/catalog.db" "$1"; }
-# wait_s NAME: until the catalog holds NAME for node s
-wait_s() {
-	local i
-	for i in $(seq 1 300); do
-		[ -f "$T/state/catalog.db" ] && [ "$(q "SELECT count(*) FROM wal WHERE name = '$1'")" = 1 ] && return 0
-		kill -0 "$SP" 2>/dev/null || { cat "$T/stream.err" >&2; fail "the streamer died waiting for $1"; }
-		sleep 0.1
-	done
-	cat "$T/stream.err" >&2
-	fail "$1 never stored"
-}
+q() { cat_q "$1"; }
+wait_s() { wait_stored "$1"; }
 # wait_replay: until the standby has replayed everything the primary wrote so far
 wait_replay() {
 	local lsn i
