@@ -161,3 +161,16 @@ wait_stored() {
 	cat "$T/stream.err" >&2
 	fail "$1 never stored"
 }
+
+# pg_stream_server NAME PORT: a server for the streaming tests, started: 1 MiB WAL segments,
+# WAL kept (wal_keep_size), no autovacuum, pgbench -i -s 1 and a table marks(id)
+pg_stream_server() {
+	pg_init "$1" "$2" --wal-segsize=1
+	cat >>"$PGROOT/$1/postgresql.conf" <<PGCONF
+wal_keep_size = 1GB
+autovacuum = off
+PGCONF
+	pg_start "$1"
+	"$PG_BIN/pgbench" -h "$SOCK" -p "$2" -U postgres -i -s 1 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
+	sql "$2" "CREATE TABLE marks(id int PRIMARY KEY)"
+}

@@ -36,6 +36,8 @@ ok "garbage key files: reported as damaged"
 # --- the repository config altered in zone 1 (its MAC no longer verifies): zone 2's is used,
 # check names zone 1, repair rewrites it, a second check is clean; altered everywhere: refused
 cp "$Z1/config" "$T/config.save"
+# every_config CMD...: runs CMD with each zone's config file as its last argument
+every_config() { local z; for z in "$Z1" "$Z2" "$Z3"; do "$@" "$z/config"; done; }
 sed -i 's/^zstd-level = .*/zstd-level = 19/' "$Z1/config"
 grep -q '^zstd-level = 19' "$Z1/config" || fail "the test could not alter the config"
 verify_cat_bulk "$T/data" prod/latest/n1
@@ -45,16 +47,16 @@ pgt repair >/dev/null || fail "repair of the config failed"
 cmp -s "$Z1/config" "$T/config.save" || fail "repair did not restore zone 1's config"
 pgt check >/dev/null || fail "check after repairing the config is not clean"
 ok "an altered config in zone 1: not used, check names it, repair restores it"
-for z in "$Z1" "$Z2" "$Z3"; do sed -i 's/^cdc-min = .*/cdc-min = 4096/' "$z/config"; done
+every_config sed -i 's/^cdc-min = .*/cdc-min = 4096/'
 expect_fail "config altered in every zone" 1 pgt list
 err_has "altered"
-for z in "$Z1" "$Z2" "$Z3"; do cp "$T/config.save" "$z/config"; done
+every_config cp "$T/config.save"
 pgt check >/dev/null || fail "check with the config put back is not clean"
 ok "a config altered in every zone: refused with a clear error"
-for z in "$Z1" "$Z2" "$Z3"; do sed -i '/^mac = /d' "$z/config"; done
+every_config sed -i '/^mac = /d'
 expect_fail "config MAC removed in every zone" 1 pgt list
 err_has "had one"
-for z in "$Z1" "$Z2" "$Z3"; do cp "$T/config.save" "$z/config"; done
+every_config cp "$T/config.save"
 pgt list >/dev/null || fail "list with the config put back fails"
 ok "the config's MAC removed in every zone: refused (the catalog remembers the repository had one)"
 

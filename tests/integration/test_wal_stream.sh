@@ -11,14 +11,7 @@
 
 mkdir -p "$T/scratch"
 P=$(free_port)
-pg_init main "$P" --wal-segsize=1
-cat >>"$PGROOT/main/postgresql.conf" <<PGCONF
-wal_keep_size = 1GB
-autovacuum = off
-PGCONF
-pg_start main
-"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -i -s 1 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
-sql "$P" "CREATE TABLE marks(id int PRIMARY KEY)"
+pg_stream_server main "$P"
 cat >>"$PGTIMEFS_CONFIG" <<CONF
 [cluster c]
 wal-partial-interval = 1

@@ -16,14 +16,7 @@ mkdir -p "$T/scratch"
 SEG=1048576
 P=$(free_port)
 P2=$(free_port)
-pg_init main "$P" --wal-segsize=1
-cat >>"$PGROOT/main/postgresql.conf" <<PGCONF
-wal_keep_size = 1GB
-autovacuum = off
-PGCONF
-pg_start main
-"$PG_BIN/pgbench" -h "$SOCK" -p "$P" -U postgres -i -s 1 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
-sql "$P" "CREATE TABLE marks(id int PRIMARY KEY)"
+pg_stream_server main "$P"
 as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$P" -U postgres -D "$PGROOT/standby" -R -X stream -c fast >/dev/null 2>&1 ||
 	fail "pg_basebackup of the standby"
 echo "port = $P2" >>"$PGROOT/standby/postgresql.conf"
