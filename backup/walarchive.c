@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,8 +266,8 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	res->new_bytes = acct.new_bytes;
 	res->stored_bytes = ingest_stats(g)->stored_bytes;
 out:
-	if (indexing)
-		wal_index_end(&ix);
+	if (indexing) /* the error stands: no callbacks (catalog rows) on the way out */
+		walread_free(ix.rd);
 	crypto_sha_free(sha);
 	ingest_stream_abort(s);
 	if (in_tx) {
@@ -284,8 +285,23 @@ out:
  * Maps the file to push (read-only, populated): PostgreSQL has just written it, so its pages
  * are in the page cache, and a mapping hashes and chunks them where they are instead of
  * copying 16 MiB into fresh memory first. PostgreSQL does not change a file while its
- * archive_command runs.
+ * archive_command runs. A page of the mapping that cannot be read (the file truncated by
+ * someone else, a disk error re-reading an evicted page) raises SIGBUS in whichever thread
+ * touches it: while the mapping is in use, on_sigbus says so and exits 1 (nothing is recorded:
+ * the catalog transaction never commits; PostgreSQL retries the push).
  */
+static void on_sigbus(int sig)
+{
+	static const char msg[] = "pgtimefs: wal-push: the file being pushed could not be read (truncated, or a "
+				  "read error): nothing was recorded\nHINT: check the file and the disk; PostgreSQL "
+				  "retries the push\n";
+	(void)sig;
+	if (write(2, msg, sizeof msg - 1) < 0) {
+		/* nothing more to do */
+	}
+	_exit(1);
+}
+
 static int map_file(const char *path, void **data, size_t *len, struct err *e)
 {
 	struct stat st;
@@ -341,9 +357,17 @@ int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const 
 	q.data = data;
 	q.len = len;
 	q.no_index = noidx && *noidx && strcmp(noidx, "0");
-	rc = backup_wal_store(r, c, catalog_file, cluster, node, &q, res, e);
-	if (len)
-		munmap(data, len);
+	{
+		struct sigaction sa, old_sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_sigbus;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, &old_sa);
+		rc = backup_wal_store(r, c, catalog_file, cluster, node, &q, res, e);
+		if (len)
+			munmap(data, len);
+		sigaction(SIGBUS, &old_sa, NULL);
+	}
 	res->seconds = util_mono() - t0;
 	return rc;
 }
