@@ -862,6 +862,8 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 				direct = 0;
 			}
 			rc = region(g, &fs, fd, paged, (uint64_t)data, (uint64_t)holeat, &pos, ob, e);
+		} else if (direct && !(fcntl(fd, F_GETFL) & O_DIRECT)) {
+			direct = 0; /* region_direct fell back for the rest: so do the next regions */
 		}
 		if (rc < 0)
 			goto out;
