@@ -186,10 +186,10 @@ static int put_range(zones *z, int first, int last, const char *relpath, const v
 {
 	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
 	struct copy_job cj[ZONES_MAX];
-	int made[ZONES_MAX], renamed = first, i, rc = 0;
+	int made[ZONES_MAX], existed[ZONES_MAX], renamed = first, i, rc = 0;
 	memset(cj, 0, sizeof cj);
 	for (i = 0; i < z->n; i++)
-		made[i] = 0;
+		made[i] = existed[i] = 0;
 	for (i = first; i < last && rc == 0; i++) {
 		cj[i].fd = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
 		if (cj[i].fd < 0) {
@@ -224,6 +224,7 @@ static int put_range(zones *z, int first, int last, const char *relpath, const v
 		}
 	}
 	for (i = first; i < last && rc == 0; i++) {
+		existed[i] = access(full[i], F_OK) == 0;
 		if (rename(tmp[i], full[i]) < 0) {
 			err_sys(e, ERR_IO, "zone %d (%s): cannot rename into %s", i + 1, z->paths[i], relpath);
 			rc = e ? e->code : ERR_IO;
@@ -233,8 +234,10 @@ static int put_range(zones *z, int first, int last, const char *relpath, const v
 		add_dirty(z, dir[i]);
 	}
 	if (rc < 0) {
+		/* undone: temporaries removed, and a renamed copy too unless it replaced a file (the
+		 * old one is gone then; the new one is whole and durable, so it stays) */
 		for (i = first; i < last; i++) {
-			if (!made[i])
+			if (!made[i] || (i < renamed && existed[i]))
 				continue;
 			unlink(i < renamed ? full[i] : tmp[i]);
 		}

@@ -8,6 +8,7 @@
  */
 #include "../unit.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -893,6 +894,74 @@ static void test_zones_put_failure(void **state)
 	}
 }
 
+/* Zone i's file rel, whole (NULL when missing; caller frees). */
+static char *zone_text(const struct fixture *f, int i, const char *rel)
+{
+	char path[700];
+	uint8_t *buf = NULL;
+	size_t len;
+	char *text;
+	snprintf(path, sizeof path, "%s/%s", f->zpath[i], rel);
+	if (util_read_small(path, 4096, &buf, &len, NULL) < 0)
+		return NULL;
+	text = strndup((const char *)buf, len);
+	free(buf);
+	return text;
+}
+
+/*
+ * A rename that fails in zone 2 (its name is taken by a non-empty directory) undoes the
+ * write: a new file is removed again from zone 1, where it was already renamed; a file that
+ * replaced an existing one stays in zone 1 (the old one is gone, the new one is whole);
+ * zone 3 keeps what it had, with no temporary left.
+ */
+static void test_zones_put_rename_failure(void **state)
+{
+	struct fixture *f = *state;
+	zones *z = mkzones(f);
+	char path[700], *t;
+	struct err e;
+	assert_int_equal(zones_create(z, NULL), 0);
+	assert_int_equal(zones_put(z, "f", "old", 3, NULL), 0);
+	for (int i = 0; i < NZ; i++) {
+		snprintf(path, sizeof path, "%s/f", f->zpath[i]);
+		if (i == 1) {
+			assert_int_equal(unlink(path), 0);
+			assert_int_equal(mkdir(path, 0700), 0);
+			snprintf(path, sizeof path, "%s/f/x", f->zpath[i]);
+			assert_int_equal(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
+			snprintf(path, sizeof path, "%s/g", f->zpath[i]);
+			assert_int_equal(mkdir(path, 0700), 0);
+			snprintf(path, sizeof path, "%s/g/x", f->zpath[i]);
+			assert_int_equal(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
+		}
+	}
+	err_clear(&e);
+	assert_true(zones_put(z, "f", "new", 3, &e) < 0);
+	assert_non_null(strstr(e.msg, "zone 2"));
+	t = zone_text(f, 0, "f");
+	assert_non_null(t); /* replaced, then kept: never missing */
+	assert_string_equal(t, "new");
+	free(t);
+	t = zone_text(f, 2, "f");
+	assert_non_null(t);
+	assert_string_equal(t, "old");
+	free(t);
+	err_clear(&e);
+	assert_true(zones_put(z, "g", "new", 3, &e) < 0);
+	assert_null(zone_text(f, 0, "g")); /* a new file: removed again */
+	assert_null(zone_text(f, 2, "g"));
+	for (int i = 0; i < NZ; i++) { /* no temporaries */
+		DIR *d = opendir(f->zpath[i]);
+		struct dirent *de;
+		assert_non_null(d);
+		while ((de = readdir(d)))
+			assert_true(strncmp(de->d_name, ".tmp-", 5) != 0);
+		closedir(d);
+	}
+	zones_free(z);
+}
+
 /* --- store_read_blob --- */
 
 struct built {
@@ -1213,6 +1282,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_one_zone_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_damaged_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zones_put_rename_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_cheapest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_mac, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_basic, setup, teardown),
