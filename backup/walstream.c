@@ -56,6 +56,7 @@ struct wsnode {
 	uint64_t rps_dropped;
 	int reached; /* until_lsn reached */
 	int removed; /* the server removed WAL the archive lacks: start at the slot next time */
+	uint64_t conn_start; /* where this connection's stream started (flushed until it passes it) */
 	int rc;
 	struct err err;
 };
@@ -121,7 +122,11 @@ static int send_status(struct wsnode *n, struct err *e)
 	uint8_t m[34];
 	m[0] = 'r';
 	put64(m + 1, n->received);
-	put64(m + 9, n->flushed);
+	/* no flush position (InvalidXLogRecPtr) until this connection has made something durable:
+	 * a physical slot's restart_lsn follows the reported flush position even backwards, and a
+	 * stream that tries the archive's end before the slot's start (a gap) would otherwise move
+	 * the slot back onto WAL the server has removed, and retry that start for ever */
+	put64(m + 9, n->flushed > n->conn_start ? n->flushed : 0);
 	put64(m + 17, 0);
 	put64(m + 25, (uint64_t)(util_now_us() - WALREAD_PG_EPOCH_US));
 	m[33] = 0;
@@ -703,6 +708,7 @@ static int open_stream(struct wsnode *n, struct err *e)
 		tli = server_tli;
 	reset_segment(n, tli, start);
 	n->flushed = start;
+	n->conn_start = start;
 	n->removed = 0;
 	/* the history of the timeline it starts on, when the archive lacks it (as pg_receivewal
 	 * does): a start on a newer timeline than the archive's without streaming its switch (the
