@@ -431,7 +431,7 @@ void ingest_account(ingest *g, struct ingest_stats *acct)
 
 /* ---------- files ---------- */
 
-static void content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id)
+void ingest_content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id)
 {
 	static const uint8_t zero[CRYPTO_ID_LEN];
 	uint8_t l[8];
@@ -473,7 +473,7 @@ static int finish_job(ingest *g, struct job *j, struct err *e)
 	}
 	COUNT(g, fs, chunks, 1);
 	fs->nchunks++;
-	content_hash_piece(fs->sha, j->len, j->id);
+	ingest_content_hash_piece(fs->sha, j->len, j->id);
 	return catalog_content_add(g->c, fs->content, j->off, j->len, num, e);
 }
 
@@ -530,7 +530,7 @@ static int hole(ingest *g, struct file_state *fs, uint64_t off, uint64_t len, st
 		int rc;
 		if ((rc = drain(g, 1, e)) < 0)
 			return rc;
-		content_hash_piece(fs->sha, n, NULL);
+		ingest_content_hash_piece(fs->sha, n, NULL);
 		fs->nchunks++;
 		if ((rc = catalog_content_add(g->c, fs->content, off, n, 0, e)) < 0)
 			return rc;
@@ -1012,8 +1012,14 @@ static void stream_free(ingest_stream *s)
 
 int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct err *e)
 {
+	uint8_t hash[32];
+	return ingest_stream_end_hash(s, content, size, hash, e);
+}
+
+int ingest_stream_end_hash(ingest_stream *s, int64_t *content, uint64_t *size, uint8_t hash[32], struct err *e)
+{
 	ingest *g = s->g;
-	uint8_t hash[32], l[8];
+	uint8_t l[8];
 	uint64_t total;
 	int rc;
 	*content = 0;

@@ -91,6 +91,10 @@ int ingest_stream_write(ingest_stream *s, const void *data, size_t len, struct e
  */
 int ingest_stream_write_borrowed(ingest_stream *s, const void *data, size_t len, struct err *e);
 int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct err *e);
+/* Adds one piece (len bytes; id NULL for a hole) to a content hash (docs/format.md). */
+void ingest_content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id);
+/* ingest_stream_end that also gives the content hash (docs/format.md) of a non-empty stream. */
+int ingest_stream_end_hash(ingest_stream *s, int64_t *content, uint64_t *size, uint8_t hash[32], struct err *e);
 void ingest_stream_abort(ingest_stream *s); /* NULL ok */
 /* The previous version's content list for delta blocks (see ingest_file_observed); before any write. */
 void ingest_stream_set_base(ingest_stream *s, int64_t base);

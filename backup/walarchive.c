@@ -57,6 +57,77 @@ static int64_t segno_of(const char *name, uint64_t size)
 	return (int64_t)(strtoull(log, NULL, 16) * (0x100000000ull / size) + strtoull(seg, NULL, 16));
 }
 
+#define VERIFY_PIECES 64
+
+/* Whether data[off, off + len) is all zero bytes. */
+static int all_zero(const uint8_t *data, size_t len)
+{
+	return len == 0 || (data[0] == 0 && !memcmp(data, data + 1, len - 1));
+}
+
+int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog_wal *w, const uint8_t *data,
+			  size_t len, struct err *e)
+{
+	struct content_piece *pc;
+	crypto_hasher *h;
+	crypto_sha *sha;
+	uint8_t id[CRYPTO_ID_LEN], hash[32], l[8];
+	uint64_t pos = 0;
+	int rc = 1;
+	if (w->size != len)
+		return 0;
+	if (w->digest == WAL_DIGEST_SHA256 || !w->content) {
+		crypto_sha256(data, len, hash);
+		return w->digest == WAL_DIGEST_SHA256 && !memcmp(hash, w->sha256, 32);
+	}
+	if (w->digest != WAL_DIGEST_CONTENT)
+		return err_set(e, ERR_CORRUPT, "catalog: WAL file %s has an unknown digest kind %d", w->name, w->digest);
+	pc = xcalloc(VERIFY_PIECES, sizeof *pc);
+	h = crypto_hasher_new(r->key);
+	sha = crypto_sha_new();
+	while (rc == 1 && pos < len) {
+		size_t n = 0;
+		if ((rc = catalog_content_pieces(c, w->content, pos, pc, VERIFY_PIECES, &n, e)) < 0)
+			break;
+		rc = 1;
+		if (n == 0) {
+			rc = err_set(e, ERR_CORRUPT, "catalog: the content list of WAL file %s ends at byte %llu of %zu",
+				     w->name, (unsigned long long)pos, len);
+			break;
+		}
+		for (size_t i = 0; i < n && rc == 1; i++) {
+			const struct content_piece *p = &pc[i];
+			if (p->off != pos || p->len == 0 || p->len > len - pos) {
+				rc = err_set(e, ERR_CORRUPT, "catalog: the content list of WAL file %s is not contiguous at "
+							     "byte %llu", w->name, (unsigned long long)pos);
+				break;
+			}
+			if (!p->chunk) {
+				if (!all_zero(data + pos, p->len))
+					rc = 0;
+			} else {
+				crypto_hasher_id(h, data + pos, p->len, id);
+				if (memcmp(id, p->loc.id, CRYPTO_ID_LEN))
+					rc = 0;
+			}
+			ingest_content_hash_piece(sha, p->len, p->chunk ? p->loc.id : NULL);
+			pos += p->len;
+		}
+	}
+	if (rc == 1) { /* every piece matched: the list must also be the one the row names */
+		put_le64(l, len);
+		crypto_sha_update(sha, l, 8);
+		crypto_sha_final(sha, hash);
+		if (memcmp(hash, w->sha256, 32))
+			rc = err_set(e, ERR_CORRUPT, "catalog: the content list of WAL file %s does not have the "
+						     "hash its row records", w->name);
+	}
+	crypto_sha_free(sha);
+	crypto_hasher_free(h);
+	free(pc);
+	return rc;
+}
+
 /*
  * The time index: the WAL reader (walread.h) reads the records of the segment being stored
  * and w->first_commit_us / w->last_commit_us get the first and last transaction end (commit,
@@ -149,7 +220,6 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	size_t len = q->len;
 	ingest *g = NULL;
 	ingest_stream *s = NULL;
-	crypto_sha *sha = NULL;
 	int64_t cl, nd, content = 0;
 	uint64_t size = 0;
 	double t0 = util_mono();
@@ -175,9 +245,10 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	w.node = nd;
 	rc = catalog_wal_find(c, nd, q->name, &old, NULL);
 	if (rc == 0) {
-		/* the name is archived already: only now is the hash needed before storing */
-		crypto_sha256(data, len, w.sha256);
-		if (old.size == w.size && !memcmp(old.sha256, w.sha256, 32)) {
+		/* the name is archived already: compare the bytes with what its row records */
+		if ((rc = backup_wal_same_bytes(r, c, &old, data, len, e)) < 0)
+			goto out;
+		if (rc == 1) {
 			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */
 			rc = 0;
 			if (q->stream && kind == WAL_SEGMENT) /* a restarted stream: its partial is superseded */
@@ -209,7 +280,6 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	if ((rc = ingest_new(r, c, catalog_file, NULL, &g, e)) < 0)
 		goto out;
 	ingest_account(g, &acct);
-	sha = crypto_sha_new();
 	if (!q->times_given && !q->no_index) {
 		wal_index_begin(&ix, c, &w, e);
 		indexing = 1;
@@ -220,22 +290,24 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 		size_t n = len - off < WAL_PIECE ? len - off : WAL_PIECE;
 		if ((rc = ingest_stream_write_borrowed(s, data + off, n, e)) < 0)
 			goto out;
-		crypto_sha_update(sha, data + off, n);
 		if (indexing)
 			wal_index_feed(&ix, data + off, n);
 	}
-	crypto_sha_final(sha, w.sha256);
 	if (indexing) {
 		indexing = 0;
 		if ((rc = wal_index_end(&ix)) < 0)
 			goto out;
 		res->index_seconds = ix.seconds;
 	}
-	if (len) {
-		rc = ingest_stream_end(s, &content, &size, e);
+	if (len) { /* the row's digest is the content hash: no pass over the bytes of its own */
+		rc = ingest_stream_end_hash(s, &content, &size, w.sha256, e);
 		s = NULL;
 		if (rc < 0)
 			goto out;
+		w.digest = WAL_DIGEST_CONTENT;
+	} else {
+		crypto_sha256(data, 0, w.sha256);
+		w.digest = WAL_DIGEST_SHA256;
 	}
 	if (size != len) {
 		rc = err_set(e, ERR_INTERNAL, "%s: stored %llu bytes of %zu", q->name, (unsigned long long)size, len);
@@ -268,7 +340,6 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 out:
 	if (indexing) /* the error stands: no callbacks (catalog rows) on the way out */
 		walread_free(ix.rd);
-	crypto_sha_free(sha);
 	ingest_stream_abort(s);
 	if (in_tx) {
 		if (rc == 0 && commit_anyway)

@@ -2,9 +2,9 @@
  * walarchive.h: WAL files archived one at a time (archive_command), stored like any file.
  *
  * backup_wal_push stores one file a server hands to its archive_command: it reads the whole
- * file (a 16 MiB segment, a .history, .backup or .partial file), hashes it (SHA-256), and
- * either finds it recorded already for that node (same bytes: nothing to do; other bytes:
- * ERR_EXISTS, never overwritten) or stores it through an ingest (fixed page blocks for
+ * file (a 16 MiB segment, a .history, .backup or .partial file) and either finds it recorded
+ * already for that node (same bytes: nothing to do; other bytes: ERR_EXISTS, never
+ * overwritten) or stores it through an ingest (fixed page blocks for
  * segments), flushes every zone and commits its catalog row. It returns 0 only once the bytes
  * are durable in every zone and recorded. The caller holds the writer lock and passes a
  * writable catalog outside any transaction. Not thread-safe (one catalog handle).
@@ -65,6 +65,15 @@ struct wal_store_req {
  */
 int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
 		     const struct wal_store_req *q, struct wal_push_result *res, struct err *e);
+
+/*
+ * Whether data holds the bytes recorded for the WAL file w (a row of catalog c): 1 yes, 0 no,
+ * < 0 on an error (a damaged content list). A row with WAL_DIGEST_CONTENT is checked piece by
+ * piece along its own content list (each piece's blob id recomputed with r's key, holes must
+ * be zeros), so the answer does not depend on the repository's current block size.
+ */
+int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog_wal *w, const uint8_t *data,
+			  size_t len, struct err *e);
 
 /*
  * Stores the file at path as the WAL file named by its base name for cluster/node (both

@@ -94,6 +94,9 @@ static const char *migrations[] = {
 	/* 6: delta blocks: a chunk stored as a delta names its base chunk, which is never itself a
 	 * delta */
 	"ALTER TABLE chunks ADD COLUMN base INTEGER REFERENCES chunks(id);",
+	/* 7: what wal.sha256 holds: 0, SHA-256 of the bytes (rows written before 7); 1, the
+	 * content hash of the file's content list (a pass over the bytes fewer at wal-push) */
+	"ALTER TABLE wal ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;",
 };
 
 enum stmt_id {
@@ -1311,7 +1314,7 @@ int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e)
 	int rc;
 	if (sqlite3_prepare_v2(c->db,
 			       "INSERT INTO wal(node, name, timeline, segno, size, content, sha256, stored_us,"
-			       " first_commit_us, last_commit_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			       " first_commit_us, last_commit_us, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "recording a WAL file");
 	sqlite3_bind_int64(s, 1, w->node);
@@ -1324,6 +1327,7 @@ int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e)
 	sqlite3_bind_int64(s, 8, w->stored_us);
 	bind_int_or_null(s, 9, w->first_commit_us, w->first_commit_us != 0);
 	bind_int_or_null(s, 10, w->last_commit_us, w->last_commit_us != 0);
+	sqlite3_bind_int(s, 11, w->digest);
 	rc = step_done(c, s, e, "recording a WAL file");
 	sqlite3_finalize(s);
 	if (rc == 0)
@@ -1333,7 +1337,7 @@ int catalog_wal_add(catalog *c, struct catalog_wal *w, struct err *e)
 
 #define WAL_COLS                                                                                             \
 	"SELECT id, node, name, timeline, coalesce(segno, -1), size, coalesce(content, 0), sha256,"         \
-	" stored_us, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0) FROM wal "
+	" stored_us, coalesce(first_commit_us, 0), coalesce(last_commit_us, 0), digest FROM wal "
 
 static void row_wal(sqlite3_stmt *s, struct catalog_wal *out)
 {
@@ -1351,6 +1355,7 @@ static void row_wal(sqlite3_stmt *s, struct catalog_wal *out)
 	out->stored_us = sqlite3_column_int64(s, 8);
 	out->first_commit_us = sqlite3_column_int64(s, 9);
 	out->last_commit_us = sqlite3_column_int64(s, 10);
+	out->digest = sqlite3_column_int(s, 11);
 }
 
 int catalog_wal_find(catalog *c, int64_t node, const char *name, struct catalog_wal *out, struct err *e)

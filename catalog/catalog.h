@@ -25,7 +25,7 @@
 
 typedef struct catalog catalog;
 
-#define CATALOG_SCHEMA_VERSION 6
+#define CATALOG_SCHEMA_VERSION 7
 
 /* --- life cycle --- */
 
@@ -256,6 +256,14 @@ int catalog_snapshot_node_info(catalog *c, int64_t snap, int (*cb)(void *ctx, co
  * (TTTTTTTT.history), a backup history (<segment>.XXXXXXXX.backup) or a partial segment
  * (<segment>.partial). Names are unique per node; the bytes are a content list like a file's.
  */
+/*
+ * What catalog_wal.sha256 holds. WAL_DIGEST_SHA256: SHA-256 of the bytes (every row written by
+ * a catalog older than schema 7, and empty files). WAL_DIGEST_CONTENT: the content hash of the
+ * file's content list (docs/format.md), which covers every byte through the keyed blob ids and
+ * costs wal-push no pass over the bytes of its own.
+ */
+enum { WAL_DIGEST_SHA256 = 0, WAL_DIGEST_CONTENT = 1 };
+
 struct catalog_wal {
 	int64_t id, node;	/* id: set by add/find */
 	char name[64];
@@ -263,7 +271,8 @@ struct catalog_wal {
 	int64_t segno;		/* segment number (for the file's segment size), -1: not a segment */
 	uint64_t size;
 	int64_t content;	/* 0: empty */
-	uint8_t sha256[32];	/* SHA-256 of the bytes (the idempotence check of wal-push) */
+	uint8_t sha256[32];	/* the digest of the bytes (the idempotence check of wal-push), which */
+	int digest;		/* WAL_DIGEST_SHA256 or WAL_DIGEST_CONTENT */
 	int64_t stored_us;
 	int64_t first_commit_us, last_commit_us; /* time index, 0: unknown (not read yet) */
 };

@@ -132,7 +132,7 @@ static int fetch_to(struct ctx *x, const struct catalog_wal *w, const char *dest
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	fs_reader *rd = NULL;
-	uint8_t *buf = NULL, got[32];
+	uint8_t *buf = NULL;
 	int fd = -1, rc = 0;
 	if (snprintf(tmp, sizeof tmp, "%s.pgtimefs-XXXXXX", dest) >= (int)sizeof tmp)
 		return err_set(e, ERR_USAGE, "%s: path too long", dest);
@@ -151,13 +151,15 @@ static int fetch_to(struct ctx *x, const struct catalog_wal *w, const char *dest
 		rc = err_sys(e, ERR_IO, "cannot read back %s", tmp);
 		goto out;
 	}
-	crypto_sha256(buf, w->size, got);
-	if (memcmp(got, w->sha256, 32)) {
-		rc = err_set(e, ERR_CORRUPT, "the stored bytes of %s do not match the SHA-256 recorded when it was archived",
+	if ((rc = backup_wal_same_bytes(x->repo, x->cat, w, buf, w->size, e)) < 0)
+		goto out;
+	if (rc == 0) {
+		rc = err_set(e, ERR_CORRUPT, "the bytes written for %s do not match the digest recorded when it was archived",
 			     w->name);
 		err_hint(e, "run 'pgtimefs check --read-data'");
 		goto out;
 	}
+	rc = 0;
 	if (fsync(fd) < 0) {
 		rc = err_sys(e, ERR_IO, "cannot fsync %s", tmp);
 		goto out;

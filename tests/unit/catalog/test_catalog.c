@@ -224,6 +224,34 @@ static void test_open_migrate(void **state)
 	catalog_close(NULL);
 }
 
+/*
+ * Migration 7 on a catalog of schema 6 that holds a WAL row: the row keeps its SHA-256 and
+ * reads back as WAL_DIGEST_SHA256 (what wal.sha256 meant before 7).
+ */
+static void test_migrate_wal_digest(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog_wal got;
+	catalog *c = open_cat(f->db);
+	int64_t cl, node;
+	check_ok(catalog_begin(c, E));
+	check_ok(catalog_cluster_ensure(c, "c", &cl, E));
+	check_ok(catalog_node_ensure(c, cl, "n", &node, E));
+	check_ok(catalog_commit(c, E));
+	catalog_close(c);
+	exec2(f->db, "ALTER TABLE wal DROP COLUMN digest");
+	exec2(f->db, "PRAGMA user_version = 6");
+	exec2(f->db, "INSERT INTO wal(node, name, timeline, segno, size, sha256, stored_us)"
+		     " VALUES (1, '00000001.history', 1, NULL, 0, zeroblob(32), 5)");
+	c = open_cat(f->db);
+	assert_int_equal(q1(f->db, "PRAGMA user_version"), CATALOG_SCHEMA_VERSION);
+	memset(&got, 0xff, sizeof got);
+	check_ok(catalog_wal_find(c, node, "00000001.history", &got, E));
+	assert_int_equal(got.digest, WAL_DIGEST_SHA256);
+	assert_int_equal(got.stored_us, 5);
+	catalog_close(c);
+}
+
 static void test_open_not_a_database(void **state)
 {
 	struct fixture *f = *state;
@@ -975,6 +1003,7 @@ static void test_wal(void **state)
 	w.size = 2000;
 	w.content = ct;
 	memset(w.sha256, 0xab, 32);
+	w.digest = WAL_DIGEST_CONTENT;
 	w.stored_us = T0;
 	check_ok(catalog_begin(c, E));
 	check_ok(catalog_wal_add(c, &w, E));
@@ -999,8 +1028,10 @@ static void test_wal(void **state)
 	assert_int_equal(got.size, 2000);
 	assert_int_equal(got.content, ct);
 	assert_memory_equal(got.sha256, w.sha256, 32);
+	assert_int_equal(got.digest, WAL_DIGEST_CONTENT);
 	assert_int_equal(got.first_commit_us, 0); /* time index not filled yet: NULL */
 	check_ok(catalog_wal_find(c, node, "00000002.history", &got, E));
+	assert_int_equal(got.digest, WAL_DIGEST_SHA256); /* the column's default */
 	assert_int_equal(got.segno, -1);
 	assert_int_equal(got.content, 0);
 	assert_int_equal(catalog_wal_find(c, node, "000000010000000000000004", &got, &e), ERR_NOTFOUND);
@@ -1622,6 +1653,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_migrate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_wal_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_not_a_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clusters_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_finish, setup, teardown),

@@ -30,7 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "backup/ingest.h"
+#include "backup/walarchive.h"
 #include "catalog/catalog.h"
 #include "fs/file.h"
 #include "fs/prefetch.h"
@@ -844,6 +847,106 @@ static void test_stream_borrowed(void **state)
 	}
 }
 
+/* contents.hash of a content list, read with SQL (independent of the code under test) */
+static void content_hash_sql(const char *db, int64_t content, uint8_t out[32])
+{
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT hash FROM contents WHERE id = ?", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_int64(s, 1, content);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(s, 0), 32);
+	memcpy(out, sqlite3_column_blob(s, 0), 32);
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+}
+
+/*
+ * The WAL digest (catalog WAL_DIGEST_CONTENT): a segment stored by backup_wal_store records
+ * its content list's hash, not a SHA-256 of its bytes; backup_wal_same_bytes recognises the
+ * same bytes (a second push is "already archived") and refuses any other (one flipped byte,
+ * one byte fewer: ERR_EXISTS at a push). Rows written by older catalogs (WAL_DIGEST_SHA256)
+ * are still checked by SHA-256. A content list with holes: a hole must be zeros. A row whose
+ * digest does not name its list is reported as damage, not as "different bytes".
+ */
+static void test_wal_digest(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t len = MIB; /* the smallest WAL segment size */
+	struct wal_store_req q;
+	struct wal_push_result res;
+	struct catalog_wal w;
+	struct err e2;
+	uint8_t *buf = malloc(len), want[32];
+	int64_t cl, nd;
+	err_clear(&e2);
+	assert_non_null(buf);
+	assert_true(fx->f[F_RANDOM].size >= len);
+	memcpy(buf, fx->f[F_RANDOM].data, len);
+	memset(&q, 0, sizeof q);
+	q.name = "000000010000000000000001";
+	q.data = buf;
+	q.len = len;
+	q.no_index = 1; /* random bytes, not WAL records */
+	check_ok(backup_wal_store(fx->r, fx->c, fx->db, "c", "n", &q, &res, E));
+	assert_false(res.already);
+	check_ok(catalog_cluster_ensure(fx->c, "c", &cl, E));
+	check_ok(catalog_node_ensure(fx->c, cl, "n", &nd, E));
+	check_ok(catalog_wal_find(fx->c, nd, q.name, &w, E));
+	assert_int_equal(w.digest, WAL_DIGEST_CONTENT);
+	assert_int_equal(w.size, len);
+	content_hash_sql(fx->db, w.content, want);
+	assert_memory_equal(w.sha256, want, 32);
+
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), 1);
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len - 1, &e2), 0);
+	buf[len / 2 + 7] ^= 0x40;
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), 0);
+	err_clear(&e2);
+	assert_int_equal(backup_wal_store(fx->r, fx->c, fx->db, "c", "n", &q, &res, &e2), ERR_EXISTS);
+	buf[len / 2 + 7] ^= 0x40;
+	check_ok(backup_wal_store(fx->r, fx->c, fx->db, "c", "n", &q, &res, E));
+	assert_true(res.already);
+
+	/* a damaged row: its digest is not its list's hash */
+	w.sha256[0] ^= 1;
+	err_clear(&e2);
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), ERR_CORRUPT);
+	assert_non_null(strstr(e2.msg, "does not have the hash"));
+	w.sha256[0] ^= 1;
+
+	/* a row of an older catalog: SHA-256 of the bytes */
+	w.digest = WAL_DIGEST_SHA256;
+	crypto_sha256(buf, len, w.sha256);
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), 1);
+	buf[3] ^= 1;
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), 0);
+	buf[3] ^= 1;
+
+	/* holes: the sparse file's list, with zeros in its holes */
+	{
+		struct file *f = &fx->f[F_SPARSE];
+		size_t n = 0, i;
+		struct content_piece *p = pieces_of(fx->c, f->content, &n);
+		memset(&w, 0, sizeof w);
+		w.size = f->size;
+		w.content = f->content;
+		w.digest = WAL_DIGEST_CONTENT;
+		snprintf(w.name, sizeof w.name, "sparse");
+		content_hash_sql(fx->db, f->content, w.sha256);
+		for (i = 0; i < n && p[i].chunk; i++)
+			;
+		assert_true(i < n); /* it has a hole */
+		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, f->data, f->size, &e2), 1);
+		f->data[p[i].off + p[i].len / 2] = 1; /* a byte in the hole */
+		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, f->data, f->size, &e2), 0);
+		f->data[p[i].off + p[i].len / 2] = 0;
+		free(p);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -856,6 +959,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_borrowed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_digest, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
