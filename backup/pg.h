@@ -11,7 +11,7 @@
 #ifndef PGTIMEFS_BACKUP_PG_H
 #define PGTIMEFS_BACKUP_PG_H
 
-#include <libpq-fe.h>
+#include "backup/pqload.h"
 #include <stdint.h>
 
 #include "common/err.h"

@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libpq-fe.h>
+#include "backup/pqload.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
