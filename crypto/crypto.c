@@ -29,6 +29,11 @@ struct crypto_sha {
 	EVP_MD *md;
 };
 
+void crypto_process_init(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
+
 static int ossl_fail(struct err *e, const char *what)
 {
 	unsigned long code = ERR_get_error();

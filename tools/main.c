@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "tools.h"
 
 static const char usage[] =
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
 	x.lock_fd = -1;
 	x.wait_s = 600;
 	signal(SIGPIPE, SIG_IGN);
+	crypto_process_init();
 	/* --json and --quiet are taken anywhere on the line, as operators type them */
 	{
 		int w = 1;
