@@ -56,15 +56,35 @@ struct pending {
 	size_t cap, n;
 };
 
+/*
+ * The pack writer: a thread that writes packs to the zones while the owner fills the next.
+ * A pack is written in one of two ways. Whole (FL_PACK): the sealed builder is handed over and
+ * written with zones_put_direct. Streamed: while the pack fills and the writer is idle, the
+ * owner hands it the bytes added since (FL_RANGE, whole 4 KiB pages, at least STREAM_STEP),
+ * which it appends to every zone's temporary copy (zones_stream) and to the pack's SHA-256;
+ * at the seal only the rest is hashed, and the writer appends it, fsyncs and renames
+ * (FL_FINISH). So a pack's bytes reach the zones while the workers still compress, and the
+ * seal of the last pack of a wal-push has about a page left to write and hash instead of the
+ * whole pack (docs/design-notes.md, "wal-push latency"). The builder's buffer never moves
+ * while a range of it is being written (finish_job waits for the writer first).
+ */
+enum { FL_PACK = 1, FL_RANGE, FL_FINISH };
+#define STREAM_STEP (1u << 20)
+
 struct flusher {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	pack_builder *job; /* pack to write, or NULL */
+	int kind;	   /* of the job handed over: FL_PACK, FL_RANGE or FL_FINISH; 0 none */
+	pack_builder *job; /* FL_PACK: the pack to write */
+	const uint8_t *rdata; /* FL_RANGE, FL_FINISH: bytes rdata[0, rlen) of the streamed pack */
+	size_t rlen;
 	uint8_t pack_id[32];
 	int busy, stop, rc;
 	struct err err;
 	zones *z;
+	zones_stream *stream; /* the streamed pack's copies (the writer's; NULL when none) */
+	crypto_sha *sha;      /* SHA-256 of the bytes streamed so far */
 };
 
 struct ingest {
@@ -80,6 +100,7 @@ struct ingest {
 	chunker *ck;
 	pack_builder *open, *spare;
 	int64_t open_pack; /* catalog number of the open pack, 0 if none */
+	size_t streamed;   /* bytes of the open pack handed to the writer as FL_RANGE jobs */
 	struct pending pend;
 	struct flusher fl;
 	struct ingest_stats st;
@@ -158,38 +179,80 @@ static void pend_clear(struct pending *p)
 
 /* ---------- pack writer thread ---------- */
 
+/* One job of the writer (outside its lock); 0 or an error in *err. */
+static int flusher_run(struct flusher *f, int kind, pack_builder *b, const uint8_t *data, size_t len,
+		       struct err *err)
+{
+	char rel[80];
+	int rc = 0;
+	switch (kind) {
+	case FL_PACK:
+		pack_relpath(f->pack_id, rel);
+		data = pack_builder_data(b, &len);
+		return zones_put_direct(f->z, rel, data, len, err);
+	case FL_RANGE:
+		if (!f->stream) {
+			uint8_t none[32];
+			crypto_sha_final(f->sha, none); /* a new pack's hash starts empty */
+			if ((rc = zones_stream_open(f->z, "packs", &f->stream, err)) < 0)
+				return rc;
+		}
+		crypto_sha_update(f->sha, data, len);
+		if ((rc = zones_stream_write(f->stream, data, len, err)) < 0) {
+			zones_stream_abort(f->stream);
+			f->stream = NULL;
+		}
+		return rc;
+	case FL_FINISH:
+		if (!f->stream)
+			return err_set(err, ERR_INTERNAL, "a streamed pack was sealed without its copies");
+		pack_relpath(f->pack_id, rel);
+		rc = zones_stream_finish(f->stream, data, len, rel, err);
+		f->stream = NULL;
+		return rc;
+	}
+	return 0;
+}
+
 static void *flusher_main(void *arg)
 {
 	struct flusher *f = arg;
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
-		pack_builder *b;
-		char rel[80];
-		const uint8_t *data;
-		size_t len;
 		struct err err;
-		int rc;
-		while (!f->job && !f->stop)
+		int rc, kind, failed;
+		while (!f->kind && !f->stop)
 			pthread_cond_wait(&f->cv, &f->mu);
-		if (!f->job)
+		if (!f->kind)
 			break;
-		b = f->job;
+		kind = f->kind;
+		failed = f->rc < 0; /* a stream that failed is gone: the owner learns it at its next wait */
 		pthread_mutex_unlock(&f->mu);
-		pack_relpath(f->pack_id, rel);
-		data = pack_builder_data(b, &len);
 		err_clear(&err);
-		rc = zones_put_direct(f->z, rel, data, len, &err);
+		rc = failed && kind != FL_PACK ? 0 : flusher_run(f, kind, f->job, f->rdata, f->rlen, &err);
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0 && f->rc == 0) {
 			f->rc = rc;
 			f->err = err;
 		}
 		f->job = NULL;
+		f->kind = 0;
 		f->busy = 0;
 		pthread_cond_broadcast(&f->cv);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return NULL;
+}
+
+/* Hands the writer a job (it is idle: the caller waited, or checked busy under the lock). */
+static void flusher_give(struct flusher *f, int kind, pack_builder *b, const uint8_t *data, size_t len)
+{
+	f->kind = kind;
+	f->job = b;
+	f->rdata = data;
+	f->rlen = len;
+	f->busy = 1;
+	pthread_cond_broadcast(&f->cv);
 }
 
 /* Waits until the writer is idle; returns its first error (and clears it). */
@@ -299,6 +362,7 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	g->buf = xmalloc(g->bufcap);
 	g->aio_state = DIRECT_BUF % chunker_block_size(g->ck) == 0 ? 0 : -1;
 	g->fl.z = r->z;
+	g->fl.sha = crypto_sha_new();
 	pthread_mutex_init(&g->fl.mu, NULL);
 	pthread_cond_init(&g->fl.cv, NULL);
 	if (pthread_create(&g->fl.thread, NULL, flusher_main, &g->fl) != 0)
@@ -329,6 +393,8 @@ void ingest_free(ingest *g)
 		pthread_join(g->fl.thread, NULL);
 		pthread_mutex_destroy(&g->fl.mu);
 		pthread_cond_destroy(&g->fl.cv);
+		zones_stream_abort(g->fl.stream); /* a pack never sealed (an error, or dropped) */
+		crypto_sha_free(g->fl.sha);
 	}
 	for (int i = 0; i < g->nworkers; i++) {
 		crypto_hasher_free(g->hashers[i]);
@@ -360,30 +426,60 @@ static int seal_open_pack(ingest *g, struct err *e)
 {
 	uint8_t id[32];
 	pack_builder *b = g->open;
+	const uint8_t *data;
 	size_t len;
 	int rc;
 	if (!g->open_pack)
 		return 0;
-	if ((rc = pack_builder_finish(b, g->r->key, id, e)) < 0)
+	if (g->streamed) {
+		/* the writer is done with every range it was given before the builder changes */
+		if ((rc = flusher_wait(&g->fl, e)) < 0)
+			return rc;
+		rc = pack_builder_finish_from(b, g->r->key, g->fl.sha, g->streamed, id, e);
+	} else {
+		rc = pack_builder_finish(b, g->r->key, id, e); /* while the writer may still write the previous pack */
+	}
+	if (rc < 0)
 		return rc;
-	pack_builder_data(b, &len);
+	data = pack_builder_data(b, &len);
 	if ((rc = catalog_pack_finish(g->c, g->open_pack, id, len, e)) < 0)
 		return rc;
-	/* hand the full pack to the writer; take its previous builder back */
-	if ((rc = flusher_wait(&g->fl, e)) < 0)
+	if (!g->streamed && (rc = flusher_wait(&g->fl, e)) < 0)
 		return rc;
+	/* hand the sealed pack (or the rest of a streamed one) to the writer; take its previous builder back */
 	pthread_mutex_lock(&g->fl.mu);
 	memcpy(g->fl.pack_id, id, 32);
-	g->fl.job = b;
-	g->fl.busy = 1;
-	pthread_cond_broadcast(&g->fl.cv);
+	if (g->streamed)
+		flusher_give(&g->fl, FL_FINISH, NULL, data + g->streamed, len - g->streamed);
+	else
+		flusher_give(&g->fl, FL_PACK, b, NULL, 0);
 	pthread_mutex_unlock(&g->fl.mu);
 	g->open = g->spare;
 	g->spare = b;
 	pack_builder_reset(g->open);
 	g->open_pack = 0;
+	g->streamed = 0;
 	g->st.packs++;
 	return 0;
+}
+
+/*
+ * After a blob is added to the open pack: when the writer is idle, it gets the whole pages
+ * added since the last range, if they are STREAM_STEP or more.
+ */
+static void stream_some(ingest *g)
+{
+	size_t len, to;
+	const uint8_t *data = pack_builder_data(g->open, &len);
+	to = len & ~(size_t)(DIRECT_ALIGN - 1);
+	if (to < g->streamed + STREAM_STEP)
+		return;
+	pthread_mutex_lock(&g->fl.mu);
+	if (!g->fl.busy && g->fl.rc == 0) {
+		flusher_give(&g->fl, FL_RANGE, NULL, data + g->streamed, to - g->streamed);
+		g->streamed = to;
+	}
+	pthread_mutex_unlock(&g->fl.mu);
 }
 
 static int drain(ingest *g, int all, struct err *e);
@@ -457,7 +553,12 @@ static int finish_job(ingest *g, struct job *j, struct err *e)
 		uint32_t off;
 		if (!g->open_pack && (rc = catalog_pack_begin(g->c, &g->open_pack, e)) < 0)
 			return rc;
+		/* the buffer may move: not while the writer reads a range of it */
+		if (g->streamed && pack_builder_room(g->open) < j->sealed_len + DIRECT_ALIGN &&
+		    (rc = flusher_wait(&g->fl, e)) < 0)
+			return rc;
 		off = pack_builder_add(g->open, j->id, PACK_BLOB_DATA, j->len, j->sealed, j->sealed_len);
+		stream_some(g);
 		if ((rc = catalog_chunk_add_delta(g->c, j->id, g->open_pack, off, (uint32_t)j->sealed_len, j->len,
 						  j->base, &num, e)) < 0)
 			return rc;

@@ -48,6 +48,8 @@ int util_read_small(const char *path, size_t max, uint8_t **out, size_t *len, st
 
 /* Writes all of buf to fd, retrying on EINTR and short writes. Returns 0 or -1 with errno. */
 int util_write_all(int fd, const void *buf, size_t len);
+/* pwrite of all len bytes at off (retried on EINTR and short writes); 0 or -1 with errno. */
+int util_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* pread of exactly len bytes; returns 0, or -1 with errno (EIO-like ENODATA on short read). */
 int util_pread_all(int fd, void *buf, size_t len, uint64_t off);
 

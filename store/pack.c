@@ -312,7 +312,18 @@ size_t pack_builder_count(const pack_builder *b)
 	return b->n;
 }
 
+size_t pack_builder_room(const pack_builder *b)
+{
+	return b->cap - b->len;
+}
+
 int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32], struct err *e)
+{
+	return pack_builder_finish_from(b, k, NULL, 0, pack_id, e);
+}
+
+int pack_builder_finish_from(pack_builder *b, const crypto_key *k, crypto_sha *prefix, size_t hashed,
+			     uint8_t pack_id[32], struct err *e)
 {
 	size_t plen = 4 + b->n * PACK_ENTRY_LEN, slen = plen + CRYPTO_SEAL_OVERHEAD;
 	uint8_t *plain = xmalloc(plen), ad[sizeof trailer_ad_prefix - 1 + PACK_HEADER_LEN];
@@ -340,7 +351,12 @@ int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32
 	b->len += 4;
 	memset(b->buf + b->len, 0, PACK_ALIGN - b->len % PACK_ALIGN); /* defined padding for direct writes */
 	b->finished = 1;
-	crypto_sha256(b->buf, b->len, pack_id);
+	if (prefix) {
+		crypto_sha_update(prefix, b->buf + hashed, b->len - hashed);
+		crypto_sha_final(prefix, pack_id);
+	} else {
+		crypto_sha256(b->buf, b->len, pack_id);
+	}
 	return 0;
 }
 

@@ -109,8 +109,16 @@ uint32_t pack_builder_add(pack_builder *b, const uint8_t id[CRYPTO_ID_LEN], uint
 			  const uint8_t *sealed, size_t len);
 size_t pack_builder_size(const pack_builder *b);
 size_t pack_builder_count(const pack_builder *b);
+/* Bytes that can be added before the buffer has to move (pack_builder_data changes). */
+size_t pack_builder_room(const pack_builder *b);
 /* Seals and appends the trailer and computes the pack id. No add after this until reset. */
 int pack_builder_finish(pack_builder *b, const crypto_key *k, uint8_t pack_id[32], struct err *e);
+/*
+ * pack_builder_finish for a pack whose first hashed bytes went into prefix already (a SHA-256
+ * being computed as the pack was written out): only the rest is hashed here. prefix is reset.
+ */
+int pack_builder_finish_from(pack_builder *b, const crypto_key *k, crypto_sha *prefix, size_t hashed,
+			     uint8_t pack_id[32], struct err *e);
 /*
  * The pack's bytes (valid until reset/free). The buffer is PACK_ALIGN aligned and readable up
  * to the next multiple of PACK_ALIGN past *len, as zones_put_direct needs.

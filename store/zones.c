@@ -88,12 +88,15 @@ static void add_dirty(zones *z, const char *dir)
 	z->dirty[z->ndirty++] = xstrdup(dir);
 }
 
-/* Opens a temporary file beside relpath in zone i; fills full, tmp and dir. */
-static int open_tmp(zones *z, int i, const char *relpath, char *full, char *tmp, char *dir, struct err *e)
+/*
+ * Fills full (relpath in zone i) and dir (its directory) and makes dir when it is missing
+ * (its parent is then remembered for zones_sync: a new directory's own entry must be durable
+ * too). -1 on an error, which names the zone.
+ */
+static int zone_dir(zones *z, int i, const char *relpath, char *full, char *dir, struct err *e)
 {
 	struct stat st;
 	char *slash;
-	int fd;
 	zones_file(z, i, relpath, full, PATH_MAX);
 	snprintf(dir, PATH_MAX, "%s", full);
 	slash = strrchr(dir, '/');
@@ -105,44 +108,64 @@ static int open_tmp(zones *z, int i, const char *relpath, char *full, char *tmp,
 	}
 	if (stat(dir, &st) < 0) {
 		char parent[PATH_MAX], *ps;
-		if (util_mkdir_p(dir, 0700, e) < 0)
-			goto fail;
-		/* a new directory's own entry must be durable too */
+		if (util_mkdir_p(dir, 0700, e) < 0) {
+			err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
+			return -1;
+		}
 		snprintf(parent, sizeof parent, "%s", dir);
 		if ((ps = strrchr(parent, '/'))) {
 			*ps = '\0';
 			add_dirty(z, parent);
 		}
 	}
+	return 0;
+}
+
+/* Opens a temporary file beside relpath in zone i; fills full, tmp and dir. */
+static int open_tmp(zones *z, int i, const char *relpath, char *full, char *tmp, char *dir, struct err *e)
+{
+	int fd;
+	if (zone_dir(z, i, relpath, full, dir, e) < 0)
+		return -1;
 	snprintf(tmp, PATH_MAX + 40, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		err_sys(e, ERR_IO, "cannot create %s", tmp);
-		goto fail;
+		err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
+		return -1;
 	}
 	return fd;
-fail:
-	err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);
-	return -1;
 }
 
 #define DIRECT_ALIGN 4096
 
-/* Writes len bytes of data (O_DIRECT when direct and the filesystem takes it); 0 or -1 with errno. */
-static int write_copy(int fd, const void *data, size_t len, int direct)
+/*
+ * Writes len bytes of data at off, then makes the file size bytes long. With direct, data
+ * aligned and off aligned, the write is O_DIRECT (len rounded up to DIRECT_ALIGN: data must be
+ * readable that far) where the filesystem takes it; otherwise, and where the filesystem
+ * refuses the flag or the write (tmpfs, ...), through the page cache. 0 or -1 with errno.
+ */
+static int write_copy(int fd, const void *data, size_t len, uint64_t off, uint64_t size, int direct)
 {
 	size_t padded = (len + DIRECT_ALIGN - 1) & ~(size_t)(DIRECT_ALIGN - 1);
-	if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) == 0) {
-		if (util_write_all(fd, data, padded) == 0)
-			return ftruncate(fd, (off_t)len); /* drop the padding */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -1;
+	direct = direct && off % DIRECT_ALIGN == 0 && (uintptr_t)data % DIRECT_ALIGN == 0;
+	if (direct && ((fl & O_DIRECT) || fcntl(fd, F_SETFL, fl | O_DIRECT) == 0)) {
+		if (util_pwrite_all(fd, data, padded, off) == 0)
+			return padded == len && size == off + len ? 0 : ftruncate(fd, (off_t)size);
 		if (errno != EINVAL)
 			return -1;
-		/* the filesystem took the flag but not the write: start again through the cache */
-		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) < 0 || ftruncate(fd, 0) < 0 ||
-		    lseek(fd, 0, SEEK_SET) < 0)
+		/* the filesystem took the flag but not the write: again through the cache */
+		if (fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0 || ftruncate(fd, (off_t)off) < 0)
 			return -1;
+	} else if ((fl & O_DIRECT) && fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0) {
+		return -1;
 	}
-	return util_write_all(fd, data, len);
+	if (util_pwrite_all(fd, data, len, off) < 0)
+		return -1;
+	return size == off + len ? 0 : ftruncate(fd, (off_t)size);
 }
 
 /* One zone's copy: written, fsynced and closed, on a thread of its own when there are several. */
@@ -150,6 +173,7 @@ struct copy_job {
 	int fd, direct, rc, err; /* rc -1: err is errno; what names the step that failed */
 	const void *data;
 	size_t len;
+	uint64_t off, size; /* data goes at off; the file ends up size bytes long */
 	const char *what;
 	pthread_t thread;
 	int started;
@@ -159,7 +183,7 @@ static void *copy_run(void *arg)
 {
 	struct copy_job *c = arg;
 	c->rc = 0;
-	if (write_copy(c->fd, c->data, c->len, c->direct) < 0)
+	if (write_copy(c->fd, c->data, c->len, c->off, c->size, c->direct) < 0)
 		c->what = "write";
 	else if (fsync(c->fd) < 0)
 		c->what = "fsync";
@@ -179,28 +203,17 @@ static void *copy_run(void *arg)
 /*
  * The zones' copies are written and fsynced in parallel (zones are often separate devices or
  * network mounts, and one zone's fsync need not wait for another's write), then renamed in
- * zone order; any failure removes every copy made.
+ * zone order; any failure removes every copy made. cj[i] for i in [first, last) with made[i]
+ * is zone i's open temporary tmp[i], to become full[i] in directory dir[i]; rc < 0 (an open
+ * that failed, e set) only closes and removes them.
  */
-static int put_range(zones *z, int first, int last, const char *relpath, const void *data, size_t len, int direct,
-		     struct err *e)
+static int run_copies(zones *z, int first, int last, const char *relpath, struct copy_job *cj,
+		      char (*tmp)[PATH_MAX + 40], char (*full)[PATH_MAX], char (*dir)[PATH_MAX], const int *made, int rc,
+		      struct err *e)
 {
-	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
-	struct copy_job cj[ZONES_MAX];
-	int made[ZONES_MAX], existed[ZONES_MAX], renamed = first, i, rc = 0;
-	memset(cj, 0, sizeof cj);
+	int existed[ZONES_MAX], renamed = first, i;
 	for (i = 0; i < z->n; i++)
-		made[i] = existed[i] = 0;
-	for (i = first; i < last && rc == 0; i++) {
-		cj[i].fd = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
-		if (cj[i].fd < 0) {
-			rc = e ? e->code : ERR_IO;
-			break;
-		}
-		made[i] = 1;
-		cj[i].data = data;
-		cj[i].len = len;
-		cj[i].direct = direct;
-	}
+		existed[i] = 0;
 	if (rc < 0) {
 		for (i = first; i < last; i++)
 			if (made[i])
@@ -245,6 +258,30 @@ static int put_range(zones *z, int first, int last, const char *relpath, const v
 			err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
 	}
 	return rc;
+}
+
+static int put_range(zones *z, int first, int last, const char *relpath, const void *data, size_t len, int direct,
+		     struct err *e)
+{
+	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
+	struct copy_job cj[ZONES_MAX];
+	int made[ZONES_MAX], i, rc = 0;
+	memset(cj, 0, sizeof cj);
+	for (i = 0; i < z->n; i++)
+		made[i] = 0;
+	for (i = first; i < last && rc == 0; i++) {
+		cj[i].fd = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
+		if (cj[i].fd < 0) {
+			rc = e ? e->code : ERR_IO;
+			break;
+		}
+		made[i] = 1;
+		cj[i].data = data;
+		cj[i].len = len;
+		cj[i].size = len;
+		cj[i].direct = direct;
+	}
+	return run_copies(z, first, last, relpath, cj, tmp, full, dir, made, rc, e);
 }
 
 int zones_put(zones *z, const char *relpath, const void *data, size_t len, struct err *e)
@@ -434,4 +471,82 @@ int zones_put_file(zones *z, const char *relpath, const char *local_path, struct
 	free(buf);
 	close(src);
 	return rc;
+}
+
+/* ---------- files written in pieces ---------- */
+
+struct zones_stream {
+	zones *z;
+	int fd[ZONES_MAX];
+	char tmp[ZONES_MAX][PATH_MAX + 40];
+	uint64_t off; /* bytes written to every copy */
+};
+
+int zones_stream_open(zones *z, const char *reldir, zones_stream **out, struct err *e)
+{
+	zones_stream *s = xcalloc(1, sizeof *s);
+	char rel[PATH_MAX], full[PATH_MAX], dir[PATH_MAX];
+	*out = NULL;
+	s->z = z;
+	for (int i = 0; i < z->n; i++)
+		s->fd[i] = -1;
+	snprintf(rel, sizeof rel, "%s/x", reldir);
+	for (int i = 0; i < z->n; i++) {
+		if ((s->fd[i] = open_tmp(z, i, rel, full, s->tmp[i], dir, e)) < 0) {
+			zones_stream_abort(s);
+			if (e && !e->hint[0])
+				err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+			return e ? e->code : ERR_IO;
+		}
+	}
+	*out = s;
+	return 0;
+}
+
+int zones_stream_write(zones_stream *s, const void *data, size_t len, struct err *e)
+{
+	for (int i = 0; i < s->z->n; i++)
+		if (write_copy(s->fd[i], data, len, s->off, s->off + len, 1) < 0) {
+			err_sys(e, ERR_IO, "zone %d (%s): cannot write a pack", i + 1, s->z->paths[i]);
+			err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+			return e ? e->code : ERR_IO;
+		}
+	s->off += len;
+	return 0;
+}
+
+int zones_stream_finish(zones_stream *s, const void *tail, size_t len, const char *relpath, struct err *e)
+{
+	zones *z = s->z;
+	char full[ZONES_MAX][PATH_MAX], dir[ZONES_MAX][PATH_MAX];
+	struct copy_job cj[ZONES_MAX];
+	int made[ZONES_MAX], i, rc = 0;
+	memset(cj, 0, sizeof cj);
+	for (i = 0; i < z->n; i++) {
+		made[i] = 1;
+		cj[i].fd = s->fd[i];
+		s->fd[i] = -1; /* closed by run_copies */
+		cj[i].data = tail;
+		cj[i].len = len;
+		cj[i].off = s->off;
+		cj[i].size = s->off + len;
+		cj[i].direct = 1;
+		if (rc == 0 && zone_dir(z, i, relpath, full[i], dir[i], e) < 0)
+			rc = e ? e->code : ERR_IO;
+	}
+	rc = run_copies(z, 0, z->n, relpath, cj, s->tmp, full, dir, made, rc, e);
+	free(s);
+	return rc;
+}
+
+void zones_stream_abort(zones_stream *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->z->n; i++)
+		if (s->fd[i] >= 0) {
+			close(s->fd[i]);
+			unlink(s->tmp[i]);
+		}
+	free(s);
 }

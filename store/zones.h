@@ -53,6 +53,21 @@ int zones_put_file(zones *z, const char *relpath, const char *local_path, struct
 int zones_put_direct(zones *z, const char *relpath, const void *data, size_t len, struct err *e);
 /* Same, but only in zone i (repair). */
 int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t len, struct err *e);
+/*
+ * A file written to every zone in pieces as it is made (a pack while it fills, so that little
+ * is left to write when it is complete): zones_stream_open creates a temporary file in reldir
+ * of every zone; zones_stream_write appends to every copy (O_DIRECT where the piece and the
+ * file offset are 4 KiB aligned and the filesystem takes it, as zones_put_direct); and
+ * zones_stream_finish appends the last piece (tail, len bytes; readable up to the next
+ * multiple of 4 KiB), fsyncs every copy and renames it to relpath (same filesystem as
+ * reldir), with zones_put's guarantees: on failure nothing is left in any zone. finish and
+ * abort free the stream (abort removes the copies). One thread at a time, as zones_put.
+ */
+typedef struct zones_stream zones_stream;
+int zones_stream_open(zones *z, const char *reldir, zones_stream **out, struct err *e);
+int zones_stream_write(zones_stream *s, const void *data, size_t len, struct err *e);
+int zones_stream_finish(zones_stream *s, const void *tail, size_t len, const char *relpath, struct err *e);
+void zones_stream_abort(zones_stream *s); /* NULL ok */
 /* fsyncs every directory written since the last call. */
 int zones_sync(zones *z, struct err *e);
 /* Removes relpath from every zone (missing is fine). */

@@ -905,6 +905,76 @@ static void test_zones_put_failure(void **state)
 }
 
 /*
+ * zones_stream: a file written to every zone in pieces (aligned pieces take the O_DIRECT path,
+ * an unaligned one the page cache), finished under its final name in a directory made on
+ * the way, byte for byte in every zone, no temporary left; an aborted stream leaves nothing;
+ * a stream whose zone went away fails naming it, with nothing left in any zone.
+ */
+static void test_zones_stream(void **state)
+{
+	struct fixture *f = *state;
+	const size_t n = 3u << 20;
+	uint8_t *data, *back;
+	zones *z = mkzones(f);
+	zones_stream *s;
+	struct err e;
+	err_clear(&e);
+	assert_int_equal(zones_create(z, &e), 0);
+	assert_int_equal(posix_memalign((void **)&data, 4096, n + 4096), 0);
+	for (size_t i = 0; i < n + 4096; i++)
+		data[i] = (uint8_t)(i * 131 + i / 4096);
+	assert_int_equal(zones_stream_open(z, "packs", &s, &e), 0);
+	assert_int_equal(count_tmp(f->dir), NZ);
+	assert_int_equal(zones_stream_write(s, data, 1u << 20, &e), 0);		 /* aligned */
+	assert_int_equal(zones_stream_write(s, data + (1u << 20), 12345, &e), 0); /* not */
+	assert_int_equal(zones_stream_write(s, data + (1u << 20) + 12345, 8192, &e), 0);
+	assert_int_equal(zones_stream_finish(s, data + (1u << 20) + 12345 + 8192, n - (1u << 20) - 12345 - 8192,
+					     "packs/5e/5eed", &e),
+			 0);
+	assert_int_equal(zones_sync(z, &e), 0);
+	assert_int_equal(count_tmp(f->dir), 0);
+	back = malloc(n);
+	assert_non_null(back);
+	for (int i = 0; i < NZ; i++) {
+		char p[PATH_MAX];
+		struct stat st;
+		zones_file(z, i, "packs/5e/5eed", p, sizeof p);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_size, n);
+		memset(back, 0, n);
+		assert_int_equal(zones_pread(z, i, "packs/5e/5eed", back, n, 0, &e), 0);
+		assert_memory_equal(back, data, n);
+	}
+	free(back);
+
+	/* aborted: nothing left */
+	assert_int_equal(zones_stream_open(z, "packs", &s, &e), 0);
+	assert_int_equal(zones_stream_write(s, data, 4096, &e), 0);
+	zones_stream_abort(s);
+	zones_stream_abort(NULL);
+	assert_int_equal(count_tmp(f->dir), 0);
+
+	/* zone 2 gone before the end: the finish fails naming it, no zone has the file */
+	assert_int_equal(zones_stream_open(z, "packs", &s, &e), 0);
+	assert_int_equal(zones_stream_write(s, data, 8192, &e), 0);
+	assert_int_equal(util_rm_rf(f->zpath[1], NULL), 0);
+	err_clear(&e);
+	assert_true(zones_stream_finish(s, data + 8192, 100, "packs/77/7777", &e) < 0);
+	assert_non_null(strstr(e.msg, "zone 2"));
+	assert_true(strlen(e.hint) > 0);
+	for (int i = 0; i < NZ; i++)
+		assert_false(zone_has(f, i, "packs/77/7777"));
+	assert_int_equal(count_tmp(f->dir), 0);
+	/* and a stream cannot start without it */
+	err_clear(&e);
+	assert_true(zones_stream_open(z, "packs", &s, &e) < 0);
+	assert_non_null(strstr(e.msg, "zone 2"));
+	assert_int_equal(count_tmp(f->dir), 0);
+	free(data);
+	zones_free(z);
+}
+
+/*
  * A rename that fails in zone 2 (its name is taken by a non-empty directory) undoes the
  * write: a new file is removed again from zone 1, where it was already renamed; a file that
  * replaced an existing one stays in zone 1 (the old one is gone, the new one is whole);
@@ -1283,6 +1353,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zones_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zones_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_mixed_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_delta_base_failover, setup, teardown),
