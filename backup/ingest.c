@@ -69,7 +69,7 @@ struct pending {
  * while a range of it is being written (finish_job waits for the writer first).
  */
 enum { FL_PACK = 1, FL_RANGE, FL_FINISH };
-#define STREAM_STEP (1u << 20)
+#define STREAM_STEP (256u << 10)
 
 struct flusher {
 	pthread_t thread;
