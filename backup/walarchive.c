@@ -183,30 +183,30 @@ static void wal_index_begin(struct wal_index *ix, catalog *c, struct catalog_wal
 
 static void wal_index_feed(struct wal_index *ix, const uint8_t *data, size_t len)
 {
-	double t = util_mono();
+	double t = util_thread_cpu();
 	if (ix->rd)
 		walread_feed(ix->rd, data, len, &ix->cb);
-	ix->seconds += util_mono() - t;
+	ix->seconds += util_thread_cpu() - t;
 }
 
 /* Ends the reader (if any); the first error a restore point's row met. */
 static int wal_index_end(struct wal_index *ix)
 {
-	double t = util_mono();
+	double t = util_thread_cpu();
 	if (ix->rd) {
 		walread_end(ix->rd, &ix->cb);
 		walread_free(ix->rd);
 		ix->rd = NULL;
 	}
-	ix->seconds += util_mono() - t;
+	ix->seconds += util_thread_cpu() - t;
 	return ix->x.rc;
 }
 
 /*
  * Bytes go to the ingest in pieces of this size, borrowed (the caller's bytes stay put until
- * the stream ends: no copy); between two pieces this thread hashes the piece (SHA-256 of the
- * whole file) and feeds it to the WAL reader, while the ingest's workers hash, compress and
- * seal the pieces before it. One pass over the bytes does all three.
+ * the stream ends: no copy); between two pieces this thread feeds the piece to the WAL
+ * reader, while the ingest's workers hash, compress and seal the pieces before it. The row's
+ * digest is the content hash the ingest computes from the blob ids: no pass of its own.
  */
 #define WAL_PIECE ((size_t)1 << 20)
 
@@ -222,7 +222,7 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	ingest_stream *s = NULL;
 	int64_t cl, nd, content = 0;
 	uint64_t size = 0;
-	double t0 = util_mono();
+	double t0 = util_mono(), c0 = util_process_cpu();
 	int kind, rc, in_tx = 0, commit_anyway = 0, indexing = 0;
 	memset(res, 0, sizeof *res);
 	memset(&w, 0, sizeof w);
@@ -349,6 +349,7 @@ out:
 	}
 	ingest_free(g);
 	res->seconds = util_mono() - t0;
+	res->cpu_seconds = util_process_cpu() - c0;
 	return rc;
 }
 

@@ -37,7 +37,8 @@ struct wal_push_result {
 	uint64_t size;	   /* bytes of the file */
 	uint64_t new_bytes, stored_bytes;
 	double seconds;
-	double index_seconds;	   /* of seconds, reading the WAL for the time index */
+	double cpu_seconds;	   /* CPU time of the process (all threads) while storing */
+	double index_seconds;	   /* of that, CPU time reading the WAL for the time index */
 	int64_t first_commit_us, last_commit_us; /* as recorded (0: none) */
 };
 

@@ -22,11 +22,14 @@
 #      (Sampled once the stream has caught up with the slot's start.) For each segment, the delay between its last byte arriving and its being durable and
 #      recorded (received_us -> stored_us in the --json lines): max <= 2 s. Every segment the
 #      server wrote in the run must be stored, contiguous (a correctness check).
-#   3. the time index's cost: the time the WAL reader takes inside each store (wal-push --json
-#      "index_microseconds") over the rest of that store's in-process time ("milliseconds",
-#      repository open excluded), median: < 10%. Also printed, as an A/B check: the same
-#      segments stored into two fresh repositories with and without the reader
-#      (PGTIMEFS_WAL_NO_INDEX=1), median in-process store time (noisy: fsyncs).
+#   3. the time index's cost: the CPU time the WAL reader takes inside each store (wal-push
+#      --json "index_microseconds", the reading thread's CPU clock) over the CPU time of the
+#      rest of that store ("cpu_microseconds", every thread of the process, repository open
+#      excluded), median: < 10%. CPU, not wall time: the reader runs beside the workers, and
+#      on a machine with fewer cores than threads a wall clock around it also counts the time
+#      it waits for a core. Also printed, as an A/B check: the same segments stored into two
+#      fresh repositories with and without the reader (PGTIMEFS_WAL_NO_INDEX=1), median
+#      in-process store time (noisy: fsyncs).
 # A missed target prints FAIL but does not change the exit status; a failing command does.
 # Environment: PUSHES (10), DURATION (60), SCALE (10), BENCH_DIR (/var/tmp), PGTIMEFS (binary,
 # default build/pgtimefs), PGBIN (/usr/lib/postgresql/15/bin), KEEP=1 keeps the work directory.
@@ -212,16 +215,17 @@ echo "== 3. the time index: store with and without the WAL reader"
 : >"$W/idx"
 while read -r s; do
 	x=$(PGTIMEFS_WAL_NO_INDEX=1 pgt x --json wal-push bench n1 "$W/segs/$s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["milliseconds"])')
-	y=$(pgt y --json wal-push bench n1 "$W/segs/$s" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["milliseconds"], d["index_microseconds"])')
+	y=$(pgt y --json wal-push bench n1 "$W/segs/$s" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["milliseconds"], d["index_microseconds"], d["cpu_microseconds"])')
 	echo "$x $y" >>"$W/idx"
 done <"$W/seglist"
 IDX_OFF=$(cut -d' ' -f1 "$W/idx" | median)
 IDX_ON=$(cut -d' ' -f2 "$W/idx" | median)
 IDX_US=$(cut -d' ' -f3 "$W/idx" | median)
-# the target: the reader's own time inside each store, over the rest of that store (the
-# A/B medians below are printed too, but fsyncs to three zones make them noisy)
-EXTRA=$(awk '{ printf "%.2f\n", $3 / 10 / ($2 - $3 / 1000) }' "$W/idx" | median_f)
-printf '  the WAL reader inside a store: median %d us for a 16 MiB segment, %s%% of the rest of the store\n' "$IDX_US" "$EXTRA"
+IDX_CPU=$(cut -d' ' -f4 "$W/idx" | median)
+# the target: the reader's own CPU time inside each store, over the CPU time of the rest of
+# that store (the A/B medians below are printed too, but fsyncs to three zones make them noisy)
+EXTRA=$(awk '{ printf "%.2f\n", 100 * $3 / ($4 - $3) }' "$W/idx" | median_f)
+printf '  the WAL reader inside a store: median %d us of CPU for a 16 MiB segment (the store: %d us of CPU), %s%% of the rest of the store\n' "$IDX_US" "$IDX_CPU" "$EXTRA"
 printf '  (A/B, fresh repositories: median store %d ms without the reader, %d ms with it)\n' "$IDX_OFF" "$IDX_ON"
 [ "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM wal WHERE last_commit_us IS NOT NULL").fetchone()[0])' "$W/y/state/catalog.db")" -gt 0 ] ||
 	{ echo "FATAL: the indexed repository has no commit times" >&2; exit 1; }
@@ -234,4 +238,4 @@ printf '%-52s %10s %10s %8s  %s\n' "1. push one 16 MiB segment, median (ms)" "$P
 	"$(python3 -c "print('%.2f' % ($PUSH_PGT / $PUSH_PGBR))")" "<= 0.5  $(res "$PUSH_PGT <= 0.5 * $PUSH_PGBR")"
 printf '%-52s %10s %10s %8s  %s\n' "2. wal-stream: max slot lag (MiB)" "$MAXLAG_MB" "-" "-" "< 64  $(res "$MAXLAG_MB < 64")"
 printf '%-52s %10s %10s %8s  %s\n' "2. wal-stream: max received -> stored (s)" "$MAXDELAY" "-" "-" "<= 2  $(res "$MAXDELAY <= 2")"
-printf '%-52s %10s %10s %8s  %s\n' "3. time index: extra store time (%)" "$EXTRA" "-" "-" "< 10  $(res "$EXTRA < 10")"
+printf '%-52s %10s %10s %8s  %s\n' "3. time index: extra store CPU (%)" "$EXTRA" "-" "-" "< 10  $(res "$EXTRA < 10")"

@@ -80,6 +80,9 @@ int util_rm_rf(const char *path, struct err *e);
 /* Wall clock in microseconds since the epoch, and a monotonic clock in seconds. */
 int64_t util_now_us(void);
 double util_mono(void);
+/* CPU seconds used so far by the calling thread, and by the whole process. */
+double util_thread_cpu(void);
+double util_process_cpu(void);
 
 /* Formats a byte count as "12.3 MiB" into out (at least 16 bytes). */
 void util_human_bytes(uint64_t n, char *out, size_t cap);

@@ -119,6 +119,8 @@ int cmd_wal_push(struct ctx *x, int argc, char **argv)
 		json_int(&j, (int64_t)res.stored_bytes);
 		json_key(&j, "milliseconds");
 		json_int(&j, (int64_t)(res.seconds * 1000));
+		json_key(&j, "cpu_microseconds");
+		json_int(&j, (int64_t)(res.cpu_seconds * 1000000));
 		json_key(&j, "index_microseconds");
 		json_int(&j, (int64_t)(res.index_seconds * 1000000));
 		json_obj_end(&j);
