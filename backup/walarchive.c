@@ -406,28 +406,37 @@ static int map_file(const char *path, void **data, size_t *len, struct err *e)
 	return 0;
 }
 
-int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
-		    const char *path, struct wal_push_result *res, struct err *e)
+int backup_wal_open(const char *path, struct wal_file *f, struct err *e)
 {
-	struct wal_store_req q;
 	const char *base = strrchr(path, '/');
-	const char *noidx = getenv("PGTIMEFS_WAL_NO_INDEX");
-	void *data = NULL;
-	size_t len = 0;
 	int64_t tli;
-	double t0 = util_mono();
-	int rc;
-	memset(res, 0, sizeof *res);
-	memset(&q, 0, sizeof q);
+	memset(f, 0, sizeof *f);
 	base = base ? base + 1 : path;
 	if (!backup_wal_name_kind(base, &tli))
 		return err_set(e, ERR_USAGE, "%s is not the name of a WAL file (segment, .partial, .history or .backup)",
 			       base);
-	if ((rc = map_file(path, &data, &len, e)) < 0)
-		return rc;
-	q.name = base;
-	q.data = data;
-	q.len = len;
+	f->name = base;
+	return map_file(path, &f->data, &f->len, e);
+}
+
+void backup_wal_close(struct wal_file *f)
+{
+	if (f->len)
+		munmap(f->data, f->len);
+	memset(f, 0, sizeof *f);
+}
+
+int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
+		    const struct wal_file *f, struct wal_push_result *res, struct err *e)
+{
+	struct wal_store_req q;
+	const char *noidx = getenv("PGTIMEFS_WAL_NO_INDEX");
+	int rc;
+	memset(res, 0, sizeof *res);
+	memset(&q, 0, sizeof q);
+	q.name = f->name;
+	q.data = f->data;
+	q.len = f->len;
 	q.no_index = noidx && *noidx && strcmp(noidx, "0");
 	{
 		struct sigaction sa, old_sa;
@@ -436,10 +445,7 @@ int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const 
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGBUS, &sa, &old_sa);
 		rc = backup_wal_store(r, c, catalog_file, cluster, node, &q, res, e);
-		if (len)
-			munmap(data, len);
 		sigaction(SIGBUS, &old_sa, NULL);
 	}
-	res->seconds = util_mono() - t0;
 	return rc;
 }

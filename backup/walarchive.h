@@ -76,12 +76,27 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog_wal *w, const uint8_t *data,
 			  size_t len, struct err *e);
 
+/* A WAL file to push, mapped (read-only, populated). */
+struct wal_file {
+	const char *name; /* its base name: a WAL file name */
+	void *data;
+	size_t len;
+};
 /*
- * Stores the file at path as the WAL file named by its base name for cluster/node (both
- * created in the catalog when new). ERR_EXISTS (with a hint) when that name is recorded with
- * other bytes; ERR_USAGE when the base name is not a WAL file name.
+ * Maps the file at path (ERR_USAGE when its base name is not a WAL file name, ERR_NOTFOUND
+ * when it is missing). Done before the repository is opened: the kernel populates the
+ * mapping while OpenSSL warms up (crypto_warm_up). backup_wal_close unmaps.
+ */
+int backup_wal_open(const char *path, struct wal_file *f, struct err *e);
+void backup_wal_close(struct wal_file *f);
+
+/*
+ * Stores f as the WAL file of its name for cluster/node (both created in the catalog when
+ * new). ERR_EXISTS (with a hint) when that name is recorded with other bytes. A page of the
+ * mapping that cannot be read (SIGBUS) ends the process with a message and status 1,
+ * nothing recorded.
  */
 int backup_wal_push(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
-		    const char *path, struct wal_push_result *res, struct err *e);
+		    const struct wal_file *f, struct wal_push_result *res, struct err *e);
 
 #endif

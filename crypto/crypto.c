@@ -7,6 +7,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,33 @@ struct crypto_sha {
 void crypto_process_init(void)
 {
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
+
+static pthread_t warm_thread;
+static int warm_started;
+
+static void *warm_run(void *arg)
+{
+	(void)arg;
+	EVP_CIPHER_free(EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL));
+	EVP_MAC_free(EVP_MAC_fetch(NULL, "HMAC", NULL));
+	EVP_MD_free(EVP_MD_fetch(NULL, "SHA256", NULL));
+	EVP_KDF_free(EVP_KDF_fetch(NULL, "SCRYPT", NULL));
+	return NULL;
+}
+
+void crypto_warm_up(void)
+{
+	if (!warm_started && pthread_create(&warm_thread, NULL, warm_run, NULL) == 0)
+		warm_started = 1;
+}
+
+void crypto_warm_up_wait(void)
+{
+	if (warm_started) {
+		pthread_join(warm_thread, NULL);
+		warm_started = 0;
+	}
 }
 
 static int ossl_fail(struct err *e, const char *what)

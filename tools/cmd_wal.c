@@ -85,6 +85,7 @@ static void maybe_push_copy(struct ctx *x)
 int cmd_wal_push(struct ctx *x, int argc, char **argv)
 {
 	struct err e;
+	struct wal_file wf;
 	struct wal_push_result res;
 	int rc;
 	err_clear(&e);
@@ -93,9 +94,17 @@ int cmd_wal_push(struct ctx *x, int argc, char **argv)
 				   "wal-push CLUSTER NODE %%p')");
 	if (!valid_name(argv[1]) || !valid_name(argv[2]))
 		return usage_error("cluster and node names must be non-empty, without '/', and not 'latest', 'at' or 'wal'");
-	if ((rc = setup_catalog(x, 1, &e)) < 0)
+	crypto_warm_up();
+	if ((rc = backup_wal_open(argv[3], &wf, &e)) < 0) {
+		crypto_warm_up_wait();
 		return report(&e);
-	if ((rc = backup_wal_push(x->repo, x->cat, x->catalog_file, argv[1], argv[2], argv[3], &res, &e)) < 0)
+	}
+	rc = setup_catalog(x, 1, &e);
+	crypto_warm_up_wait();
+	if (rc == 0)
+		rc = backup_wal_push(x->repo, x->cat, x->catalog_file, argv[1], argv[2], &wf, &res, &e);
+	backup_wal_close(&wf);
+	if (rc < 0)
 		return report(&e);
 	if (!res.already)
 		maybe_push_copy(x);
