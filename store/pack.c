@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <zstd.h>
 
 #include "common/util.h"
@@ -244,6 +245,8 @@ void pack_builder_free(pack_builder *b)
 	free(b);
 }
 
+#define PACK_HUGE_MIN (4u << 20)
+
 /* The buffer is PACK_ALIGN aligned and its capacity a multiple of it (see pack_builder_data). */
 static void reserve(pack_builder *b, size_t more)
 {
@@ -255,6 +258,9 @@ static void reserve(pack_builder *b, size_t more)
 		cap = (cap + PACK_ALIGN - 1) & ~(size_t)(PACK_ALIGN - 1);
 		if (posix_memalign(&p, PACK_ALIGN, cap) != 0)
 			abort();
+		/* a pack is megabytes filled front to back: 2 MiB pages fault 512 times less often */
+		if (cap >= PACK_HUGE_MIN)
+			madvise(p, cap, MADV_HUGEPAGE);
 		if (b->len)
 			memcpy(p, b->buf, b->len);
 		free(b->buf);
