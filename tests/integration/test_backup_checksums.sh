@@ -39,10 +39,14 @@ for n in r["nodes"]:
     assert n["damaged_pages"] == [{"file": rel, "block": 3}], n
 PY
 ok "both paths verify every page and report exactly the damaged one ($rel block 3), without failing"
-pgt backup chk | grep -q "WARNING: damaged page: $rel block 3" || fail "text output lacks the warning"
+# the whole output first: grep -q would stop reading at the first match, and the backup
+# still writing would meet a closed pipe (under load this left the second backup unfinished)
+pgt backup chk >"$T/b.txt" || fail "second backup of a server with a damaged page must succeed"
+grep -q "WARNING: damaged page: $rel block 3" "$T/b.txt" || fail "text output lacks the warning"
 ok "the text output warns about the damaged page"
-[ "$(pgt --json list chk | python3 -c 'import json,sys; print(sum(n["damaged_pages"] for n in json.load(sys.stdin)["snapshots"][-1]["node_backups"]))')" = 2 ] ||
-	fail "list does not record damaged pages"
+pgt --json list chk >"$T/list.json"
+[ "$(python3 -c 'import json,sys; print(sum(n["damaged_pages"] for n in json.load(open(sys.argv[1]))["snapshots"][-1]["node_backups"]))' "$T/list.json")" = 2 ] ||
+	fail "list does not record damaged pages: $(python3 -c 'import json,sys; print([(s["name"], [(n["node"], n["damaged_pages"]) for n in s["node_backups"]]) for s in json.load(open(sys.argv[1]))["snapshots"]])' "$T/list.json")"
 ok "list records the damaged page count per node backup"
 
 pg_stop n
