@@ -12,6 +12,11 @@
 #   PAGE_FRACTION  fraction of the 8 KiB pages of each relation file overwritten before the
 #                  second snapshot (default 0.02)
 #   SEED           random seed of that modification (default 1)
+#   PAGE_CONTENT   what an overwritten page gets (default random): "random", 8 KiB of random
+#                  bytes (no delta and no compression can shrink them: the floor of target 2a
+#                  is then the random bytes themselves, about 0.31 x restic); "edit", the page
+#                  as PostgreSQL changes it: a new LSN in its header and 64 random bytes at a
+#                  random place in its body (a tuple updated in place)
 #   SETTLE         seconds to wait between the page modification and the second snapshot
 #                  (default 2; see below)
 #   PGDATA_DIR     an existing stopped data directory, copied instead of running initdb +
@@ -49,6 +54,8 @@
 # run does not mix two versions.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PAGE_FRACTION=${PAGE_FRACTION:-0.02}
+PAGE_CONTENT=${PAGE_CONTENT:-random}
+case $PAGE_CONTENT in random | edit) ;; *) echo "PAGE_CONTENT must be random or edit" >&2; exit 2 ;; esac
 SEED=${SEED:-1}
 PGDATA_COPY=1 # the pages are modified: a PGDATA_DIR is copied, not used in place
 # shellcheck source=bench/lib.sh
@@ -57,7 +64,7 @@ PGDATA_COPY=1 # the pages are modified: a PGDATA_DIR is copied, not used in plac
 bench_prereqs
 SETTLE=${SETTLE:-2}
 bench_workdir
-bench_machine "scale: $SCALE, page fraction: $PAGE_FRACTION, seed: $SEED"
+bench_machine "scale: $SCALE, page fraction: $PAGE_FRACTION ($PAGE_CONTENT), seed: $SEED"
 bench_pgdata
 
 # ---------------------------------------------------------------- repositories
@@ -108,11 +115,11 @@ row "1 first snapshot (s)" "$P1_T" "$R1_T" "$RATIO1" "<= 0.5"
 row "  stored (MiB)" "$(mib $DZ)" "$(mib $DR)" "$(calc "$DZ / $DR")" "(info)"
 
 # ---------------------------------------------------------------- 2. modification
-echo "== 2. overwrite ${PAGE_FRACTION} of the pages of every relation file, second snapshot"
+echo "== 2. overwrite ${PAGE_FRACTION} of the pages of every relation file ($PAGE_CONTENT), second snapshot"
 LAST_LOG=$L/modify
-python3 - "$DATA" "$PAGE_FRACTION" "$SEED" >"$L/modify" 2>&1 <<'PY'
+python3 - "$DATA" "$PAGE_FRACTION" "$SEED" "$PAGE_CONTENT" >"$L/modify" 2>&1 <<'PY'
 import os, random, re, sys
-root, frac, seed = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+root, frac, seed, content = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rx = re.compile(r'^[0-9]+(_fsm|_vm|_init)?(\.[0-9]+)?$')
 rng = random.Random(seed)
 files = []
@@ -130,8 +137,14 @@ for p in files:
         continue
     with open(p, 'r+b') as f:
         for pg in sorted(rng.sample(range(n), k)):
-            f.seek(pg * 8192)
-            f.write(rng.randbytes(8192))
+            if content == "random":
+                f.seek(pg * 8192)
+                f.write(rng.randbytes(8192))
+            else:  # a new pd_lsn, and a tuple's 64 bytes changed somewhere after the header
+                f.seek(pg * 8192)
+                f.write(rng.randbytes(8))
+                f.seek(pg * 8192 + rng.randrange(24, 8192 - 64))
+                f.write(rng.randbytes(64))
     touched += k
     nfiles += 1
 print(f"relation files: {len(files)}, pages: {pages}, overwritten: {touched} pages "
