@@ -2,7 +2,8 @@
 # archive_command = 'pgtimefs wal-push ...' on a real PostgreSQL 15 server under pgbench, and
 # restore_command = 'pgtimefs wal-fetch ...': every archived segment reads back byte for byte,
 # a second push of the same file succeeds, another file under an archived name is refused
-# loudly, a missing name exits 1 in silence, and a base backup taken with -X none recovers
+# loudly, a file truncated under its push ends it with exit 1 and nothing recorded (SIGBUS),
+# a missing name exits 1 in silence, and a base backup taken with -X none recovers
 # from the archive alone to the last row written before the final switch.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pglib.sh"
@@ -96,6 +97,46 @@ err_has "HINT:"
 wp wal-fetch c n "$seg" "$T/scratch/back" || fail "wal-fetch after the refusal"
 cmp -s "$T/scratch/back" "$PGROOT/main/pg_wal/$seg" || fail "the refused push changed $seg"
 ok "other bytes under an archived name: exit 1, loud message and HINT, archive unchanged"
+
+# a file cut short under a push (someone truncates it while it is mapped): the read raises
+# SIGBUS, which must end the push with exit 1 and a message, recording nothing. wal-push maps
+# its file before it waits for the writer lock, so holding the lock opens the window.
+sig=000000010000000000000F00
+cp "$PGROOT/main/pg_wal/$seg" "$T/scratch/$sig"
+chown "$PG_USER" "$T/scratch/$sig" 2>/dev/null || true
+(
+	flock 9
+	touch "$T/scratch/locked"
+	while [ ! -e "$T/scratch/release" ]; do sleep 0.05; done
+) 9>>"$T/state/writer.lock" &
+holder=$!
+for i in $(seq 1 200); do [ -e "$T/scratch/locked" ] && break; sleep 0.05; done
+[ -e "$T/scratch/locked" ] || fail "could not take the writer lock for the SIGBUS check"
+as_pg "$W" --wait 60 wal-push c n "$T/scratch/$sig" >"$T/out" 2>"$T/err" &
+pusher=$!
+mapped=
+for i in $(seq 1 200); do
+	for pid in $(pgrep -f "wal-push c n $T/scratch/$sig" || true); do
+		grep -q "$T/scratch/$sig" "/proc/$pid/maps" 2>/dev/null && mapped=$pid
+	done
+	[ -n "$mapped" ] && break
+	sleep 0.05
+done
+[ -n "$mapped" ] || { touch "$T/scratch/release"; fail "wal-push never mapped $sig while the lock was held"; }
+truncate -s 8192 "$T/scratch/$sig"
+touch "$T/scratch/release"
+wait "$holder"
+rc=0
+wait "$pusher" || rc=$?
+[ "$rc" = 1 ] || { cat "$T/err" >&2; fail "a push of a file truncated under it exited $rc, not 1"; }
+err_has "could not be read (truncated, or a read error): nothing was recorded"
+expect_fail "wal-fetch of the segment whose push died" 1 as_pg "$W" wal-fetch c n "$sig" "$T/scratch/none"
+cp "$PGROOT/main/pg_wal/$seg" "$T/scratch/$sig"
+chown "$PG_USER" "$T/scratch/$sig" 2>/dev/null || true
+wp wal-push c n "$T/scratch/$sig" || fail "a push after the SIGBUS"
+wp wal-fetch c n "$sig" "$T/scratch/back" || fail "wal-fetch after the SIGBUS"
+cmp -s "$T/scratch/back" "$T/scratch/$sig" || fail "$sig does not read back after the SIGBUS"
+ok "a file truncated under its push: SIGBUS ends it with exit 1 and a message, nothing recorded; the next push stores it"
 
 expect_fail "wal-fetch of a missing segment" 1 as_pg "$W" wal-fetch c n 0000000100000000000000FF "$T/scratch/none"
 [ ! -s "$T/err" ] || { cat "$T/err" >&2; fail "wal-fetch of a missing segment wrote to stderr"; }
