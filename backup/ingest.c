@@ -77,13 +77,14 @@ struct flusher {
 	pthread_cond_t cv;
 	int kind;	   /* of the job handed over: FL_PACK, FL_RANGE or FL_FINISH; 0 none */
 	pack_builder *job; /* FL_PACK: the pack to write */
-	const uint8_t *rdata; /* FL_RANGE, FL_FINISH: bytes rdata[0, rlen) of the streamed pack */
-	size_t rlen;
+	const uint8_t *rdata; /* FL_RANGE, FL_FINISH: bytes rdata[0, rlen) of the streamed pack, */
+	size_t rlen, roff;    /* which start at byte roff of the pack */
 	uint8_t pack_id[32];
 	int busy, stop, rc;
 	struct err err;
 	zones *z;
 	zones_stream *stream; /* the streamed pack's copies (the writer's; NULL when none) */
+	size_t soff;	      /* bytes of it written so far */
 	crypto_sha *sha;      /* SHA-256 of the bytes streamed so far */
 };
 
@@ -180,7 +181,7 @@ static void pend_clear(struct pending *p)
 /* ---------- pack writer thread ---------- */
 
 /* One job of the writer (outside its lock); 0 or an error in *err. */
-static int flusher_run(struct flusher *f, int kind, pack_builder *b, const uint8_t *data, size_t len,
+static int flusher_run(struct flusher *f, int kind, pack_builder *b, const uint8_t *data, size_t len, size_t off,
 		       struct err *err)
 {
 	char rel[80];
@@ -191,21 +192,30 @@ static int flusher_run(struct flusher *f, int kind, pack_builder *b, const uint8
 		data = pack_builder_data(b, &len);
 		return zones_put_direct(f->z, rel, data, len, err);
 	case FL_RANGE:
+		/* a pack whose copies failed (its error already reported) is never restarted midway */
+		if (f->stream ? off != f->soff : off != 0)
+			return err_set(err, ERR_INTERNAL, "a streamed pack lost its copies at byte %zu", off);
 		if (!f->stream) {
 			uint8_t none[32];
 			crypto_sha_final(f->sha, none); /* a new pack's hash starts empty */
 			if ((rc = zones_stream_open(f->z, "packs", &f->stream, err)) < 0)
 				return rc;
+			f->soff = 0;
 		}
 		crypto_sha_update(f->sha, data, len);
 		if ((rc = zones_stream_write(f->stream, data, len, err)) < 0) {
 			zones_stream_abort(f->stream);
 			f->stream = NULL;
+			return rc;
 		}
-		return rc;
+		f->soff += len;
+		return 0;
 	case FL_FINISH:
-		if (!f->stream)
-			return err_set(err, ERR_INTERNAL, "a streamed pack was sealed without its copies");
+		if (!f->stream || off != f->soff) {
+			zones_stream_abort(f->stream);
+			f->stream = NULL;
+			return err_set(err, ERR_INTERNAL, "a streamed pack was sealed without all of its copies");
+		}
 		pack_relpath(f->pack_id, rel);
 		rc = zones_stream_finish(f->stream, data, len, rel, err);
 		f->stream = NULL;
@@ -229,7 +239,7 @@ static void *flusher_main(void *arg)
 		failed = f->rc < 0; /* a stream that failed is gone: the owner learns it at its next wait */
 		pthread_mutex_unlock(&f->mu);
 		err_clear(&err);
-		rc = failed && kind != FL_PACK ? 0 : flusher_run(f, kind, f->job, f->rdata, f->rlen, &err);
+		rc = failed && kind != FL_PACK ? 0 : flusher_run(f, kind, f->job, f->rdata, f->rlen, f->roff, &err);
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0 && f->rc == 0) {
 			f->rc = rc;
@@ -245,12 +255,13 @@ static void *flusher_main(void *arg)
 }
 
 /* Hands the writer a job (it is idle: the caller waited, or checked busy under the lock). */
-static void flusher_give(struct flusher *f, int kind, pack_builder *b, const uint8_t *data, size_t len)
+static void flusher_give(struct flusher *f, int kind, pack_builder *b, const uint8_t *data, size_t len, size_t off)
 {
 	f->kind = kind;
 	f->job = b;
 	f->rdata = data;
 	f->rlen = len;
+	f->roff = off;
 	f->busy = 1;
 	pthread_cond_broadcast(&f->cv);
 }
@@ -450,9 +461,9 @@ static int seal_open_pack(ingest *g, struct err *e)
 	pthread_mutex_lock(&g->fl.mu);
 	memcpy(g->fl.pack_id, id, 32);
 	if (g->streamed)
-		flusher_give(&g->fl, FL_FINISH, NULL, data + g->streamed, len - g->streamed);
+		flusher_give(&g->fl, FL_FINISH, NULL, data + g->streamed, len - g->streamed, g->streamed);
 	else
-		flusher_give(&g->fl, FL_PACK, b, NULL, 0);
+		flusher_give(&g->fl, FL_PACK, b, NULL, 0, 0);
 	pthread_mutex_unlock(&g->fl.mu);
 	g->open = g->spare;
 	g->spare = b;
@@ -476,7 +487,7 @@ static void stream_some(ingest *g)
 		return;
 	pthread_mutex_lock(&g->fl.mu);
 	if (!g->fl.busy && g->fl.rc == 0) {
-		flusher_give(&g->fl, FL_RANGE, NULL, data + g->streamed, to - g->streamed);
+		flusher_give(&g->fl, FL_RANGE, NULL, data + g->streamed, to - g->streamed, g->streamed);
 		g->streamed = to;
 	}
 	pthread_mutex_unlock(&g->fl.mu);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 struct zones {
 	int n;
+	int swept; /* stale stream temporaries removed (zones_stream_open, once) */
 	char *paths[ZONES_MAX];
 	char **dirty; /* directories to fsync (full paths) */
 	size_t ndirty, capdirty;
@@ -482,11 +484,47 @@ struct zones_stream {
 	uint64_t off; /* bytes written to every copy */
 };
 
+/*
+ * Removes reldir/.tmp-<pid>-* files of processes that are gone, in every zone. A streamed pack
+ * keeps its temporaries for as long as it fills, so a push or snapshot killed meanwhile (kill
+ * -9, SIGBUS, a power cut) leaves them; the next writer (it holds the writer lock, so no other
+ * writer of this repository is running here) removes them. A live pid is left alone.
+ */
+static void sweep_stale(zones *z, const char *reldir)
+{
+	for (int i = 0; i < z->n; i++) {
+		char dir[PATH_MAX];
+		struct dirent *de;
+		DIR *d;
+		zones_file(z, i, reldir, dir, sizeof dir);
+		if (!(d = opendir(dir)))
+			continue;
+		while ((de = readdir(d))) {
+			char *end, full[PATH_MAX + 300];
+			long pid;
+			if (strncmp(de->d_name, ".tmp-", 5))
+				continue;
+			pid = strtol(de->d_name + 5, &end, 10);
+			if (end == de->d_name + 5 || *end != '-' || pid <= 0 || pid == (long)getpid())
+				continue;
+			if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+				continue;
+			snprintf(full, sizeof full, "%s/%s", dir, de->d_name);
+			unlink(full);
+		}
+		closedir(d);
+	}
+}
+
 int zones_stream_open(zones *z, const char *reldir, zones_stream **out, struct err *e)
 {
 	zones_stream *s = xcalloc(1, sizeof *s);
 	char rel[PATH_MAX], full[PATH_MAX], dir[PATH_MAX];
 	*out = NULL;
+	if (!z->swept) {
+		sweep_stale(z, reldir);
+		z->swept = 1;
+	}
 	s->z = z;
 	for (int i = 0; i < z->n; i++)
 		s->fd[i] = -1;

@@ -61,7 +61,9 @@ int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t
  * zones_stream_finish appends the last piece (tail, len bytes; readable up to the next
  * multiple of 4 KiB), fsyncs every copy and renames it to relpath (same filesystem as
  * reldir), with zones_put's guarantees: on failure nothing is left in any zone. finish and
- * abort free the stream (abort removes the copies). One thread at a time, as zones_put.
+ * abort free the stream (abort removes the copies). One thread at a time, as zones_put, by
+ * a process that holds the writer lock: the first open also removes reldir's temporaries
+ * of processes that are gone (a writer killed while its pack filled).
  */
 typedef struct zones_stream zones_stream;
 int zones_stream_open(zones *z, const char *reldir, zones_stream **out, struct err *e);

@@ -847,6 +847,64 @@ static void test_stream_borrowed(void **state)
 	}
 }
 
+/* Files in dir and below whose names start with prefix. */
+static int count_named(const char *dir, const char *prefix)
+{
+	char cmd[1024];
+	FILE *p;
+	int n = -1;
+	snprintf(cmd, sizeof cmd, "find '%s' -name '%s*' | wc -l", dir, prefix);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/*
+ * A zone that goes away while packs are being streamed to it: the ingest fails with an
+ * error naming the zone, and neither a pack nor a temporary is left in the other zones
+ * (the packs that were streaming are never restarted midway after the failure).
+ */
+static void test_stream_zone_lost(void **state)
+{
+	struct fixture *fx = *state;
+	struct file f = fx->f[F_RANDOM];
+	char z1[400], z2[400], z3[400];
+	int before1, before3, rc;
+	int64_t content = 0;
+	uint64_t size = 0;
+	ingest_stream *s;
+	ingest *g;
+	struct err e2;
+	snprintf(z1, sizeof z1, "%s/z1/packs", fx->dir);
+	snprintf(z2, sizeof z2, "%s/z2", fx->dir);
+	snprintf(z3, sizeof z3, "%s/z3/packs", fx->dir);
+	before1 = count_named(z1, "");
+	before3 = count_named(z3, "");
+	check_ok(ingest_new(fx->r, fx->c, fx->db, NULL, &g, E));
+	check_ok(catalog_begin(fx->c, E));
+	check_ok(ingest_stream_begin(g, 1, &s, E));
+	assert_int_equal(util_rm_rf(z2, NULL), 0);
+	err_clear(&e2);
+	/* 5 MiB of new data: several 1 MiB packs, each streamed in 256 KiB steps */
+	rc = ingest_stream_write(s, f.data, f.size, &e2);
+	if (rc == 0)
+		rc = ingest_stream_end(s, &content, &size, &e2);
+	else
+		ingest_stream_abort(s);
+	if (rc == 0)
+		rc = ingest_flush(g, &e2);
+	assert_true(rc < 0);
+	assert_non_null(strstr(e2.msg, "zone 2"));
+	catalog_rollback(fx->c);
+	ingest_free(g);
+	assert_int_equal(count_named(z1, ".tmp-"), 0);
+	assert_int_equal(count_named(z3, ".tmp-"), 0);
+	assert_int_equal(count_named(z1, ""), before1); /* no new pack either */
+	assert_int_equal(count_named(z3, ""), before3);
+}
+
 /* contents.hash of a content list, read with SQL (independent of the code under test) */
 static void content_hash_sql(const char *db, int64_t content, uint8_t out[32])
 {
@@ -960,6 +1018,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_borrowed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_digest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_zone_lost, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/pack.h"
@@ -975,6 +976,47 @@ static void test_zones_stream(void **state)
 }
 
 /*
+ * The first stream of a writer removes the stream temporaries of processes that are gone
+ * (packs/.tmp-<pid>-*), in every zone, and leaves those of live processes and its own.
+ */
+static void test_zones_stream_sweep(void **state)
+{
+	struct fixture *f = *state;
+	zones *z = mkzones(f);
+	zones_stream *s;
+	struct err e;
+	char dead[64], live[64], mine[64], other[64];
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, NULL, 0), child); /* its pid is now free */
+	err_clear(&e);
+	assert_int_equal(zones_create(z, &e), 0);
+	snprintf(dead, sizeof dead, "packs/.tmp-%ld-1a2b", (long)child);
+	snprintf(live, sizeof live, "packs/.tmp-%ld-1a2b", (long)getppid());
+	snprintf(mine, sizeof mine, "packs/.tmp-%ld-77", (long)getpid());
+	snprintf(other, sizeof other, "packs/.tmpfile");
+	for (int i = 0; i < NZ; i++) {
+		char p[PATH_MAX];
+		const char *names[] = {dead, live, mine, other};
+		for (int k = 0; k < 4; k++) {
+			snprintf(p, sizeof p, "%s/%s", f->zpath[i], names[k]);
+			make_file(p);
+		}
+	}
+	assert_int_equal(zones_stream_open(z, "packs", &s, &e), 0);
+	zones_stream_abort(s);
+	for (int i = 0; i < NZ; i++) {
+		assert_false(zone_has(f, i, dead));
+		assert_true(zone_has(f, i, live));
+		assert_true(zone_has(f, i, mine));
+		assert_true(zone_has(f, i, other));
+	}
+	zones_free(z);
+}
+
+/*
  * A rename that fails in zone 2 (its name is taken by a non-empty directory) undoes the
  * write: a new file is removed again from zone 1, where it was already renamed; a file that
  * replaced an existing one stays in zone 1 (the old one is gone, the new one is whole);
@@ -1354,6 +1396,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zones_put_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zones_stream_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_blob_mixed_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_delta_base_failover, setup, teardown),
