@@ -92,10 +92,14 @@ ok "streamer killed with -9 during pgbench and restarted"
 
 # another writer (a backup) holds the lock: the stream waits, then stores everything
 command -v flock >/dev/null || skip "flock(1) is missing"
-w0=$(q "SELECT count(*) FROM wal WHERE length(name) = 24")
-flock -x "$T/state/writer.lock" sleep 5 &
+# counted once the lock is ours: a store the restarted streamer was still finishing when
+# the flock was asked for commits before it is granted (under load it did, after the count)
+rm -f "$T/locked"
+flock -x "$T/state/writer.lock" sh -c "touch '$T/locked'; sleep 5" &
 LP=$!
-sleep 0.3
+for i in $(seq 1 600); do [ -e "$T/locked" ] && break; sleep 0.05; done
+[ -e "$T/locked" ] || fail "flock never got the writer lock"
+w0=$(q "SELECT count(*) FROM wal WHERE length(name) = 24")
 bench -T 2
 sw=$(sql "$P" "SELECT pg_walfile_name(pg_switch_wal())")
 sleep 1.5
