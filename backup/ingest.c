@@ -230,16 +230,15 @@ static void *flusher_main(void *arg)
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
 		struct err err;
-		int rc, kind, failed;
+		int rc, kind;
 		while (!f->kind && !f->stop)
 			pthread_cond_wait(&f->cv, &f->mu);
 		if (!f->kind)
 			break;
 		kind = f->kind;
-		failed = f->rc < 0; /* a stream that failed is gone: the owner learns it at its next wait */
 		pthread_mutex_unlock(&f->mu);
 		err_clear(&err);
-		rc = failed && kind != FL_PACK ? 0 : flusher_run(f, kind, f->job, f->rdata, f->rlen, f->roff, &err);
+		rc = flusher_run(f, kind, f->job, f->rdata, f->rlen, f->roff, &err);
 		pthread_mutex_lock(&f->mu);
 		if (rc < 0 && f->rc == 0) {
 			f->rc = rc;
