@@ -546,6 +546,14 @@ void ingest_content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id)
 	crypto_sha_update(sha, id ? id : zero, CRYPTO_ID_LEN);
 }
 
+void ingest_content_hash_end(crypto_sha *sha, uint64_t total, uint8_t out[32])
+{
+	uint8_t l[8];
+	put_le64(l, total);
+	crypto_sha_update(sha, l, 8);
+	crypto_sha_final(sha, out);
+}
+
 /* Takes one finished job (in order) and records it. */
 static int finish_job(ingest *g, struct job *j, struct err *e)
 {
@@ -916,7 +924,7 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 			 int64_t *content, uint64_t *size, struct err *e)
 {
 	struct file_state fs;
-	uint8_t hash[32], l[8];
+	uint8_t hash[32];
 	uint64_t pos = 0;
 	int rc, direct;
 	memset(&fs, 0, sizeof fs);
@@ -986,9 +994,7 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 		goto out;
 	if ((rc = drain(g, 1, e)) < 0)
 		goto out;
-	put_le64(l, pos);
-	crypto_sha_update(fs.sha, l, 8);
-	crypto_sha_final(fs.sha, hash);
+	ingest_content_hash_end(fs.sha, pos, hash);
 	COUNT(g, &fs, files, 1);
 	COUNT(g, &fs, bytes, pos);
 	*size = pos;
@@ -1130,7 +1136,6 @@ int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct
 int ingest_stream_end_hash(ingest_stream *s, int64_t *content, uint64_t *size, uint8_t hash[32], struct err *e)
 {
 	ingest *g = s->g;
-	uint8_t l[8];
 	uint64_t total;
 	int rc;
 	*content = 0;
@@ -1138,9 +1143,7 @@ int ingest_stream_end_hash(ingest_stream *s, int64_t *content, uint64_t *size, u
 	if ((rc = stream_cut(s, 1, e)) < 0 || (rc = drain(g, 1, e)) < 0)
 		goto out;
 	total = s->off;
-	put_le64(l, total);
-	crypto_sha_update(s->fs.sha, l, 8);
-	crypto_sha_final(s->fs.sha, hash);
+	ingest_content_hash_end(s->fs.sha, total, hash);
 	COUNT(g, &s->fs, files, 1);
 	COUNT(g, &s->fs, bytes, total);
 	*size = total;

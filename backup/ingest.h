@@ -93,6 +93,8 @@ int ingest_stream_write_borrowed(ingest_stream *s, const void *data, size_t len,
 int ingest_stream_end(ingest_stream *s, int64_t *content, uint64_t *size, struct err *e);
 /* Adds one piece (len bytes; id NULL for a hole) to a content hash (docs/format.md). */
 void ingest_content_hash_piece(crypto_sha *sha, uint64_t len, const uint8_t *id);
+/* Ends a content hash with the content's total size; sha is reset. */
+void ingest_content_hash_end(crypto_sha *sha, uint64_t total, uint8_t out[32]);
 /* ingest_stream_end that also gives the content hash (docs/format.md) of a non-empty stream. */
 int ingest_stream_end_hash(ingest_stream *s, int64_t *content, uint64_t *size, uint8_t hash[32], struct err *e);
 void ingest_stream_abort(ingest_stream *s); /* NULL ok */

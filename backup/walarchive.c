@@ -59,7 +59,7 @@ static int64_t segno_of(const char *name, uint64_t size)
 
 #define VERIFY_PIECES 64
 
-/* Whether data[off, off + len) is all zero bytes. */
+/* Whether the len bytes at data are all zero. */
 static int all_zero(const uint8_t *data, size_t len)
 {
 	return len == 0 || (data[0] == 0 && !memcmp(data, data + 1, len - 1));
@@ -71,7 +71,7 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 	struct content_piece *pc;
 	crypto_hasher *h;
 	crypto_sha *sha;
-	uint8_t id[CRYPTO_ID_LEN], hash[32], l[8];
+	uint8_t id[CRYPTO_ID_LEN], hash[32];
 	uint64_t pos = 0;
 	int rc = 1;
 	if (w->size != len)
@@ -115,9 +115,7 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 		}
 	}
 	if (rc == 1) { /* every piece matched: the list must also be the one the row names */
-		put_le64(l, len);
-		crypto_sha_update(sha, l, 8);
-		crypto_sha_final(sha, hash);
+		ingest_content_hash_end(sha, len, hash);
 		if (memcmp(hash, w->sha256, 32))
 			rc = err_set(e, ERR_CORRUPT, "catalog: the content list of WAL file %s does not have the "
 						     "hash its row records", w->name);

@@ -14,6 +14,8 @@
 
 #include "common/util.h"
 
+#define FIX_ZONE_HINT "fix the zone (space, permissions, mount), then retry; nothing was recorded"
+
 struct zones {
 	int n;
 	int swept; /* stale stream temporaries removed (zones_stream_open, once) */
@@ -257,7 +259,7 @@ static int run_copies(zones *z, int first, int last, const char *relpath, struct
 			unlink(i < renamed ? full[i] : tmp[i]);
 		}
 		if (e && !e->hint[0])
-			err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+			err_hint(e, FIX_ZONE_HINT);
 	}
 	return rc;
 }
@@ -468,7 +470,7 @@ int zones_put_file(zones *z, const char *relpath, const char *local_path, struct
 		if (bad >= 0)
 			err_prefix(e, "zone %d (%s)", bad + 1, z->paths[bad]);
 		if (e && !e->hint[0])
-			err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+			err_hint(e, FIX_ZONE_HINT);
 	}
 	free(buf);
 	close(src);
@@ -533,7 +535,7 @@ int zones_stream_open(zones *z, const char *reldir, zones_stream **out, struct e
 		if ((s->fd[i] = open_tmp(z, i, rel, full, s->tmp[i], dir, e)) < 0) {
 			zones_stream_abort(s);
 			if (e && !e->hint[0])
-				err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+				err_hint(e, FIX_ZONE_HINT);
 			return e ? e->code : ERR_IO;
 		}
 	}
@@ -546,7 +548,7 @@ int zones_stream_write(zones_stream *s, const void *data, size_t len, struct err
 	for (int i = 0; i < s->z->n; i++)
 		if (write_copy(s->fd[i], data, len, s->off, s->off + len, 1) < 0) {
 			err_sys(e, ERR_IO, "zone %d (%s): cannot write a pack", i + 1, s->z->paths[i]);
-			err_hint(e, "fix the zone (space, permissions, mount), then retry; nothing was recorded");
+			err_hint(e, FIX_ZONE_HINT);
 			return e ? e->code : ERR_IO;
 		}
 	s->off += len;
