@@ -16,6 +16,7 @@
 struct crypto_key {
 	uint8_t enc[32];
 	uint8_t id[32];
+	uint8_t eid[32]; /* HMAC-SHA256(id, CRYPTO_EID_LABEL): the key of encoded-blob ids */
 	EVP_CIPHER *gcm; /* fetched once: implicit fetches per call are slow */
 	EVP_MAC *hmac;
 };
@@ -82,6 +83,7 @@ crypto_key *crypto_key_from_raw(const uint8_t raw[CRYPTO_MASTER_LEN], struct err
 	}
 	memcpy(k->enc, raw, 32);
 	memcpy(k->id, raw + 32, 32);
+	crypto_hmac_sha256(k->id, 32, CRYPTO_EID_LABEL, sizeof CRYPTO_EID_LABEL - 1, k->eid);
 	k->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (!k->gcm || !k->hmac) {
@@ -207,15 +209,25 @@ int crypto_gcm_encrypt_iv(const uint8_t key[32], const uint8_t iv[12], const uin
 	return rc;
 }
 
-crypto_hasher *crypto_hasher_new(const crypto_key *k)
+static crypto_hasher *hasher_new(const crypto_key *k, const uint8_t key[32])
 {
 	crypto_hasher *h = xcalloc(1, sizeof *h);
 	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
 			       OSSL_PARAM_construct_end()};
 	h->base = EVP_MAC_CTX_new(k->hmac);
-	if (!h->base || EVP_MAC_init(h->base, k->id, 32, params) != 1)
+	if (!h->base || EVP_MAC_init(h->base, key, 32, params) != 1)
 		abort(); /* OpenSSL without HMAC-SHA256 cannot run this program at all */
 	return h;
+}
+
+crypto_hasher *crypto_hasher_new(const crypto_key *k)
+{
+	return hasher_new(k, k->id);
+}
+
+crypto_hasher *crypto_hasher_new_encoded(const crypto_key *k)
+{
+	return hasher_new(k, k->eid);
 }
 
 void crypto_hasher_free(crypto_hasher *h)

@@ -8,7 +8,9 @@
  * Sealed form of n plaintext bytes: nonce (12 random bytes) | ciphertext (n) | tag (16), with
  * caller-chosen associated data (the blob id for blobs), so a blob cannot be moved under
  * another id unnoticed. Blob id = HMAC-SHA256(id key, plaintext): equal content gives equal
- * ids (dedup) and ids say nothing of content without the key.
+ * ids (dedup) and ids say nothing of content without the key. WAL blobs have encoded ids
+ * instead: HMAC-SHA256 over the blob's encoding (flag byte and payload, pack.h) under a key
+ * of their own, derived from the id key (docs/format.md, "Blob ids").
  *
  * Thread-safety: a crypto_key is immutable after creation and may be shared by all threads;
  * a crypto_hasher is per thread.
@@ -72,6 +74,13 @@ int crypto_open(const crypto_key *k, const uint8_t *ad, size_t adlen, const uint
 
 /* A reusable per-thread hasher for blob ids. */
 crypto_hasher *crypto_hasher_new(const crypto_key *k);
+/*
+ * The same for encoded ids, keyed with the encoded-id key: HMAC-SHA256(id key,
+ * CRYPTO_EID_LABEL), 28 ASCII bytes without a NUL. A key of its own keeps the two kinds of id
+ * apart: no plaintext can have the id of another blob's encoding.
+ */
+#define CRYPTO_EID_LABEL "pgtimefs encoded-blob id key"
+crypto_hasher *crypto_hasher_new_encoded(const crypto_key *k);
 void crypto_hasher_free(crypto_hasher *h);
 void crypto_hasher_id(crypto_hasher *h, const void *data, size_t len, uint8_t out[CRYPTO_ID_LEN]);
 /* One-shot blob id (slower: sets up a context each call). */

@@ -102,6 +102,30 @@ static size_t compress(pack_codec *c, uint8_t *dst, size_t cap, const void *data
 	return 0;
 }
 
+/* Flag and payload of data without a base into s (1 + max(bound, len) bytes); their length. */
+static size_t encode_plain(pack_codec *c, uint8_t *s, size_t bound, const void *data, size_t len)
+{
+	size_t z = compress(c, s + 1, bound, data, len, NULL, 0);
+	if (z && z + 16 < len) { /* keep compression only when it pays */
+		s[0] = PACK_FLAG_ZSTD;
+		return 1 + z;
+	}
+	s[0] = PACK_FLAG_RAW;
+	memcpy(s + 1, data, len);
+	return 1 + len;
+}
+
+int pack_blob_encode_eid(pack_codec *c, const crypto_key *k, crypto_hasher *h, const void *data, size_t len,
+			 uint8_t id[CRYPTO_ID_LEN], uint8_t *out, size_t *outlen, struct err *e)
+{
+	size_t bound = ZSTD_compressBound(len);
+	uint8_t *s = scratch(c, 1 + (bound > len ? bound : len));
+	size_t plen = encode_plain(c, s, bound, data, len);
+	crypto_hasher_id(h, s, plen, id);
+	*outlen = plen + CRYPTO_SEAL_OVERHEAD;
+	return crypto_seal(k, id, CRYPTO_ID_LEN, s, plen, out, e);
+}
+
 /* a delta is kept when it is at most 3/4 of the plain blob: clearly smaller, worth its base */
 static int delta_pays(size_t delta_plen, size_t plain_plen)
 {
@@ -117,7 +141,7 @@ int pack_blob_encode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[
 	size_t half = 1 + (bound > len ? bound : len);
 	uint8_t *s = scratch(c, 2 * half + CRYPTO_ID_LEN);
 	uint8_t *d = s + half;
-	size_t z, dz = 0, plen;
+	size_t dz = 0, plen;
 	int rc;
 	if (delta)
 		*delta = 0;
@@ -131,15 +155,7 @@ int pack_blob_encode_delta(pack_codec *c, const crypto_key *k, const uint8_t id[
 			goto keep_delta;
 		}
 	}
-	z = compress(c, s + 1, bound, data, len, NULL, 0);
-	if (z && z + 16 < len) { /* keep compression only when it pays */
-		s[0] = PACK_FLAG_ZSTD;
-		plen = 1 + z;
-	} else {
-		s[0] = PACK_FLAG_RAW;
-		memcpy(s + 1, data, len);
-		plen = 1 + len;
-	}
+	plen = encode_plain(c, s, bound, data, len);
 	if (!dz || !delta_pays(1 + CRYPTO_ID_LEN + dz, plen)) {
 		d = s;
 		goto seal;

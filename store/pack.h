@@ -62,6 +62,16 @@ size_t pack_blob_bound(size_t len);
 int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
 		     size_t len, uint8_t *out, size_t *outlen, struct err *e);
 /*
+ * Compresses (when that saves space) and seals data, under an encoded id: *id gets
+ * crypto_hasher_id(h, flag || payload) with h from crypto_hasher_new_encoded (docs/format.md,
+ * "Blob ids"). Equal data give equal ids as long as the zstd library and level are the same;
+ * equal ids always mean equal data (an encoding decodes one way only). Used for WAL, which
+ * is compressed in any case and whose ids are then a hash over its compressed bytes, a third
+ * of them or less, instead of over the 16 MiB of a segment.
+ */
+int pack_blob_encode_eid(pack_codec *c, const crypto_key *k, crypto_hasher *h, const void *data, size_t len,
+			 uint8_t id[CRYPTO_ID_LEN], uint8_t *out, size_t *outlen, struct err *e);
+/*
  * pack_blob_encode, also trying a delta against base (base_len plaintext bytes of the blob
  * base_id, which must not itself be a delta; base NULL: no delta). The delta is kept when its
  * plaintext (flag, base id, frame) is at most 3/4 of the plain blob's. plain_hint (0: none)

@@ -531,6 +531,79 @@ static void test_delta(void **state)
 	free(plain);
 }
 
+/*
+ * Encoded ids (pack_blob_encode_eid): the id is HMAC-SHA256 under the encoded-id key over
+ * the blob's opened plaintext (flag and payload), for a compressed and a raw blob alike; the
+ * same data always get the same id (the nonce differs, the id does not), other data another;
+ * the id is neither the plain blob id nor the encoded-id HMAC of the raw data; the encoded-id
+ * key is HMAC-SHA256(id key, CRYPTO_EID_LABEL), computed here from the raw master key; and
+ * the blob decodes like any other. A delta-capable codec used for a delta before still
+ * encodes the same way (the id does not depend on what the codec did last).
+ */
+static void test_encoded_id(void **state)
+{
+	enum { N = 65536 };
+	struct fixture *f = *state;
+	uint8_t *text = malloc(N), *rnd = malloc(N), *out = malloc(N), *opened = malloc(pack_blob_bound(N));
+	uint8_t *s1 = malloc(pack_blob_bound(N)), *s2 = malloc(pack_blob_bound(N));
+	uint8_t id1[32], id2[32], want[32], plain_id[32], master[CRYPTO_MASTER_LEN], eid_key[32];
+	crypto_hasher *h = crypto_hasher_new_encoded(f->key), *plain = crypto_hasher_new(f->key);
+	uint64_t seed = 7;
+	size_t l1, l2;
+	struct err e;
+	assert_non_null(opened);
+	make_page_block(&seed, text, N);
+	unit_rand_fill(&seed, rnd, N);
+	crypto_key_raw(f->key, master);
+	crypto_hmac_sha256(master + 32, 32, CRYPTO_EID_LABEL, strlen(CRYPTO_EID_LABEL), eid_key);
+	for (int k = 0; k < 2; k++) {
+		const uint8_t *data = k ? rnd : text;
+		assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, data, N, id1, s1, &l1, &e), 0);
+		assert_true(l1 <= pack_blob_bound(N));
+		/* the id is the HMAC of the opened plaintext under the derived key */
+		assert_int_equal(crypto_open(f->key, id1, 32, s1, l1, opened, &e), 0);
+		assert_int_equal(opened[0], k ? PACK_FLAG_RAW : PACK_FLAG_ZSTD);
+		crypto_hmac_sha256(eid_key, 32, opened, l1 - CRYPTO_SEAL_OVERHEAD, want);
+		assert_memory_equal(id1, want, 32);
+		if (!k)
+			assert_true(l1 < N / 2);
+		else
+			assert_int_equal(l1, N + 1 + CRYPTO_SEAL_OVERHEAD);
+		/* deterministic, also after the codec made a delta */
+		crypto_blob_id(f->key, data, N, plain_id);
+		assert_int_equal(pack_blob_encode_delta(f->codec, f->key, plain_id, data, N, plain_id, text, N, 0, s2, &l2, NULL,
+							NULL),
+				 0);
+		assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, data, N, id2, s2, &l2, &e), 0);
+		assert_memory_equal(id1, id2, 32);
+		assert_int_equal(l1, l2);
+		assert_memory_not_equal(s1, s2, l1); /* a fresh nonce */
+		/* neither the plain id nor the encoded-id HMAC of the raw bytes */
+		assert_memory_not_equal(id1, plain_id, 32);
+		crypto_hasher_id(plain, data, N, want);
+		assert_memory_equal(want, plain_id, 32);
+		crypto_hasher_id(h, data, N, want);
+		assert_memory_not_equal(id1, want, 32);
+		/* decodes like any blob; another id as AAD does not open it */
+		assert_int_equal(pack_blob_decode(f->codec, f->key, id1, s1, l1, out, N, &e), 0);
+		assert_memory_equal(out, data, N);
+		assert_int_equal(pack_blob_decode(f->codec, f->key, plain_id, s1, l1, out, N, &e), ERR_CORRUPT);
+	}
+	/* other data, another id */
+	text[N / 2] ^= 1;
+	assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, text, N, id2, s2, &l2, &e), 0);
+	assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, rnd, N, id1, s1, &l1, &e), 0);
+	assert_memory_not_equal(id1, id2, 32);
+	crypto_hasher_free(h);
+	crypto_hasher_free(plain);
+	free(text);
+	free(rnd);
+	free(out);
+	free(opened);
+	free(s1);
+	free(s2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_entries_outside),
 		cmocka_unit_test(test_empty_and_reset),
 		cmocka_unit_test(test_delta),
+		cmocka_unit_test(test_encoded_id),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
