@@ -31,6 +31,7 @@ struct file_state {
 	int64_t nchunks;
 	struct ingest_stats *acct; /* the caller's per-source totals, or NULL */
 	int64_t base;		   /* the previous version's content list for delta blocks, or 0 */
+	int encoded;		   /* blob ids over the encoding (ingest_stream_set_wal) */
 };
 
 struct job {
@@ -95,6 +96,7 @@ struct ingest {
 	size_t batch; /* finished jobs taken at once when the pool is full */
 	int nworkers;
 	crypto_hasher **hashers;
+	crypto_hasher **ehashers; /* per worker: encoded ids */
 	pack_codec **codecs;
 	catalog **readers;
 	uint8_t **basebuf; /* per worker: a base's plaintext (delta blocks) */
@@ -301,6 +303,22 @@ static int64_t job_base(ingest *g, struct job *j, int worker, struct blob_loc *b
 	return num;
 }
 
+/* job_run for a file with encoded ids: the id is known only once the blob is encoded */
+static void job_run_encoded(struct job *j, int worker)
+{
+	ingest *g = j->g;
+	j->sealed = xmalloc(pack_blob_bound(j->len));
+	j->rc = pack_blob_encode_eid(g->codecs[worker], g->r->key, g->ehashers[worker], j->data, j->len, j->id,
+				     j->sealed, &j->sealed_len, &j->err);
+	if (j->rc < 0)
+		return;
+	j->known = catalog_chunk_find(g->readers[worker], j->id);
+	if (j->known) {
+		free(j->sealed);
+		j->sealed = NULL;
+	}
+}
+
 static void job_run(void *p, int worker)
 {
 	struct job *j = p;
@@ -308,6 +326,10 @@ static void job_run(void *p, int worker)
 	struct blob_loc base;
 	int64_t bnum;
 	int delta = 0;
+	if (j->fs->encoded) {
+		job_run_encoded(j, worker);
+		return;
+	}
 	crypto_hasher_id(g->hashers[worker], j->data, j->len, j->id);
 	j->known = catalog_chunk_find(g->readers[worker], j->id);
 	if (j->known)
@@ -349,12 +371,14 @@ int ingest_new(struct repo *r, catalog *c, const char *catalog_file, struct prog
 	if (depth < 2 * (size_t)g->nworkers)
 		depth = 2 * (size_t)g->nworkers;
 	g->hashers = xcalloc((size_t)g->nworkers, sizeof *g->hashers);
+	g->ehashers = xcalloc((size_t)g->nworkers, sizeof *g->ehashers);
 	g->codecs = xcalloc((size_t)g->nworkers, sizeof *g->codecs);
 	g->readers = xcalloc((size_t)g->nworkers, sizeof *g->readers);
 	g->basebuf = xcalloc((size_t)g->nworkers, sizeof *g->basebuf);
 	for (int i = 0; i < g->nworkers; i++) {
 		int rc;
 		g->hashers[i] = crypto_hasher_new(r->key);
+		g->ehashers[i] = crypto_hasher_new_encoded(r->key);
 		if (r->cfg.delta_blocks)
 			g->basebuf[i] = xmalloc(chunker_max(g->ck));
 		g->codecs[i] = pack_codec_new(r->cfg.zstd_level);
@@ -408,6 +432,7 @@ void ingest_free(ingest *g)
 	}
 	for (int i = 0; i < g->nworkers; i++) {
 		crypto_hasher_free(g->hashers[i]);
+		crypto_hasher_free(g->ehashers[i]);
 		pack_codec_free(g->codecs[i]);
 		catalog_close(g->readers[i]);
 		if (g->basebuf)
@@ -415,6 +440,7 @@ void ingest_free(ingest *g)
 	}
 	free(g->basebuf);
 	free(g->hashers);
+	free(g->ehashers);
 	free(g->codecs);
 	free(g->readers);
 	pack_builder_free(g->open);
@@ -1018,6 +1044,7 @@ struct ingest_stream {
 	ingest *g;
 	struct file_state fs;
 	int paged;
+	uint32_t block; /* a paged stream's blocks: the repository's, or larger (ingest_stream_set_wal) */
 	uint8_t *buf; /* unchunked bytes: buf[0..have) at file offset off */
 	size_t have, cap;
 	uint64_t off;
@@ -1030,6 +1057,7 @@ int ingest_stream_begin(ingest *g, int paged, ingest_stream **out, struct err *e
 	*out = NULL;
 	s->g = g;
 	s->paged = paged;
+	s->block = chunker_block_size(g->ck);
 	s->fs.acct = g->acct;
 	if ((rc = catalog_content_begin(g->c, &s->fs.content, e)) < 0) {
 		free(s);
@@ -1046,7 +1074,7 @@ int ingest_stream_begin(ingest *g, int paged, ingest_stream **out, struct err *e
 static int stream_cut(ingest_stream *s, int at_end, struct err *e)
 {
 	ingest *g = s->g;
-	uint32_t block = chunker_block_size(g->ck);
+	uint32_t block = s->block;
 	size_t head = 0, maxc = chunker_max(g->ck);
 	int rc = 0;
 	while (s->have > head && (at_end || s->have - head >= maxc)) {
@@ -1093,7 +1121,7 @@ int ingest_stream_write_borrowed(ingest_stream *s, const void *data, size_t len,
 {
 	ingest *g = s->g;
 	const uint8_t *p = data;
-	uint32_t block = chunker_block_size(g->ck);
+	uint32_t block = s->block;
 	int rc;
 	if (!s->paged)
 		return ingest_stream_write(s, data, len, e); /* content-defined cuts need the buffer */
@@ -1157,6 +1185,13 @@ out:
 		drain(g, 1, NULL);
 	stream_free(s);
 	return rc;
+}
+
+void ingest_stream_set_wal(ingest_stream *s)
+{
+	uint32_t page = chunker_block_size(s->g->ck);
+	s->fs.encoded = 1; /* job_run_encoded: never a delta */
+	s->block = chunker_max(s->g->ck) / page * page;
 }
 
 void ingest_stream_set_base(ingest_stream *s, int64_t base)

@@ -100,6 +100,15 @@ int ingest_stream_end_hash(ingest_stream *s, int64_t *content, uint64_t *size, u
 void ingest_stream_abort(ingest_stream *s); /* NULL ok */
 /* The previous version's content list for delta blocks (see ingest_file_observed); before any write. */
 void ingest_stream_set_base(ingest_stream *s, int64_t base);
+/*
+ * Before any write: the stream holds WAL, data that rarely repeats and compresses well. Its
+ * chunks get encoded ids (pack_blob_encode_eid, docs/format.md "Blob ids"), so each is
+ * compressed before it is looked up (a chunk stored already costs its compression), and no
+ * deltas. A paged stream is cut in blocks of the largest chunk size (a multiple of the block
+ * size, 256 KiB by default): a quarter of the blobs, rows and handovers of 64 KiB blocks
+ * (docs/design-notes.md, "wal-push: encoded ids and larger blocks").
+ */
+void ingest_stream_set_wal(ingest_stream *s);
 
 /*
  * Totals of files begun from now on are also added to *acct (NULL: only the run's totals),

@@ -15,6 +15,8 @@
 #include "backup/ingest.h"
 #include "common/util.h"
 #include "crypto/crypto.h"
+#include "store/pack.h"
+#include "store/reader.h"
 
 static int all_hex(const char *s, size_t n)
 {
@@ -65,13 +67,36 @@ static int all_zero(const uint8_t *data, size_t len)
 	return len == 0 || (data[0] == 0 && !memcmp(data, data + 1, len - 1));
 }
 
+/*
+ * Whether the chunk piece p holds the len bytes at data: 1 yes, 0 no, < 0 when the stored blob
+ * cannot be read. An encoded id depends on the zstd library that made it, so the blob is
+ * decoded and compared rather than the offered bytes encoded again.
+ */
+static int encoded_piece_same(const struct repo *r, pack_codec *codec, uint8_t **buf, size_t *cap,
+			      const struct content_piece *p, const uint8_t *data, struct err *e)
+{
+	int rc;
+	if (p->loc.raw != p->len)
+		return 0;
+	if (*cap < p->len) {
+		free(*buf);
+		*buf = xmalloc(p->len);
+		*cap = p->len;
+	}
+	if ((rc = store_read_blob(r, codec, &p->loc, *buf, NULL, e)) < 0)
+		return rc;
+	return !memcmp(*buf, data, p->len);
+}
+
 int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog_wal *w, const uint8_t *data,
 			  size_t len, struct err *e)
 {
 	struct content_piece *pc;
-	crypto_hasher *h;
+	crypto_hasher *h = NULL;
+	pack_codec *codec = NULL;
 	crypto_sha *sha;
-	uint8_t id[CRYPTO_ID_LEN], hash[32];
+	uint8_t id[CRYPTO_ID_LEN], hash[32], *buf = NULL;
+	size_t cap = 0;
 	uint64_t pos = 0;
 	int rc = 1;
 	if (w->size != len)
@@ -80,10 +105,13 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 		crypto_sha256(data, len, hash);
 		return w->digest == WAL_DIGEST_SHA256 && !memcmp(hash, w->sha256, 32);
 	}
-	if (w->digest != WAL_DIGEST_CONTENT)
+	if (w->digest != WAL_DIGEST_CONTENT && w->digest != WAL_DIGEST_ENCODED)
 		return err_set(e, ERR_CORRUPT, "catalog: WAL file %s has an unknown digest kind %d", w->name, w->digest);
 	pc = xcalloc(VERIFY_PIECES, sizeof *pc);
-	h = crypto_hasher_new(r->key);
+	if (w->digest == WAL_DIGEST_CONTENT)
+		h = crypto_hasher_new(r->key);
+	else
+		codec = pack_codec_new(r->cfg.zstd_level);
 	sha = crypto_sha_new();
 	while (rc == 1 && pos < len) {
 		size_t n = 0;
@@ -105,6 +133,9 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 			if (!p->chunk) {
 				if (!all_zero(data + pos, p->len))
 					rc = 0;
+			} else if (codec) {
+				if ((rc = encoded_piece_same(r, codec, &buf, &cap, p, data + pos, e)) < 0)
+					break;
 			} else {
 				crypto_hasher_id(h, data + pos, p->len, id);
 				if (memcmp(id, p->loc.id, CRYPTO_ID_LEN))
@@ -122,6 +153,8 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 	}
 	crypto_sha_free(sha);
 	crypto_hasher_free(h);
+	pack_codec_free(codec);
+	free(buf);
 	free(pc);
 	return rc;
 }
@@ -284,6 +317,8 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	}
 	if (len && (rc = ingest_stream_begin(g, kind == WAL_SEGMENT || kind == WAL_PARTIAL, &s, e)) < 0)
 		goto out;
+	if (s)
+		ingest_stream_set_wal(s);
 	for (size_t off = 0; off < len; off += WAL_PIECE) {
 		size_t n = len - off < WAL_PIECE ? len - off : WAL_PIECE;
 		if ((rc = ingest_stream_write_borrowed(s, data + off, n, e)) < 0)
@@ -302,7 +337,7 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 		s = NULL;
 		if (rc < 0)
 			goto out;
-		w.digest = WAL_DIGEST_CONTENT;
+		w.digest = WAL_DIGEST_ENCODED;
 	} else {
 		crypto_sha256(data, 0, w.sha256);
 		w.digest = WAL_DIGEST_SHA256;

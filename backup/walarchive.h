@@ -69,9 +69,12 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 
 /*
  * Whether data holds the bytes recorded for the WAL file w (a row of catalog c): 1 yes, 0 no,
- * < 0 on an error (a damaged content list). A row with WAL_DIGEST_CONTENT is checked piece by
- * piece along its own content list (each piece's blob id recomputed with r's key, holes must
- * be zeros), so the answer does not depend on the repository's current block size.
+ * < 0 on an error (a damaged content list, a stored blob no zone can give). A row with
+ * WAL_DIGEST_CONTENT or WAL_DIGEST_ENCODED is checked piece by piece along its own content
+ * list, so the answer does not depend on the repository's current block size: holes must be
+ * zeros; a chunk's blob id is recomputed from the bytes with r's key (WAL_DIGEST_CONTENT), or
+ * the stored blob is decoded and compared with them (WAL_DIGEST_ENCODED); and the list must
+ * hash to the row's digest.
  */
 int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog_wal *w, const uint8_t *data,
 			  size_t len, struct err *e);

@@ -97,6 +97,10 @@ static const char *migrations[] = {
 	/* 7: what wal.sha256 holds: 0, SHA-256 of the bytes (rows written before 7); 1, the
 	 * content hash of the file's content list (a pass over the bytes fewer at wal-push) */
 	"ALTER TABLE wal ADD COLUMN digest INTEGER NOT NULL DEFAULT 0;",
+	/* 8: wal.digest 2, the content hash of a content list whose blobs have encoded ids (compared
+	 * by decoding the stored blobs). No table changes: the version keeps an older pgtimefs,
+	 * which cannot compare such rows, from opening the catalog */
+	"SELECT 1;",
 };
 
 enum stmt_id {

@@ -25,7 +25,7 @@
 
 typedef struct catalog catalog;
 
-#define CATALOG_SCHEMA_VERSION 7
+#define CATALOG_SCHEMA_VERSION 8
 
 /* --- life cycle --- */
 
@@ -260,9 +260,10 @@ int catalog_snapshot_node_info(catalog *c, int64_t snap, int (*cb)(void *ctx, co
  * What catalog_wal.sha256 holds. WAL_DIGEST_SHA256: SHA-256 of the bytes (every row written by
  * a catalog older than schema 7, and empty files). WAL_DIGEST_CONTENT: the content hash of the
  * file's content list (docs/format.md), which covers every byte through the keyed blob ids and
- * costs wal-push no pass over the bytes of its own.
+ * costs wal-push no pass over the bytes of its own (rows of schema 7). WAL_DIGEST_ENCODED
+ * (schema 8 on): the same, but the list's blobs have encoded ids (ingest_stream_set_encoded_ids).
  */
-enum { WAL_DIGEST_SHA256 = 0, WAL_DIGEST_CONTENT = 1 };
+enum { WAL_DIGEST_SHA256 = 0, WAL_DIGEST_CONTENT = 1, WAL_DIGEST_ENCODED = 2 };
 
 struct catalog_wal {
 	int64_t id, node;	/* id: set by add/find */
@@ -272,7 +273,7 @@ struct catalog_wal {
 	uint64_t size;
 	int64_t content;	/* 0: empty */
 	uint8_t sha256[32];	/* the digest of the bytes (the idempotence check of wal-push), which */
-	int digest;		/* WAL_DIGEST_SHA256 or WAL_DIGEST_CONTENT */
+	int digest;		/* WAL_DIGEST_* */
 	int64_t stored_us;
 	int64_t first_commit_us, last_commit_us; /* time index, 0: unknown (not read yet) */
 };

@@ -847,6 +847,68 @@ static void test_stream_borrowed(void **state)
 	}
 }
 
+/*
+ * A WAL stream (ingest_stream_set_wal): cut in blocks of the largest chunk size, encoded ids.
+ * The same bytes stored again, in the next transaction, are found by those ids (no new chunk,
+ * the same content list), and a stream that shares only its first blocks with them (a
+ * partial segment and its complete segment) stores only the blocks that differ. The bytes
+ * read back.
+ */
+static void test_stream_wal(void **state)
+{
+	struct fixture *fx = *state;
+	struct file f = fx->f[F_RANDOM];
+	const size_t len = 2 * MIB, block = 65536;
+	int64_t first = 0, again = 0, grown = 0;
+	uint64_t size = 0, before;
+	uint8_t *other = malloc(len);
+	ingest_stream *s;
+	ingest *g;
+	assert_non_null(other);
+	assert_true(f.size >= len);
+	check_ok(ingest_new(fx->r, fx->c, fx->db, NULL, &g, E));
+	for (int round = 0; round < 3; round++) {
+		const uint8_t *data = f.data;
+		if (round == 2) { /* the first MiB the same, the rest changed */
+			memcpy(other, f.data, len);
+			for (size_t i = MIB; i < len; i += 4096)
+				other[i] ^= 0x5a;
+			data = other;
+		}
+		before = ingest_stats(g)->new_chunks;
+		check_ok(catalog_begin(fx->c, E));
+		check_ok(ingest_stream_begin(g, 1, &s, E));
+		ingest_stream_set_wal(s);
+		check_ok(ingest_stream_write_borrowed(s, data, len, E));
+		check_ok(ingest_stream_end(s, round == 0 ? &first : round == 1 ? &again : &grown, &size, E));
+		assert_int_equal(size, len);
+		check_ok(ingest_flush(g, E));
+		check_ok(catalog_commit(fx->c, E));
+		ingest_committed(g);
+		if (round == 0)
+			assert_int_equal(ingest_stats(g)->new_chunks - before, len / block);
+		else if (round == 1)
+			assert_int_equal(ingest_stats(g)->new_chunks - before, 0);
+		else
+			assert_int_equal(ingest_stats(g)->new_chunks - before, (len - MIB) / block);
+	}
+	ingest_free(g);
+	assert_int_equal(again, first);
+	assert_true(grown != first);
+	{
+		fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+		uint8_t *out = malloc(len);
+		assert_non_null(out);
+		assert_int_equal(fs_read(rd, first, len, 0, out, len, 0, NULL), (ssize_t)len);
+		assert_memory_equal(out, f.data, len);
+		assert_int_equal(fs_read(rd, grown, len, 0, out, len, 0, NULL), (ssize_t)len);
+		assert_memory_equal(out, other, len);
+		free(out);
+		fs_reader_free(rd);
+	}
+	free(other);
+}
+
 /* Files in dir and below whose names start with prefix. */
 static int count_named(const char *dir, const char *prefix)
 {
@@ -921,12 +983,14 @@ static void content_hash_sql(const char *db, int64_t content, uint8_t out[32])
 }
 
 /*
- * The WAL digest (catalog WAL_DIGEST_CONTENT): a segment stored by backup_wal_store records
- * its content list's hash, not a SHA-256 of its bytes; backup_wal_same_bytes recognises the
- * same bytes (a second push is "already archived") and refuses any other (one flipped byte,
- * one byte fewer: ERR_EXISTS at a push). Rows written by older catalogs (WAL_DIGEST_SHA256)
- * are still checked by SHA-256. A content list with holes: a hole must be zeros. A row whose
- * digest does not name its list is reported as damage, not as "different bytes".
+ * The WAL digest (catalog WAL_DIGEST_ENCODED): a segment stored by backup_wal_store records
+ * its content list's hash, not a SHA-256 of its bytes, and the list's chunks are blocks of the
+ * largest chunk size with encoded ids (not the plain ids of the same bytes);
+ * backup_wal_same_bytes recognises the same bytes (a second push is "already archived") and
+ * refuses any other (one flipped byte, one byte fewer: ERR_EXISTS at a push). Rows written by
+ * older catalogs are still checked: WAL_DIGEST_CONTENT (plain ids recomputed from the bytes)
+ * and WAL_DIGEST_SHA256. A content list with holes: a hole must be zeros. A row whose digest
+ * does not name its list is reported as damage, not as "different bytes".
  */
 static void test_wal_digest(void **state)
 {
@@ -952,10 +1016,23 @@ static void test_wal_digest(void **state)
 	check_ok(catalog_cluster_ensure(fx->c, "c", &cl, E));
 	check_ok(catalog_node_ensure(fx->c, cl, "n", &nd, E));
 	check_ok(catalog_wal_find(fx->c, nd, q.name, &w, E));
-	assert_int_equal(w.digest, WAL_DIGEST_CONTENT);
+	assert_int_equal(w.digest, WAL_DIGEST_ENCODED);
 	assert_int_equal(w.size, len);
 	content_hash_sql(fx->db, w.content, want);
 	assert_memory_equal(w.sha256, want, 32);
+	{
+		size_t n = 0;
+		struct content_piece *p = pieces_of(fx->c, w.content, &n);
+		uint8_t plain[32];
+		assert_int_equal(n, len / 65536); /* cdc-max of this repository, 4 blocks of 16 KiB */
+		for (size_t i = 0; i < n; i++) {
+			assert_int_equal(p[i].len, 65536);
+			assert_true(p[i].chunk > 0);
+			crypto_blob_id(fx->r->key, buf + p[i].off, p[i].len, plain);
+			assert_memory_not_equal(p[i].loc.id, plain, 32);
+		}
+		free(p);
+	}
 
 	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), 1);
 	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len - 1, &e2), 0);
@@ -973,6 +1050,22 @@ static void test_wal_digest(void **state)
 	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), ERR_CORRUPT);
 	assert_non_null(strstr(e2.msg, "does not have the hash"));
 	w.sha256[0] ^= 1;
+
+	/* a row of schema 7: WAL_DIGEST_CONTENT, plain ids (a file's list stands in for it) */
+	{
+		struct file *f = &fx->f[F_RANDOM];
+		struct catalog_wal old;
+		memset(&old, 0, sizeof old);
+		old.size = f->size;
+		old.content = f->content;
+		old.digest = WAL_DIGEST_CONTENT;
+		snprintf(old.name, sizeof old.name, "random");
+		content_hash_sql(fx->db, f->content, old.sha256);
+		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &old, f->data, f->size, &e2), 1);
+		f->data[f->size / 3] ^= 0x10;
+		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &old, f->data, f->size, &e2), 0);
+		f->data[f->size / 3] ^= 0x10;
+	}
 
 	/* a row of an older catalog: SHA-256 of the bytes */
 	w.digest = WAL_DIGEST_SHA256;
@@ -1017,6 +1110,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_borrowed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_zone_lost, setup, teardown),
 	};
