@@ -303,16 +303,67 @@ int zones_put_one(zones *z, int i, const char *relpath, const void *data, size_t
 	return put_range(z, i, i + 1, relpath, data, len, 0, e);
 }
 
+/* The directories of one zones_sync, fsynced by several threads: each takes the next. */
+struct dir_sync {
+	pthread_mutex_t mu;
+	char **dirs;
+	size_t n, next;
+	int rc;
+	struct err err; /* the first failure */
+};
+
+static void *dir_sync_run(void *arg)
+{
+	struct dir_sync *d = arg;
+	for (;;) {
+		struct err e;
+		size_t i;
+		int rc;
+		pthread_mutex_lock(&d->mu);
+		i = d->next++;
+		pthread_mutex_unlock(&d->mu);
+		if (i >= d->n)
+			return NULL;
+		err_clear(&e);
+		if ((rc = util_fsync_dir(d->dirs[i], &e)) < 0) {
+			pthread_mutex_lock(&d->mu);
+			if (!d->rc) {
+				d->rc = rc;
+				d->err = e;
+			}
+			pthread_mutex_unlock(&d->mu);
+		}
+	}
+}
+
+#define DIR_SYNC_THREADS 8
+
+/*
+ * The dirty directories are fsynced in parallel: they are one per zone at least (a pack goes
+ * to every zone), and one zone's fsync need not wait for another's.
+ */
 int zones_sync(zones *z, struct err *e)
 {
-	int rc = 0;
-	for (size_t i = 0; i < z->ndirty; i++) {
-		if (!rc && util_fsync_dir(z->dirty[i], e) < 0)
-			rc = e ? e->code : ERR_IO;
+	struct dir_sync d;
+	pthread_t th[DIR_SYNC_THREADS];
+	size_t started = 0;
+	memset(&d, 0, sizeof d);
+	pthread_mutex_init(&d.mu, NULL);
+	d.dirs = z->dirty;
+	d.n = z->ndirty;
+	while (started + 1 < d.n && started < DIR_SYNC_THREADS &&
+	       pthread_create(&th[started], NULL, dir_sync_run, &d) == 0)
+		started++;
+	dir_sync_run(&d);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&d.mu);
+	for (size_t i = 0; i < z->ndirty; i++)
 		free(z->dirty[i]);
-	}
 	z->ndirty = 0;
-	return rc;
+	if (d.rc < 0 && e)
+		*e = d.err;
+	return d.rc;
 }
 
 int zones_remove(zones *z, const char *relpath, struct err *e)
