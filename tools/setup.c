@@ -136,16 +136,35 @@ int setup_repo(struct ctx *x, struct err *e)
 
 #define CATALOG_READAHEAD (64ull << 20)
 
+/*
+ * A writer that finds the writer lock free takes it and opens the catalog before the key:
+ * OpenSSL meanwhile builds its tables on another thread (crypto_warm_up, about 2 ms that the
+ * key's unwrapping waits for). When the lock is taken, or anything here fails, setup_catalog
+ * goes the usual way (the key first, so that a wrong passphrase is said at once, then the
+ * wait for the lock), which also reports what failed.
+ */
+static void open_catalog_early(struct ctx *x)
+{
+	if (x->lock_fd >= 0 || x->cat || util_mkdir_p(x->state_dir, 0700, NULL) < 0 ||
+	    catalog_writer_lock(x->state_dir, 0, &x->lock_fd, NULL) < 0)
+		return;
+	if (access(x->catalog_file, F_OK) == 0 && catalog_open(x->catalog_file, 0, &x->cat, NULL) < 0)
+		x->cat = NULL;
+}
+
 int setup_catalog(struct ctx *x, int writable, struct err *e)
 {
 	char id[80];
 	int rc;
 	/* the kernel reads the catalog while the key is derived (scrypt: about 0.1 s of CPU) */
-	if (!x->repo && setup_config(x, e) == 0)
+	if (!x->repo && setup_config(x, e) == 0) {
 		util_readahead(x->catalog_file, CATALOG_READAHEAD);
+		if (writable == 1)
+			open_catalog_early(x);
+	}
 	if ((rc = setup_repo(x, e)) < 0)
 		return rc;
-	if (writable) {
+	if (writable && x->lock_fd < 0) {
 		if ((rc = util_mkdir_p(x->state_dir, 0700, e)) < 0)
 			return rc;
 		if ((rc = catalog_writer_lock(x->state_dir, x->wait_s, &x->lock_fd, e)) < 0)
@@ -171,7 +190,7 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 				return rc;
 		}
 	}
-	if ((rc = catalog_open(x->catalog_file, !writable, &x->cat, e)) < 0)
+	if (!x->cat && (rc = catalog_open(x->catalog_file, !writable, &x->cat, e)) < 0)
 		return rc;
 	if (catalog_meta_get(x->cat, "repository", id, sizeof id) == 0 && strcmp(id, x->repo->cfg.id)) {
 		err_set(e, ERR_CONFIG, "the catalog %s belongs to another repository (%.16s..., the zones hold %.16s...)",
