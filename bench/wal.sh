@@ -9,8 +9,9 @@
 # pgbench -i -s $SCALE, then pgbench until $PUSHES complete segments of pgbench WAL exist;
 # they are copied aside and every tool pushes those same files.
 #   1. wal-push latency (each push starting with the segment in the page cache, read just
-#      before, as an archive_command finds it): each segment pushed by `pgtimefs wal-push` (a process per segment, as
-#      archive_command runs it: as the postgres user, repository open included) into three zones
+#      before, as an archive_command finds it): each segment pushed by `pgtimefs wal-push` (a
+#      process per segment, run as the archiver runs archive_command: /bin/sh -c, as the postgres
+#      user, repository open included; timed by bench/archtime.py) into three zones
 #      with fsync, against `pgbackrest archive-push` (compress-type=zst, repo1-cipher-type=
 #      aes-256-cbc, local repository, synchronous), also run as postgres. Median wall time of
 #      the $PUSHES pushes. Target: pgtimefs <= 0.5 x pgBackRest. The pushing repository opens
@@ -125,45 +126,43 @@ pgt a key add --generate "$W/a/secret" >/dev/null
 sed -i "s|^\[repository\]\$|[repository]\npassphrase-file = $W/a/secret|" "$W/a/pgtimefs.conf"
 chown -R postgres "$W/a" "$W/p"
 pgt_pg() { local k=$1; shift; runuser -u postgres -- env PGTIMEFS_CONFIG="$W/$k/pgtimefs.conf" PGTIMEFS_PASSPHRASE=bench "$PGT" "$@"; }
-ms() { python3 -c "import sys; print('%.0f' % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$1" "$2"; }
 median_f() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 echo "== 1. push $PUSHES segments, one process each"
-: >"$W/push.pgt"
-: >"$W/push.pgbr"
-: >"$W/push.pass"
-# each push finds the segment in the page cache, as an archive_command does (PostgreSQL has
-# just written it): read before every timed push, or memory reclaim between pushes would make
-# whichever tool reads it first pay the disk read for all three
-hot() { cat "$W/segs/$1" >/dev/null; }
+# Each push runs as archive_command does: /bin/sh -c as postgres, the segment just read into
+# the page cache (read before every timed push: memory reclaim between pushes would otherwise
+# make whichever tool reads it first pay the disk read for all three). bench/archtime.py times
+# them, started once as postgres; the pgtimefs pushes also print their in-process store time.
+mkdir -p "$W/json"
+: >"$W/push.jobs"
+: >"$W/push.times"
+chown postgres "$W/json" "$W/push.times"
 while read -r s; do
-	hot "$s"
-	t0=$(date +%s.%N)
-	runuser -u postgres -- env PGTIMEFS_CONFIG="$W/a/pgtimefs.conf" "$PGT" --json wal-push bench n1 "$W/segs/$s" >"$W/out.push"
-	t1=$(date +%s.%N)
-	echo "$(ms "$t0" "$t1") $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["milliseconds"])' "$W/out.push")" >>"$W/push.pgt"
-	hot "$s"
-	t0=$(date +%s.%N)
-	pgt_pg p wal-push bench n1 "$W/segs/$s"
-	t1=$(date +%s.%N)
-	ms "$t0" "$t1" >>"$W/push.pass"
-	hot "$s"
-	t0=$(date +%s.%N)
-	"${PGBR[@]}" archive-push "$W/segs/$s"
-	t1=$(date +%s.%N)
-	ms "$t0" "$t1" >>"$W/push.pgbr"
+	printf 'pgt\t%s\tPGTIMEFS_CONFIG=%s %s --json wal-push bench n1 %s >%s\n' "$W/segs/$s" "$W/a/pgtimefs.conf" \
+		"$PGT" "$W/segs/$s" "$W/json/$s" >>"$W/push.jobs"
+	printf 'pass\t%s\tPGTIMEFS_CONFIG=%s PGTIMEFS_PASSPHRASE=bench %s wal-push bench n1 %s\n' "$W/segs/$s" \
+		"$W/p/pgtimefs.conf" "$PGT" "$W/segs/$s" >>"$W/push.jobs"
+	printf 'pgbr\t%s\tpgbackrest --config=%s --stanza=bench archive-push %s\n' "$W/segs/$s" \
+		"$W/pgbr/pgbackrest.conf" "$W/segs/$s" >>"$W/push.jobs"
 done <"$W/seglist"
+runuser -u postgres -- python3 - "$W/push.jobs" "$W/push.times" <"$HERE/archtime.py"
+awk '$1 == "pgt" { print $2 }' "$W/push.times" >"$W/push.pgt"
+awk '$1 == "pass" { print $2 }' "$W/push.times" >"$W/push.pass"
+awk '$1 == "pgbr" { print $2 }' "$W/push.times" >"$W/push.pgbr"
+for s in $(cat "$W/seglist"); do
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["milliseconds"])' "$W/json/$s"
+done >"$W/push.pgt.in"
 for s in $(cat "$W/seglist"); do
 	pgt a wal-fetch bench n1 "$s" "$W/back" && cmp -s "$W/back" "$W/segs/$s" || { echo "FATAL: $s does not read back" >&2; exit 1; }
 done
-PUSH_PGT=$(cut -d' ' -f1 "$W/push.pgt" | median)
-PUSH_PGT_IN=$(cut -d' ' -f2 "$W/push.pgt" | median)
+PUSH_PGT=$(median <"$W/push.pgt")
+PUSH_PGT_IN=$(median <"$W/push.pgt.in")
 PUSH_PGBR=$(median <"$W/push.pgbr")
 PUSH_PASS=$(median <"$W/push.pass")
-printf '  pgtimefs wal-push      median %5d ms (in-process store %d ms; the rest is start-up and opening the repository)\n' "$PUSH_PGT" "$PUSH_PGT_IN"
-printf '  pgbackrest archive-push median %5d ms\n' "$PUSH_PGBR"
-printf '  (pgtimefs wal-push opened with a typed passphrase, scrypt kdf-log2n 15: median %d ms)\n' "$PUSH_PASS"
+printf '  pgtimefs wal-push      median %5.0f ms (in-process store %.0f ms; the rest is start-up and opening the repository)\n' "$PUSH_PGT" "$PUSH_PGT_IN"
+printf '  pgbackrest archive-push median %5.0f ms\n' "$PUSH_PGBR"
+printf '  (pgtimefs wal-push opened with a typed passphrase, scrypt kdf-log2n 15: median %.0f ms)\n' "$PUSH_PASS"
 
 echo "== 2. wal-stream during pgbench -c 4 -T $DURATION"
 psql_ "CHECKPOINT" >/dev/null
