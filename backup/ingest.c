@@ -303,20 +303,16 @@ static int64_t job_base(ingest *g, struct job *j, int worker, struct blob_loc *b
 	return num;
 }
 
-/* job_run for a file with encoded ids: the id is known only once the blob is encoded */
+/* job_run for a file with encoded ids: the id is known once the blob is encoded, sealed if new */
 static void job_run_encoded(struct job *j, int worker)
 {
 	ingest *g = j->g;
-	j->sealed = xmalloc(pack_blob_bound(j->len));
-	j->rc = pack_blob_encode_eid(g->codecs[worker], g->r->key, g->ehashers[worker], j->data, j->len, j->id,
-				     j->sealed, &j->sealed_len, &j->err);
-	if (j->rc < 0)
-		return;
+	pack_blob_encode_eid(g->codecs[worker], g->ehashers[worker], j->data, j->len, j->id);
 	j->known = catalog_chunk_find(g->readers[worker], j->id);
-	if (j->known) {
-		free(j->sealed);
-		j->sealed = NULL;
-	}
+	if (j->known)
+		return;
+	j->sealed = xmalloc(pack_blob_bound(j->len));
+	j->rc = pack_blob_seal_encoded(g->codecs[worker], g->r->key, j->id, j->sealed, &j->sealed_len, &j->err);
 }
 
 static void job_run(void *p, int worker)

@@ -77,7 +77,7 @@ static int encoded_piece_same(const struct repo *r, pack_codec *codec, uint8_t *
 {
 	int rc;
 	if (p->loc.raw != p->len)
-		return 0;
+		return err_set(e, ERR_CORRUPT, "catalog: a chunk of %u bytes stands for a piece of %u", p->loc.raw, p->len);
 	if (*cap < p->len) {
 		free(*buf);
 		*buf = xmalloc(p->len);
@@ -277,7 +277,15 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	rc = catalog_wal_find(c, nd, q->name, &old, NULL);
 	if (rc == 0) {
 		/* the name is archived already: compare the bytes with what its row records */
-		if ((rc = backup_wal_same_bytes(r, c, &old, data, len, e)) < 0)
+		rc = backup_wal_same_bytes(r, c, &old, data, len, e);
+		if (rc < 0 && q->stream && kind == WAL_PARTIAL) {
+			/* a streamed partial that cannot be read back is replaced all the same */
+			fprintf(stderr, "pgtimefs: warning: %s/%s: the stored %s cannot be read (%s): replacing it\n", cluster,
+				node, q->name, e ? e->msg : "");
+			err_clear(e);
+			rc = 0;
+		}
+		if (rc < 0)
 			goto out;
 		if (rc == 1) {
 			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */

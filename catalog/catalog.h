@@ -261,7 +261,7 @@ int catalog_snapshot_node_info(catalog *c, int64_t snap, int (*cb)(void *ctx, co
  * a catalog older than schema 7, and empty files). WAL_DIGEST_CONTENT: the content hash of the
  * file's content list (docs/format.md), which covers every byte through the keyed blob ids and
  * costs wal-push no pass over the bytes of its own (rows of schema 7). WAL_DIGEST_ENCODED
- * (schema 8 on): the same, but the list's blobs have encoded ids (ingest_stream_set_encoded_ids).
+ * (schema 8 on): the same, but the list's blobs have encoded ids (ingest_stream_set_wal).
  */
 enum { WAL_DIGEST_SHA256 = 0, WAL_DIGEST_CONTENT = 1, WAL_DIGEST_ENCODED = 2 };
 

@@ -16,7 +16,7 @@
 struct crypto_key {
 	uint8_t enc[32];
 	uint8_t id[32];
-	uint8_t eid[32]; /* HMAC-SHA256(id, CRYPTO_EID_LABEL): the key of encoded-blob ids */
+	uint8_t eid[32]; /* HMAC-SHA256(key CRYPTO_EID_LABEL, id): the key of encoded-blob ids */
 	EVP_CIPHER *gcm; /* fetched once: implicit fetches per call are slow */
 	EVP_MAC *hmac;
 };
@@ -83,7 +83,8 @@ crypto_key *crypto_key_from_raw(const uint8_t raw[CRYPTO_MASTER_LEN], struct err
 	}
 	memcpy(k->enc, raw, 32);
 	memcpy(k->id, raw + 32, 32);
-	crypto_hmac_sha256(k->id, 32, CRYPTO_EID_LABEL, sizeof CRYPTO_EID_LABEL - 1, k->eid);
+	/* keyed by the label, not by the id key: no plain blob id (HMAC under the id key) can be it */
+	crypto_hmac_sha256((const uint8_t *)CRYPTO_EID_LABEL, sizeof CRYPTO_EID_LABEL - 1, k->id, 32, k->eid);
 	k->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (!k->gcm || !k->hmac) {

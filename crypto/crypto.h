@@ -75,9 +75,11 @@ int crypto_open(const crypto_key *k, const uint8_t *ad, size_t adlen, const uint
 /* A reusable per-thread hasher for blob ids. */
 crypto_hasher *crypto_hasher_new(const crypto_key *k);
 /*
- * The same for encoded ids, keyed with the encoded-id key: HMAC-SHA256(id key,
- * CRYPTO_EID_LABEL), 28 ASCII bytes without a NUL. A key of its own keeps the two kinds of id
- * apart: no plaintext can have the id of another blob's encoding.
+ * The same for encoded ids, keyed with the encoded-id key: HMAC-SHA256 with CRYPTO_EID_LABEL
+ * (28 ASCII bytes without a NUL) as the key and the id key as the message (HKDF-Extract with
+ * the label as salt). A key of its own keeps the two kinds of id apart: no plaintext can have
+ * the id of another blob's encoding. And the derivation is not itself an HMAC under the id
+ * key, so no chunk's plain id can be the encoded-id key (a chunk holding the label would be).
  */
 #define CRYPTO_EID_LABEL "pgtimefs encoded-blob id key"
 crypto_hasher *crypto_hasher_new_encoded(const crypto_key *k);

@@ -15,6 +15,7 @@ struct pack_codec {
 	ZSTD_DCtx *dctx;
 	int level;
 	uint8_t *scratch; /* flag byte + compressed payload, or opened plaintext */
+	size_t encoded;	  /* bytes of scratch pack_blob_encode_eid left for pack_blob_seal_encoded, 0: none */
 	size_t scratch_cap;
 };
 
@@ -57,6 +58,7 @@ void pack_codec_free(pack_codec *c)
 
 static uint8_t *scratch(pack_codec *c, size_t n)
 {
+	c->encoded = 0; /* whatever used scratch last is overwritten now */
 	if (c->scratch_cap < n) {
 		free(c->scratch);
 		c->scratch = xmalloc(n);
@@ -115,15 +117,23 @@ static size_t encode_plain(pack_codec *c, uint8_t *s, size_t bound, const void *
 	return 1 + len;
 }
 
-int pack_blob_encode_eid(pack_codec *c, const crypto_key *k, crypto_hasher *h, const void *data, size_t len,
-			 uint8_t id[CRYPTO_ID_LEN], uint8_t *out, size_t *outlen, struct err *e)
+void pack_blob_encode_eid(pack_codec *c, crypto_hasher *h, const void *data, size_t len, uint8_t id[CRYPTO_ID_LEN])
 {
 	size_t bound = ZSTD_compressBound(len);
 	uint8_t *s = scratch(c, 1 + (bound > len ? bound : len));
-	size_t plen = encode_plain(c, s, bound, data, len);
-	crypto_hasher_id(h, s, plen, id);
+	c->encoded = encode_plain(c, s, bound, data, len);
+	crypto_hasher_id(h, s, c->encoded, id);
+}
+
+int pack_blob_seal_encoded(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], uint8_t *out,
+			   size_t *outlen, struct err *e)
+{
+	size_t plen = c->encoded;
+	if (!plen)
+		return err_set(e, ERR_INTERNAL, "no encoded blob to seal");
+	c->encoded = 0;
 	*outlen = plen + CRYPTO_SEAL_OVERHEAD;
-	return crypto_seal(k, id, CRYPTO_ID_LEN, s, plen, out, e);
+	return crypto_seal(k, id, CRYPTO_ID_LEN, c->scratch, plen, out, e);
 }
 
 /* a delta is kept when it is at most 3/4 of the plain blob: clearly smaller, worth its base */

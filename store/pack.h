@@ -62,15 +62,19 @@ size_t pack_blob_bound(size_t len);
 int pack_blob_encode(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], const void *data,
 		     size_t len, uint8_t *out, size_t *outlen, struct err *e);
 /*
- * Compresses (when that saves space) and seals data, under an encoded id: *id gets
- * crypto_hasher_id(h, flag || payload) with h from crypto_hasher_new_encoded (docs/format.md,
- * "Blob ids"). Equal data give equal ids as long as the zstd library and level are the same;
- * equal ids always mean equal data (an encoding decodes one way only). Used for WAL, which
- * is compressed in any case and whose ids are then a hash over its compressed bytes, a third
- * of them or less, instead of over the 16 MiB of a segment.
+ * Encodes data (flag byte, and a zstd frame when that saves space) into the codec and gives
+ * its encoded id: crypto_hasher_id(h, flag || payload) with h from crypto_hasher_new_encoded
+ * (docs/format.md, "Encoded blob id"). Equal data give equal ids as long as the zstd library
+ * and level are the same; equal ids always mean equal data (an encoding decodes one way
+ * only). Used for WAL, which is compressed in any case and whose ids are then a hash over its
+ * compressed bytes, a third of them or less, instead of over the 16 MiB of a segment. The
+ * encoding stays in the codec until its next use: pack_blob_seal_encoded seals it (into
+ * pack_blob_bound(len) bytes at out) once the id has turned out to be new; ERR_INTERNAL when
+ * there is none.
  */
-int pack_blob_encode_eid(pack_codec *c, const crypto_key *k, crypto_hasher *h, const void *data, size_t len,
-			 uint8_t id[CRYPTO_ID_LEN], uint8_t *out, size_t *outlen, struct err *e);
+void pack_blob_encode_eid(pack_codec *c, crypto_hasher *h, const void *data, size_t len, uint8_t id[CRYPTO_ID_LEN]);
+int pack_blob_seal_encoded(pack_codec *c, const crypto_key *k, const uint8_t id[CRYPTO_ID_LEN], uint8_t *out,
+			   size_t *outlen, struct err *e);
 /*
  * pack_blob_encode, also trying a delta against base (base_len plaintext bytes of the blob
  * base_id, which must not itself be a delta; base NULL: no delta). The delta is kept when its

@@ -99,6 +99,7 @@ int cmd_wal_push(struct ctx *x, int argc, char **argv)
 		crypto_warm_up_wait();
 		return report(&e);
 	}
+	x->catalog_first = 1;
 	rc = setup_catalog(x, 1, &e);
 	crypto_warm_up_wait();
 	if (rc == 0)

@@ -137,11 +137,13 @@ int setup_repo(struct ctx *x, struct err *e)
 #define CATALOG_READAHEAD (64ull << 20)
 
 /*
- * A writer that finds the writer lock free takes it and opens the catalog before the key:
- * OpenSSL meanwhile builds its tables on another thread (crypto_warm_up, about 2 ms that the
- * key's unwrapping waits for). When the lock is taken, or anything here fails, setup_catalog
- * goes the usual way (the key first, so that a wrong passphrase is said at once, then the
- * wait for the lock), which also reports what failed.
+ * wal-push (x->catalog_first), when it finds the writer lock free, takes it and opens the
+ * catalog before the key: OpenSSL meanwhile builds its tables on another thread
+ * (crypto_warm_up, about 2 ms that the key's unwrapping waits for). When the lock is taken,
+ * or anything here fails, setup_catalog goes the usual way (the key first, so that a wrong
+ * passphrase is said at once, then the wait for the lock), which also reports what failed.
+ * Only wal-push: other writers would hold the lock through a passphrase's scrypt (0.1 s and
+ * more) while pushes wait, to save 1 ms.
  */
 static void open_catalog_early(struct ctx *x)
 {
@@ -159,7 +161,7 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 	/* the kernel reads the catalog while the key is derived (scrypt: about 0.1 s of CPU) */
 	if (!x->repo && setup_config(x, e) == 0) {
 		util_readahead(x->catalog_file, CATALOG_READAHEAD);
-		if (writable == 1)
+		if (writable == 1 && x->catalog_first)
 			open_catalog_early(x);
 	}
 	if ((rc = setup_repo(x, e)) < 0)

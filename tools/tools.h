@@ -26,6 +26,7 @@ struct ctx {
 	struct repo *repo;
 	catalog *cat;
 	int lock_fd;
+	int catalog_first; /* setup_catalog: a free writer lock and the catalog before the key (wal-push) */
 };
 
 /* Loads the configuration named by -c, $PGTIMEFS_CONFIG or /etc/pgtimefs/pgtimefs.conf. */

@@ -138,6 +138,35 @@ wp wal-fetch c n "$sig" "$T/scratch/back" || fail "wal-fetch after the SIGBUS"
 cmp -s "$T/scratch/back" "$T/scratch/$sig" || fail "$sig does not read back after the SIGBUS"
 ok "a file truncated under its push: SIGBUS ends it with exit 1 and a message, nothing recorded; the next push stores it"
 
+# a wrong passphrase: refused with its message whether the writer lock is free (wal-push then
+# takes the lock and opens the catalog before the key) or held by another process (the key
+# comes first: said at once, not after --wait), and nothing is archived either way
+wrong=000000010000000000000F01
+cp "$PGROOT/main/pg_wal/$seg" "$T/scratch/$wrong"
+chown "$PG_USER" "$T/scratch/$wrong" 2>/dev/null || true
+expect_fail "wal-push with a wrong passphrase" 1 as_pg env PGTIMEFS_CONFIG="$PGTIMEFS_CONFIG" PGTIMEFS_PASSPHRASE=wrong \
+	"$T/bin/pgtimefs" wal-push c n "$T/scratch/$wrong"
+err_has "wrong passphrase"
+rm -f "$T/scratch/locked" "$T/scratch/release"
+(
+	flock 9
+	touch "$T/scratch/locked"
+	while [ ! -e "$T/scratch/release" ]; do sleep 0.05; done
+) 9>>"$T/state/writer.lock" &
+holder=$!
+for i in $(seq 1 200); do [ -e "$T/scratch/locked" ] && break; sleep 0.05; done
+[ -e "$T/scratch/locked" ] || fail "could not take the writer lock for the passphrase check"
+t0=$(date +%s)
+expect_fail "wal-push with a wrong passphrase, the lock held" 1 as_pg env PGTIMEFS_CONFIG="$PGTIMEFS_CONFIG" \
+	PGTIMEFS_PASSPHRASE=wrong "$T/bin/pgtimefs" --wait 60 wal-push c n "$T/scratch/$wrong"
+t1=$(date +%s)
+touch "$T/scratch/release"
+wait "$holder"
+err_has "wrong passphrase"
+[ $((t1 - t0)) -lt 20 ] || fail "a wrong passphrase was said only after $((t1 - t0)) s of waiting for the lock"
+expect_fail "wal-fetch of the segment pushed with a wrong passphrase" 1 as_pg "$W" wal-fetch c n "$wrong" "$T/scratch/none"
+ok "a wrong passphrase: exit 1 and its message at once, lock free or held; nothing archived"
+
 expect_fail "wal-fetch of a missing segment" 1 as_pg "$W" wal-fetch c n 0000000100000000000000FF "$T/scratch/none"
 [ ! -s "$T/err" ] || { cat "$T/err" >&2; fail "wal-fetch of a missing segment wrote to stderr"; }
 [ ! -e "$T/scratch/none" ] || fail "wal-fetch of a missing segment created its destination"

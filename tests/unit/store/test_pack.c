@@ -532,13 +532,14 @@ static void test_delta(void **state)
 }
 
 /*
- * Encoded ids (pack_blob_encode_eid): the id is HMAC-SHA256 under the encoded-id key over
- * the blob's opened plaintext (flag and payload), for a compressed and a raw blob alike; the
- * same data always get the same id (the nonce differs, the id does not), other data another;
- * the id is neither the plain blob id nor the encoded-id HMAC of the raw data; the encoded-id
- * key is HMAC-SHA256(id key, CRYPTO_EID_LABEL), computed here from the raw master key; and
- * the blob decodes like any other. A delta-capable codec used for a delta before still
- * encodes the same way (the id does not depend on what the codec did last).
+ * Encoded ids (pack_blob_encode_eid, pack_blob_seal_encoded): the id is HMAC-SHA256 under the
+ * encoded-id key over the blob's opened plaintext (flag and payload), for a compressed and a
+ * raw blob alike; the same data always get the same id (the nonce differs, the id does not),
+ * from this codec after a delta and from a fresh codec alike; other data another id; the id
+ * is neither the plain blob id nor the encoded-id HMAC of the raw data; the encoded-id key is
+ * HMAC-SHA256(key = CRYPTO_EID_LABEL, message = id key), computed here from the raw master
+ * key, and is not the plain id of a chunk holding the label; the blob decodes like any other.
+ * A seal without an encoding left in the codec is refused.
  */
 static void test_encoded_id(void **state)
 {
@@ -548,6 +549,7 @@ static void test_encoded_id(void **state)
 	uint8_t *s1 = malloc(pack_blob_bound(N)), *s2 = malloc(pack_blob_bound(N));
 	uint8_t id1[32], id2[32], want[32], plain_id[32], master[CRYPTO_MASTER_LEN], eid_key[32];
 	crypto_hasher *h = crypto_hasher_new_encoded(f->key), *plain = crypto_hasher_new(f->key);
+	pack_codec *fresh = pack_codec_new(3);
 	uint64_t seed = 7;
 	size_t l1, l2;
 	struct err e;
@@ -555,11 +557,15 @@ static void test_encoded_id(void **state)
 	make_page_block(&seed, text, N);
 	unit_rand_fill(&seed, rnd, N);
 	crypto_key_raw(f->key, master);
-	crypto_hmac_sha256(master + 32, 32, CRYPTO_EID_LABEL, strlen(CRYPTO_EID_LABEL), eid_key);
+	crypto_hmac_sha256((const uint8_t *)CRYPTO_EID_LABEL, strlen(CRYPTO_EID_LABEL), master + 32, 32, eid_key);
+	crypto_blob_id(f->key, CRYPTO_EID_LABEL, strlen(CRYPTO_EID_LABEL), want);
+	assert_memory_not_equal(eid_key, want, 32);
 	for (int k = 0; k < 2; k++) {
 		const uint8_t *data = k ? rnd : text;
-		assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, data, N, id1, s1, &l1, &e), 0);
+		pack_blob_encode_eid(f->codec, h, data, N, id1);
+		assert_int_equal(pack_blob_seal_encoded(f->codec, f->key, id1, s1, &l1, &e), 0);
 		assert_true(l1 <= pack_blob_bound(N));
+		assert_int_equal(pack_blob_seal_encoded(f->codec, f->key, id1, s2, &l2, &e), ERR_INTERNAL);
 		/* the id is the HMAC of the opened plaintext under the derived key */
 		assert_int_equal(crypto_open(f->key, id1, 32, s1, l1, opened, &e), 0);
 		assert_int_equal(opened[0], k ? PACK_FLAG_RAW : PACK_FLAG_ZSTD);
@@ -569,13 +575,16 @@ static void test_encoded_id(void **state)
 			assert_true(l1 < N / 2);
 		else
 			assert_int_equal(l1, N + 1 + CRYPTO_SEAL_OVERHEAD);
-		/* deterministic, also after the codec made a delta */
+		/* deterministic: after this codec made a delta, and from a fresh codec */
 		crypto_blob_id(f->key, data, N, plain_id);
 		assert_int_equal(pack_blob_encode_delta(f->codec, f->key, plain_id, data, N, plain_id, text, N, 0, s2, &l2, NULL,
 							NULL),
 				 0);
-		assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, data, N, id2, s2, &l2, &e), 0);
+		pack_blob_encode_eid(f->codec, h, data, N, id2);
 		assert_memory_equal(id1, id2, 32);
+		pack_blob_encode_eid(fresh, h, data, N, id2);
+		assert_memory_equal(id1, id2, 32);
+		assert_int_equal(pack_blob_seal_encoded(fresh, f->key, id2, s2, &l2, &e), 0);
 		assert_int_equal(l1, l2);
 		assert_memory_not_equal(s1, s2, l1); /* a fresh nonce */
 		/* neither the plain id nor the encoded-id HMAC of the raw bytes */
@@ -590,10 +599,11 @@ static void test_encoded_id(void **state)
 		assert_int_equal(pack_blob_decode(f->codec, f->key, plain_id, s1, l1, out, N, &e), ERR_CORRUPT);
 	}
 	/* other data, another id */
+	pack_blob_encode_eid(f->codec, h, text, N, id1);
 	text[N / 2] ^= 1;
-	assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, text, N, id2, s2, &l2, &e), 0);
-	assert_int_equal(pack_blob_encode_eid(f->codec, f->key, h, rnd, N, id1, s1, &l1, &e), 0);
+	pack_blob_encode_eid(f->codec, h, text, N, id2);
 	assert_memory_not_equal(id1, id2, 32);
+	pack_codec_free(fresh);
 	crypto_hasher_free(h);
 	crypto_hasher_free(plain);
 	free(text);
