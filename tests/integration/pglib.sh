@@ -22,9 +22,32 @@ cleanup_hooks+=("pg_stop_all")
 as_pg() {
 	if [ "$PG_USER" = "$(id -un)" ]; then "$@"; else runuser -u "$PG_USER" -- "$@"; fi
 }
-# a free TCP port on loopback
+# free_port [N]: a free TCP port on loopback; with N, the first of N consecutive free ports
+# (a restore's nodes take --port, --port + 1, ...: a port after the first, taken by a server
+# of a test running alongside, made a restore fail with "port in use")
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+	python3 - "${1:-1}" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    base = s.getsockname()[1]
+    held = [s]
+    try:
+        for p in range(base + 1, base + n):
+            t = socket.socket()
+            held.append(t)
+            t.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        for t in held:
+            t.close()
+    print(base)
+    sys.exit(0)
+sys.exit("no run of %d free ports" % n)
+PY
 }
 # pg_init NAME PORT [initdb options...]: a new data directory $PGROOT/NAME for a server on PORT
 pg_init() {

@@ -140,7 +140,7 @@ stop_restored() {
 }
 
 # restore to T1
-P0=$(free_port)
+P0=$(free_port 4)
 "$PGT" --json restore --from "$T/mnt" --cluster prod --time "$T1" --target "$T/r1" --start --port "$P0" \
 	>"$T/r1.json" 2>"$T/r1.err" || { cat "$T/r1.err" >&2; fail "restore to $T1"; }
 cleanup_hooks=("stop_restored '$T/r1'" "${cleanup_hooks[@]}")
@@ -169,7 +169,7 @@ ok "restore to T1: every node promoted on a new port, tables equal T1's, default
 stop_restored "$T/r1"
 
 # --consistent: the restore point before T1
-P0=$(free_port)
+P0=$(free_port 4)
 "$PGT" --json restore --from "$T/mnt" --cluster prod --time "$T1" --target "$T/r2" --consistent --start --port "$P0" \
 	>"$T/r2.json" 2>"$T/r2.err" || { cat "$T/r2.err" >&2; fail "restore --consistent"; }
 cleanup_hooks=("stop_restored '$T/r2'" "${cleanup_hooks[@]}")

@@ -99,7 +99,7 @@ ok "interrupted by SIGINT while copying: exit 1, RESTORE-INCOMPLETE says why, no
 
 # --- the restore: two nodes, --start on new ports, --json ---
 R=$T/restored
-P0=$(free_port)
+P0=$(free_port 4)
 pgt --json restore --from "$MNT" --cluster $C --time $TV --target "$R" --start --port "$P0" --socket-dir "$SOCK" >"$T/r.json" 2>"$T/r.err" ||
 	{ cat "$T/r.err" "$R"/*.log >&2; fail "restore --start"; }
 cleanup_hooks+=("stop_restored $R")
@@ -147,7 +147,7 @@ stop_restored "$R"
 
 # --- --consistent: every node stops at the restore point; without --start, then started ---
 R2=$T/consistent
-pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --name again --port "$(free_port)" >"$T/out" 2>"$T/err" ||
+pgt restore --from "$MNT" --cluster $C --time $TV --target "$R2" --consistent --name again --port "$(free_port 4)" >"$T/out" 2>"$T/err" ||
 	{ cat "$T/err" >&2; fail "restore --consistent"; }
 # without --socket-dir: no unix_socket_directories line, conninfo names the server's default
 sockdef=$(as_pg "$PG_BIN/postgres" -D "$R2/coord" -C unix_socket_directories 2>/dev/null | cut -d, -f1)

@@ -88,14 +88,14 @@ check_restored() {
 	[ "$got" = "$want" ] || fail "$3: dist is $got through the restored coordinator, expected $want"
 }
 
-"$PGT" restore --from "$T/mnt" --cluster ctest --time "$TT" --target "$T/r1" --consistent --start --port "$(free_port)" \
+"$PGT" restore --from "$T/mnt" --cluster ctest --time "$TT" --target "$T/r1" --consistent --start --port "$(free_port 4)" \
 	>"$T/r1.out" 2>&1 || { cat "$T/r1.out" >&2; fail "restore --consistent of the Citus cluster"; }
 cleanup_hooks=("stop_restored '$T/r1'" "${cleanup_hooks[@]}")
 check_restored "$T/r1" "$SUM_RP" "--consistent"
 stop_restored "$T/r1"
 ok "restore --consistent: every node at $rp, pg_dist_node repointed, the distributed table as at the backup"
 
-"$PGT" restore --from "$T/mnt" --cluster ctest --time "$TT" --target "$T/r2" --start --port "$(free_port)" \
+"$PGT" restore --from "$T/mnt" --cluster ctest --time "$TT" --target "$T/r2" --start --port "$(free_port 4)" \
 	>"$T/r2.out" 2>&1 || { cat "$T/r2.out" >&2; fail "restore to $TT of the Citus cluster"; }
 cleanup_hooks=("stop_restored '$T/r2'" "${cleanup_hooks[@]}")
 check_restored "$T/r2" "$SUM_T" "--time $TT"

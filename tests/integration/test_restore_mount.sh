@@ -66,7 +66,7 @@ ok "restored tree = the view (bytes, modes, owners, mtimes); the 64 MiB sparse f
 
 # --- it starts, with the origin's rows (the configuration files removed above: restore again)
 R2=$T/restored2
-pgt restore --from "$VIA" --cluster $C --time $TV --target "$R2" --socket-dir "$SOCK" --start --port "$(free_port)" >"$T/out" 2>"$T/err" ||
+pgt restore --from "$VIA" --cluster $C --time $TV --target "$R2" --socket-dir "$SOCK" --start --port "$(free_port 4)" >"$T/out" 2>"$T/err" ||
 	{ cat "$T/err" "$R2"/*.log >&2; fail "restore --start through the mount"; }
 cleanup_hooks+=("stop_restored $R2")
 got=$(rsql "$(restored_port coord "$R2")" "SELECT count(*) FROM t")

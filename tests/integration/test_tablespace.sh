@@ -147,7 +147,7 @@ ok "a copy of the at/$T1 view (backup_label, no tablespace_map, pg_tblspc/<oid> 
 # server starts, naming the tablespace; the original's directory untouched
 before=$(find "$T/ts2_s" | sort | md5sum)
 expect_fail "restore to $T2 (after CREATE TABLESPACE)" 2 "$PGT" restore --from "$F" --cluster prod --time "$T2" \
-	--target "$T/r2" --start --port "$(free_port)" --socket-dir "$SOCK"
+	--target "$T/r2" --start --port "$(free_port 4)" --socket-dir "$SOCK"
 err_has "creates tablespace"
 err_has "$T/ts2_s"
 err_has "--allow-tablespace-links"
@@ -157,7 +157,7 @@ err_has "--allow-tablespace-links"
 ok "restore to $T2, after CREATE TABLESPACE ... LOCATION outside: refused before any server starts, the tablespace named"
 
 R=$T/r
-"$PGT" --json restore --from "$F" --cluster prod --time "$T1" --target "$R" --start --port "$(free_port)" --socket-dir "$SOCK" \
+"$PGT" --json restore --from "$F" --cluster prod --time "$T1" --target "$R" --start --port "$(free_port 4)" --socket-dir "$SOCK" \
 	>"$T/r.json" 2>"$T/r.err" || { cat "$T/r.err" "$R"/*.log >&2; fail "restore to $T1"; }
 cleanup_hooks=("for n in ${NODES[*]}; do as_pg $PG_BIN/pg_ctl -D $R/\$n -m fast -w stop >/dev/null 2>&1; done" "${cleanup_hooks[@]}")
 rsql() { as_pg "$PG_BIN/psql" -h "$SOCK" -p "$1" -U postgres -d postgres -X -Atq -v ON_ERROR_STOP=1 -c "$2"; }

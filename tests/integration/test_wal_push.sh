@@ -98,20 +98,27 @@ wp wal-fetch c n "$seg" "$T/scratch/back" || fail "wal-fetch after the refusal"
 cmp -s "$T/scratch/back" "$PGROOT/main/pg_wal/$seg" || fail "the refused push changed $seg"
 ok "other bytes under an archived name: exit 1, loud message and HINT, archive unchanged"
 
+# hold_lock WHAT: another process holds the writer lock (in the background, $holder) until
+# $T/scratch/release exists
+hold_lock() {
+	rm -f "$T/scratch/locked" "$T/scratch/release"
+	(
+		flock 9
+		touch "$T/scratch/locked"
+		while [ ! -e "$T/scratch/release" ]; do sleep 0.05; done
+	) 9>>"$T/state/writer.lock" &
+	holder=$!
+	for i in $(seq 1 200); do [ -e "$T/scratch/locked" ] && break; sleep 0.05; done
+	[ -e "$T/scratch/locked" ] || fail "could not take the writer lock for $1"
+}
+
 # a file cut short under a push (someone truncates it while it is mapped): the read raises
 # SIGBUS, which must end the push with exit 1 and a message, recording nothing. wal-push maps
 # its file before it waits for the writer lock, so holding the lock opens the window.
 sig=000000010000000000000F00
 cp "$PGROOT/main/pg_wal/$seg" "$T/scratch/$sig"
 chown "$PG_USER" "$T/scratch/$sig" 2>/dev/null || true
-(
-	flock 9
-	touch "$T/scratch/locked"
-	while [ ! -e "$T/scratch/release" ]; do sleep 0.05; done
-) 9>>"$T/state/writer.lock" &
-holder=$!
-for i in $(seq 1 200); do [ -e "$T/scratch/locked" ] && break; sleep 0.05; done
-[ -e "$T/scratch/locked" ] || fail "could not take the writer lock for the SIGBUS check"
+hold_lock "the SIGBUS check"
 as_pg "$W" --wait 60 wal-push c n "$T/scratch/$sig" >"$T/out" 2>"$T/err" &
 pusher=$!
 mapped=
@@ -147,15 +154,7 @@ chown "$PG_USER" "$T/scratch/$wrong" 2>/dev/null || true
 expect_fail "wal-push with a wrong passphrase" 1 as_pg env PGTIMEFS_CONFIG="$PGTIMEFS_CONFIG" PGTIMEFS_PASSPHRASE=wrong \
 	"$T/bin/pgtimefs" wal-push c n "$T/scratch/$wrong"
 err_has "wrong passphrase"
-rm -f "$T/scratch/locked" "$T/scratch/release"
-(
-	flock 9
-	touch "$T/scratch/locked"
-	while [ ! -e "$T/scratch/release" ]; do sleep 0.05; done
-) 9>>"$T/state/writer.lock" &
-holder=$!
-for i in $(seq 1 200); do [ -e "$T/scratch/locked" ] && break; sleep 0.05; done
-[ -e "$T/scratch/locked" ] || fail "could not take the writer lock for the passphrase check"
+hold_lock "the passphrase check"
 t0=$(date +%s)
 expect_fail "wal-push with a wrong passphrase, the lock held" 1 as_pg env PGTIMEFS_CONFIG="$PGTIMEFS_CONFIG" \
 	PGTIMEFS_PASSPHRASE=wrong "$T/bin/pgtimefs" --wait 60 wal-push c n "$T/scratch/$wrong"

@@ -1003,6 +1003,17 @@ static void content_hash_sql(const char *db, int64_t content, uint8_t out[32])
 	sqlite3_close(h);
 }
 
+/* A WAL row of schema 7 (WAL_DIGEST_CONTENT, plain ids) standing for the file f's content list. */
+static void row_of_file(const char *db, const struct file *f, const char *name, struct catalog_wal *w)
+{
+	memset(w, 0, sizeof *w);
+	w->size = f->size;
+	w->content = f->content;
+	w->digest = WAL_DIGEST_CONTENT;
+	snprintf(w->name, sizeof w->name, "%s", name);
+	content_hash_sql(db, f->content, w->sha256);
+}
+
 /*
  * The WAL digest (catalog WAL_DIGEST_ENCODED): a segment stored by backup_wal_store records
  * its content list's hash, not a SHA-256 of its bytes, and the list's chunks are blocks of the
@@ -1076,12 +1087,7 @@ static void test_wal_digest(void **state)
 	{
 		struct file *f = &fx->f[F_RANDOM];
 		struct catalog_wal old;
-		memset(&old, 0, sizeof old);
-		old.size = f->size;
-		old.content = f->content;
-		old.digest = WAL_DIGEST_CONTENT;
-		snprintf(old.name, sizeof old.name, "random");
-		content_hash_sql(fx->db, f->content, old.sha256);
+		row_of_file(fx->db, f, "random", &old);
 		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &old, f->data, f->size, &e2), 1);
 		f->data[f->size / 3] ^= 0x10;
 		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &old, f->data, f->size, &e2), 0);
@@ -1101,12 +1107,7 @@ static void test_wal_digest(void **state)
 		struct file *f = &fx->f[F_SPARSE];
 		size_t n = 0, i;
 		struct content_piece *p = pieces_of(fx->c, f->content, &n);
-		memset(&w, 0, sizeof w);
-		w.size = f->size;
-		w.content = f->content;
-		w.digest = WAL_DIGEST_CONTENT;
-		snprintf(w.name, sizeof w.name, "sparse");
-		content_hash_sql(fx->db, f->content, w.sha256);
+		row_of_file(fx->db, f, "sparse", &w);
 		for (i = 0; i < n && p[i].chunk; i++)
 			;
 		assert_true(i < n); /* it has a hole */
@@ -1117,6 +1118,20 @@ static void test_wal_digest(void **state)
 		free(p);
 	}
 	free(buf);
+}
+
+/* Adds delta to the recorded raw size of content's first chunk (SQL, beside the code under test). */
+static void first_chunk_raw_add(const char *db, int64_t content, int delta)
+{
+	sqlite3 *h;
+	char sql[300];
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	snprintf(sql, sizeof sql,
+		 "UPDATE chunks SET raw = raw + %d WHERE id = (SELECT chunk FROM content_chunks WHERE content = %lld"
+		 " ORDER BY off LIMIT 1)",
+		 delta, (long long)content);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
 }
 
 /*
@@ -1156,25 +1171,12 @@ static void test_wal_unreadable(void **state)
 	assert_int_equal(w.digest, WAL_DIGEST_ENCODED);
 
 	/* a chunk's raw size that does not match its piece: damage */
-	{
-		sqlite3 *h;
-		assert_int_equal(sqlite3_open(fx->db, &h), SQLITE_OK);
-		snprintf(cmd, sizeof cmd,
-			 "UPDATE chunks SET raw = raw - 1 WHERE id = (SELECT chunk FROM content_chunks WHERE content = %lld"
-			 " ORDER BY off LIMIT 1)",
-			 (long long)w.content);
-		assert_int_equal(sqlite3_exec(h, cmd, NULL, NULL, NULL), SQLITE_OK);
-		err_clear(&e2);
-		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), ERR_CORRUPT);
-		assert_non_null(strstr(e2.msg, "stands for a piece"));
-		snprintf(cmd, sizeof cmd,
-			 "UPDATE chunks SET raw = raw + 1 WHERE id = (SELECT chunk FROM content_chunks WHERE content = %lld"
-			 " ORDER BY off LIMIT 1)",
-			 (long long)w.content);
-		assert_int_equal(sqlite3_exec(h, cmd, NULL, NULL, NULL), SQLITE_OK);
-		sqlite3_close(h);
-		assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), 1);
-	}
+	first_chunk_raw_add(fx->db, w.content, -1);
+	err_clear(&e2);
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), ERR_CORRUPT);
+	assert_non_null(strstr(e2.msg, "stands for a piece"));
+	first_chunk_raw_add(fx->db, w.content, 1);
+	assert_int_equal(backup_wal_same_bytes(fx->r, fx->c, &w, buf, len, &e2), 1);
 
 	/* every zone's packs gone */
 	for (int z = 1; z <= 3; z++) {
