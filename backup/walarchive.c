@@ -285,8 +285,11 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 			err_clear(e);
 			rc = 0;
 		}
-		if (rc < 0)
+		if (rc < 0) {
+			err_prefix(e, "%s is archived already for %s/%s, and its stored bytes cannot be compared", q->name,
+				   cluster, node);
 			goto out;
+		}
 		if (rc == 1) {
 			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */
 			rc = 0;

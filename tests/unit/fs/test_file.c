@@ -1191,6 +1191,9 @@ static void test_wal_unreadable(void **state)
 	err_clear(&e2);
 	assert_true(backup_wal_store(fx->r, fx->c, fx->db, "c", "n", &q, &res, &e2) < 0);
 	assert_false(res.already);
+	assert_non_null(strstr(e2.msg, "is archived already for c/n, and its stored bytes cannot be compared"));
+	assert_non_null(strstr(e2.msg, "no zone has a good copy"));
+	assert_non_null(strstr(e2.hint, "check --read-data"));
 	/* the streamed partial grew: replaced although the old one cannot be read */
 	buf[len - 1] ^= 1;
 	q.name = "000000010000000000000002.partial";
