@@ -17,6 +17,7 @@ struct crypto_key {
 	uint8_t enc[32];
 	uint8_t id[32];
 	uint8_t eid[32]; /* HMAC-SHA256(key CRYPTO_EID_LABEL, id): the key of encoded-blob ids */
+	uint8_t cmac[32]; /* HMAC-SHA256(key CRYPTO_CONFIG_MAC_LABEL, id): the key of the config's MAC */
 	EVP_CIPHER *gcm; /* fetched once: implicit fetches per call are slow */
 	EVP_MAC *hmac;
 };
@@ -85,6 +86,8 @@ crypto_key *crypto_key_from_raw(const uint8_t raw[CRYPTO_MASTER_LEN], struct err
 	memcpy(k->id, raw + 32, 32);
 	/* keyed by the label, not by the id key: no plain blob id (HMAC under the id key) can be it */
 	crypto_hmac_sha256((const uint8_t *)CRYPTO_EID_LABEL, sizeof CRYPTO_EID_LABEL - 1, k->id, 32, k->eid);
+	crypto_hmac_sha256((const uint8_t *)CRYPTO_CONFIG_MAC_LABEL, sizeof CRYPTO_CONFIG_MAC_LABEL - 1, k->id, 32,
+			   k->cmac);
 	k->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (!k->gcm || !k->hmac) {
@@ -261,6 +264,11 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[32])
 	unsigned int n = 32;
 	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1)
 		abort();
+}
+
+void crypto_config_mac(const crypto_key *k, const void *data, size_t len, uint8_t out[32])
+{
+	crypto_hmac_sha256(k->cmac, sizeof k->cmac, data, len, out);
 }
 
 void crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len, uint8_t out[32])

@@ -88,6 +88,16 @@ void crypto_hasher_id(crypto_hasher *h, const void *data, size_t len, uint8_t ou
 /* One-shot blob id (slower: sets up a context each call). */
 void crypto_blob_id(const crypto_key *k, const void *data, size_t len, uint8_t out[CRYPTO_ID_LEN]);
 
+/*
+ * The MAC of the repository config: HMAC-SHA256 under the config-MAC key, which is derived
+ * like the encoded-id key, with its own label: HMAC-SHA256 with CRYPTO_CONFIG_MAC_LABEL (34
+ * ASCII bytes without a NUL) as the key and the id key as the message. Not the id key itself:
+ * a chunk whose plaintext were a config's MAC input would have that MAC as its plain id, and
+ * the local catalog keeps plain ids in clear.
+ */
+#define CRYPTO_CONFIG_MAC_LABEL "pgtimefs repository config MAC key"
+void crypto_config_mac(const crypto_key *k, const void *data, size_t len, uint8_t out[32]);
+
 /* --- primitives (exposed for key files, pack ids and known-answer tests) --- */
 
 /* Fills buf with n bytes from the OS-seeded CSPRNG. */

@@ -52,31 +52,36 @@ void repo_config_format(const struct repo_config *cfg, char *out, size_t cap)
 		 cfg->kdf.p);
 }
 
-/* mac = HMAC(id key, prefix || body) as 64 hex digits into hex (65 bytes) */
-static void config_mac(const crypto_key *k, const char *body, size_t len, char hex[65])
+/* mac = HMAC(config-MAC key, prefix || body), or with old set HMAC(id key, ...) as an older
+ * pgtimefs wrote it, into mac */
+static void config_mac(const crypto_key *k, int old, const char *body, size_t len, uint8_t mac[32])
 {
 	size_t plen = strlen(REPO_CONFIG_MAC_PREFIX);
-	uint8_t *buf = xmalloc(plen + len + 1), mac[CRYPTO_ID_LEN];
+	uint8_t *buf = xmalloc(plen + len + 1);
 	memcpy(buf, REPO_CONFIG_MAC_PREFIX, plen);
 	memcpy(buf + plen, body, len);
-	crypto_blob_id(k, buf, plen + len, mac);
+	if (old)
+		crypto_blob_id(k, buf, plen + len, mac);
+	else
+		crypto_config_mac(k, buf, plen + len, mac);
 	free(buf);
-	hex_encode(mac, sizeof mac, hex);
 }
 
 void repo_config_seal(const struct repo_config *cfg, const crypto_key *k, char *out, size_t cap)
 {
 	char hex[65];
+	uint8_t mac[32];
 	size_t n;
 	repo_config_format(cfg, out, cap);
 	n = strlen(out);
-	config_mac(k, out, n, hex);
+	config_mac(k, 0, out, n, mac);
+	hex_encode(mac, sizeof mac, hex);
 	snprintf(out + n, cap - n, "mac = %s\n", hex);
 }
 
 int repo_config_verify(const crypto_key *k, const char *text, size_t len)
 {
-	char want[65];
+	char got[65];
 	size_t end = len, start;
 	uint8_t a[32], b[32];
 	/* the last line, without its newline */
@@ -87,15 +92,15 @@ int repo_config_verify(const crypto_key *k, const char *text, size_t len)
 		start--;
 	if (end - start != 6 + 64 || memcmp(text + start, "mac = ", 6))
 		return ERR_NOTFOUND;
-	{
-		char got[65];
-		memcpy(got, text + start + 6, 64);
-		got[64] = '\0';
-		config_mac(k, text, start, want);
-		if (hex_decode(got, a, 32) < 0 || hex_decode(want, b, 32) < 0)
-			return ERR_AUTH;
-	}
-	return CRYPTO_memcmp(a, b, 32) ? ERR_AUTH : 0;
+	memcpy(got, text + start + 6, 64);
+	got[64] = '\0';
+	if (hex_decode(got, a, 32) < 0)
+		return ERR_AUTH;
+	config_mac(k, 0, text, start, b);
+	if (!CRYPTO_memcmp(a, b, 32))
+		return 0;
+	config_mac(k, 1, text, start, b);
+	return CRYPTO_memcmp(a, b, 32) ? ERR_AUTH : REPO_CONFIG_OLD_MAC;
 }
 
 static int get_u64(const struct config *c, const char *key, uint64_t min, uint64_t max, int base, uint64_t *out,
@@ -235,6 +240,16 @@ out:
 	return rc;
 }
 
+int repo_config_reseal(const struct repo *r, struct err *e)
+{
+	char text[2048];
+	int rc;
+	repo_config_seal(&r->cfg, r->key, text, sizeof text);
+	if ((rc = zones_put(r->z, "config", text, strlen(text), e)) < 0)
+		return rc;
+	return zones_sync(r->z, e);
+}
+
 struct keycand {
 	uint8_t *buf;
 	size_t len;
@@ -357,17 +372,23 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		goto fail;
 	}
 	{
-		int use = -1, unsealed = -1, altered = 0;
+		int use = -1, old = -1, unsealed = -1, altered = 0;
 		for (zone = 0; zone < zones_count(z) && use < 0; zone++) {
 			if (!text[zone])
 				continue;
 			rc = repo_config_verify(r->key, (const char *)text[zone], len[zone]);
 			if (rc == 0)
 				use = zone;
+			else if (rc == REPO_CONFIG_OLD_MAC && old < 0)
+				old = zone;
 			else if (rc == ERR_NOTFOUND && unsealed < 0)
 				unsealed = zone;
 			else if (rc == ERR_AUTH)
 				altered++;
+		}
+		if (use < 0 && old >= 0) {
+			use = old;
+			r->config_old_mac = 1;
 		}
 		if (use < 0 && unsealed >= 0) {
 			use = unsealed;

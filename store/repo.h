@@ -38,6 +38,7 @@ struct repo {
 	char key_id[17]; /* the key file that opened it */
 	int config_zone;     /* the zone (0-based) whose config is in use: the first that verifies */
 	int config_unsealed; /* that config has no MAC line (an older pgtimefs): `repair` seals it */
+	int config_old_mac;  /* that config's MAC is under the id key (an older pgtimefs): resealed */
 };
 
 /* Defaults for a new repository, with a fresh random id and gear seed. */
@@ -49,18 +50,25 @@ void repo_config_format(const struct repo_config *cfg, char *out, size_t cap);
 
 /*
  * The config's authentication. A config's last line is `mac = <64 hex digits>`:
- * HMAC-SHA256 under the master key's id key of REPO_CONFIG_MAC_PREFIX followed by every byte
- * of the file before that line. The config holds no secrets, but the chunker, the zstd level
- * and the KDF of future key files are read from it: someone who can write to a zone must not
- * be able to change them unnoticed.
+ * HMAC-SHA256 under the master key's config-MAC key (crypto_config_mac) of
+ * REPO_CONFIG_MAC_PREFIX followed by every byte of the file before that line. The config
+ * holds no secrets, but the chunker, the zstd level and the KDF of future key files are read
+ * from it: someone who can write to a zone must not be able to change them unnoticed.
+ * An older pgtimefs keyed that HMAC with the id key itself (see
+ * crypto_config_mac for why that changed): such a config still opens, until the catalog has
+ * seen one sealed with the derived key, and a writer reseals it (setup_catalog).
  *
  * repo_config_seal formats cfg with its MAC line (out: at least 1200 bytes);
- * repo_config_verify returns 0 when text's MAC verifies, ERR_NOTFOUND when it has no MAC
- * line (written by a pgtimefs before config MACs), ERR_AUTH when it does not verify.
+ * repo_config_verify returns 0 when text's MAC verifies, REPO_CONFIG_OLD_MAC when it verifies
+ * only as an older pgtimefs sealed it, ERR_NOTFOUND when it has no MAC line (written by a
+ * pgtimefs before config MACs), ERR_AUTH when it does not verify.
  */
 #define REPO_CONFIG_MAC_PREFIX "pgtimefs repository config\n"
+#define REPO_CONFIG_OLD_MAC 1
 void repo_config_seal(const struct repo_config *cfg, const crypto_key *k, char *out, size_t cap);
 int repo_config_verify(const crypto_key *k, const char *text, size_t len);
+/* Writes cfg sealed to every zone (each durable before it counts), as repo_init does. */
+int repo_config_reseal(const struct repo *r, struct err *e);
 
 /*
  * Creates a repository in every zone: directories, config, a first key file sealed with
@@ -71,8 +79,9 @@ int repo_init(zones *z, const struct repo_config *cfg, const char *pass, size_t 
 /*
  * Opens the repository in z (taking ownership of z): ERR_NOTFOUND when no zone holds a
  * config, ERR_AUTH when no key file opens with pass, ERR_CORRUPT when every config that
- * parses fails its MAC. A config without a MAC line is used only when no zone has one that
- * verifies (config_unsealed is then set).
+ * parses fails its MAC. A config sealed by an older pgtimefs (REPO_CONFIG_OLD_MAC) is used
+ * only when no zone's config verifies (config_old_mac is then set), and a config without a
+ * MAC line only when no zone has either (config_unsealed is then set).
  */
 int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e);
 void repo_close(struct repo *r);

@@ -214,21 +214,31 @@ static int catalog_problem(void *ctx, const char *msg)
 	return 0;
 }
 
-/* Non-zero when zone i holds a config that parses, names this repository and whose MAC verifies. */
-static int zone_config_ok(const struct repo *r, int i)
+/* NULL when zone i holds a config that parses, names this repository and whose MAC verifies
+ * under the current key; else what is wrong with it */
+static const char *zone_config_fault(const struct repo *r, int i)
 {
 	char full[4200];
 	uint8_t *buf;
 	size_t len;
 	struct repo_config cfg;
-	int ok;
+	const char *why = NULL;
+	int rc;
 	zones_file(r->z, i, "config", full, sizeof full);
 	if (util_read_small(full, 65536, &buf, &len, NULL) < 0)
-		return 0;
-	ok = repo_config_parse((char *)buf, len, &cfg, NULL) == 0 && !strcmp(cfg.id, r->cfg.id) &&
-	     repo_config_verify(r->key, (const char *)buf, len) == 0;
+		return "missing or unreadable";
+	if (repo_config_parse((char *)buf, len, &cfg, NULL) < 0)
+		why = "damaged";
+	else if (strcmp(cfg.id, r->cfg.id))
+		why = "of another repository";
+	else if ((rc = repo_config_verify(r->key, (const char *)buf, len)) == REPO_CONFIG_OLD_MAC)
+		why = "sealed as an older pgtimefs sealed it (under the id key)";
+	else if (rc == ERR_NOTFOUND)
+		why = "without a MAC";
+	else if (rc < 0)
+		why = "altered (its MAC does not verify)";
 	free(buf);
-	return ok;
+	return why;
 }
 
 /* Zone i's copy of key file rel, when it looks like a key file; caller frees. NULL otherwise. */
@@ -282,16 +292,15 @@ static void check_zone_files(struct checker *k)
 	for (int i = 0; i < zones_count(r->z); i++) {
 		struct stat st;
 		struct err e;
+		const char *why;
 		if (stat(zones_path(r->z, i), &st) < 0) {
 			problem(k, "zone-missing", i + 1, "zone %d (%s) is missing", i + 1, zones_path(r->z, i));
 			if (k->repair && zones_create(r->z, &e) == 0)
 				fixed(k, "zone %d recreated", i + 1);
 		}
-		if (!zone_config_ok(r, i)) {
+		if ((why = zone_config_fault(r, i))) {
 			char text[2048];
-			problem(k, "config", i + 1,
-				"zone %d has no valid config of this repository (missing, damaged, altered, or without a MAC)",
-				i + 1);
+			problem(k, "config", i + 1, "zone %d's config is %s", i + 1, why);
 			repo_config_seal(&r->cfg, r->key, text, sizeof text);
 			if (k->repair && zones_put_one(r->z, i, "config", text, strlen(text), &e) == 0)
 				fixed(k, "config written to zone %d", i + 1);

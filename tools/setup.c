@@ -154,6 +154,51 @@ static void open_catalog_early(struct ctx *x)
 		x->cat = NULL;
 }
 
+/*
+ * The catalog remembers how the config was sealed (meta config-sealed): 1 once a config with
+ * a MAC was seen, 2 once one sealed with the derived config-MAC key was. A config sealed less
+ * well than that is then refused: someone replaced it. A writer reseals a config an older
+ * pgtimefs sealed (under the id key) in every zone; when a zone cannot be written, it warns
+ * and goes on with the old seal (`repair` does it later).
+ */
+static int config_seal_state(struct ctx *x, int writable, struct err *e)
+{
+	struct repo *r = x->repo;
+	char v[8];
+	int before = 0, now = r->config_unsealed ? 0 : r->config_old_mac ? 1 : 2, rc;
+	if (catalog_meta_get(x->cat, "config-sealed", v, sizeof v) == 0)
+		before = !strcmp(v, "2") ? 2 : !strcmp(v, "1") ? 1 : 0;
+	if (now < before) {
+		err_set(e, ERR_CORRUPT, "the repository config (zone %d) %s",
+			r->config_zone + 1, now == 0 ? "has no MAC, but this repository's config had one: it was removed"
+						     : "is sealed as an older pgtimefs sealed it, but this repository's "
+						       "config has been sealed with the current key: it was replaced");
+		err_hint(e, "copy the config file from a zone or a backup you trust into every zone, then run "
+			    "'pgtimefs check'");
+		return ERR_CORRUPT;
+	}
+	if (!writable)
+		return 0;
+	if (now == 1) {
+		struct err we;
+		err_clear(&we);
+		if (repo_config_reseal(r, &we) < 0) {
+			fprintf(stderr, "pgtimefs: warning: the repository config is sealed as an older pgtimefs sealed it, and "
+					"resealing it failed: %s\nHINT: run 'pgtimefs repair' once every zone is writable\n",
+				we.msg);
+		} else {
+			r->config_old_mac = 0;
+			now = 2;
+		}
+	}
+	if (now > before) {
+		snprintf(v, sizeof v, "%d", now);
+		if ((rc = catalog_meta_set(x->cat, "config-sealed", v, e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int setup_catalog(struct ctx *x, int writable, struct err *e)
 {
 	char id[80];
@@ -200,23 +245,7 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 		err_hint(e, "use a state-dir of its own for each repository");
 		return ERR_CONFIG;
 	}
-	{
-		/* the catalog remembers that the config had a MAC: removing it is then refused */
-		char v[8];
-		int sealed_before = catalog_meta_get(x->cat, "config-sealed", v, sizeof v) == 0 && !strcmp(v, "1");
-		if (x->repo->config_unsealed && sealed_before) {
-			err_set(e, ERR_CORRUPT, "the repository config (zone %d) has no MAC, but this repository's config had one: "
-						"it was removed",
-				x->repo->config_zone + 1);
-			err_hint(e, "copy the config file from a zone or a backup you trust into every zone, then run "
-				    "'pgtimefs check'");
-			return ERR_CORRUPT;
-		}
-		if (!x->repo->config_unsealed && !sealed_before && writable &&
-		    (rc = catalog_meta_set(x->cat, "config-sealed", "1", e)) < 0)
-			return rc;
-	}
-	return 0;
+	return config_seal_state(x, writable, e);
 }
 
 void setup_done(struct ctx *x)

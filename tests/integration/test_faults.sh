@@ -42,7 +42,7 @@ sed -i 's/^zstd-level = .*/zstd-level = 19/' "$Z1/config"
 grep -q '^zstd-level = 19' "$Z1/config" || fail "the test could not alter the config"
 verify_cat_bulk "$T/data" prod/latest/n1
 expect_fail "check with an altered config" 1 pgt check
-grep -q "zone 1 has no valid config" "$T/out" || { cat "$T/out"; fail "check does not name zone 1's config"; }
+grep -q "zone 1's config is altered" "$T/out" || { cat "$T/out"; fail "check does not name zone 1's config"; }
 pgt repair >/dev/null || fail "repair of the config failed"
 cmp -s "$Z1/config" "$T/config.save" || fail "repair did not restore zone 1's config"
 pgt check >/dev/null || fail "check after repairing the config is not clean"
@@ -55,10 +55,36 @@ pgt check >/dev/null || fail "check with the config put back is not clean"
 ok "a config altered in every zone: refused with a clear error"
 every_config sed -i '/^mac = /d'
 expect_fail "config MAC removed in every zone" 1 pgt list
-err_has "had one"
+err_has "it was removed"
 every_config cp "$T/config.save"
 pgt list >/dev/null || fail "list with the config put back fails"
 ok "the config's MAC removed in every zone: refused (the catalog remembers the repository had one)"
+
+# --- a config sealed as a pgtimefs before the config-MAC key sealed it (HMAC under the id key)
+[ -x "${PGT_OLDSEAL:-}" ] || fail "PGT_OLDSEAL (the test helper that writes such a config) is not set"
+"$PGT_OLDSEAL" "$PGTIMEFS_PASSPHRASE" "$Z1" "$Z2" "$Z3" || fail "oldseal failed"
+cmp -s "$Z1/config" "$T/config.save" && fail "oldseal left the config as it was"
+# this catalog has seen the current seal: an older one now means the config was replaced
+expect_fail "an old-sealed config after the current seal" 1 pgt list
+err_has "it was replaced"
+# a catalog as an older pgtimefs left it (config-sealed 1): readers use the config, check names
+# every zone, and the first writer reseals them all
+meta() { python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+if len(sys.argv) > 2:
+    c.execute("update meta set value = ? where key = ?", (sys.argv[2], "config-sealed")); c.commit()
+print(c.execute("select value from meta where key = ?", ("config-sealed",)).fetchone()[0])' "$T/state/catalog.db" "$@"; }
+[ "$(meta 1)" = 1 ] || fail "could not set the catalog's config-sealed"
+verify_cat_bulk "$T/data" prod/latest/n1
+expect_fail "check with old-sealed configs" 1 pgt check
+for z in 1 2 3; do
+	grep -q "zone $z's config is sealed as an older pgtimefs sealed it" "$T/out" || { cat "$T/out"; fail "check does not name zone $z's old seal"; }
+done
+pgt snapshot prod n1 "$T/data" >/dev/null || fail "a snapshot with old-sealed configs failed"
+every_config cmp -s "$T/config.save" || fail "the writer did not reseal every zone's config"
+[ "$(meta)" = 2 ] || fail "the catalog does not remember the current seal (config-sealed $(meta))"
+pgt check >/dev/null || fail "check after the reseal is not clean"
+ok "a config sealed by an older pgtimefs: read, named by check, resealed by the first writer, then required"
 
 # --- a byte flipped in a pack of zone 1: reads fall over, check names it, repair heals it
 pack=$(cd "$Z1" && find packs -type f | head -n 1)

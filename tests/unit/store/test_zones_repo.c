@@ -541,6 +541,26 @@ static char *replaced(const char *text, const char *from, const char *to)
 	return out;
 }
 
+/* orig (a sealed config) with its MAC line made as an older pgtimefs made it: HMAC-SHA256
+ * under the id key; caller frees */
+static char *old_sealed(const struct repo *r, const char *orig)
+{
+	size_t plen = strlen(REPO_CONFIG_MAC_PREFIX), n = (size_t)(strstr(orig, "\nmac = ") + 1 - orig);
+	char *buf = malloc(plen + n), *out = malloc(n + 6 + 64 + 2);
+	uint8_t mac[32];
+	assert_non_null(buf);
+	assert_non_null(out);
+	memcpy(buf, REPO_CONFIG_MAC_PREFIX, plen);
+	memcpy(buf + plen, orig, n);
+	crypto_blob_id(r->key, buf, plen + n, mac);
+	memcpy(out, orig, n);
+	memcpy(out + n, "mac = ", 6);
+	hex_encode(mac, 32, out + n + 6);
+	strcpy(out + n + 6 + 64, "\n");
+	free(buf);
+	return out;
+}
+
 /*
  * The config's MAC: init seals it; an altered zone's config is passed over for the next one
  * that verifies; every zone altered is ERR_CORRUPT; a config without a MAC line (an older
@@ -604,9 +624,66 @@ static void test_config_mac(void **state)
 	assert_int_equal(r->config_unsealed, 0);
 	assert_int_equal(r->config_zone, 2);
 	repo_close(r);
+	/* sealed as an older pgtimefs sealed it (under the id key): still opens, flagged, and a
+	 * config sealed with the current key in any zone wins over it */
+	{
+		char *old;
+		r = open_repo(f, PASS);
+		old = old_sealed(r, orig);
+		assert_int_equal(repo_config_verify(r->key, old, strlen(old)), REPO_CONFIG_OLD_MAC);
+		repo_close(r);
+		for (int i = 0; i < NZ; i++)
+			write_config(f, i, old);
+		r = open_repo(f, PASS);
+		assert_int_equal(r->config_old_mac, 1);
+		assert_int_equal(r->config_unsealed, 0);
+		assert_int_equal(r->cfg.zstd_level, -1);
+		repo_close(r);
+		write_config(f, 1, orig);
+		r = open_repo(f, PASS);
+		assert_int_equal(r->config_old_mac, 0);
+		assert_int_equal(r->config_zone, 1);
+		repo_close(r);
+		free(old);
+	}
 	free(orig);
 	free(altered);
 	free(bare);
+}
+
+/*
+ * The config's MAC, computed here from the primitives for a known master key: HMAC-SHA256
+ * under HMAC-SHA256(key = CRYPTO_CONFIG_MAC_LABEL, message = id key) of the prefix and the
+ * body; distinct from the id key's HMAC of the same bytes (a plain blob id), which an older
+ * pgtimefs wrote and which still verifies as REPO_CONFIG_OLD_MAC.
+ */
+static void test_config_mac_key(void **state)
+{
+	uint8_t raw[CRYPTO_MASTER_LEN], ckey[32], want[32], asid[32];
+	char text[2048], hex[65], *body;
+	size_t plen = strlen(REPO_CONFIG_MAC_PREFIX), n;
+	struct repo_config cfg;
+	crypto_key *k;
+	(void)state;
+	for (size_t i = 0; i < sizeof raw; i++)
+		raw[i] = (uint8_t)(i * 7 + 1);
+	assert_non_null(k = crypto_key_from_raw(raw, NULL));
+	assert_int_equal(repo_config_default(&cfg, NULL), 0);
+	repo_config_seal(&cfg, k, text, sizeof text);
+	n = (size_t)(strstr(text, "\nmac = ") + 1 - text);
+	body = malloc(plen + n);
+	assert_non_null(body);
+	memcpy(body, REPO_CONFIG_MAC_PREFIX, plen);
+	memcpy(body + plen, text, n);
+	crypto_hmac_sha256((const uint8_t *)CRYPTO_CONFIG_MAC_LABEL, strlen(CRYPTO_CONFIG_MAC_LABEL), raw + 32, 32, ckey);
+	crypto_hmac_sha256(ckey, 32, body, plen + n, want);
+	hex_encode(want, 32, hex);
+	assert_string_equal(text + n + 6, strcat(hex, "\n"));
+	crypto_blob_id(k, body, plen + n, asid);
+	assert_memory_not_equal(asid, want, 32);
+	assert_int_equal(repo_config_verify(k, text, strlen(text)), 0);
+	free(body);
+	crypto_key_free(k);
 }
 
 static double now_s(void)
@@ -1392,6 +1469,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zones_put_rename_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_cheapest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_mac, setup, teardown),
+		cmocka_unit_test(test_config_mac_key),
 		cmocka_unit_test_setup_teardown(test_zones_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zones_put_failure, setup, teardown),
