@@ -10,7 +10,8 @@
 #   PGDATA_DIR     an existing stopped data directory to use in place (read only) instead of
 #                  running initdb + pgbench (default: none, a fresh one is made)
 #   REPEAT         times each of the measures 1-3 is taken per tool, on a fresh mount each
-#                  time; the median is reported (default 3)
+#                  time; the median is reported (default 3). Measures 1 and 2 run in REPEAT
+#                  rounds of every tool once, the order turning each round
 #   SNAPSHOTS      snapshots in the pgtimefs catalog for measure 4 (default 100)
 #   READY_REPEAT   times measure 4 is taken; the median is reported (default 5)
 #   READ_TARGET    bytes read through the pgtimefs mount for measure 5 (default 2 GB)
@@ -33,6 +34,8 @@
 #      The copy is then compared with the original: contents with diff -r (a difference is a
 #      correctness failure), metadata (type, mode, owner, size, mtime, link target) reported.
 #   2. cat of the largest file (a relation file) to /dev/null: MB/s; then cmp with the original.
+#   1 and 2 also time the same command on the original directory, cold ("local", no tool): a
+#   reference for what this machine's page cache and copies cost, not part of any target.
 #   3. ls -lR of the snapshot: seconds; the listing must show every regular file.
 #   4. pgtimefs only: with SNAPSHOTS snapshots in the catalog (the first, then unchanged
 #      re-snapshots of the same directory), the time from starting `pgtimefs mount -f` to the
@@ -155,6 +158,7 @@ node_path() {
 	pgtimefs) echo "$W/mnt-pgtimefs/$CLUSTER/$PGT_TIME/$NODE" ;;
 	restic) echo "$W/mnt-restic/snapshots/$RESTIC_TIME$DATA" ;;
 	borg) echo "$W/mnt-borg/$ARCHIVE$DATA" ;;
+	local) echo "$DATA" ;;
 	esac
 }
 snap_path() {
@@ -247,28 +251,47 @@ for tool in "${TOOLS[@]}"; do
 	echo "$tool: ls -lR ${LS_T[$tool]} s ($(wc -l <"$L/ls-$tool.out") lines; runs: ${ts[*]}); mount answered in ${READY[$tool]} s"
 done
 
+# Measures 1 and 2 run in rounds: each round takes every tool once, the order turning by one
+# each round, so that a slow spell of the machine (on a VM, the host's own load and its
+# paging of the guest's memory) falls on every tool alike rather than on one tool's runs.
+# "local" is no tool: the same directory read straight from its own filesystem by the same
+# command, cold. It is a reference (what the machine's page cache and copy cost with no backup
+# tool in the way) and is not part of any target.
+CMP_TOOLS=(pgtimefs borg restic local)
+# round_order R: CMP_TOOLS turned left by R - 1
+round_order() {
+	local r=$1 n=${#CMP_TOOLS[@]} i
+	for ((i = 0; i < n; i++)); do echo "${CMP_TOOLS[$(((i + r - 1) % n))]}"; done
+}
+declare -A RUNS=()
+
 # ---------------------------------------------------------------- 2. cat of the largest file
-echo "== 2. cat of the largest file ($BIG_REL, $(mib "$BIG_BYTES") MiB) to /dev/null"
-for tool in "${TOOLS[@]}"; do
-	ts=()
-	for ((r = 1; r <= REPEAT; r++)); do
-		mount_start "$tool"
-		f=$(node_path "$tool")/$BIG_REL
-		stat "$f" >/dev/null
-		drop_caches
-		LAST_LOG=$L/cat-$tool
-		t0=$(now)
-		cat "$f" >/dev/null 2>"$L/cat-$tool.err"
-		t1=$(now)
-		ts+=("$(calc "$t1 - $t0")")
-		if ! cmp "$f" "$DATA/$BIG_REL" >"$L/cat-$tool.cmp" 2>&1; then
-			echo "FATAL: $BIG_REL read through $tool differs from the original: $(head -n 1 "$L/cat-$tool.cmp")" >&2
-			BAD=1
-		fi
-		mount_stop "$tool"
-	done
-	CAT_T[$tool]=$(median "${ts[@]}")
-	echo "$tool: $(calc "$BIG_BYTES / 1000000 / ${CAT_T[$tool]}") MB/s (${CAT_T[$tool]} s; runs: ${ts[*]})"
+# measure_cat TOOL: one cold cat of the largest file through TOOL, then cmp with the original
+measure_cat() {
+	local tool=$1 f t0 t1
+	[ "$tool" = local ] || mount_start "$tool"
+	f=$(node_path "$tool")/$BIG_REL
+	stat "$f" >/dev/null
+	drop_caches
+	LAST_LOG=$L/cat-$tool
+	t0=$(now)
+	cat "$f" >/dev/null 2>"$L/cat-$tool.err"
+	t1=$(now)
+	RUNS[cat-$tool]+=" $(calc "$t1 - $t0")"
+	if [ "$tool" != local ] && ! cmp "$f" "$DATA/$BIG_REL" >"$L/cat-$tool.cmp" 2>&1; then
+		echo "FATAL: $BIG_REL read through $tool differs from the original: $(head -n 1 "$L/cat-$tool.cmp")" >&2
+		BAD=1
+	fi
+	[ "$tool" = local ] || mount_stop "$tool"
+}
+echo "== 2. cat of the largest file ($BIG_REL, $(mib "$BIG_BYTES") MiB) to /dev/null, $REPEAT rounds"
+for ((r = 1; r <= REPEAT; r++)); do
+	for tool in $(round_order "$r"); do measure_cat "$tool"; done
+done
+for tool in "${CMP_TOOLS[@]}"; do
+	# shellcheck disable=SC2086 # the runs, one word each
+	CAT_T[$tool]=$(median ${RUNS[cat-$tool]})
+	echo "$tool: $(calc "$BIG_BYTES / 1000000 / ${CAT_T[$tool]}") MB/s (${CAT_T[$tool]} s; runs:${RUNS[cat-$tool]})"
 done
 
 # ---------------------------------------------------------------- 1. cp -a of the node directory
@@ -282,38 +305,44 @@ if [ -z "${COPY_DIR:-}" ]; then
 		SHM_COPY_DIR=$COPY_DIR
 	fi
 fi
-echo "== 1. cp -a of the node directory ($NFILES files, $READ_BYTES bytes) into $COPY_DIR ($(df --output=fstype "$COPY_DIR" | awk 'NR == 2'))"
-for tool in "${TOOLS[@]}"; do
-	ts=()
-	for ((r = 1; r <= REPEAT; r++)); do
-		mount_start "$tool"
-		src=$(node_path "$tool")
-		dst=$COPY_DIR/copy-$tool
-		rm -rf "$dst"
-		stat "$src" >/dev/null
-		drop_caches
-		LAST_LOG=$L/cp-$tool
-		t0=$(now)
-		cp -a "$src" "$dst" 2>"$L/cp-$tool.err"
-		t1=$(now)
-		ts+=("$(calc "$t1 - $t0")")
-		mount_stop "$tool"
-		if ! diff -r --no-dereference "$DATA" "$dst" >"$L/diff-$tool" 2>&1; then
-			echo "FATAL: the cp -a copy out of $tool differs from the original:" >&2
-			head -n 20 "$L/diff-$tool" >&2
-			BAD=1
-		fi
-		meta_list "$dst" >"$W/meta.$tool"
-		nd=$(diff "$W/meta.orig" "$W/meta.$tool" | grep -c '^>' || true)
-		if [ "$nd" = 0 ]; then
-			META=identical
-		else
-			META="$nd of $(wc -l <"$W/meta.orig") entries differ, e.g. $({ diff "$W/meta.orig" "$W/meta.$tool" || true; } | awk '/^[<>]/ && n++ < 2' | tr '\n' ' ')"
-		fi
-		rm -rf "$dst"
-	done
-	CP_T[$tool]=$(median "${ts[@]}")
-	echo "$tool: $(calc "$READ_BYTES / 1000000 / ${CP_T[$tool]}") MB/s (${CP_T[$tool]} s; runs: ${ts[*]}); contents $(grep -q . "$L/diff-$tool" && echo DIFFER || echo identical); metadata (type|mode|owner|group|size|mtime|link): $META"
+declare -A META=()
+# measure_cp TOOL: one cold cp -a of the node directory out of TOOL, then the copy compared
+measure_cp() {
+	local tool=$1 src dst t0 t1 nd
+	[ "$tool" = local ] || mount_start "$tool"
+	src=$(node_path "$tool")
+	dst=$COPY_DIR/copy-$tool
+	rm -rf "$dst"
+	stat "$src" >/dev/null
+	drop_caches
+	LAST_LOG=$L/cp-$tool
+	t0=$(now)
+	cp -a "$src" "$dst" 2>"$L/cp-$tool.err"
+	t1=$(now)
+	RUNS[cp-$tool]+=" $(calc "$t1 - $t0")"
+	[ "$tool" = local ] || mount_stop "$tool"
+	if ! diff -r --no-dereference "$DATA" "$dst" >"$L/diff-$tool" 2>&1; then
+		echo "FATAL: the cp -a copy out of $tool differs from the original:" >&2
+		head -n 20 "$L/diff-$tool" >&2
+		BAD=1
+	fi
+	meta_list "$dst" >"$W/meta.$tool"
+	nd=$(diff "$W/meta.orig" "$W/meta.$tool" | grep -c '^>' || true)
+	if [ "$nd" = 0 ]; then
+		META[$tool]=identical
+	else
+		META[$tool]="$nd of $(wc -l <"$W/meta.orig") entries differ, e.g. $({ diff "$W/meta.orig" "$W/meta.$tool" || true; } | awk '/^[<>]/ && n++ < 2' | tr '\n' ' ')"
+	fi
+	rm -rf "$dst"
+}
+echo "== 1. cp -a of the node directory ($NFILES files, $READ_BYTES bytes) into $COPY_DIR ($(df --output=fstype "$COPY_DIR" | awk 'NR == 2')), $REPEAT rounds"
+for ((r = 1; r <= REPEAT; r++)); do
+	for tool in $(round_order "$r"); do measure_cp "$tool"; done
+done
+for tool in "${CMP_TOOLS[@]}"; do
+	# shellcheck disable=SC2086 # the runs, one word each
+	CP_T[$tool]=$(median ${RUNS[cp-$tool]})
+	echo "$tool: $(calc "$READ_BYTES / 1000000 / ${CP_T[$tool]}") MB/s (${CP_T[$tool]} s; runs:${RUNS[cp-$tool]}); contents $(grep -q . "$L/diff-$tool" && echo DIFFER || echo identical); metadata (type|mode|owner|group|size|mtime|link): ${META[$tool]}"
 done
 [ "$BAD" = 0 ] || fatal "correctness failure above: no speed is reported"
 
@@ -323,8 +352,10 @@ P2=$(mbs "$BIG_BYTES" "${CAT_T[pgtimefs]}") B2=$(mbs "$BIG_BYTES" "${CAT_T[borg]
 row "1 cp -a node dir (MB/s)" "$P1" "$B1" "$R1" "$(calc "$P1 / $B1")" "$(calc "$P1 / $R1")" ">= 3 borg, >= 5 restic"
 target "1a cp -a MB/s >= 3x borg" "$P1 >= 3 * $B1"
 target "1b cp -a MB/s >= 5x restic" "$P1 >= 5 * $R1"
+row "  cp -a, local dir (MB/s)" "$(mbs "$READ_BYTES" "${CP_T[local]}")" "-" "-" "-" "-" "(reference: no tool)"
 row "2 cat largest file (MB/s)" "$P2" "$B2" "$R2" "$(calc "$P2 / $B2")" "$(calc "$P2 / $R2")" ">= 2.5 borg"
 target "2 cold cat MB/s >= 2.5x borg" "$P2 >= 2.5 * $B2"
+row "  cat, local file (MB/s)" "$(mbs "$BIG_BYTES" "${CAT_T[local]}")" "-" "-" "-" "-" "(reference: no tool)"
 row "3 ls -lR snapshot (s)" "${LS_T[pgtimefs]}" "${LS_T[borg]}" "${LS_T[restic]}" "$(calc "${LS_T[pgtimefs]} / ${LS_T[borg]}")" "$(calc "${LS_T[pgtimefs]} / ${LS_T[restic]}")" "<= 0.5 restic"
 target "3 ls -lR >= 2x faster than restic" "${LS_T[pgtimefs]} * 2 <= ${LS_T[restic]}"
 row "  mount answers, 1 snap (s)" "${READY[pgtimefs]}" "${READY[borg]}" "${READY[restic]}" "-" "-" "(info)"
