@@ -240,14 +240,48 @@ out:
 	return rc;
 }
 
-int repo_config_reseal(const struct repo *r, struct err *e)
+int repo_config_reseal(const struct repo *r, int *resealed, int *failed, struct err *e)
 {
-	char text[2048];
-	int rc;
-	repo_config_seal(&r->cfg, r->key, text, sizeof text);
-	if ((rc = zones_put(r->z, "config", text, strlen(text), e)) < 0)
-		return rc;
-	return zones_sync(r->z, e);
+	char want[2048], sealed[2048], path[4200];
+	int rc = 0;
+	*resealed = *failed = 0;
+	repo_config_format(&r->cfg, want, sizeof want);
+	repo_config_seal(&r->cfg, r->key, sealed, sizeof sealed);
+	for (int i = 0; i < zones_count(r->z); i++) {
+		struct repo_config cfg;
+		char got[2048];
+		uint8_t *text;
+		size_t len;
+		int v, zrc;
+		zones_file(r->z, i, "config", path, sizeof path);
+		if (util_read_small(path, 65536, &text, &len, NULL) < 0)
+			continue; /* missing or unreadable: `repair` */
+		v = repo_config_verify(r->key, (const char *)text, len);
+		zrc = repo_config_parse((const char *)text, len, &cfg, NULL);
+		free(text);
+		if ((v != REPO_CONFIG_OLD_MAC && v != ERR_NOTFOUND) || zrc < 0)
+			continue; /* current, altered or damaged: nothing to do here, or `check` says it */
+		repo_config_format(&cfg, got, sizeof got);
+		if (strcmp(got, want))
+			continue; /* another config than the one in use: `check` names it */
+		if ((zrc = zones_put_one(r->z, i, "config", sealed, strlen(sealed), e)) < 0) {
+			(*failed)++;
+			rc = zrc;
+			continue;
+		}
+		(*resealed)++;
+	}
+	if (*resealed) {
+		struct err se;
+		int src;
+		err_clear(&se);
+		if ((src = zones_sync(r->z, &se)) < 0 && rc == 0) {
+			if (e)
+				*e = se;
+			rc = src;
+		}
+	}
+	return rc;
 }
 
 struct keycand {
@@ -404,6 +438,14 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		r->config_zone = use;
 		if ((rc = repo_config_parse((const char *)text[use], len[use], &r->cfg, e)) < 0)
 			goto fail;
+		for (zone = 0; zone < zones_count(z); zone++) {
+			if (!text[zone])
+				continue;
+			rc = repo_config_verify(r->key, (const char *)text[zone], len[zone]);
+			if (rc == REPO_CONFIG_OLD_MAC || rc == ERR_NOTFOUND)
+				r->config_stale++;
+		}
+		rc = 0;
 	}
 	for (zone = 0; zone < ZONES_MAX; zone++)
 		free(text[zone]);

@@ -39,6 +39,7 @@ struct repo {
 	int config_zone;     /* the zone (0-based) whose config is in use: the first that verifies */
 	int config_unsealed; /* that config has no MAC line (an older pgtimefs): `repair` seals it */
 	int config_old_mac;  /* that config's MAC is under the id key (an older pgtimefs): resealed */
+	int config_stale;    /* zones whose config is sealed the old way or not at all */
 };
 
 /* Defaults for a new repository, with a fresh random id and gear seed. */
@@ -67,8 +68,14 @@ void repo_config_format(const struct repo_config *cfg, char *out, size_t cap);
 #define REPO_CONFIG_OLD_MAC 1
 void repo_config_seal(const struct repo_config *cfg, const crypto_key *k, char *out, size_t cap);
 int repo_config_verify(const crypto_key *k, const char *text, size_t len);
-/* Writes cfg sealed to every zone (each durable before it counts), as repo_init does. */
-int repo_config_reseal(const struct repo *r, struct err *e);
+/*
+ * Reseals, with the current key, the config of every zone that holds the config in use
+ * sealed the old way (REPO_CONFIG_OLD_MAC) or without a MAC: each written as repair writes
+ * it (temporary name, fsync, rename, directory fsync). A zone whose config is missing,
+ * damaged, altered or another repository's is left for `check` and `repair`. *resealed and
+ * *failed count the zones; the error is the last zone's that failed.
+ */
+int repo_config_reseal(const struct repo *r, int *resealed, int *failed, struct err *e);
 
 /*
  * Creates a repository in every zone: directories, config, a first key file sealed with

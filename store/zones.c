@@ -486,7 +486,9 @@ int zones_put_file(zones *z, const char *relpath, const char *local_path, struct
 		fd[i] = -1;
 	for (i = 0; i < z->n && rc == 0; i++) {
 		fd[i] = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
-		if (fd[i] < 0 || copy_into(fd[i], src, buf, tmp[i], e) < 0) {
+		if (fd[i] < 0) { /* open_tmp named the zone */
+			rc = e ? e->code : ERR_IO;
+		} else if (copy_into(fd[i], src, buf, tmp[i], e) < 0) {
 			rc = e ? e->code : ERR_IO;
 			bad = i;
 		}

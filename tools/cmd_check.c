@@ -232,7 +232,7 @@ static const char *zone_config_fault(const struct repo *r, int i)
 	else if (strcmp(cfg.id, r->cfg.id))
 		why = "of another repository";
 	else if ((rc = repo_config_verify(r->key, (const char *)buf, len)) == REPO_CONFIG_OLD_MAC)
-		why = "sealed as an older pgtimefs sealed it (under the id key)";
+		why = "sealed with the old key (the id key)";
 	else if (rc == ERR_NOTFOUND)
 		why = "without a MAC";
 	else if (rc < 0)

@@ -40,6 +40,10 @@ static int init_recover(struct ctx *x)
 	}
 	if ((rc = catalog_copy_recover(x->repo, x->catalog_file, &gen, &zone, &e)) < 0)
 		return report(&e);
+	/* the recovered catalog checks the config's seal as any writer does, and raises its record
+	 * of it when the zones hold a better seal than the copy knew */
+	if ((rc = setup_catalog(x, 1, &e)) < 0)
+		return report(&e);
 	if (x->json) {
 		struct json j;
 		json_init(&j, stdout);
@@ -155,12 +159,32 @@ static int read_new_pass(char **pass, size_t *len, struct err *e)
  * key add and key remove take the writer lock: two removes at once could otherwise each see
  * the other's key and remove the last two together.
  */
-static int key_lock(struct ctx *x, struct err *e)
+/*
+ * The repository opened for a key change, under the writer lock. Where this state directory
+ * has a catalog, it is opened as a writer's, so the config's seal is checked against what the
+ * catalog remembers (and resealed) as for any writer: `key add` makes the new key file with
+ * the config's KDF settings. Without a catalog there is nothing to check it against, and
+ * `key add` then wants a config sealed with the current key.
+ */
+static int key_setup(struct ctx *x, int adding, struct err *e)
 {
 	int rc;
-	if ((rc = util_mkdir_p(x->state_dir, 0700, e)) < 0)
+	if ((rc = setup_config(x, e)) < 0)
 		return rc;
-	return catalog_writer_lock(x->state_dir, x->wait_s, &x->lock_fd, e);
+	if (access(x->catalog_file, F_OK) == 0)
+		return setup_catalog(x, 1, e);
+	if ((rc = setup_repo(x, e)) < 0 || (rc = util_mkdir_p(x->state_dir, 0700, e)) < 0 ||
+	    (rc = catalog_writer_lock(x->state_dir, x->wait_s, &x->lock_fd, e)) < 0)
+		return rc;
+	if (adding && (x->repo->config_unsealed || x->repo->config_old_mac)) {
+		err_set(e, ERR_CORRUPT, "the repository config (zone %d) is %s, and there is no catalog here to check it "
+					"against: a new key file would take its KDF settings on trust",
+			x->repo->config_zone + 1, x->repo->config_unsealed ? "not sealed" : "sealed with the old key");
+		err_hint(e, "add the key where the repository's catalog is (state-dir), or run 'pgtimefs init --recover' "
+			    "here first");
+		return ERR_CORRUPT;
+	}
+	return 0;
 }
 
 /*
@@ -263,8 +287,7 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 	if (!strcmp(argv[1], "add") && argc == 4 && !strcmp(argv[2], "--generate")) {
 		char id[17];
 		struct json j;
-		if ((rc = setup_repo(x, &e)) < 0 || (rc = key_lock(x, &e)) < 0 ||
-		    (rc = key_generate(x, argv[3], id, &e)) < 0)
+		if ((rc = key_setup(x, 1, &e)) < 0 || (rc = key_generate(x, argv[3], id, &e)) < 0)
 			return report(&e);
 		if (x->json) {
 			json_init(&j, stdout);
@@ -285,7 +308,7 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 		size_t nl = 0;
 		if ((rc = setup_repo(x, &e)) < 0 || (rc = read_new_pass(&np, &nl, &e)) < 0)
 			return report(&e);
-		if ((rc = key_lock(x, &e)) < 0) {
+		if ((rc = key_setup(x, 1, &e)) < 0) {
 			OPENSSL_cleanse(np, nl);
 			free(np);
 			return report(&e);
@@ -302,8 +325,7 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "remove") && argc == 3) {
-		if ((rc = setup_repo(x, &e)) < 0 || (rc = key_lock(x, &e)) < 0 ||
-		    (rc = repo_key_remove(x->repo, argv[2], &e)) < 0)
+		if ((rc = key_setup(x, 0, &e)) < 0 || (rc = repo_key_remove(x->repo, argv[2], &e)) < 0)
 			return report(&e);
 		if (!x->quiet && !x->json)
 			printf("removed key %s\n", argv[2]);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "catalog/copy.h"
 #include "tools.h"
 
 int report(const struct err *e)
@@ -156,38 +157,57 @@ static void open_catalog_early(struct ctx *x)
 
 /*
  * The catalog remembers how the config was sealed (meta config-sealed): 1 once a config with
- * a MAC was seen, 2 once one sealed with the derived config-MAC key was. A config sealed less
- * well than that is then refused: someone replaced it. A writer reseals a config an older
- * pgtimefs sealed (under the id key) in every zone; when a zone cannot be written, it warns
- * and goes on with the old seal (`repair` does it later).
+ * a MAC was seen, 2 once one sealed with the derived config-MAC key was; it never goes down,
+ * and a value this pgtimefs does not know counts as the strictest. A config sealed less well
+ * than that is refused: someone removed or replaced it. A writer reseals, with the current
+ * key, every zone that holds the config in use sealed the old way or not at all (a zone that
+ * cannot be written is warned about, and the next writer tries again); when that raises the
+ * level, the catalog records it and a catalog copy carries it to the zones at once, so that
+ * `init --recover` does not bring the old level back.
  */
 static int config_seal_state(struct ctx *x, int writable, struct err *e)
 {
 	struct repo *r = x->repo;
-	char v[8];
-	int before = 0, now = r->config_unsealed ? 0 : r->config_old_mac ? 1 : 2, rc;
-	if (catalog_meta_get(x->cat, "config-sealed", v, sizeof v) == 0)
-		before = !strcmp(v, "2") ? 2 : !strcmp(v, "1") ? 1 : 0;
+	char v[32];
+	long before = 0;
+	int now = r->config_unsealed ? 0 : r->config_old_mac ? 1 : 2, resealed, failed, rc;
+	struct err we;
+	if (catalog_meta_get(x->cat, "config-sealed", v, sizeof v) == 0) {
+		char *end;
+		errno = 0;
+		before = strtol(v, &end, 10);
+		if (end == v || *end || errno || before < 0)
+			before = LONG_MAX;
+	}
 	if (now < before) {
-		err_set(e, ERR_CORRUPT, "the repository config (zone %d) %s",
-			r->config_zone + 1, now == 0 ? "has no MAC, but this repository's config had one: it was removed"
-						     : "is sealed as an older pgtimefs sealed it, but this repository's "
-						       "config has been sealed with the current key: it was replaced");
-		err_hint(e, "copy the config file from a zone or a backup you trust into every zone, then run "
-			    "'pgtimefs check'");
+		if (before > 2)
+			err_set(e, ERR_CORRUPT, "this repository's catalog records a config seal this pgtimefs does not know "
+						"(config-sealed = %s): a newer pgtimefs wrote it", v);
+		else if (now == 0)
+			err_set(e, ERR_CORRUPT, "the repository config (zone %d) has no MAC, but this repository's config had "
+						"one: it was removed", r->config_zone + 1);
+		else
+			err_set(e, ERR_CORRUPT, "the repository config (zone %d) is sealed with the old key (the id key), and "
+						"no zone holds one sealed with the current key, as this repository's config "
+						"has been: it was replaced, or the zones that held the current seal were lost",
+				r->config_zone + 1);
+		err_hint(e, before > 2 ? "use the pgtimefs that wrote this catalog"
+				       : "copy the config file from a zone or a backup you trust into every zone, then run "
+					 "'pgtimefs check'");
 		return ERR_CORRUPT;
 	}
 	if (!writable)
 		return 0;
-	if (now == 1) {
-		struct err we;
-		err_clear(&we);
-		if (repo_config_reseal(r, &we) < 0) {
-			fprintf(stderr, "pgtimefs: warning: the repository config is sealed as an older pgtimefs sealed it, and "
-					"resealing it failed: %s\nHINT: run 'pgtimefs repair' once every zone is writable\n",
-				we.msg);
-		} else {
-			r->config_old_mac = 0;
+	err_clear(&we);
+	resealed = failed = 0;
+	if (r->config_stale && repo_config_reseal(r, &resealed, &failed, &we) < 0)
+		fprintf(stderr, "pgtimefs: warning: resealing the repository config with the current key failed in %d zone%s: "
+				"%s\nHINT: the next backup tries again; 'pgtimefs repair' once every zone is writable\n",
+			failed, failed == 1 ? "" : "s", we.msg);
+	if (resealed) {
+		r->config_stale = failed;
+		if (now < 2) {
+			r->config_old_mac = r->config_unsealed = 0;
 			now = 2;
 		}
 	}
@@ -195,6 +215,10 @@ static int config_seal_state(struct ctx *x, int writable, struct err *e)
 		snprintf(v, sizeof v, "%d", now);
 		if ((rc = catalog_meta_set(x->cat, "config-sealed", v, e)) < 0)
 			return rc;
+		err_clear(&we);
+		if (before > 0 && catalog_copy_push(x->cat, r, x->state_dir, NULL, &we) < 0)
+			fprintf(stderr, "pgtimefs: warning: the config is resealed, but the catalog copy that records it "
+					"failed: %s\n", we.msg);
 	}
 	return 0;
 }
