@@ -660,7 +660,7 @@ static void test_config_mac(void **state)
 static void test_config_mac_key(void **state)
 {
 	uint8_t raw[CRYPTO_MASTER_LEN], ckey[32], want[32], asid[32];
-	char text[2048], hex[65], *body;
+	char text[2048], hex[66], *body; /* 64 digits, a newline */
 	size_t plen = strlen(REPO_CONFIG_MAC_PREFIX), n;
 	struct repo_config cfg;
 	crypto_key *k;
