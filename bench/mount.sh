@@ -286,9 +286,10 @@ measure_cat() {
 }
 echo "== 2. cat of the largest file ($BIG_REL, $(mib "$BIG_BYTES") MiB) to /dev/null, $REPEAT rounds"
 # Untimed first: one pass of each command over the original directory. On a VM the first
-# copy of a run into memory nothing has touched for a while is much slower (the host maps
-# those pages on first touch: 2-3 times slower seen here), and it would fall on whichever
-# tool comes first in round 1.
+# copy of a run into memory nothing has touched for a while can be much slower (the host
+# maps those pages on first touch: 2-3 times slower seen here), and it would fall on
+# whichever tool comes first in round 1. (It does not always help: round 1 is still often
+# the slowest, and the median of REPEAT >= 3 leaves it out.)
 drop_caches
 cat "$DATA/$BIG_REL" >/dev/null
 for ((r = 1; r <= REPEAT; r++)); do
