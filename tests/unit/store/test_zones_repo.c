@@ -561,6 +561,17 @@ static char *old_sealed(const struct repo *r, const char *orig)
 	return out;
 }
 
+/* Opens the repository and checks how its config was taken: flags, zone, and the level. */
+static void open_expect(struct fixture *f, int unsealed, int old_mac, int zone)
+{
+	struct repo *r = open_repo(f, PASS);
+	assert_int_equal(r->config_unsealed, unsealed);
+	assert_int_equal(r->config_old_mac, old_mac);
+	assert_int_equal(r->config_zone, zone);
+	assert_int_equal(r->cfg.zstd_level, -1);
+	repo_close(r);
+}
+
 /*
  * The config's MAC: init seals it; an altered zone's config is passed over for the next one
  * that verifies; every zone altered is ERR_CORRUPT; a config without a MAC line (an older
@@ -614,16 +625,10 @@ static void test_config_mac(void **state)
 	/* no MAC anywhere (an older pgtimefs): used, flagged */
 	for (int i = 0; i < NZ; i++)
 		write_config(f, i, bare);
-	r = open_repo(f, PASS);
-	assert_int_equal(r->config_unsealed, 1);
-	assert_int_equal(r->cfg.zstd_level, -1);
-	repo_close(r);
+	open_expect(f, 1, 0, 0);
 	/* a sealed config in any zone wins over unsealed ones */
 	write_config(f, 2, orig);
-	r = open_repo(f, PASS);
-	assert_int_equal(r->config_unsealed, 0);
-	assert_int_equal(r->config_zone, 2);
-	repo_close(r);
+	open_expect(f, 0, 0, 2);
 	/* sealed as an older pgtimefs sealed it (under the id key): still opens, flagged, and a
 	 * config sealed with the current key in any zone wins over it */
 	{
@@ -634,16 +639,9 @@ static void test_config_mac(void **state)
 		repo_close(r);
 		for (int i = 0; i < NZ; i++)
 			write_config(f, i, old);
-		r = open_repo(f, PASS);
-		assert_int_equal(r->config_old_mac, 1);
-		assert_int_equal(r->config_unsealed, 0);
-		assert_int_equal(r->cfg.zstd_level, -1);
-		repo_close(r);
+		open_expect(f, 0, 1, 0);
 		write_config(f, 1, orig);
-		r = open_repo(f, PASS);
-		assert_int_equal(r->config_old_mac, 0);
-		assert_int_equal(r->config_zone, 1);
-		repo_close(r);
+		open_expect(f, 0, 0, 1);
 		free(old);
 	}
 	free(orig);
