@@ -275,7 +275,9 @@ int repo_config_reseal(const struct repo *r, int *resealed, int *failed, struct 
 		struct err se;
 		int src;
 		err_clear(&se);
-		if ((src = zones_sync(r->z, &se)) < 0 && rc == 0) {
+		if ((src = zones_sync(r->z, &se)) < 0) { /* not durable: none counts as resealed */
+			*failed += *resealed;
+			*resealed = 0;
 			if (e)
 				*e = se;
 			rc = src;

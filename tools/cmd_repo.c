@@ -42,8 +42,10 @@ static int init_recover(struct ctx *x)
 		return report(&e);
 	/* the recovered catalog checks the config's seal as any writer does, and raises its record
 	 * of it when the zones hold a better seal than the copy knew */
-	if ((rc = setup_catalog(x, 1, &e)) < 0)
+	if ((rc = setup_catalog(x, 1, &e)) < 0) {
+		err_prefix(&e, "recovered the catalog from zone %d (generation %" PRIu64 "), then stopped", zone + 1, gen);
 		return report(&e);
+	}
 	if (x->json) {
 		struct json j;
 		json_init(&j, stdout);

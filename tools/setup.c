@@ -129,8 +129,8 @@ int setup_repo(struct ctx *x, struct err *e)
 	}
 	if (x->repo->config_unsealed)
 		fprintf(stderr, "pgtimefs: warning: the repository config (zone %d) carries no MAC: it was written by an "
-				"older pgtimefs, or someone removed it\nHINT: run 'pgtimefs repair' to seal the config "
-				"in every zone\n",
+				"older pgtimefs, or someone removed it\nHINT: the next command that writes (a backup, "
+				"'pgtimefs repair') seals it in every zone\n",
 			x->repo->config_zone + 1);
 	return 0;
 }
@@ -170,7 +170,7 @@ static int config_seal_state(struct ctx *x, int writable, struct err *e)
 	struct repo *r = x->repo;
 	char v[32];
 	long before = 0;
-	int now = r->config_unsealed ? 0 : r->config_old_mac ? 1 : 2, resealed, failed, rc;
+	int now = r->config_unsealed ? 0 : r->config_old_mac ? 1 : 2, resealed, failed, unpushed, rc;
 	struct err we;
 	if (catalog_meta_get(x->cat, "config-sealed", v, sizeof v) == 0) {
 		char *end;
@@ -211,14 +211,26 @@ static int config_seal_state(struct ctx *x, int writable, struct err *e)
 			now = 2;
 		}
 	}
+	/* a raised level goes to the zones in a catalog copy at once (init's first copy is the
+	 * first snapshot's); until one has, config-sealed-pushed is 0 and every writer tries */
+	unpushed = catalog_meta_get(x->cat, "config-sealed-pushed", v, sizeof v) == 0 && !strcmp(v, "0");
 	if (now > before) {
 		snprintf(v, sizeof v, "%d", now);
 		if ((rc = catalog_meta_set(x->cat, "config-sealed", v, e)) < 0)
 			return rc;
+		unpushed = writable != 2;
+	}
+	if (unpushed) {
 		err_clear(&we);
-		if (before > 0 && catalog_copy_push(x->cat, r, x->state_dir, NULL, &we) < 0)
-			fprintf(stderr, "pgtimefs: warning: the config is resealed, but the catalog copy that records it "
-					"failed: %s\n", we.msg);
+		if (catalog_copy_push(x->cat, r, x->state_dir, NULL, &we) < 0) {
+			fprintf(stderr, "pgtimefs: warning: the catalog copy that records the config's seal failed: %s\n"
+					"HINT: the next command that writes tries again\n",
+				we.msg);
+			if ((rc = catalog_meta_set(x->cat, "config-sealed-pushed", "0", e)) < 0)
+				return rc;
+		} else if ((rc = catalog_meta_set(x->cat, "config-sealed-pushed", "1", e)) < 0) {
+			return rc;
+		}
 	}
 	return 0;
 }

@@ -104,11 +104,22 @@ fi
 pgt snapshot prod n1 "$T/data" >/dev/null || fail "a snapshot (a writer) failed"
 cmp -s "$Z3/config" "$T/config.save" || fail "the next writer did not reseal zone 3's config"
 pgt check >/dev/null || fail "check after the reseal is not clean"
-# the catalog copies carry the new level: a catalog recovered from them still requires it
-mv "$T/state" "$T/state.before-recover"
-pgt init --recover >/dev/null || fail "init --recover failed"
-[ "$(meta)" = 2 ] || fail "the recovered catalog lost the current seal (config-sealed $(meta))"
+# a writer that raises the level pushes a catalog copy that records it (key add pushes none
+# of its own)
 every_config cp "$T/config.old3"
+[ "$(meta 1)" = 1 ] || fail "could not set the catalog's config-sealed"
+newest=$(ls "$Z1/catalog" | tail -n 1)
+pgt key add --generate "$T/k2b.secret" >/dev/null || fail "key add (a writer) with old-sealed configs failed"
+[ "$(meta)" = 2 ] || fail "key add did not raise config-sealed ($(meta))"
+every_config cmp -s "$T/config.save" || fail "key add did not reseal every zone's config"
+[ "$(ls "$Z1/catalog" | tail -n 1)" != "$newest" ] || fail "raising the seal level pushed no catalog copy"
+# recovery checks the seal as a writer does: from copies at level 2, old-sealed configs refused
+mv "$T/state" "$T/state.before-recover"
+every_config cp "$T/config.old3"
+expect_fail "init --recover with old-sealed configs" 1 pgt init --recover
+err_has "recovered the catalog from zone 1"
+err_has "it was replaced"
+[ "$(meta)" = 2 ] || fail "the recovered catalog lost the current seal (config-sealed $(meta))"
 expect_fail "an old-sealed config after recovery" 1 pgt list
 err_has "it was replaced"
 expect_fail "key add with an old-sealed config" 1 pgt key add --generate "$T/k3.secret"
