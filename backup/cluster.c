@@ -25,10 +25,23 @@ int backup_restore_point(catalog *c, const char *cluster, const struct backup_no
 	int rc = 0, coord = -1, in_tx = 0;
 	int64_t cl, rp;
 	*time_us = 0;
-	if (name)
+	if (name) {
+		/* recovery_target_name stops at the first record of a name: one name, one point */
 		snprintf(name_out, 96, "%s", name);
-	else {
-		timefmt_print(util_now_us(), 0, tmp);
+		if (c && catalog_cluster_find(c, cluster, &cl, NULL) == 0 &&
+		    (rc = catalog_restore_point_named(c, cl, name, e)) != ERR_NOTFOUND) {
+			if (rc == 0) {
+				rc = err_set(e, ERR_EXISTS, "cluster %s has a restore point called %s already", cluster, name);
+				err_hint(e, "give each restore point a name of its own: recovery to a name stops at its first "
+					    "point");
+			}
+			free(rn);
+			return rc;
+		}
+		rc = 0;
+	} else {
+		/* microseconds: two points in one second get names of their own */
+		timefmt_print(util_now_us(), 1, tmp);
 		snprintf(name_out, 96, "pgtimefs-%s", tmp);
 	}
 	for (int i = 0; i < n && rc == 0; i++) {

@@ -556,6 +556,8 @@ static int local_filter(void *ctx, const char *rel, const struct stat *st)
 		return WALK_SKIP;
 	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode) && !S_ISLNK(st->st_mode))
 		return WALK_SKIP; /* sockets, fifos: PostgreSQL skips them too */
+	if (top && !strcmp(rel, "pg_wal") && S_ISLNK(st->st_mode))
+		return WALK_FOLLOW; /* initdb --waldir: a directory of the snapshot's own, as pg_basebackup writes it */
 	if (top) {
 		for (int i = 0; top_files[i]; i++)
 			if (!strcmp(rel, top_files[i]))

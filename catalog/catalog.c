@@ -1248,6 +1248,27 @@ int catalog_restore_point_add(catalog *c, int64_t cluster, const char *name, int
 	return rc;
 }
 
+int catalog_restore_point_named(catalog *c, int64_t cluster, const char *name, struct err *e)
+{
+	sqlite3_stmt *s;
+	int r;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT 1 FROM restore_points WHERE cluster = ?1 AND name = ?2 UNION ALL"
+			       " SELECT 1 FROM wal_restore_points w JOIN nodes n ON n.id = w.node"
+			       " WHERE n.cluster = ?1 AND w.name = ?2 LIMIT 1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "looking up a restore point");
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (r == SQLITE_ROW)
+		return 0;
+	if (r != SQLITE_DONE)
+		return db_err(c, e, "looking up a restore point");
+	return ERR_NOTFOUND;
+}
+
 int catalog_restore_point_node(catalog *c, int64_t rp, int64_t node, const char *lsn, struct err *e)
 {
 	sqlite3_stmt *s;

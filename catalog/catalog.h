@@ -240,6 +240,9 @@ int catalog_node_backup_set_pg(catalog *c, int64_t nb, const struct catalog_pg_i
 int catalog_restore_point_add(catalog *c, int64_t cluster, const char *name, int64_t time_us, int64_t snap,
 			      int64_t *id, struct err *e);
 int catalog_restore_point_node(catalog *c, int64_t rp, int64_t node, const char *lsn, struct err *e);
+/* 0 when cluster has a restore point called name (made by pgtimefs or seen in its WAL),
+ * ERR_NOTFOUND when not. */
+int catalog_restore_point_named(catalog *c, int64_t cluster, const char *name, struct err *e);
 
 /* A node backup as `list` shows it. */
 struct catalog_node_info {

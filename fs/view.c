@@ -206,7 +206,11 @@ static int rp_usable(const struct fs_view_node *vn, const struct catalog_wal_rp 
 	return fs_view_wal_shown(vn, &w, shown);
 }
 
-/* the newest restore point every node of the view can stop at: *idx in l, time in *t */
+/*
+ * The newest restore point every node of the view can stop at: *idx in l, time in *t. A name
+ * that a node's replay meets twice is passed over: recovery_target_name stops at the first
+ * record of that name, which would not be the point chosen here.
+ */
 static int pick_restore_point(const struct fs_view *v, const struct rps *l, int64_t *t)
 {
 	for (int i = 0; i < l->n; i++) {
@@ -218,13 +222,13 @@ static int pick_restore_point(const struct fs_view *v, const struct rps *l, int6
 			continue;
 		for (int k = 0; k < v->nnodes && all; k++) {
 			int found = 0;
-			for (int j = 0; j < l->n && !found; j++)
+			for (int j = 0; j < l->n && found < 2; j++)
 				if (!strcmp(l->v[j].name, l->v[i].name) && rp_usable(&v->nodes[k], &l->v[j])) {
-					found = 1;
+					found++;
 					if (l->v[j].time_us > newest)
 						newest = l->v[j].time_us;
 				}
-			all = found;
+			all = found == 1;
 		}
 		if (all) {
 			*t = newest;

@@ -431,6 +431,25 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 			goto out;
 		}
 		free(ver);
+		{
+			/* a snapshot by a pgtimefs before pg_wal links were followed (initdb --waldir):
+			 * copied as it is, the new server would use the original's WAL directory */
+			struct stat wst;
+			char tgt[256] = "";
+			snprintf(path, sizeof path, "%s/pg_wal", j->src);
+			if (lstat(path, &wst) == 0 && S_ISLNK(wst.st_mode)) {
+				ssize_t tl = readlink(path, tgt, sizeof tgt - 1);
+				tgt[tl > 0 ? tl : 0] = '\0';
+				rc = err_set(e, ERR_CORRUPT,
+					     "node %s: pg_wal in this snapshot is a symbolic link (to %s): the new server would "
+					     "write into that directory",
+					     m.nodes[i].name, tgt);
+				err_hint(e, "the snapshot was taken by an older pgtimefs from a server whose WAL lives outside "
+					    "its data directory; restore a snapshot taken since, or copy the view by hand and "
+					    "make pg_wal a directory");
+				goto out;
+			}
+		}
 		if ((rc = restore_pg_read_recovery(j->src, &j->rec, e)) < 0)
 			goto out;
 		if (o->consistent) {

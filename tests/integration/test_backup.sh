@@ -7,7 +7,9 @@
 P1=$(free_port) P2=$(free_port) P3=$(free_port)
 pg_init coord "$P1"
 pg_init w1 "$P2"
-pg_init w2 "$P3"
+# w2 keeps its WAL outside its data directory (pg_wal a symlink, initdb --waldir), as many
+# installations do: the snapshot must hold pg_wal as a directory of its own, never the link
+pg_init w2 "$P3" --waldir "$PGROOT/w2-wal"
 pg_start coord
 pg_start w1
 pg_start w2
@@ -105,6 +107,7 @@ check_node() {
 	local node=$1 port=$2
 	extract "prod/$S1/$node" "$T/x-$node" >/dev/null || fail "extract $node"
 	[ -f "$T/x-$node/backup_label" ] || fail "$node: no backup_label in the snapshot"
+	[ -d "$T/x-$node/pg_wal" ] && [ ! -L "$T/x-$node/pg_wal" ] || fail "$node: pg_wal in the snapshot is not a directory"
 	ls "$T/x-$node/pg_wal" | grep -q '^[0-9A-F]\{24\}$' || fail "$node: no WAL in the snapshot"
 	[ ! -e "$T/x-$node/postmaster.pid" ] || fail "$node: postmaster.pid was stored"
 	start_copy "$T/x-$node" "r-$node" "$port"
@@ -195,7 +198,20 @@ pgt restore-point prod before-upgrade >/dev/null || fail "restore-point"
 for p in $P1 $P2 $P3; do
 	grep -q "restore point \"before-upgrade\"" "$PGROOT/"*.log 2>/dev/null || true
 done
-ok "restore-point CLUSTER NAME"
+# a name in use is refused before any server gets a second point of that name (recovery to a
+# name stops at its first point); unnamed points are named to the microsecond, so two in one
+# second differ
+before=$(cat_q "SELECT count(*) FROM restore_points")
+expect_fail "a restore point name used twice" 1 pgt restore-point prod before-upgrade
+err_has "has a restore point called before-upgrade already"
+[ "$(cat_q "SELECT count(*) FROM restore_points")" = "$before" ] || fail "the refused restore point was recorded"
+pgt --json restore-point prod >"$T/rp1.json" && pgt --json restore-point prod >"$T/rp2.json" || fail "unnamed restore points"
+python3 - "$T/rp1.json" "$T/rp2.json" <<'PY2' || fail "two unnamed restore points share a name"
+import json, sys
+a, b = (json.load(open(p))["restore_point"] for p in sys.argv[1:])
+assert a != b and a.startswith("pgtimefs-") and "." in a, (a, b)
+PY2
+ok "restore-point CLUSTER NAME; a name in use refused; unnamed points named apart"
 pgt check >/dev/null || fail "check is not clean"
 ok "check is clean after failed and successful backups"
 echo "$CHECKS passed, 0 failed"

@@ -288,12 +288,35 @@ static void test_at_end(void **state)
 	free(buf);
 }
 
+/* A restore point name met twice in a node's replay is not chosen: PostgreSQL would stop at
+ * the first of the two */
+static void test_ambiguous_restore_point(void **state)
+{
+	struct fx *f = *state;
+	struct names x;
+	uint8_t *buf;
+	size_t len;
+	int64_t cl, nd;
+	check_ok(catalog_cluster_find(f->c, "c", &cl, E));
+	check_ok(catalog_node_find(f->c, cl, "n1", &nd, E));
+	check_ok(catalog_begin(f->c, E));
+	check_ok(catalog_wal_restore_point_add(f->c, nd, "000000010000000000000003", "rp1", S(17), 0x3000080, E));
+	check_ok(catalog_commit(f->c, E));
+	x = list_of(f->c, "c/at/2023-11-14T22:13:49Z", ""); /* a time no other test caches a view for */
+	check_ok(fs_loc_synth(NULL, &x.loc[1], &buf, &len, E));
+	buf = realloc(buf, len + 1);
+	buf[len] = 0;
+	assert_non_null(strstr((char *)buf, "\"restore_point\":null"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ambiguous_restore_point, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
