@@ -501,6 +501,26 @@ static void test_seek(void **state)
 	fs_reader_free(rd);
 }
 
+/* A file whose recorded size runs past its content (a damaged catalog): reads and seeks past
+ * the last piece fail as damage, instead of asking the catalog again forever */
+static void test_short_content(void **state)
+{
+	struct fixture *fx = *state;
+	fs_reader *rd = fs_reader_new(fx->r, fx->c, NULL);
+	for (int i = 0; i < NFILES; i++) {
+		const struct file *f = &fx->f[i];
+		uint64_t big = f->size + 3 * MIB, out;
+		uint8_t buf[8192];
+		if (!f->content)
+			continue;
+		assert_int_equal(fs_read(rd, f->content, big, f->size + MIB, buf, sizeof buf, 0, NULL), ERR_CORRUPT);
+		assert_int_equal(fs_seek(rd, f->content, big, f->size + MIB, 0, &out, NULL), ERR_CORRUPT);
+		if (f->size) /* the bytes it has still read */
+			assert_int_equal(fs_read(rd, f->content, big, 0, buf, 1, 0, NULL), 1);
+	}
+	fs_reader_free(rd);
+}
+
 /* --- fs_copy_to_fd --- */
 
 static void check_copy(fs_reader *rd, const struct fixture *fx, const struct file *f)
@@ -1217,6 +1237,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_prefetch_small_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seek, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
