@@ -187,6 +187,9 @@ static void entry_of(catalog *c, const struct fs_loc *dir, const struct fs_loc *
 	/* entry numbers of a deleted snapshot may come back in a later one: a new generation
 	 * makes the kernel drop an inode it still holds under that number */
 	ep->generation = l->kind == FS_ENTRY ? (uint64_t)l->nb : 1;
+	/* a .partial replaced as it grows may get its old row's number: its content tells them apart */
+	if (l->kind == FS_WALFILE && l->wal.content > 0)
+		ep->generation = (uint64_t)l->wal.content;
 	fs_stat_full(c, l, &ep->attr);
 	ep->attr.st_ino = ep->ino;
 	ep->attr_timeout = fs_immutable(l) ? LONG_TIMEOUT : SHORT_TIMEOUT;
@@ -446,7 +449,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	h->size = size;
 	handle_add(mnt_of(req), &h->link);
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->keep_cache = 1; /* the bytes never change: keep the pages between opens */
+	fi->keep_cache = fs_immutable(&l); /* the bytes never change: keep the pages between opens */
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(mnt_of(req), &h->link);
 }

@@ -593,7 +593,12 @@ int fs_loc_of_ino(catalog *c, uint64_t ino, struct fs_loc *out, struct err *e)
 
 int fs_immutable(const struct fs_loc *l)
 {
-	/* a view is fixed when it is made, an archived WAL file never changes */
+	/* a view is fixed when it is made, an archived WAL file never changes; but a streamed
+	 * .partial in CLUSTER/wal/NODE is replaced as it grows (a view keeps the one it took) */
+	if (l->kind == FS_WALFILE && !l->view) {
+		size_t n = strlen(l->wal.name);
+		return n < 8 || strcmp(l->wal.name + n - 8, ".partial") != 0;
+	}
 	return l->kind == FS_SNAPSHOT || l->kind == FS_ENTRY || l->kind == FS_WALFILE || l->kind == FS_AT ||
 	       l->kind == FS_AT_NODE || l->kind == FS_AT_PGWAL || l->kind == FS_AT_FILE;
 }

@@ -70,6 +70,34 @@ got_us=$(q "SELECT last_commit_us FROM wal WHERE name = '$seg.partial'")
 [ "$got_us" = "$want_us" ] || fail "$seg.partial's last commit is $got_us, pg_waldump says $want ($want_us)"
 ok "$seg.partial's last commit time is the server's last commit ($want), read from the page in progress"
 
+# the mount's CLUSTER/wal/NODE/ shows a streamed .partial as it is now: the file is replaced
+# as it grows (its row may even get the old row's number), and a read after that must not
+# come from the pages of the read before
+if [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+	. "$(dirname "$0")/mount_lib.sh"
+	mkdir -p "$T/mnt"
+	mount_fg partial "$T/mnt"
+	cat "$T/mnt/c/wal/n/$seg.partial" >"$T/scratch/m1" || fail "cat of $seg.partial through the mount"
+	"$PGT" wal-fetch c n "$seg.partial" "$T/scratch/f1" || fail "wal-fetch $seg.partial"
+	cmp -s "$T/scratch/m1" "$T/scratch/f1" || fail "$seg.partial through the mount differs from wal-fetch"
+	before=$(grep -c "\"file\":\"$seg.partial\"" "$T/stream.jsonl")
+	sql "$P" "INSERT INTO marks VALUES (1000)"
+	for i in $(seq 1 100); do
+		[ "$(grep -c "\"file\":\"$seg.partial\"" "$T/stream.jsonl")" -gt "$before" ] && break
+		sleep 0.1
+	done
+	[ "$i" -lt 100 ] || fail "$seg.partial was not stored again after a commit"
+	sleep 1.5 # nothing written: the partial stays as it is now
+	"$PGT" wal-fetch c n "$seg.partial" "$T/scratch/f2" || fail "wal-fetch $seg.partial"
+	! cmp -s "$T/scratch/f1" "$T/scratch/f2" || fail "the commit did not change $seg.partial"
+	cat "$T/mnt/c/wal/n/$seg.partial" >"$T/scratch/m2" || fail "second cat of $seg.partial"
+	cmp -s "$T/scratch/m2" "$T/scratch/f2" || fail "a second read of $seg.partial through the mount returns its old bytes"
+	stop_mount "$T/mnt" "$MPID"
+	ok "the mount shows a growing .partial as it is now, not the pages of an earlier read"
+else
+	echo "SKIP part: no FUSE here (root, /dev/fuse, fusermount3): the mount's view of a growing .partial not tested" >&2
+fi
+
 # the slot follows what is stored
 w=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn() - 1048576)")
 wait_seg "$w"
