@@ -168,6 +168,32 @@ static int start_one(const struct restore_pg *pg, struct restore_start_node *nd,
 	return 0;
 }
 
+/* pg_ctl stop -m fast of every node this start left running: a failed restore leaves no server
+ * behind (one that went on would promote, and its data directory is not complete) */
+static void stop_started(const struct restore_pg *pg, struct restore_start_node *nodes, int n, restore_note_fn note)
+{
+	char pgctl[RESTORE_PATH_MAX + 16], out[1024];
+	snprintf(pgctl, sizeof pgctl, "%s/pg_ctl", pg->bindir);
+	for (int i = 0; i < n; i++) {
+		char *argv[] = {pgctl, "-D", (char *)nodes[i].dir, "-m", "fast", "-w", "-t", "60", "stop", NULL};
+		struct err se;
+		int status = -1;
+		if (!nodes[i].started)
+			continue;
+		if (postmaster_pid(nodes[i].dir) <= 0) { /* it stopped by itself (its log says why) */
+			nodes[i].started = 0;
+			continue;
+		}
+		err_clear(&se);
+		if (restore_proc_run(argv, NULL, 0, out, sizeof out, &status, &se) == 0 && status == 0) {
+			nodes[i].started = 0;
+			note_f(note, "node %s: stopped (the restore failed)", nodes[i].name);
+		} else {
+			note_f(note, "node %s: could not be stopped: run pg_ctl -D %s stop", nodes[i].name, nodes[i].dir);
+		}
+	}
+}
+
 /* Waits until the node leaves recovery; fills reached. */
 static int wait_promoted(struct restore_start_node *nd, restore_note_fn note)
 {
@@ -313,10 +339,14 @@ int restore_start_nodes(const struct restore_pg *pg, struct restore_start_node *
 			failed = i;
 		citus |= nodes[i].citus;
 	}
-	if (failed >= 0)
+	if (failed >= 0) {
+		stop_started(pg, nodes, n, note);
 		return err_set(e, ERR_IO, "node %s: %s", nodes[failed].name, nodes[failed].error);
-	if (citus && (rc = repoint_citus(nodes, n, note, e)) < 0)
+	}
+	if (citus && (rc = repoint_citus(nodes, n, note, e)) < 0) {
+		stop_started(pg, nodes, n, note);
 		return rc;
+	}
 	for (int i = 0; i < n; i++) {
 		PGconn *c = connect_node(&nodes[i]);
 		char val[64], why[512] = "";
@@ -329,6 +359,7 @@ int restore_start_nodes(const struct restore_pg *pg, struct restore_start_node *
 		PQfinish(c);
 		if (!nodes[i].answered) {
 			snprintf(nodes[i].error, sizeof nodes[i].error, "does not answer a query: %s", why);
+			stop_started(pg, nodes, n, note);
 			return err_set(e, ERR_IO, "node %s %s", nodes[i].name, nodes[i].error);
 		}
 	}

@@ -191,6 +191,9 @@ err_has "stopped before it reached the target"
 err_has "recovery ended before configured recovery target was reached"
 err_has "HINT:"
 [ -f "$R4/RESTORE-INCOMPLETE" ] && [ -f "$R4/coord/RESTORE-INCOMPLETE" ] || fail "no markers after a failed start"
+for d in "$R4"/*/; do
+	! as_pg "$PG_BIN/pg_ctl" -D "$d" status >/dev/null 2>&1 || fail "a server of the failed restore still runs in $d"
+done
 cat "$T/err"
 ok "a node that cannot reach its target: exit 1 with the end of its log, RESTORE-INCOMPLETE kept"
 
