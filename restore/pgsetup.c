@@ -415,6 +415,14 @@ int restore_pg_configure(const char *dir, const struct restore_pg *pg, const str
 	put_setting(buf, sizeof buf, &n, "recovery_target_action", "promote");
 	/* archive recovery needs a restore_command; one that finds nothing makes it read pg_wal/ */
 	put_setting(buf, sizeof buf, &n, "restore_command", "false");
+	/* shut for outgoing connections too: at the promotion, the apply workers of the backup's
+	 * logical subscriptions would connect to their publishers (the original's) and could take
+	 * their slots; the operator opens it with the network (next steps) */
+	if (n < sizeof buf)
+		n += (size_t)snprintf(buf + n, sizeof buf - n,
+				      "# logical replication off: the subscriptions would connect to the original's "
+				      "publishers\n");
+	put_setting(buf, sizeof buf, &n, "max_logical_replication_workers", "0");
 	if (n >= sizeof buf)
 		return err_set(e, ERR_INTERNAL, "postgresql.auto.conf of %s is too long", dir);
 	if ((rc = write_file(dir, "postgresql.auto.conf", buf, n, chown_to, uid, gid, e)) < 0)

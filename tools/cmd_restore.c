@@ -73,6 +73,12 @@ static int next_step(const struct restore_result *r, const char *dir, int i, cha
 			 "open network access: in each postgresql.conf set listen_addresses = '*', and in pg_hba.conf add a "
 			 "line above the reject lines, e.g. `host all all 10.0.0.0/8 scram-sha-256`; then restart the node");
 		return 1;
+	case 4:
+		snprintf(line, cap,
+			 "logical replication is off (max_logical_replication_workers = 0 in postgresql.auto.conf): the "
+			 "backup's subscriptions point at the original's publishers; point them elsewhere or drop them "
+			 "(ALTER SUBSCRIPTION ... DISABLE; ... SET (slot_name = NONE)) before you remove that line");
+		return 1;
 	}
 	return 0;
 }

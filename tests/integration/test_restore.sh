@@ -16,7 +16,24 @@
 # --- the fixture ---
 origin coord 5000
 origin w1 3000
+# a logical subscription on coord to a publisher outside the cluster: the restored coord must
+# not connect to it at its promotion (its apply worker would take the subscription's slot)
+PPUB=$(free_port)
+pg_init pub "$PPUB"
+echo "wal_level = logical" >>"$PGROOT/pub/postgresql.conf"
+pg_start pub
+sql "$PPUB" "CREATE TABLE s(id int PRIMARY KEY); CREATE PUBLICATION pub FOR TABLE s"
+sql "${PORT[coord]}" "CREATE TABLE s(id int PRIMARY KEY)"
+sql "${PORT[coord]}" "CREATE SUBSCRIPTION sub CONNECTION 'host=$SOCK port=$PPUB user=postgres dbname=postgres' PUBLICATION pub"
+slot_active() { sql "$PPUB" "SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = 'sub'), false)"; }
+for i in $(seq 1 100); do [ "$(slot_active)" = t ] && break; sleep 0.1; done
+[ "$(slot_active)" = t ] || fail "the origin's subscription never took its slot"
 views
+# the origin lets the slot go, after the WAL the views hold: a restored coord that started its
+# apply worker would take it
+sql "${PORT[coord]}" "ALTER SUBSCRIPTION sub DISABLE"
+for i in $(seq 1 100); do [ "$(slot_active)" = f ] && break; sleep 0.1; done
+[ "$(slot_active)" = f ] || fail "the origin's subscription did not let its slot go"
 restore_json rp1
 ok "fixture: ${#NODES[@]} nodes at $MNT/$C/at/$TV, rows coord=${ROWS[coord]} w1=${ROWS[w1]}"
 
@@ -131,6 +148,10 @@ for n in "${NODES[@]}"; do
 	rsql "$p" "INSERT INTO t VALUES (-1, 'writable')"
 done
 ok "each node promoted, row counts equal the origin's, shared_buffers 128MB, ALTER SYSTEM gone, writable"
+sleep 2 # a launcher that started an apply worker at the promotion would have connected by now
+[ "$(slot_active)" = f ] || fail "the restored coord connected to the original's publisher (its subscription took the slot)"
+[ "$(rsql "$(restored_port coord "$R")" "SHOW max_logical_replication_workers")" = 0 ] || fail "logical replication is on"
+ok "logical replication off in the restored cluster: its subscription did not reach the original's publisher"
 p=$(restored_port coord "$R")
 rc=0
 PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -h 127.0.0.1 -p "$p" -U postgres -d postgres -Atc "SELECT 1" >"$T/out" 2>"$T/err" || rc=$?
