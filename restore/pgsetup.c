@@ -273,15 +273,16 @@ out:
 	return rc;
 }
 
-/* Appends "key = 'value'\n" with quotes doubled. */
+/* Appends "key = 'value'\n", quotes doubled and backslashes escaped (the server's config
+ * parser reads \ escapes inside quotes). */
 static void put_setting(char *buf, size_t cap, size_t *n, const char *key, const char *val)
 {
 	if (*n >= cap)
 		return;
 	*n += (size_t)snprintf(buf + *n, cap - *n, "%s = '", key);
 	for (; *val && *n + 4 < cap; val++) {
-		if (*val == '\'')
-			buf[(*n)++] = '\'';
+		if (*val == '\'' || *val == '\\')
+			buf[(*n)++] = *val;
 		buf[(*n)++] = *val;
 	}
 	if (*n < cap)

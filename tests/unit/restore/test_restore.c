@@ -312,7 +312,7 @@ static void test_pgsetup(void **state)
 	c.user = "postgres";
 	c.rec = &rec;
 	c.header = "restored from test";
-	snprintf(rec.target_name, sizeof rec.target_name, "it's");
+	snprintf(rec.target_name, sizeof rec.target_name, "it's a\\b");
 	assert_int_equal(restore_pg_configure(node, &pg, &c, 0, 0, 0, &e), 0);
 	snprintf(p, sizeof p, "%s/postgresql.conf", node);
 	s = slurp(p);
@@ -322,7 +322,9 @@ static void test_pgsetup(void **state)
 	s = slurp(p);
 	assert_non_null(strstr(s, "\nport = '5999'\n"));
 	assert_non_null(strstr(s, "\nshared_preload_libraries = 'citus'\n"));
-	assert_non_null(strstr(s, "\nrecovery_target_name = 'it''s'\n")); /* a name wins over the time */
+	/* a name wins over the time; quote doubled, backslash escaped (as the server reads them) */
+	assert_non_null(strstr(s, "\nrecovery_target_name = 'it''s a\\\\b'\n"));
+	assert_non_null(strstr(s, "\nmax_logical_replication_workers = '0'\n"));
 	assert_null(strstr(s, "recovery_target_time"));
 	assert_null(strstr(s, "work_mem"));
 	assert_non_null(strstr(s, "\nrecovery_target_action = 'promote'\n"));
