@@ -409,11 +409,11 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 	}
 	{
 		int use = -1, old = -1, unsealed = -1, altered = 0;
-		for (zone = 0; zone < zones_count(z) && use < 0; zone++) {
+		for (zone = 0; zone < zones_count(z); zone++) {
 			if (!text[zone])
 				continue;
 			rc = repo_config_verify(r->key, (const char *)text[zone], len[zone]);
-			if (rc == 0)
+			if (rc == 0 && use < 0)
 				use = zone;
 			else if (rc == REPO_CONFIG_OLD_MAC && old < 0)
 				old = zone;
@@ -421,6 +421,8 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 				unsealed = zone;
 			else if (rc == ERR_AUTH)
 				altered++;
+			if (rc == REPO_CONFIG_OLD_MAC || rc == ERR_NOTFOUND)
+				r->config_stale++;
 		}
 		if (use < 0 && old >= 0) {
 			use = old;
@@ -440,14 +442,6 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		r->config_zone = use;
 		if ((rc = repo_config_parse((const char *)text[use], len[use], &r->cfg, e)) < 0)
 			goto fail;
-		for (zone = 0; zone < zones_count(z); zone++) {
-			if (!text[zone])
-				continue;
-			rc = repo_config_verify(r->key, (const char *)text[zone], len[zone]);
-			if (rc == REPO_CONFIG_OLD_MAC || rc == ERR_NOTFOUND)
-				r->config_stale++;
-		}
-		rc = 0;
 	}
 	for (zone = 0; zone < ZONES_MAX; zone++)
 		free(text[zone]);

@@ -158,11 +158,8 @@ static int read_new_pass(char **pass, size_t *len, struct err *e)
 }
 
 /*
- * key add and key remove take the writer lock: two removes at once could otherwise each see
- * the other's key and remove the last two together.
- */
-/*
- * The repository opened for a key change, under the writer lock. Where this state directory
+ * The repository opened for a key change, under the writer lock (two removes at once could
+ * otherwise each see the other's key and remove the last two together). Where this state directory
  * has a catalog, it is opened as a writer's, so the config's seal is checked against what the
  * catalog remembers (and resealed) as for any writer: `key add` makes the new key file with
  * the config's KDF settings. Without a catalog there is nothing to check it against, and
