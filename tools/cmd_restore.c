@@ -229,8 +229,11 @@ int cmd_restore(struct ctx *x, int argc, char **argv)
 	}
 	if (!o.mount || !o.cluster || !o.time || !o.target)
 		return usage_error("%s\n(--from, --cluster, --time and --target are required)", restore_usage);
-	if (o.name && (!*o.name || strchr(o.name, '/') || strchr(o.name, ']')))
-		return usage_error("--name must be non-empty, without '/' or ']'");
+	/* both go into pgtimefs-cluster.conf: a section name, and an unquoted conninfo host */
+	if (o.name && (!*o.name || o.name[strcspn(o.name, "/] \t\r\n;#\"'\\")]))
+		return usage_error("--name must be non-empty, without '/', ']', blanks, quotes, backslashes, ';' or '#'");
+	if (o.socket_dir && o.socket_dir[strcspn(o.socket_dir, " \t\r\n'\\")])
+		return usage_error("--socket-dir must be a directory path without blanks, quotes or backslashes");
 	o.progress = !x->json && !x->quiet && isatty(2);
 	o.note = x->json || x->quiet ? NULL : note_stderr;
 	{

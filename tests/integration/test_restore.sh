@@ -58,6 +58,12 @@ expect_fail "non-empty target" 1 pgt restore --from "$MNT" --cluster $C --time $
 err_has "is not empty"
 [ "$(ls "$T/full")" = file ] || fail "the non-empty target was changed"
 ok "a non-empty target is refused and left alone"
+expect_fail "--name with a newline" 2 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R" --name "$(printf 'a\nb')"
+err_has "--name must be"
+expect_fail "--socket-dir with a blank" 2 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R" --socket-dir "$T/a b"
+err_has "--socket-dir must be"
+[ ! -e "$R" ] || fail "a refused restore made its target"
+ok "a --name or --socket-dir that would not survive pgtimefs-cluster.conf: usage error, nothing made"
 restore_json "" 
 expect_fail "--consistent without a restore point" 1 pgt restore --from "$MNT" --cluster $C --time $TV --target "$R" --consistent
 err_has "no cluster-wide restore point"
