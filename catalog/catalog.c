@@ -145,7 +145,7 @@ static const char *stmt_sql[S_COUNT] = {
 		     " FROM content_chunks cc LEFT JOIN chunks c ON c.id = cc.chunk LEFT JOIN packs p ON p.id = c.pack"
 		     " LEFT JOIN chunks b ON b.id = c.base LEFT JOIN packs bp ON bp.id = b.pack"
 		     " WHERE cc.content = ? AND cc.off >= (SELECT coalesce(max(off), 0) FROM content_chunks"
-		     " WHERE content = ?1 AND off <= ?2) ORDER BY cc.off LIMIT ?3",
+		     " WHERE content = ?1 AND off <= ?2) AND cc.off + cc.len > ?2 ORDER BY cc.off LIMIT ?3",
 	[S_PREV_NB] = "SELECT nb.id FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
 		      " WHERE nb.node = ? AND s.state = 'complete' ORDER BY s.time_us DESC LIMIT 1",
 	[S_ENTRY_NB] = "SELECT nb FROM entries WHERE id = ?",

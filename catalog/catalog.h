@@ -168,7 +168,8 @@ struct content_piece {
 	struct blob_loc loc;
 };
 
-/* Up to max pieces of content starting with the one that covers offset from. */
+/* Up to max pieces of content starting with the one that covers offset from; none when from
+ * is at or past the end of the last piece. */
 int catalog_content_pieces(catalog *c, int64_t content, uint64_t from, struct content_piece *out, size_t max,
 			   size_t *n, struct err *e);
 

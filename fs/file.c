@@ -133,11 +133,10 @@ ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off,
 	if (want > PIECES)
 		want = PIECES;
 	while (done < len && rc == 0) {
-		size_t n, before = done;
+		size_t n;
 		if ((rc = catalog_content_pieces(rd->c, content, off + done, rd->pieces, want, &n, e)) < 0)
 			break;
-		if (n == 0 || rd->pieces[n - 1].off + rd->pieces[n - 1].len <= off + before) {
-			/* (past the last piece the query gives that piece again: no progress, ever) */
+		if (n == 0) {
 			rc = err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
 			break;
 		}
@@ -227,9 +226,7 @@ int fs_seek(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, int hol
 		int rc;
 		if ((rc = catalog_content_pieces(rd->c, content, pos, rd->pieces, PIECES, &n, e)) < 0)
 			return rc;
-		if (n == 0)
-			break;
-		if (rd->pieces[n - 1].off + rd->pieces[n - 1].len <= pos)
+		if (n == 0) /* the pieces cover the whole size, holes included */
 			return err_set(e, ERR_CORRUPT, "content %lld ends before its size", (long long)content);
 		for (size_t i = 0; i < n; i++) {
 			const struct content_piece *p = &rd->pieces[i];

@@ -725,6 +725,11 @@ static void test_content_pieces(void **state)
 			assert_int_equal(p[0].off, cases[i].first);
 		}
 	}
+	/* at or past the end: nothing (no piece covers it) */
+	check_ok(catalog_content_pieces(c, ct, 2600, p, 8, &n, E));
+	assert_int_equal(n, 0);
+	check_ok(catalog_content_pieces(c, ct, 1u << 30, p, 8, &n, E));
+	assert_int_equal(n, 0);
 	/* max bounds the answer */
 	check_ok(catalog_content_pieces(c, ct, 1200, p, 2, &n, E));
 	assert_int_equal(n, 2);
