@@ -32,7 +32,14 @@
 # Targets (each reported PASS/FAIL; a failed target does not change the exit status):
 #   1. first snapshot wall time: pgtimefs <= 0.5 x restic
 #   2. after overwriting PAGE_FRACTION of every relation file's pages: bytes added to one
-#      pgtimefs zone <= 0.25 x bytes added to the restic repository; wall time <= 0.5 x restic
+#      pgtimefs zone <= 0.25 x bytes added to the restic repository; wall time <= 0.5 x restic.
+#      The issue's "new bytes stored ... what restic adds" is measured three ways, each its
+#      own PASS/FAIL line: stored bytes (zone growth, catalog copy included, against restic's
+#      repository growth) with the pages PAGE_CONTENT gives; raw new bytes (pgtimefs'
+#      new_bytes against the figure restic prints as "Added to the repository"); and both
+#      again after a fourth snapshot that overwrites other pages with the other content
+#      (OTHER_CONTENT=0 leaves it out). With random page bytes the stored-bytes target is
+#      out of reach of any tool: the bench prints those bytes' own ratio, the floor.
 #   3. unchanged third snapshot: pgtimefs time < 10% of its first; state dir growth < 1 MiB
 #   4. reading every file back: pgtimefs cat MB/s >= 2 x restic restore MB/s (pgtimefs
 #      cat >/dev/null timed; a second cold cat | sha256sum gives the digest)
@@ -86,15 +93,20 @@ pgt_snapshot() { run_timed "$1" "$PGT" --json snapshot "$CLUSTER" "$NODE" "$DATA
 restic_backup() { run_timed "$1" restic backup "$DATA"; }
 
 # both_snapshots N: snapshot N with each tool, cache dropped before each, and print what each
-# reported. Sets P_T P_RSS R_T R_RSS (seconds, KiB) and DZ DR DS (bytes added to one zone, to
-# the restic repository, to the pgtimefs state directory).
+# reported. Sets P_T P_RSS R_T R_RSS (seconds, KiB) and DZ DR DS (bytes written to one zone,
+# added to the restic repository, added to the pgtimefs state directory).
+# A zone keeps its 3 newest catalog copies, so from the fourth snapshot on a snapshot also
+# deletes one; DZ counts the files it wrote (new packs, the new catalog copy), not the net growth.
+zone_files() { find "$ZONE" -type f -printf '%P %s\n'; }
 both_snapshots() {
-	local n=$1 z0 r0 s0
-	z0=$(dub "$ZONE") r0=$(dub "$RESTIC_REPOSITORY") s0=$(dub "$STATE")
+	local n=$1 r0 s0
+	zone_files >"$W/zone.before"
+	r0=$(dub "$RESTIC_REPOSITORY") s0=$(dub "$STATE")
 	drop_caches
 	pgt_snapshot "$L/pgt-snap$n"
 	P_T=$T_WALL P_RSS=$T_RSS
-	DZ=$(($(dub "$ZONE") - z0)) DS=$(($(dub "$STATE") - s0))
+	DZ=$(zone_files | awk 'NR == FNR { had[$1] = 1; next } !($1 in had) { s += $2 } END { printf "%d", s }' "$W/zone.before" -)
+	DS=$(($(dub "$STATE") - s0))
 	drop_caches
 	restic_backup "$L/restic-snap$n"
 	R_T=$T_WALL R_RSS=$T_RSS
@@ -115,9 +127,12 @@ row "1 first snapshot (s)" "$P1_T" "$R1_T" "$RATIO1" "<= 0.5"
 row "  stored (MiB)" "$(mib $DZ)" "$(mib $DR)" "$(calc "$DZ / $DR")" "(info)"
 
 # ---------------------------------------------------------------- 2. modification
-echo "== 2. overwrite ${PAGE_FRACTION} of the pages of every relation file ($PAGE_CONTENT), second snapshot"
-LAST_LOG=$L/modify
-python3 - "$DATA" "$PAGE_FRACTION" "$SEED" "$PAGE_CONTENT" >"$L/modify" 2>&1 <<'PY'
+# modify_pages CONTENT SEED LOG: overwrite PAGE_FRACTION of the pages of every relation file of
+# $DATA with CONTENT (random or edit, see PAGE_CONTENT), chosen with SEED; LOG gets the counts,
+# and MOD_BYTES the bytes of the pages overwritten.
+modify_pages() {
+	LAST_LOG=$3
+	python3 - "$DATA" "$PAGE_FRACTION" "$2" "$1" >"$3" 2>&1 <<'PY'
 import os, random, re, sys
 root, frac, seed, content = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rx = re.compile(r'^[0-9]+(_fsm|_vm|_init)?(\.[0-9]+)?$')
@@ -150,7 +165,22 @@ for p in files:
 print(f"relation files: {len(files)}, pages: {pages}, overwritten: {touched} pages "
       f"({touched * 8192} bytes, {100.0 * touched / max(pages, 1):.2f}%) in {nfiles} files")
 PY
-cat "$L/modify"
+	cat "$3"
+	MOD_BYTES=$(sed -n 's/.* pages (\([0-9]*\) bytes.*/\1/p' "$3")
+}
+
+# restic_added FILE: the bytes of "Added to the repository: N UNIT (M UNIT stored)" in FILE,
+# restic's raw (uncompressed) new data
+restic_added() {
+	sed -n 's/^Added to the repository: *\([0-9.]*\) *\([KMGT]*i*B\).*/\1 \2/p' "$1" | awk '
+		{ m = 1; if ($2 == "KiB") m = 1024; else if ($2 == "MiB") m = 1048576
+		  else if ($2 == "GiB") m = 1073741824; else if ($2 == "TiB") m = 1099511627776
+		  printf "%.0f", $1 * m }'
+}
+
+echo "== 2. overwrite ${PAGE_FRACTION} of the pages of every relation file ($PAGE_CONTENT), second snapshot"
+modify_pages "$PAGE_CONTENT" "$SEED" "$L/modify"
+MOD2_BYTES=$MOD_BYTES
 sleep "$SETTLE"
 echo "waited $SETTLE s after the modification"
 both_snapshots 2
@@ -159,9 +189,24 @@ RATIO2B=$(calc "$PB2 / ($RB2 > 0 ? $RB2 : 1)")
 RATIO2T=$(calc "$P2_T / $R2_T")
 echo "second snapshot bytes added: pgtimefs $PB2 ($(mib $PB2) MiB, one zone), restic $RB2 ($(mib $RB2) MiB), ratio $RATIO2B (target <= 0.25)"
 echo "second snapshot wall time: pgtimefs ${P2_T} s (self-reported $(jfield "$L/pgt-snap2.out" milliseconds) ms), restic ${R2_T} s, ratio $RATIO2T (target <= 0.5)"
-target "2a second snapshot bytes <= 0.25x restic" "$RATIO2B <= 0.25"
+# The same change counted as raw bytes, before compression: pgtimefs' new_bytes (the raw bytes of
+# its new chunks) against restic's own "Added to the repository" figure (the raw bytes of its
+# new blobs; the stored figure is in parentheses there).
+PN2=$(jfield "$L/pgt-snap2.out" new_bytes)
+RN2=$(restic_added "$L/restic-snap2.out")
+RATIO2N=$(calc "$PN2 / (${RN2:-0} > 0 ? $RN2 : 1)")
+echo "second snapshot raw new bytes: pgtimefs new_bytes $PN2 ($(mib "$PN2") MiB), restic 'Added to the repository' ${RN2:-?} ($(mib "${RN2:-0}") MiB), ratio $RATIO2N"
+if [ "$PAGE_CONTENT" = random ]; then
+	# random page bytes neither compress nor dedup: no tool stores fewer bytes than were written
+	echo "the $MOD2_BYTES bytes of random page contents alone are $(calc "$MOD2_BYTES / ($RB2 > 0 ? $RB2 : 1)")x restic's stored bytes: the floor of 2a for any tool"
+fi
+target "2a second snapshot bytes stored <= 0.25x restic ($PAGE_CONTENT pages)" "$RATIO2B <= 0.25"
+target "2a raw new bytes <= 0.25x restic's 'Added to the repository' ($PAGE_CONTENT pages)" "$RATIO2N <= 0.25"
 target "2b second snapshot time <= 0.5x restic" "$RATIO2T <= 0.5"
-row "2a second snapshot added (MiB)" "$(mib $PB2)" "$(mib $RB2)" "$RATIO2B" "<= 0.25"
+row "2a second snapshot stored (MiB)" "$(mib $PB2)" "$(mib $RB2)" "$RATIO2B" "<= 0.25"
+[ "$PAGE_CONTENT" = random ] &&
+	row "   random bytes written (MiB)" "$(mib "$MOD2_BYTES")" "-" "$(calc "$MOD2_BYTES / ($RB2 > 0 ? $RB2 : 1)")" "(floor of 2a)"
+row "   raw new bytes (MiB)" "$(mib "$PN2")" "$(mib "${RN2:-0}")" "$RATIO2N" "<= 0.25"
 row "2b second snapshot (s)" "$P2_T" "$R2_T" "$RATIO2T" "<= 0.5"
 
 # ---------------------------------------------------------------- 3. unchanged
@@ -176,6 +221,29 @@ target "3b unchanged snapshot state growth < 1 MiB" "$SG < 1048576"
 row "3a unchanged snapshot (s)" "$P3_T" "$R3_T" "$RATIO3" "< 0.1 of pgtimefs 1st"
 row "3b state dir growth (bytes)" "$SG" "-" "-" "< 1048576"
 row "   repository growth (bytes)" "$DZ" "$DR" "-" "(info)"
+
+# ---------------------------------------------------------------- 2, other page contents
+# Target 2a again on the other reading of "overwriting a page": the same fraction of other
+# pages (the next seed), now written with the other PAGE_CONTENT, then a fourth snapshot by
+# each tool. Left out with OTHER_CONTENT=0.
+if [ "${OTHER_CONTENT:-1}" = 1 ]; then
+	OTHER=edit
+	[ "$PAGE_CONTENT" = edit ] && OTHER=random
+	echo "== 2a again: overwrite ${PAGE_FRACTION} of the pages of every relation file ($OTHER), fourth snapshot"
+	modify_pages "$OTHER" "$((SEED + 1))" "$L/modify-other"
+	sleep "$SETTLE"
+	both_snapshots 4
+	PN4=$(jfield "$L/pgt-snap4.out" new_bytes)
+	RN4=$(restic_added "$L/restic-snap4.out")
+	RATIO4B=$(calc "$DZ / ($DR > 0 ? $DR : 1)")
+	RATIO4N=$(calc "$PN4 / (${RN4:-0} > 0 ? $RN4 : 1)")
+	echo "fourth snapshot bytes added: pgtimefs $DZ ($(mib $DZ) MiB, one zone), restic $DR ($(mib $DR) MiB), ratio $RATIO4B; raw new bytes $(mib "$PN4") MiB against $(mib "${RN4:-0}") MiB, ratio $RATIO4N"
+	target "2a fourth snapshot bytes stored <= 0.25x restic ($OTHER pages)" "$RATIO4B <= 0.25"
+	target "2a raw new bytes <= 0.25x restic's 'Added to the repository' ($OTHER pages)" "$RATIO4N <= 0.25"
+	row "2a, $OTHER pages: stored (MiB)" "$(mib $DZ)" "$(mib $DR)" "$RATIO4B" "<= 0.25"
+	row "   raw new bytes (MiB)" "$(mib "$PN4")" "$(mib "${RN4:-0}")" "$RATIO4N" "<= 0.25"
+	row "   fourth snapshot (s)" "$P_T" "$R_T" "$(calc "$P_T / $R_T")" "(info)"
+fi
 
 # ---------------------------------------------------------------- 4. read back
 echo "== 4. read every file back"
@@ -288,7 +356,7 @@ ZONES_BYTES=$(du -sbc "$W/pgt/zone-a" "$W/pgt/zone-b" "$W/pgt/zone-c" | tail -n 
 STATE_BYTES=$(dub "$STATE")
 RESTIC_BYTES=$(dub "$RESTIC_REPOSITORY")
 echo
-echo "== sizes (du -sb, after 3 snapshots)"
+echo "== sizes (du -sb, after all snapshots)"
 echo "data dir:               $DATA_BYTES bytes ($(mib "$DATA_BYTES") MiB)"
 echo "pgtimefs one zone:      $ZONE_BYTES bytes ($(mib "$ZONE_BYTES") MiB); 3 zones $(mib "$ZONES_BYTES") MiB; state dir $(mib "$STATE_BYTES") MiB"
 echo "restic repository:      $RESTIC_BYTES bytes ($(mib "$RESTIC_BYTES") MiB)"
