@@ -73,24 +73,25 @@ void fs_read_ahead(fs_reader *rd, int64_t content, uint64_t from, uint64_t until
 /* the decoded chunk of piece p: from the cache, from a read-ahead worker, or decoded here */
 static int piece_data(fs_reader *rd, const struct content_piece *p, cache_ref **ref, uint8_t **plain, struct err *e)
 {
-	int rc;
+	int rc, pf = FS_PREFETCH_NONE;
 	*ref = NULL;
 	*plain = NULL;
 	if (rd->cache && (*ref = cache_get(rd->cache, p->chunk)))
 		return 0;
-	if (rd->cache && fs_prefetch_wait(rd->prefetch, p->chunk) && (*ref = cache_get(rd->cache, p->chunk)))
+	if (rd->cache && (pf = fs_prefetch_wait(rd->prefetch, p->chunk)) == FS_PREFETCH_WAITED &&
+	    (*ref = cache_get(rd->cache, p->chunk)))
 		return 0;
 	*plain = xmalloc(p->loc.raw ? p->loc.raw : 1);
 	if ((rc = store_read_blob_cached(rd->r, rd->codec, rd->cache, &p->loc, *plain, e)) < 0) {
 		free(*plain);
 		*plain = NULL;
-		return rc;
-	}
-	if (rd->cache) {
+	} else if (rd->cache) {
 		*ref = cache_put(rd->cache, p->chunk, *plain, p->loc.raw);
 		*plain = NULL;
 	}
-	return 0;
+	if (pf == FS_PREFETCH_CLAIMED)
+		fs_prefetch_done(rd->prefetch, p->chunk); /* after cache_put: its waiters look there */
+	return rc < 0 ? rc : 0;
 }
 
 static const uint8_t zeros[65536];

@@ -9,7 +9,7 @@
 struct job {
 	int64_t chunk;
 	struct blob_loc loc;
-	int busy; /* taken by a worker */
+	int busy; /* taken: 1 by a worker, 2 by a reader (fs_prefetch_wait) */
 };
 
 struct fs_prefetch {
@@ -160,16 +160,36 @@ void fs_prefetch_add(fs_prefetch *p, int64_t chunk, const struct blob_loc *loc)
 
 int fs_prefetch_wait(fs_prefetch *p, int64_t chunk)
 {
-	int waited = 0;
+	int k, rc = FS_PREFETCH_NONE;
 	if (!p)
-		return 0;
+		return rc;
 	pthread_mutex_lock(&p->mu);
-	while (!p->stop && find(p, chunk) >= 0) {
-		waited = 1;
+	while (!p->stop && (k = find(p, chunk)) >= 0) {
+		if (!p->jobs[k].busy) {
+			p->jobs[k].busy = 2;
+			rc = FS_PREFETCH_CLAIMED;
+			break;
+		}
+		rc = FS_PREFETCH_WAITED;
 		pthread_cond_wait(&p->done, &p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);
-	return waited;
+	return rc;
+}
+
+void fs_prefetch_done(fs_prefetch *p, int64_t chunk)
+{
+	int k;
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if ((k = find(p, chunk)) >= 0 && p->jobs[k].busy == 2) {
+		p->jobs[k].chunk = 0;
+		p->jobs[k].busy = 0;
+		trim(p);
+		pthread_cond_broadcast(&p->done);
+	}
+	pthread_mutex_unlock(&p->mu);
 }
 
 void fs_prefetch_stats(fs_prefetch *p, uint64_t *decoded, uint64_t *dropped)
