@@ -38,6 +38,7 @@
  */
 struct hlink {
 	struct hlink *prev, *next;
+	void *owned; /* freed with the handle (NULL: nothing) */
 };
 
 struct mnt {
@@ -68,10 +69,16 @@ struct tls {
 };
 
 struct dirh {
-	struct hlink link; /* first: a handle is freed through it */
+	struct hlink link; /* first: a handle is freed through it; link.owned: the window */
 	struct fs_loc loc;
 	off_t next_off;	 /* the offset after the last entry returned */
 	char last[256]; /* the name of that entry */
+	/* the window: the children of the last reply that had any, their names one after another
+	 * (each NUL-terminated) in link.owned; the first's next offset is win_first, and each
+	 * next one's is one more. A read resumed inside that reply (the caller's buffer filled
+	 * before the kernel used all of it) goes on after the name, as after next_off */
+	off_t win_first;
+	int win_n;
 };
 
 struct fileh {
@@ -100,6 +107,7 @@ static void handle_free(struct mnt *m, struct hlink *l)
 	l->prev->next = l->next;
 	l->next->prev = l->prev;
 	pthread_mutex_unlock(&m->hmu);
+	free(l->owned);
 	free(l);
 }
 
@@ -296,7 +304,38 @@ struct fill {
 	off_t off;   /* the offset of the next entry */
 	off_t skip;  /* entries to pass over first (a seek to an offset we did not just return) */
 	int full;
+	/* this reply's window (see struct dirh) */
+	char *win;
+	size_t win_len, win_cap;
+	off_t win_first;
+	int win_n;
 };
+
+/* adds name, the entry just put in the reply with next offset next, to f's window */
+static void window_add(struct fill *f, const char *name, off_t next)
+{
+	size_t n = strlen(name) + 1;
+	if (!f->win_n)
+		f->win_first = next;
+	if (f->win_len + n > f->win_cap) {
+		f->win_cap = f->win_cap ? 2 * f->win_cap + n : 4096 + n;
+		f->win = xrealloc(f->win, f->win_cap);
+	}
+	memcpy(f->win + f->win_len, name, n);
+	f->win_len += n;
+	f->win_n++;
+}
+
+/* the name in d's window whose next offset is off, or NULL */
+static const char *window_name(const struct dirh *d, off_t off)
+{
+	const char *p = d->link.owned;
+	if (!p || off < d->win_first || off >= d->win_first + d->win_n)
+		return NULL;
+	for (off_t i = d->win_first; i < off; i++)
+		p += strlen(p) + 1;
+	return p;
+}
 
 static int fill_cb(void *ctx, const struct fs_loc *child)
 {
@@ -327,6 +366,7 @@ static int fill_cb(void *ctx, const struct fs_loc *child)
 	f->used += n;
 	f->off++;
 	snprintf(f->d->last, sizeof f->d->last, "%s", name);
+	window_add(f, name, f->off);
 	return 0;
 }
 
@@ -337,6 +377,7 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 	struct tls *t = tls_get(m);
 	struct fill f;
 	char after[256];
+	const char *resume;
 	struct err e;
 	int rc;
 	if (!t) {
@@ -371,6 +412,10 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		/* the common case: go on after the last name returned, one indexed query */
 		snprintf(after, sizeof after, "%s", d->last);
 		f.off = off;
+	} else if (off > 2 && (resume = window_name(d, off))) {
+		/* resumed inside the last reply: after the name given there, one query too */
+		snprintf(after, sizeof after, "%s", resume);
+		f.off = off;
 	} else {
 		/* from the start, or a seek: count entries up to off */
 		after[0] = 0;
@@ -381,10 +426,17 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 	rc = fs_list(t->c, &d->loc, after, fill_cb, &f, &e);
 	if (rc < 0) {
 		free(f.buf);
+		free(f.win);
 		fuse_reply_err(req, errno_of(m, rc, &e));
 		return;
 	}
 	d->next_off = f.off;
+	if (f.win_n) {
+		free(d->link.owned);
+		d->link.owned = f.win;
+		d->win_first = f.win_first;
+		d->win_n = f.win_n;
+	}
 	fuse_reply_buf(req, f.buf, f.used);
 	free(f.buf);
 }

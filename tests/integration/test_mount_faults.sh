@@ -148,6 +148,69 @@ touch -d "$dmt" "$T/data" # the tree of $S2 again
 [ ! -e "$M/prod/latest/node1/new-in-s3" ] || fail "latest/node1 still shows a file of the deleted snapshot"
 ok "deleting the newest snapshot: latest points back to $S2 after $ms ms"
 
+# a listing read a few entries at a time (each getdents64 stops inside a reply, so the next one
+# resumes at an offset the mount did not end its last reply at) while a snapshot before the
+# reading position is deleted: every other entry once, none skipped (the mount goes on after
+# the name at that offset, not after as many entries counted again from the start)
+mkdir "$T/many"
+for i in $(seq 12); do
+	echo "$i" >"$T/many/f$i"
+	pgt snapshot many n1 "$T/many" >/dev/null
+done
+mapfile -t MANY < <(pgt --json list many | python3 -c 'import json,sys; [print(s["snapshot"]) for s in json.load(sys.stdin)["snapshots"]]')
+[ ${#MANY[@]} = 12 ] || fail "cluster many has ${#MANY[@]} snapshots, expected 12"
+within 2 test -d "$M/many/${MANY[11]}" >/dev/null || fail "cluster many is not in the mount after 2 s"
+timeout 60 python3 - "$M/many" "$T/rd" "${MANY[0]}" >"$T/rd.calls" <<'PY' &
+import ctypes, os, sys, time
+path, st, first = sys.argv[1:]
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_getdents64 = 217  # x86_64
+fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+buf = ctypes.create_string_buffer(100)  # two or three entries a call
+def batch():
+    n = libc.syscall(SYS_getdents64, fd, buf, len(buf))
+    if n < 0:
+        raise OSError(ctypes.get_errno(), "getdents64")
+    raw, pos, names = buf.raw[:n], 0, []
+    while pos < n:
+        reclen = int.from_bytes(raw[pos + 16:pos + 18], "little")
+        names.append(raw[pos + 19:pos + reclen].split(b"\0", 1)[0].decode())
+        pos += reclen
+    return names
+names, calls = [], 0
+while first not in names or len(names) < names.index(first) + 3:
+    b = batch()
+    calls += 1
+    if not b:
+        sys.exit("the listing ended before the reading position was reached: %r" % names)
+    names += b
+open(st + ".ready", "w").close()
+while not os.path.exists(st + ".go"):
+    time.sleep(0.05)
+time.sleep(0.5)
+while True:
+    b = batch()
+    calls += 1
+    if not b:
+        break
+    names += b
+open(st + ".names", "w").write("\n".join(names) + "\n")
+print(calls)
+PY
+RPID=$!
+cleanup_hooks+=("kill $RPID 2>/dev/null")
+within 20 test -e "$T/rd.ready" >/dev/null || fail "the slow lister did not start"
+pgt delete many "${MANY[0]}" >/dev/null || fail "delete ${MANY[0]} failed"
+touch "$T/rd.go"
+wait $RPID || fail "the slow lister failed"
+calls=$(cat "$T/rd.calls")
+for n in . .. latest at wal "${MANY[@]}"; do
+	c=$(grep -cxF -- "$n" "$T/rd.names") || true
+	[ "$c" = 1 ] || fail "a listing read in $calls getdents64 calls across a delete shows $n $c times (expected once): $(tr '\n' ' ' <"$T/rd.names")"
+done
+[ "$(wc -l <"$T/rd.names")" = 17 ] || fail "the listing has $(wc -l <"$T/rd.names") entries, expected 17: $(tr '\n' ' ' <"$T/rd.names")"
+ok "a listing read in $calls small getdents64 calls, with a snapshot before its position deleted meanwhile: every entry once, none skipped"
+
 # --- 9. unmount while a cp of a large file runs
 # cp writes into a pipe read slowly (1 MiB every 20 ms until $T/slow.fast exists), so it surely
 # still runs when the mount goes, with little of the file in the page cache ahead of it
