@@ -624,9 +624,11 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	for (int i = 0; i < n && !o->allow_tablespace_links; i++) {
 		struct restore_tblspc_hit hit;
 		const struct restore_recovery *rec = &jobs[i].rec;
-		if ((rc = restore_wal_tablespaces(jobs[i].dst, rec->target_time[0] ? t_us : 0, rec->target_name, &hit,
-						  e)) < 0) {
+		if ((rc = restore_wal_tablespaces(jobs[i].dst, rec->target_time[0] ? t_us : 0, rec->target_name,
+						  o->cancel, &hit, e)) < 0) {
 			err_prefix(e, "node %s", m.nodes[i].name);
+			if (o->cancel && atomic_load(o->cancel))
+				err_hint(e, "remove %s and run the restore again", target);
 			goto out;
 		}
 		if (hit.found) {

@@ -139,8 +139,13 @@ static int list_segments(const char *waldir, struct seg **out, size_t *n, struct
 	return 0;
 }
 
-int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_name, struct restore_tblspc_hit *hit,
-			    struct err *e)
+static int cancelled(const atomic_int *cancel)
+{
+	return cancel && atomic_load(cancel);
+}
+
+int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_name, const atomic_int *cancel,
+			    struct restore_tblspc_hit *hit, struct err *e)
 {
 	struct scan s = {stop_us, stop_name, 0, hit};
 	struct walread_cb cb = {on_xact, on_rp, NULL, &s, on_ts};
@@ -176,8 +181,13 @@ int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_n
 			rc = err_sys(e, ERR_IO, "cannot open %s", full);
 			goto out;
 		}
-		while (!s.stopped && !hit->found && (got = read(fd, buf, PIECE)) > 0)
+		while (!s.stopped && !hit->found && !cancelled(cancel) && (got = read(fd, buf, PIECE)) > 0)
 			walread_feed(r, buf, (size_t)got, &cb);
+		if (cancelled(cancel)) {
+			rc = err_set(e, ERR_INTERNAL, "interrupted while reading the WAL in %s", waldir);
+			close(fd);
+			goto out;
+		}
 		if (got < 0 && !s.stopped && !hit->found) {
 			rc = err_sys(e, ERR_IO, "cannot read %s", full);
 			close(fd);

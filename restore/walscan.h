@@ -15,6 +15,7 @@
 #ifndef PGTIMEFS_RESTORE_WALSCAN_H
 #define PGTIMEFS_RESTORE_WALSCAN_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "backup/walread.h"
@@ -30,9 +31,11 @@ struct restore_tblspc_hit {
  * Scans dir (a node's data directory: backup_label and pg_wal/ in it). stop_us: the recovery
  * target time (Unix microseconds; 0 for none); stop_name: the recovery target name (NULL or
  * "" for none). Without a backup_label (a snapshot of a stopped server) every record in
- * pg_wal/ counts; a backup_label without a START WAL LOCATION is ERR_NOTFOUND.
+ * pg_wal/ counts; a backup_label without a START WAL LOCATION is ERR_NOTFOUND. cancel (may be
+ * NULL) is looked at between pieces of WAL read: once set, the scan stops with ERR_INTERNAL
+ * "interrupted".
  */
-int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_name, struct restore_tblspc_hit *hit,
-			    struct err *e);
+int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_name, const atomic_int *cancel,
+			    struct restore_tblspc_hit *hit, struct err *e);
 
 #endif

@@ -13,6 +13,7 @@
 #include "restore/copy.h"
 #include "restore/manifest.h"
 #include "restore/pgsetup.h"
+#include "restore/walscan.h"
 
 /* --- manifest --- */
 
@@ -358,6 +359,36 @@ static void test_pgsetup(void **state)
 	unit_rmdir(dir);
 }
 
+/* The WAL scan stops with "interrupted" once cancel is set, and reads on while it is not. */
+static void test_walscan_cancel(void **state)
+{
+	char dir[512], p[700];
+	struct restore_tblspc_hit hit;
+	struct err e;
+	atomic_int cancel = 0;
+	int fd;
+	(void)state;
+	unit_tmpdir(dir, sizeof dir);
+	snprintf(p, sizeof p, "%s/pg_wal", dir);
+	assert_int_equal(util_mkdir_p(p, 0700, NULL), 0);
+	/* two segments of 16 MiB of zeros: no record in them, and read to their end */
+	for (int i = 1; i <= 2; i++) {
+		snprintf(p, sizeof p, "%s/pg_wal/00000001000000000000000%d", dir, i);
+		assert_true((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600)) >= 0);
+		assert_int_equal(ftruncate(fd, 16 << 20), 0);
+		close(fd);
+	}
+	err_clear(&e);
+	assert_int_equal(restore_wal_tablespaces(dir, 0, NULL, &cancel, &hit, &e), 0);
+	assert_int_equal(hit.found, 0);
+	assert_int_equal(restore_wal_tablespaces(dir, 0, NULL, NULL, &hit, &e), 0);
+	atomic_store(&cancel, 1);
+	assert_int_equal(restore_wal_tablespaces(dir, 0, NULL, &cancel, &hit, &e), ERR_INTERNAL);
+	assert_non_null(strstr(e.msg, "interrupted"));
+	assert_int_equal(hit.found, 0);
+	unit_rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_copy_tree),
 		cmocka_unit_test(test_copy_split),
 		cmocka_unit_test(test_pgsetup),
+		cmocka_unit_test(test_walscan_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
