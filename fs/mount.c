@@ -79,6 +79,10 @@ struct dirh {
 	 * before the kernel used all of it) goes on after the name, as after next_off */
 	off_t win_first;
 	int win_n;
+	/* the kernel sends one readdir of an open directory at a time, but an interrupted one
+	 * may still run here when the next comes: the window is only touched under mu (a
+	 * default mutex, so freeing the handle needs no destroy) */
+	pthread_mutex_t mu;
 };
 
 struct fileh {
@@ -284,6 +288,7 @@ static void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	}
 	d = xcalloc(1, sizeof *d);
 	d->loc = l;
+	pthread_mutex_init(&d->mu, NULL);
 	handle_add(mnt_of(req), &d->link);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	if (fs_immutable(&l)) {
@@ -370,7 +375,7 @@ static int fill_cb(void *ctx, const struct fs_loc *child)
 	return 0;
 }
 
-static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+static void readdir_locked(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
 {
 	struct mnt *m = mnt_of(req);
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
@@ -439,6 +444,14 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
 	}
 	fuse_reply_buf(req, f.buf, f.used);
 	free(f.buf);
+}
+
+static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	pthread_mutex_lock(&d->mu);
+	readdir_locked(req, size, off, fi, plus);
+	pthread_mutex_unlock(&d->mu);
 }
 
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)

@@ -21,6 +21,7 @@ struct fs_prefetch {
 	struct job *jobs;
 	int depth, head, count;
 	int stop;
+	int waiting; /* readers in fs_prefetch_wait's cond_wait */
 	pthread_t *threads;
 	int nthreads;
 	uint64_t decoded, dropped;
@@ -161,7 +162,7 @@ void fs_prefetch_add(fs_prefetch *p, int64_t chunk, const struct blob_loc *loc)
 int fs_prefetch_wait(fs_prefetch *p, int64_t chunk)
 {
 	int k, rc = FS_PREFETCH_NONE;
-	if (!p)
+	if (!p || chunk <= 0)
 		return rc;
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop && (k = find(p, chunk)) >= 0) {
@@ -171,7 +172,9 @@ int fs_prefetch_wait(fs_prefetch *p, int64_t chunk)
 			break;
 		}
 		rc = FS_PREFETCH_WAITED;
+		p->waiting++;
 		pthread_cond_wait(&p->done, &p->mu);
+		p->waiting--;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return rc;
@@ -180,7 +183,7 @@ int fs_prefetch_wait(fs_prefetch *p, int64_t chunk)
 void fs_prefetch_done(fs_prefetch *p, int64_t chunk)
 {
 	int k;
-	if (!p)
+	if (!p || chunk <= 0)
 		return;
 	pthread_mutex_lock(&p->mu);
 	if ((k = find(p, chunk)) >= 0 && p->jobs[k].busy == 2) {
@@ -189,6 +192,19 @@ void fs_prefetch_done(fs_prefetch *p, int64_t chunk)
 		trim(p);
 		pthread_cond_broadcast(&p->done);
 	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+void fs_prefetch_state(fs_prefetch *p, int *queued, int *claimed, int *waiting)
+{
+	pthread_mutex_lock(&p->mu);
+	*queued = *claimed = 0;
+	for (int i = 0; i < p->count; i++) {
+		const struct job *j = &p->jobs[(p->head + i) % p->depth];
+		*queued += j->chunk && !j->busy;
+		*claimed += j->chunk && j->busy == 2;
+	}
+	*waiting = p->waiting;
 	pthread_mutex_unlock(&p->mu);
 }
 

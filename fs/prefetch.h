@@ -46,6 +46,8 @@ int fs_prefetch_wait(fs_prefetch *p, int64_t chunk);
 /* Ends the claim on chunk (fs_prefetch_wait returned CLAIMED) and wakes its waiters. */
 void fs_prefetch_done(fs_prefetch *p, int64_t chunk);
 
+/* Jobs queued and not taken, jobs claimed by readers, and readers waiting (for tests). */
+void fs_prefetch_state(fs_prefetch *p, int *queued, int *claimed, int *waiting);
 /* Chunks decoded by the workers so far, and requests dropped because the queue was full. */
 void fs_prefetch_stats(fs_prefetch *p, uint64_t *decoded, uint64_t *dropped);
 

@@ -161,10 +161,12 @@ mapfile -t MANY < <(pgt --json list many | python3 -c 'import json,sys; [print(s
 [ ${#MANY[@]} = 12 ] || fail "cluster many has ${#MANY[@]} snapshots, expected 12"
 within 2 test -d "$M/many/${MANY[11]}" >/dev/null || fail "cluster many is not in the mount after 2 s"
 timeout 60 python3 - "$M/many" "$T/rd" "${MANY[0]}" >"$T/rd.calls" <<'PY' &
-import ctypes, os, sys, time
+import ctypes, os, platform, sys, time
 path, st, first = sys.argv[1:]
 libc = ctypes.CDLL(None, use_errno=True)
-SYS_getdents64 = 217  # x86_64
+SYS_getdents64 = {"x86_64": 217, "aarch64": 61}.get(platform.machine())
+if SYS_getdents64 is None:
+    sys.exit("no getdents64 syscall number known for " + platform.machine())
 fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
 buf = ctypes.create_string_buffer(100)  # two or three entries a call
 def batch():
@@ -187,7 +189,6 @@ while first not in names or len(names) < names.index(first) + 3:
 open(st + ".ready", "w").close()
 while not os.path.exists(st + ".go"):
     time.sleep(0.05)
-time.sleep(0.5)
 while True:
     b = batch()
     calls += 1
@@ -201,6 +202,9 @@ RPID=$!
 cleanup_hooks+=("kill $RPID 2>/dev/null")
 within 20 test -e "$T/rd.ready" >/dev/null || fail "the slow lister did not start"
 pgt delete many "${MANY[0]}" >/dev/null || fail "delete ${MANY[0]} failed"
+# the lister goes on only once a new listing no longer shows the deleted snapshot
+within 5 eval '! timeout 20 ls "$M/many" | grep -qxF -- "${MANY[0]}"' >/dev/null ||
+	fail "deleted snapshot ${MANY[0]} still listed in $M/many after 5 s"
 touch "$T/rd.go"
 wait $RPID || fail "the slow lister failed"
 calls=$(cat "$T/rd.calls")

@@ -451,21 +451,31 @@ static void test_read_prefetch_claim(void **state)
 	fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 0, 64); /* no workers: jobs stay queued */
 	size_t n;
 	struct content_piece *p = pieces_of(fx->c, f->content, &n);
-	struct claim_waiter w = {.pf = pf, .chunk = p[1].chunk};
+	struct claim_waiter w = {.pf = pf};
 	pthread_t th;
+	int queued, claimed, waiting;
 	assert_non_null(pf);
 	assert_true(n > 4);
+	w.chunk = p[1].chunk;
+	assert_int_equal(fs_prefetch_wait(pf, 0), FS_PREFETCH_NONE); /* a hole: never queued */
 
 	assert_int_equal(fs_prefetch_wait(pf, p[1].chunk), FS_PREFETCH_NONE); /* not queued */
 	fs_prefetch_add(pf, p[0].chunk, &p[0].loc);
 	fs_prefetch_add(pf, p[1].chunk, &p[1].loc);
 	/* queued behind p[0], which no worker takes: claimed, not waited for */
 	assert_int_equal(fs_prefetch_wait(pf, p[1].chunk), FS_PREFETCH_CLAIMED);
+	fs_prefetch_state(pf, &queued, &claimed, &waiting);
+	assert_int_equal(queued, 1);
+	assert_int_equal(claimed, 1);
 	/* a second reader of it waits until the claim ends */
 	assert_int_equal(pthread_create(&th, NULL, claim_wait, &w), 0);
-	usleep(100 * 1000);
+	for (int i = 0; i < 3000 && (fs_prefetch_state(pf, &queued, &claimed, &waiting), waiting == 0); i++)
+		usleep(10 * 1000);
+	assert_int_equal(waiting, 1);
 	assert_int_equal(__atomic_load_n(&w.returned, __ATOMIC_SEQ_CST), 0);
 	fs_prefetch_add(pf, p[1].chunk, &p[1].loc); /* claimed: not queued again */
+	fs_prefetch_state(pf, &queued, &claimed, &waiting);
+	assert_int_equal(queued + claimed, 2);
 	fs_prefetch_done(pf, p[1].chunk);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(w.rc, FS_PREFETCH_WAITED);
@@ -486,6 +496,10 @@ static void test_read_prefetch_claim(void **state)
 			check_reads(fx->c, rd, &fx->f[i], 30 + (uint64_t)i, 4 * MIB);
 		fs_prefetch_stats(pf, &decoded, &dropped);
 		assert_int_equal(decoded, 0);
+		/* every claim ended (a read that kept one would leave its chunk's readers waiting) */
+		fs_prefetch_state(pf, &queued, &claimed, &waiting);
+		assert_int_equal(claimed, 0);
+		assert_int_equal(waiting, 0);
 		fs_reader_free(rd);
 	}
 	fs_prefetch_free(pf);
@@ -761,6 +775,26 @@ static void test_damage(void **state)
 		check_corrupt(rd, f, off, 64 * 1024, MIB);
 		check_corrupt(rd, f, b->off, b->len, MIB); /* again: nothing wrong was cached */
 		check_read(rd, f, b->off + b->len, 64 * 1024, MIB);
+		fs_reader_free(rd);
+		fs_prefetch_free(pf);
+		cache_free(cache);
+	}
+
+	/* read-ahead with no worker: the read that needs the damaged chunk claims it, fails on
+	 * it, and still ends its claim */
+	{
+		chunk_cache *cache = cache_new(64 * MIB);
+		fs_prefetch *pf = fs_prefetch_new(fx->r, cache, 0, 64);
+		int queued, claimed, waiting;
+		rd = fs_reader_new(fx->r, fx->c, cache);
+		fs_reader_set_prefetch(rd, pf);
+		fs_read_ahead(rd, f->content, b->off, b->off + b->len);
+		fs_prefetch_state(pf, &queued, &claimed, &waiting);
+		assert_int_equal(queued, 1);
+		check_corrupt(rd, f, b->off, b->len, 0);
+		fs_prefetch_state(pf, &queued, &claimed, &waiting);
+		assert_int_equal(queued + claimed, 0);
+		assert_int_equal(fs_prefetch_wait(pf, b->chunk), FS_PREFETCH_NONE);
 		fs_reader_free(rd);
 		fs_prefetch_free(pf);
 		cache_free(cache);
