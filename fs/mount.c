@@ -781,6 +781,14 @@ static int snapset_has(const struct snapset *s, int64_t id)
 	return 0;
 }
 
+static int snapset_has_cluster(const struct snapset *s, int64_t cluster)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].cluster == cluster)
+			return 1;
+	return 0;
+}
+
 static void *watcher(void *arg)
 {
 	struct mnt *m = arg;
@@ -823,14 +831,19 @@ static void *watcher(void *arg)
 				{
 					/* "latest" may point elsewhere now (even with the same set of snapshots:
 					 * one may have come and gone between two looks): drop its name and its
-					 * cached target */
+					 * cached target, once per cluster of either set (each set is grouped by
+					 * cluster, so a cluster repeats only right after itself) */
 					for (int pass = 0; pass < 2; pass++) {
 						const struct snapset *set = pass ? &old : &cur;
 						for (size_t i = 0; i < set->n; i++) {
-							fuse_lowlevel_notify_inval_entry(
-								m->se, (fuse_ino_t)fs_ino_of(FS_CLUSTER, set->v[i].cluster), "latest", 6);
-							fuse_lowlevel_notify_inval_inode(
-								m->se, (fuse_ino_t)fs_ino_of(FS_LATEST, set->v[i].cluster), 0, 0);
+							int64_t cl = set->v[i].cluster;
+							if ((i > 0 && set->v[i - 1].cluster == cl) ||
+							    (pass && snapset_has_cluster(&cur, cl)))
+								continue;
+							fuse_lowlevel_notify_inval_entry(m->se, (fuse_ino_t)fs_ino_of(FS_CLUSTER, cl),
+											 "latest", 6);
+							fuse_lowlevel_notify_inval_inode(m->se, (fuse_ino_t)fs_ino_of(FS_LATEST, cl),
+											 0, 0);
 						}
 					}
 				}
