@@ -270,6 +270,15 @@ static int write_owned(const char *path, const char *text, const struct restore_
 	return rc;
 }
 
+/* the start phase's child: set by SIGINT/SIGTERM */
+static atomic_int start_cancel;
+
+static void on_start_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&start_cancel, 1);
+}
+
 /* The start phase in a child process as the servers' user; results come back through a pipe. */
 static int start_as_user(const struct restore_pg *pg, const struct restore_user *u, struct restore_start_node *sn, int n,
 			 restore_note_fn note, struct err *e)
@@ -288,12 +297,17 @@ static int start_as_user(const struct restore_pg *pg, const struct restore_user 
 	}
 	if (pid == 0) {
 		struct err ce;
+		struct sigaction sa;
 		err_clear(&ce);
 		close(pfd[0]);
-		signal(SIGINT, SIG_DFL); /* the caller may catch them; this child stops on them */
-		signal(SIGTERM, SIG_DFL);
+		/* Ctrl-C or SIGTERM while the nodes recover: stop the nodes started, then report */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_start_signal;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
 		if (restore_user_become(u, &ce) == 0)
-			restore_start_nodes(pg, sn, n, note, &ce);
+			restore_start_nodes(pg, sn, n, note, &start_cancel, &ce);
 		util_write_all(pfd[1], sn, (size_t)n * sizeof *sn);
 		util_write_all(pfd[1], &ce, sizeof ce);
 		_exit(ce.code ? 1 : 0);

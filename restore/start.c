@@ -194,8 +194,13 @@ static void stop_started(const struct restore_pg *pg, struct restore_start_node 
 	}
 }
 
+static int cancelled(const atomic_int *cancel)
+{
+	return cancel && atomic_load(cancel);
+}
+
 /* Waits until the node leaves recovery; fills reached. */
-static int wait_promoted(struct restore_start_node *nd, restore_note_fn note)
+static int wait_promoted(struct restore_start_node *nd, restore_note_fn note, const atomic_int *cancel)
 {
 	double t0 = util_mono(), last_note = t0;
 	pid_t seen = 0;
@@ -203,6 +208,11 @@ static int wait_promoted(struct restore_start_node *nd, restore_note_fn note)
 	char val[64], why[512] = "";
 	int rc = -1;
 	for (;;) {
+		if (cancelled(cancel)) {
+			snprintf(nd->error, sizeof nd->error, "interrupted while it recovered (%.0f s in)",
+				 util_mono() - t0);
+			goto out;
+		}
 		if (!c || PQstatus(c) != CONNECTION_OK) {
 			PQfinish(c);
 			c = connect_node(nd);
@@ -316,7 +326,7 @@ out:
 }
 
 int restore_start_nodes(const struct restore_pg *pg, struct restore_start_node *nodes, int n, restore_note_fn note,
-			struct err *e)
+			const atomic_int *cancel, struct err *e)
 {
 	int failed = -1, citus = 0, rc;
 	for (int i = 0; i < n; i++) {
@@ -335,13 +345,17 @@ int restore_start_nodes(const struct restore_pg *pg, struct restore_start_node *
 	for (int i = 0; i < n; i++) {
 		if (!nodes[i].started)
 			continue;
-		if (wait_promoted(&nodes[i], note) < 0 && failed < 0)
+		if (wait_promoted(&nodes[i], note, cancel) < 0 && failed < 0)
 			failed = i;
 		citus |= nodes[i].citus;
 	}
 	if (failed >= 0) {
 		stop_started(pg, nodes, n, note);
-		return err_set(e, ERR_IO, "node %s: %s", nodes[failed].name, nodes[failed].error);
+		err_set(e, ERR_IO, "node %s: %s", nodes[failed].name, nodes[failed].error);
+		if (cancelled(cancel))
+			err_hint(e, "the started nodes were stopped; start one again with pg_ctl -D DIR start (its "
+				    "recovery goes on where it stopped), or remove the target and run the restore again");
+		return ERR_IO;
 	}
 	if (citus && (rc = repoint_citus(nodes, n, note, e)) < 0) {
 		stop_started(pg, nodes, n, note);

@@ -7,11 +7,14 @@
  * (pg_is_in_recovery() false) while its postmaster lives, repoints the Citus metadata of
  * the coordinator (citus_update_node: every primary of pg_dist_node to the restored node of
  * the same group, by socket directory and port), and checks that every node answers a
- * query. A node that fails gets its error and the last lines of its log in its result; the
- * others keep running. Not thread-safe (one call at a time).
+ * query. A node that fails gets its error and the last lines of its log in its result, and
+ * every node started is then stopped, as on an interrupt (cancel): a failed start leaves no
+ * server running. Not thread-safe (one call at a time).
  */
 #ifndef PGTIMEFS_RESTORE_START_H
 #define PGTIMEFS_RESTORE_START_H
+
+#include <stdatomic.h>
 
 #include "common/err.h"
 #include "pgsetup.h"
@@ -36,9 +39,11 @@ typedef void (*restore_note_fn)(const char *line);
 
 /*
  * Starts and checks nodes[0..n); returns 0 when every node promoted and answered, else
- * ERR_IO with e naming the first failed node (details in each node's result).
+ * ERR_IO with e naming the first failed node (details in each node's result). cancel (may be
+ * NULL) is looked at while the nodes recover: once set, every started node is stopped and the
+ * call fails with "interrupted".
  */
 int restore_start_nodes(const struct restore_pg *pg, struct restore_start_node *nodes, int n, restore_note_fn note,
-			struct err *e);
+			const atomic_int *cancel, struct err *e);
 
 #endif
