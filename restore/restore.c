@@ -281,9 +281,9 @@ static void on_start_signal(int sig)
 
 /* The start phase in a child process as the servers' user; results come back through a pipe. */
 static int start_as_user(const struct restore_pg *pg, const struct restore_user *u, struct restore_start_node *sn, int n,
-			 restore_note_fn note, struct err *e)
+			 restore_note_fn note, atomic_int *cancel, struct err *e)
 {
-	int pfd[2], st = 0, rc;
+	int pfd[2], st = 0, rc, told = 0;
 	pid_t pid;
 	size_t want = (size_t)n * sizeof *sn + sizeof(struct err), got = 0;
 	uint8_t *buf;
@@ -306,6 +306,8 @@ static int start_as_user(const struct restore_pg *pg, const struct restore_user 
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+		if (cancel && atomic_load(cancel)) /* the caller's flag, set before the fork or during it */
+			atomic_store(&start_cancel, 1);
 		if (restore_user_become(u, &ce) == 0)
 			restore_start_nodes(pg, sn, n, note, &start_cancel, &ce);
 		util_write_all(pfd[1], sn, (size_t)n * sizeof *sn);
@@ -316,8 +318,14 @@ static int start_as_user(const struct restore_pg *pg, const struct restore_user 
 	buf = xmalloc(want);
 	while (got < want) {
 		ssize_t r = read(pfd[0], buf + got, want - got);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && errno == EINTR) {
+			/* a SIGTERM (or Ctrl-C) that reached only this process: pass it on, once */
+			if (cancel && atomic_load(cancel) && !told) {
+				kill(pid, SIGTERM);
+				told = 1;
+			}
 			continue;
+		}
 		if (r <= 0)
 			break;
 		got += (size_t)r;
@@ -750,7 +758,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 			sn[i].port = r->nodes[i].port;
 			sn[i].citus = m.nodes[i].citus_version != NULL;
 		}
-		rc = start_as_user(&pg, &u, sn, n, o->note, e);
+		rc = start_as_user(&pg, &u, sn, n, o->note, o->cancel, e);
 		for (int i = 0; i < n; i++) {
 			snprintf(r->nodes[i].reached, sizeof r->nodes[i].reached, "%s", sn[i].reached);
 			snprintf(r->nodes[i].error, sizeof r->nodes[i].error, "%s", sn[i].error);

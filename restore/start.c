@@ -168,6 +168,13 @@ static int start_one(const struct restore_pg *pg, struct restore_start_node *nd,
 	return 0;
 }
 
+/* whether a postmaster runs in dir (its pid file names a live process) */
+static int postmaster_runs(const char *dir)
+{
+	pid_t pid = postmaster_pid(dir);
+	return pid > 0 && kill(pid, 0) == 0;
+}
+
 /* pg_ctl stop -m fast of every node this start left running: a failed restore leaves no server
  * behind (one that went on would promote, and its data directory is not complete) */
 static void stop_started(const struct restore_pg *pg, struct restore_start_node *nodes, int n, restore_note_fn note)
@@ -178,6 +185,10 @@ static void stop_started(const struct restore_pg *pg, struct restore_start_node 
 		char *argv[] = {pgctl, "-D", (char *)nodes[i].dir, "-m", "fast", "-w", "-t", "60", "stop", NULL};
 		struct err se;
 		int status = -1;
+		/* a node whose pg_ctl start was cut short (a Ctrl-C) may have a postmaster anyway: the
+		 * target is new, so any server in it is this restore's */
+		if (!nodes[i].started && postmaster_runs(nodes[i].dir))
+			nodes[i].started = 1;
 		if (!nodes[i].started)
 			continue;
 		if (postmaster_pid(nodes[i].dir) <= 0) { /* it stopped by itself (its log says why) */
@@ -199,8 +210,8 @@ static int cancelled(const atomic_int *cancel)
 	return cancel && atomic_load(cancel);
 }
 
-/* Waits until the node leaves recovery; fills reached. */
-static int wait_promoted(struct restore_start_node *nd, restore_note_fn note, const atomic_int *cancel)
+/* Waits until the node leaves recovery; fills reached. t_phase: when the start phase began. */
+static int wait_promoted(struct restore_start_node *nd, restore_note_fn note, const atomic_int *cancel, double t_phase)
 {
 	double t0 = util_mono(), last_note = t0;
 	pid_t seen = 0;
@@ -209,8 +220,8 @@ static int wait_promoted(struct restore_start_node *nd, restore_note_fn note, co
 	int rc = -1;
 	for (;;) {
 		if (cancelled(cancel)) {
-			snprintf(nd->error, sizeof nd->error, "interrupted while it recovered (%.0f s in)",
-				 util_mono() - t0);
+			snprintf(nd->error, sizeof nd->error, "interrupted while it recovered (%.0f s after the start)",
+				 util_mono() - t_phase);
 			goto out;
 		}
 		if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -329,9 +340,16 @@ int restore_start_nodes(const struct restore_pg *pg, struct restore_start_node *
 			const atomic_int *cancel, struct err *e)
 {
 	int failed = -1, citus = 0, rc;
+	double t_phase = util_mono();
 	for (int i = 0; i < n; i++) {
 		struct err se;
 		err_clear(&se);
+		if (cancelled(cancel)) {
+			snprintf(nodes[i].error, sizeof nodes[i].error, "not started: interrupted");
+			if (failed < 0)
+				failed = i;
+			break;
+		}
 		if (start_one(pg, &nodes[i], &se) < 0) {
 			if (!nodes[i].error[0])
 				snprintf(nodes[i].error, sizeof nodes[i].error, "%s", se.msg);
@@ -345,16 +363,26 @@ int restore_start_nodes(const struct restore_pg *pg, struct restore_start_node *
 	for (int i = 0; i < n; i++) {
 		if (!nodes[i].started)
 			continue;
-		if (wait_promoted(&nodes[i], note, cancel) < 0 && failed < 0)
+		if (wait_promoted(&nodes[i], note, cancel, t_phase) < 0 && failed < 0)
 			failed = i;
 		citus |= nodes[i].citus;
 	}
 	if (failed >= 0) {
+		char running[512] = "";
+		size_t rn = 0;
 		stop_started(pg, nodes, n, note);
 		err_set(e, ERR_IO, "node %s: %s", nodes[failed].name, nodes[failed].error);
-		if (cancelled(cancel))
-			err_hint(e, "the started nodes were stopped; start one again with pg_ctl -D DIR start (its "
-				    "recovery goes on where it stopped), or remove the target and run the restore again");
+		for (int i = 0; i < n; i++)
+			if (nodes[i].started && rn < sizeof running)
+				rn += (size_t)snprintf(running + rn, sizeof running - rn, "%s%s", rn ? ", " : "",
+						       nodes[i].name);
+		if (running[0])
+			err_hint(e, "node%s %s could not be stopped: stop %s with pg_ctl -D DIR stop",
+				 strchr(running, ',') ? "s" : "", running, strchr(running, ',') ? "them" : "it");
+		else if (cancelled(cancel))
+			err_hint(e, "every node started was stopped; start one again with pg_ctl -D DIR start (one "
+				    "that had not promoted goes on recovering), or remove the target and run the "
+				    "restore again");
 		return ERR_IO;
 	}
 	if (citus && (rc = repoint_citus(nodes, n, note, e)) < 0) {

@@ -234,29 +234,36 @@ for f in "$PG_BIN"/*; do ln -s "$f" "$WB/"; done
 rm "$WB/pg_ctl"
 printf '#!/bin/sh\nexec "%s/pg_ctl" -o "-c recovery_min_apply_delay=1h" "$@"\n' "$PG_BIN" >"$WB/pg_ctl"
 chmod 755 "$WB/pg_ctl"
-R6=$T/ctrl-c
-P6=$(free_port 4)
-rc=0
-setsid "$PGT" restore --from "$MNT" --cluster $C --time "$TV" --target "$R6" --start --port "$P6" \
-	--socket-dir "$SOCK" --pg-bin "$WB" >"$T/out" 2>"$T/err" &
-pid=$!
-cleanup_hooks+=("stop_restored $R6")
-for i in $(seq 1 600); do [ "$(grep -c 'recovering' "$T/err")" = 2 ] && break; sleep 0.1; done
-[ "$(grep -c 'recovering' "$T/err")" = 2 ] || { cat "$T/err" >&2; fail "the nodes of $R6 did not start recovering"; }
-sleep 2
-kill -0 $pid 2>/dev/null || { cat "$T/err" >&2; fail "the restore with a delayed recovery ended by itself"; }
-for d in "$R6"/*/; do
-	as_pg "$PG_BIN/pg_ctl" -D "$d" status >/dev/null 2>&1 || fail "no server runs in $d before the interrupt"
-done
-kill -INT -- -$pid
-wait $pid || rc=$?
-[ "$rc" = 1 ] || { cat "$T/err" >&2; fail "restore --start interrupted while recovering: exit $rc, expected 1"; }
-err_has "interrupted while it recovered"
-err_has "were stopped"
-for d in "$R6"/*/; do
-	! as_pg "$PG_BIN/pg_ctl" -D "$d" status >/dev/null 2>&1 || fail "a server still runs in $d after the interrupt"
-done
-[ -f "$R6/RESTORE-INCOMPLETE" ] || fail "no RESTORE-INCOMPLETE after an interrupted start"
+# interrupted_start NAME SIGNAL KILL-TARGET: a restore --start of the delayed nodes gets SIGNAL,
+# sent to KILL-TARGET ("group": its whole process group, as a terminal's Ctrl-C; "parent": the
+# restore process alone, as `kill PID` or a service manager)
+interrupted_start() {
+	local R6=$T/$1 sig=$2 to=$3 P6 pid rc=0
+	P6=$(free_port 4)
+	setsid "$PGT" restore --from "$MNT" --cluster $C --time "$TV" --target "$R6" --start --port "$P6" \
+		--socket-dir "$SOCK" --pg-bin "$WB" >"$T/out" 2>"$T/err" &
+	pid=$!
+	cleanup_hooks+=("stop_restored $R6")
+	for i in $(seq 1 600); do [ "$(grep -c 'recovering' "$T/err")" = 2 ] && break; sleep 0.1; done
+	[ "$(grep -c 'recovering' "$T/err")" = 2 ] || { cat "$T/err" >&2; fail "the nodes of $R6 did not start recovering"; }
+	sleep 2
+	kill -0 $pid 2>/dev/null || { cat "$T/err" >&2; fail "the restore with a delayed recovery ended by itself"; }
+	for d in "$R6"/*/; do
+		as_pg "$PG_BIN/pg_ctl" -D "$d" status >/dev/null 2>&1 || fail "no server runs in $d before the $sig"
+	done
+	if [ "$to" = group ]; then kill -"$sig" -- -$pid; else kill -"$sig" $pid; fi
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || { cat "$T/err" >&2; fail "restore --start, SIG$sig to the $to while recovering: exit $rc, expected 1"; }
+	err_has "interrupted while it recovered"
+	err_has "every node started was stopped"
+	for d in "$R6"/*/; do
+		! as_pg "$PG_BIN/pg_ctl" -D "$d" status >/dev/null 2>&1 || fail "a server still runs in $d after SIG$sig to the $to"
+	done
+	[ -f "$R6/RESTORE-INCOMPLETE" ] || fail "no RESTORE-INCOMPLETE after an interrupted start"
+}
+interrupted_start ctrl-c INT group
 ok "Ctrl-C (SIGINT to the process group) while the nodes recover: both stopped, exit 1, 'interrupted', the target marked incomplete"
+interrupted_start term TERM parent
+ok "SIGTERM to the restore process alone while the nodes recover: passed on, both stopped, exit 1"
 
 echo "all $CHECKS checks passed"
