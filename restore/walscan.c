@@ -95,7 +95,7 @@ static int list_segments(const char *waldir, struct seg **out, size_t *n, struct
 		return err_sys(e, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "cannot list %s", waldir);
 	while ((de = readdir(d))) {
 		char part[9] = {0};
-		struct seg s;
+		struct seg s = {0};
 		if (strlen(de->d_name) != 24 || strspn(de->d_name, "0123456789ABCDEF") != 24)
 			continue;
 		if (!seg_size) {
