@@ -175,6 +175,19 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 	char *sqlmsg = NULL;
 	if (catalog_meta_get(c, "generation", val, sizeof val) == 0)
 		gen = strtoull(val, NULL, 10);
+	for (int i = 0; i < zones_count(r->z); i++) {
+		char **names;
+		size_t n;
+		if (zones_list(r->z, i, "catalog", &names, &n, NULL) < 0)
+			continue;
+		for (size_t j = 0; j < n; j++) {
+			char *end;
+			uint64_t g = strtoull(names[j], &end, 10);
+			if (!*end && strlen(names[j]) == 20 && g > gen)
+				gen = g;
+		}
+		zones_list_free(names, n);
+	}
 	gen++;
 	snprintf(val, sizeof val, "%" PRIu64, gen);
 	if ((rc = catalog_meta_set(c, "generation", val, e)) < 0)
@@ -244,7 +257,8 @@ static int cmp_cand(const void *a, const void *b)
 	return x->zone - y->zone;
 }
 
-int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *generation, int *zone, struct err *e)
+int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *generation, int *zone, char *skipped,
+			 size_t skipped_cap, struct err *e)
 {
 	struct cand *cands = NULL;
 	size_t nc = 0;
@@ -301,6 +315,23 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		if (rc == 0 && fsync(out) < 0)
 			rc = err_sys(&de, ERR_IO, "cannot fsync %s", tmp);
 		close(out);
+		if (rc == ERR_IO) {
+			/* this side failed (decoding reads fail as ERR_CORRUPT): an older copy would
+			 * only lose what this one holds */
+			*e = de;
+			err_prefix(e, "recovering generation %" PRIu64 " from zone %d", cands[k].gen, cands[k].zone + 1);
+			err_hint(e, "make room in %s (the catalog's state directory), then run init --recover again; "
+				    "nothing was installed", tmp);
+			goto out;
+		}
+		if (rc == 0 && catalog_schema_version(tmp) > CATALOG_SCHEMA_VERSION) {
+			rc = err_set(e, ERR_CONFIG,
+				     "generation %" PRIu64 " in zone %d is a catalog of schema %d, newer than this "
+				     "pgtimefs knows (%d)",
+				     cands[k].gen, cands[k].zone + 1, catalog_schema_version(tmp), CATALOG_SCHEMA_VERSION);
+			err_hint(e, "recover with the pgtimefs that wrote it (or a newer one); nothing was installed");
+			goto out;
+		}
 		if (rc == 0) {
 			/* a copy made by an older pgtimefs is migrated, as its local catalog would be */
 			int v = catalog_schema_version(tmp);
@@ -337,6 +368,18 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 				*generation = cands[k].gen;
 			if (zone)
 				*zone = cands[k].zone;
+			if (skipped) {
+				/* what newer generations were passed over (the same one failing in one zone
+				 * and read from another loses nothing) */
+				size_t l = 0;
+				skipped[0] = 0;
+				for (size_t q = 0; q < k; q++)
+					if (cands[q].gen > cands[k].gen && l < skipped_cap)
+						l += (size_t)snprintf(skipped + l, skipped_cap - l, "%szone %d generation %" PRIu64,
+								      l ? "; " : "", cands[q].zone + 1, cands[q].gen);
+				if (l && l < skipped_cap)
+					snprintf(skipped + l, skipped_cap - l, " (%s)", why);
+			}
 			goto out;
 		}
 		{

@@ -20,14 +20,25 @@
 #define CATALOG_COPY_MAGIC "PGTFCAT1"
 #define CATALOG_COPY_KEEP 3
 
-/* Writes a copy of c to every zone; *generation (may be NULL) gets its number. */
+/*
+ * Writes a copy of c to every zone; *generation (may be NULL) gets its number: one more than
+ * both the catalog's own count and the newest generation found in any zone, so a catalog
+ * rolled back (a state directory restored from an old backup) never writes over, or under,
+ * the copies already there.
+ */
 int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_t *generation, struct err *e);
 
 /*
  * Rebuilds the catalog at dest_path (which must not exist) from the newest good copy in
- * any zone; *generation and *zone tell which one was used.
+ * any zone; *generation and *zone tell which one was used. A copy that is damaged, of
+ * another repository or inconsistent is passed over for the next older one, and skipped
+ * (may be NULL, skipped_cap bytes) then names each newer generation passed over and why ("" when
+ * none was). A failure on this side (the recovered file cannot be written or synced) or a
+ * copy made by a newer pgtimefs stops the recovery with nothing installed instead: an older
+ * generation would lose what the newer one holds.
  */
-int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *generation, int *zone, struct err *e);
+int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *generation, int *zone, char *skipped,
+			 size_t skipped_cap, struct err *e);
 
 /*
  * Decodes one copy file (fd, for fuzzing and recovery) into out_fd; checks the repository id

@@ -165,6 +165,8 @@ static int errno_of(struct mnt *m, int rc, const struct err *e)
 	if (rc == ERR_NOTFOUND)
 		return ENOENT;
 	logmsg(m, "%s", e->msg);
+	if (rc == ERR_NOSPC) /* the table of at/ views is full (fs/view.h): the log says to remount */
+		return ENOSPC;
 	return EIO;
 }
 

@@ -253,9 +253,15 @@ int cmd_restore_point(struct ctx *x, int argc, char **argv)
 		return report(&e);
 	if ((rc = setup_catalog(x, 1, &e)) < 0 ||
 	    (rc = backup_restore_point(x->cat, argv[1], specs, n, argc == 3 ? argv[2] : NULL, 10000, 0, name, &time_us,
-				       &e)) < 0 ||
-	    (rc = catalog_copy_push(x->cat, x->repo, x->state_dir, &gen, &e)) < 0) {
+				       &e)) < 0) {
 		free(specs);
+		return report(&e);
+	}
+	if ((rc = catalog_copy_push(x->cat, x->repo, x->state_dir, &gen, &e)) < 0) {
+		free(specs);
+		err_prefix(&e, "restore point %s is recorded, but its catalog copy failed", name);
+		err_hint(&e, "fix the zone (space, permissions, mount), then run 'pgtimefs repair' to push the copy "
+			     "(do not make the restore point again)");
 		return report(&e);
 	}
 	free(specs);

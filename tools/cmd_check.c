@@ -19,6 +19,7 @@ struct checker {
 	struct ctx *x;
 	int read_data, repair;
 	int problems, fixed, unfixable;
+	int copies_missing; /* zones without a catalog copy */
 	uint64_t packs, bytes;
 	struct json j; /* problems array when --json */
 	struct progress prog;
@@ -59,6 +60,21 @@ static void fixed(struct checker *k, const char *fmt, ...)
 		return;
 	progress_end(&k->prog);
 	fputs("repaired: ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputs("\n", stdout);
+}
+
+static void unfixed(struct checker *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void unfixed(struct checker *k, const char *fmt, ...)
+{
+	va_list ap;
+	k->unfixable++;
+	if (k->x->json || k->x->quiet)
+		return;
+	progress_end(&k->prog);
+	fputs("not repaired: ", stdout);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -268,18 +284,23 @@ static void check_key(struct checker *k, int i, const char *id)
 		return;
 	}
 	problem(k, "key", i + 1, "zone %d lacks key file %s (or it is damaged)", i + 1, id);
-	for (int g = 0; k->repair && g < zones_count(r->z); g++) {
+	if (!k->repair)
+		return;
+	for (int g = 0; g < zones_count(r->z); g++) {
 		struct err e;
 		int done;
+		err_clear(&e);
 		if (g == i || !(buf = zone_key(r, g, rel, &len)))
 			continue;
 		done = zones_put_one(r->z, i, rel, buf, len, &e) == 0;
 		free(buf);
 		if (done) {
 			fixed(k, "key file %s copied from zone %d to zone %d", id, g + 1, i + 1);
-			break;
+			return;
 		}
+		report(&e);
 	}
+	unfixed(k, "key file %s in zone %d: no zone holds a good copy to take, or writing it failed (above)", id, i + 1);
 }
 
 /* config, keys and catalog copies in every zone */
@@ -295,20 +316,28 @@ static void check_zone_files(struct checker *k)
 		const char *why;
 		if (stat(zones_path(r->z, i), &st) < 0) {
 			problem(k, "zone-missing", i + 1, "zone %d (%s) is missing", i + 1, zones_path(r->z, i));
+			err_clear(&e);
 			if (k->repair && zones_create(r->z, &e) == 0)
 				fixed(k, "zone %d recreated", i + 1);
+			else if (k->repair)
+				unfixed(k, "zone %d cannot be made: %s", i + 1, e.msg);
 		}
 		if ((why = zone_config_fault(r, i))) {
 			char text[2048];
 			problem(k, "config", i + 1, "zone %d's config is %s", i + 1, why);
 			repo_config_seal(&r->cfg, r->key, text, sizeof text);
+			err_clear(&e);
 			if (k->repair && zones_put_one(r->z, i, "config", text, strlen(text), &e) == 0)
 				fixed(k, "config written to zone %d", i + 1);
+			else if (k->repair)
+				unfixed(k, "the config of zone %d cannot be written: %s", i + 1, e.msg);
 		}
 		for (size_t j = 0; j < nkeys; j++)
 			check_key(k, i, keys[j]);
-		if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0 || nc == 0)
+		if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0 || nc == 0) {
 			problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
+			k->copies_missing++;
+		}
 		zones_list_free(cats, nc);
 	}
 	zones_list_free(keys, nkeys);
@@ -346,12 +375,23 @@ static int run(struct ctx *x, int read_data, int repair)
 			report(&se);
 			k.unfixable++;
 		}
-		/* a fresh catalog copy in every zone */
-		if (catalog_copy_push(x->cat, x->repo, x->state_dir, NULL, &se) < 0) {
+		/* a fresh catalog copy in every zone, unless the catalog itself failed its check: a copy
+		 * of it would push the good copies out of the zones */
+		if (cat_problems) {
+			unfixed(&k, "the local catalog fails its consistency check (%d problem%s above): no copy of it "
+				    "was pushed",
+				cat_problems, cat_problems == 1 ? "" : "s");
+			k.unfixable += cat_problems - 1 + k.copies_missing;
+			if (!x->json)
+				fprintf(stderr, "HINT: move %s (and its -wal and -shm files) aside and run 'pgtimefs init "
+						"--recover' to install the newest good copy from the zones\n",
+					x->catalog_file);
+		} else if (catalog_copy_push(x->cat, x->repo, x->state_dir, NULL, &se) < 0) {
 			report(&se);
-			k.unfixable++;
-		} else if (k.problems) {
+			k.unfixable += k.copies_missing ? k.copies_missing : 1;
+		} else if (k.copies_missing) {
 			fixed(&k, "catalog copy written to every zone");
+			k.fixed += k.copies_missing - 1;
 		}
 	}
 	free(k.buf);

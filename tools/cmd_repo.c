@@ -19,6 +19,7 @@ static int init_recover(struct ctx *x)
 	struct err e;
 	uint64_t gen = 0;
 	int zone = 0, rc;
+	char skipped[ERR_MSG_MAX];
 	err_clear(&e);
 	if ((rc = setup_repo(x, &e)) < 0)
 		return report(&e);
@@ -38,8 +39,13 @@ static int init_recover(struct ctx *x)
 		snprintf(p, sizeof p, "%s-shm", x->catalog_file);
 		unlink(p);
 	}
-	if ((rc = catalog_copy_recover(x->repo, x->catalog_file, &gen, &zone, &e)) < 0)
+	if ((rc = catalog_copy_recover(x->repo, x->catalog_file, &gen, &zone, skipped, sizeof skipped, &e)) < 0)
 		return report(&e);
+	if (skipped[0])
+		fprintf(stderr,
+			"pgtimefs: WARNING: newer catalog copies could not be used: %s. The catalog recovered is "
+			"generation %" PRIu64 ": what was recorded after it (snapshots, archived WAL) is not in it\n",
+			skipped, gen);
 	/* the recovered catalog checks the config's seal as any writer does, and raises its record
 	 * of it when the zones hold a better seal than the copy knew */
 	if ((rc = setup_catalog(x, 1, &e)) < 0) {

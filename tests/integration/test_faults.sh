@@ -223,4 +223,31 @@ pgt init --recover >"$T/out"
 grep -q "zone 2" "$T/out" || { cat "$T/out"; fail "recovery did not fall over to zone 2"; }
 pgt check >/dev/null || true
 ok "a damaged catalog copy in zone 1: recovery uses zone 2"
+# --- a local catalog that fails its own check: repair says so and pushes no copy of it (a
+# copy would push the good ones out of the zones); init --recover brings the good one back
+pgt check >/dev/null || pgt repair >/dev/null || true
+pgt check >/dev/null || fail "check not clean before the catalog damage"
+newest=$(ls "$Z1/catalog" | tail -n 1)
+python3 - "$T/state/catalog.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA foreign_keys = OFF")
+db.execute("DELETE FROM chunks WHERE id = (SELECT min(chunk) FROM content_chunks)")
+db.commit()
+PY
+rc=0
+pgt repair >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || { cat "$T/out" "$T/err"; fail "repair of a damaged catalog: exit $rc, expected 1"; }
+grep -q "no copy of it was pushed" "$T/out" || { cat "$T/out"; fail "repair does not say the copy was held back"; }
+err_has "init --recover"
+for z in "$Z1" "$Z2" "$Z3"; do
+	[ "$(ls "$z/catalog" | tail -n 1)" = "$newest" ] || fail "repair pushed a copy of a damaged catalog to $z"
+done
+mv "$T/state/catalog.db" "$T/state/catalog.db.damaged"
+rm -f "$T/state/catalog.db-wal" "$T/state/catalog.db-shm"
+pgt init --recover >/dev/null
+pgt check >/dev/null || fail "check after recovering from the held-back copies is not clean"
+verify_cat_bulk "$T/data" prod/latest/n1
+ok "a damaged local catalog: repair exits 1, says so, pushes no copy; init --recover restores a clean one"
+
 echo "$CHECKS passed, 0 failed"

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <signal.h>
 
 #include "catalog/catalog.h"
 #include "catalog/copy.h"
@@ -1293,7 +1295,7 @@ static void test_copy_push_recover(void **state)
 	/* nothing to recover yet */
 	snprintf(dest, sizeof dest, "%s/recovered.db", f->dir);
 	err_clear(&e);
-	assert_int_equal(catalog_copy_recover(r, dest, &got_gen, &zone, &e), ERR_NOTFOUND);
+	assert_int_equal(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, &e), ERR_NOTFOUND);
 	assert_int_not_equal(access(dest, F_OK), 0);
 
 	check_ok(catalog_copy_push(c, r, f->state, &gen, E));
@@ -1308,7 +1310,7 @@ static void test_copy_push_recover(void **state)
 	snprintf(p, sizeof p, "%s/catalog-copy.sealed", f->state);
 	assert_int_not_equal(access(p, F_OK), 0);
 
-	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, E));
+	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, E));
 	assert_int_equal(got_gen, 1);
 	assert_int_equal(zone, 0);
 	back = open_cat(dest);
@@ -1321,7 +1323,7 @@ static void test_copy_push_recover(void **state)
 
 	/* dest must not exist */
 	err_clear(&e);
-	assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, &e), ERR_EXISTS);
+	assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, NULL, 0, &e), ERR_EXISTS);
 
 	/* more generations: the newest is recovered, only CATALOG_COPY_KEEP are kept */
 	for (int i = 0; i < 4; i++) {
@@ -1343,7 +1345,7 @@ static void test_copy_push_recover(void **state)
 		zones_list_free(names, n);
 	}
 	assert_int_equal(unlink(dest), 0);
-	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, E));
+	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, E));
 	assert_int_equal(got_gen, 5);
 	back = open_cat(dest);
 	same_snapshots(c, back);
@@ -1362,7 +1364,7 @@ static void test_copy_push_recover(void **state)
 		free(buf);
 	}
 	assert_int_equal(unlink(dest), 0);
-	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, E));
+	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, E));
 	assert_int_equal(got_gen, 5);
 	assert_int_equal(zone, 1);
 
@@ -1372,13 +1374,69 @@ static void test_copy_push_recover(void **state)
 		assert_int_equal(unlink(p), 0);
 	}
 	assert_int_equal(unlink(dest), 0);
-	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, E));
+	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, E));
 	assert_int_equal(got_gen, 4);
 	assert_int_equal(zone, 0);
 	back = open_cat(dest);
 	list_snaps(back, 0, &sl);
 	assert_int_equal(sl.n, 6);
 	catalog_close(back);
+
+	/* a catalog whose count went back (its state directory restored from an old backup):
+	 * the next copy is numbered after the newest in any zone (5, damaged, in zone 1), so it
+	 * is kept and recovered, never written under the others */
+	check_ok(catalog_meta_set(c, "generation", "1", E));
+	check_ok(catalog_copy_push(c, r, f->state, &gen, E));
+	assert_int_equal(gen, 6);
+	for (int i = 0; i < NZ; i++) {
+		copy_path(r, i, 6, p, sizeof p);
+		assert_int_equal(access(p, F_OK), 0);
+	}
+	assert_int_equal(unlink(dest), 0);
+	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, E));
+	assert_int_equal(got_gen, 6);
+
+	/* generation 6 damaged everywhere: 4 is installed (5 is damaged too), and the newer
+	 * generations passed over are named */
+	for (int i = 0; i < NZ; i++) {
+		uint8_t *buf;
+		size_t len;
+		copy_path(r, i, 6, p, sizeof p);
+		read_file(p, &buf, &len);
+		buf[len / 2] ^= 0x10;
+		write_file(p, buf, len);
+		free(buf);
+	}
+	{
+		char skipped[1024];
+		assert_int_equal(unlink(dest), 0);
+		check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, skipped, sizeof skipped, E));
+		assert_int_equal(got_gen, 4);
+		assert_non_null(strstr(skipped, "zone 1 generation 6"));
+		assert_non_null(strstr(skipped, "zone 3 generation 6"));
+		assert_non_null(strstr(skipped, "zone 1 generation 5"));
+		assert_null(strstr(skipped, "generation 4"));
+		assert_non_null(strstr(skipped, "does not authenticate"));
+	}
+
+	/* this side cannot write the recovered file (a file size limit, as a full disk would):
+	 * recovery stops with nothing installed instead of going on to an older copy */
+	{
+		struct rlimit old_lim, lim;
+		void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+		assert_int_equal(unlink(dest), 0);
+		assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_lim), 0);
+		lim = old_lim;
+		lim.rlim_cur = 8192;
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		err_clear(&e);
+		assert_int_equal(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, &e), ERR_IO);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_lim), 0);
+		signal(SIGXFSZ, old_sig);
+		assert_non_null(strstr(e.msg, "recovering generation 4 from zone 1"));
+		assert_non_null(strstr(e.hint, "nothing was installed"));
+		assert_int_not_equal(access(dest, F_OK), 0);
+	}
 
 	catalog_close(c);
 	repo_close(r);
@@ -1458,7 +1516,7 @@ static void test_copy_damage(void **state)
 		char dest[512];
 		snprintf(dest, sizeof dest, "%s/recovered.db", f->dir);
 		err_clear(&e);
-		assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, &e), ERR_CORRUPT);
+		assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, NULL, 0, &e), ERR_CORRUPT);
 		assert_non_null(strstr(e.msg, "generation 2"));
 		assert_non_null(strstr(e.msg, "generation 1"));
 		assert_int_not_equal(access(dest, F_OK), 0);
@@ -1491,7 +1549,7 @@ static void test_copy_renamed(void **state)
 	write_file(p, buf, len);
 	free(buf);
 	snprintf(dest, sizeof dest, "%s/recovered.db", f->dir);
-	check_ok(catalog_copy_recover(r, dest, &got, &zone, E));
+	check_ok(catalog_copy_recover(r, dest, &got, &zone, NULL, 0, E));
 	assert_int_equal(got, 1);
 	assert_int_equal(zone, 0);
 	repo_close(r);
@@ -1528,7 +1586,7 @@ static void test_copy_foreign(void **state)
 	free(buf);
 	snprintf(dest, sizeof dest, "%s/recovered.db", f->dir);
 	err_clear(&e);
-	assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, &e), ERR_CORRUPT);
+	assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, NULL, 0, &e), ERR_CORRUPT);
 	assert_int_not_equal(access(dest, F_OK), 0);
 	for (int i = 0; i < NZ; i++) {
 		copy_path(r, i, 7, p, sizeof p);
@@ -1553,7 +1611,7 @@ static void test_copy_foreign(void **state)
 	check_ok(decode_bytes(f, r, buf, len, NULL, E));
 	free(buf);
 	err_clear(&e);
-	assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, &e), ERR_CORRUPT);
+	assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, NULL, 0, &e), ERR_CORRUPT);
 	assert_non_null(strstr(e.msg, "another repository"));
 	assert_int_not_equal(access(dest, F_OK), 0);
 
