@@ -6,17 +6,6 @@
 #include "common/util.h"
 #include "tools.h"
 
-static int valid_name(const char *s)
-{
-	if (!*s || strlen(s) > 100 || !strcmp(s, ".") || !strcmp(s, "..") || !strcmp(s, "latest") ||
-	    !strcmp(s, "at") || !strcmp(s, "wal"))
-		return 0;
-	for (; *s; s++)
-		if (*s == '/' || (unsigned char)*s < 0x20)
-			return 0;
-	return 1;
-}
-
 int cmd_snapshot(struct ctx *x, int argc, char **argv)
 {
 	struct err e;
@@ -35,8 +24,8 @@ int cmd_snapshot(struct ctx *x, int argc, char **argv)
 	}
 	if (npos != 3)
 		return usage_error("usage: pgtimefs snapshot CLUSTER NODE DIR [--full]");
-	if (!valid_name(pos[0]) || !valid_name(pos[1]))
-		return usage_error("cluster and node names must be non-empty, without '/', and not 'latest', 'at' or 'wal'");
+	if (!tools_valid_name(pos[0]) || !tools_valid_name(pos[1]))
+		return usage_error("cluster and node names must be 1 to 100 bytes, without '/' or control characters, and not 'latest', 'at', 'wal' or 'restore.json'");
 	if ((rc = setup_catalog(x, 1, &e)) < 0)
 		return report(&e);
 	memset(&o, 0, sizeof o);

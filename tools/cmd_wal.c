@@ -39,17 +39,6 @@
 #define WAL_FETCH_FATAL 126
 #define WAL_COPY_INTERVAL_S 300
 
-static int valid_name(const char *s)
-{
-	if (!*s || strlen(s) > 100 || !strcmp(s, ".") || !strcmp(s, "..") || !strcmp(s, "latest") ||
-	    !strcmp(s, "at") || !strcmp(s, "wal"))
-		return 0;
-	for (; *s; s++)
-		if (*s == '/' || (unsigned char)*s < 0x20)
-			return 0;
-	return 1;
-}
-
 /*
  * The catalog copy policy of wal-push: a copy costs a VACUUM INTO of the whole catalog plus a
  * write to every zone, which grows with the catalog while a segment stays 16 MiB. So wal-push
@@ -92,8 +81,8 @@ int cmd_wal_push(struct ctx *x, int argc, char **argv)
 	if (argc != 4)
 		return usage_error("usage: pgtimefs wal-push CLUSTER NODE PATH   (archive_command = 'pgtimefs "
 				   "wal-push CLUSTER NODE %%p')");
-	if (!valid_name(argv[1]) || !valid_name(argv[2]))
-		return usage_error("cluster and node names must be non-empty, without '/', and not 'latest', 'at' or 'wal'");
+	if (!tools_valid_name(argv[1]) || !tools_valid_name(argv[2]))
+		return usage_error("cluster and node names must be 1 to 100 bytes, without '/' or control characters, and not 'latest', 'at', 'wal' or 'restore.json'");
 	crypto_warm_up();
 	if ((rc = backup_wal_open(argv[3], &wf, &e)) < 0) {
 		crypto_warm_up_wait();

@@ -19,6 +19,17 @@ int report(const struct err *e)
 	return e->code == ERR_USAGE ? 2 : 1;
 }
 
+int tools_valid_name(const char *s)
+{
+	if (!*s || strlen(s) > 100 || !strcmp(s, ".") || !strcmp(s, "..") || !strcmp(s, "latest") ||
+	    !strcmp(s, "at") || !strcmp(s, "wal") || !strcmp(s, "restore.json"))
+		return 0;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20)
+			return 0;
+	return 1;
+}
+
 int usage_error(const char *fmt, ...)
 {
 	va_list ap;

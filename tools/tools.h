@@ -50,6 +50,13 @@ int report(const struct err *e);
 /* Prints a usage error and returns 2. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Whether s may name a cluster or a node: 1 to 100 bytes, no '/' or control character, and
+ * none of the names the mount gives its own entries (".", "..", "latest", "at", "wal",
+ * "restore.json": a node so named would be hidden in an at/ view by the view's own file).
+ */
+int tools_valid_name(const char *s);
+
 int cmd_init(struct ctx *x, int argc, char **argv);
 int cmd_key(struct ctx *x, int argc, char **argv);
 int cmd_snapshot(struct ctx *x, int argc, char **argv);

@@ -250,4 +250,14 @@ pgt check >/dev/null || fail "check after recovering from the held-back copies i
 verify_cat_bulk "$T/data" prod/latest/n1
 ok "a damaged local catalog: repair exits 1, says so, pushes no copy; init --recover restores a clean one"
 
+# --- names the mount gives its own entries cannot name a cluster or a node
+pgt --json list >"$T/names-before"
+for n in latest at wal restore.json . .. "a/b"; do
+	expect_fail "snapshot with node name '$n'" 2 pgt snapshot prod "$n" "$T/data"
+	err_has "restore.json"
+	expect_fail "snapshot with cluster name '$n'" 2 pgt snapshot "$n" n1 "$T/data"
+done
+pgt --json list | cmp -s - "$T/names-before" || fail "a refused name changed what list shows"
+ok "reserved names (latest, at, wal, restore.json, ., .., a '/') refused for clusters and nodes with exit 2"
+
 echo "$CHECKS passed, 0 failed"
