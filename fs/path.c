@@ -81,7 +81,9 @@ static int view_wal_loc(catalog *c, const struct fs_loc *dir, const char *name, 
 	if (!vn || !fs_view_wal_name(vn, name, stored))
 		return ERR_NOTFOUND;
 	*out = *dir;
-	if (catalog_wal_find(c, vn->node, stored, &out->wal, NULL) < 0)
+	if (vn->last_partial.id && !strcmp(stored, vn->last_partial.name))
+		out->wal = vn->last_partial; /* as it was when the view was made */
+	else if (catalog_wal_find(c, vn->node, stored, &out->wal, NULL) < 0)
 		return ERR_NOTFOUND;
 	out->kind = FS_WALFILE;
 	out->node = vn->node;
@@ -501,8 +503,13 @@ static int at_loc_of_ino(catalog *c, uint64_t p, struct fs_loc *out, struct err 
 		return 0;
 	case ASUB_WAL: {
 		struct catalog_wal w;
-		int rc, i;
-		if ((rc = catalog_wal_get(c, x, &w, e)) < 0)
+		int rc = 1, i;
+		for (i = 0; i < v->nnodes && rc; i++)
+			if (v->nodes[i].last_partial.id == x) {
+				w = v->nodes[i].last_partial; /* it may be gone from the catalog */
+				rc = 0;
+			}
+		if (rc && (rc = catalog_wal_get(c, x, &w, e)) < 0)
 			return rc;
 		if ((i = fs_view_node_index(v, w.node)) < 0 || !fs_view_wal_shown(&v->nodes[i], &w, name))
 			return err_set(e, ERR_NOTFOUND, "WAL file %s is not in view %s", w.name, v->name);
@@ -791,9 +798,9 @@ static int view_merge(catalog *c, const struct fs_loc *dir, const char *after,
 	const struct fs_view_node *vn = view_node(dir, NULL);
 	struct catalog_entry *ents = xmalloc(PAGE * sizeof *ents);
 	struct catalog_wal *wals = dir->kind == FS_AT_PGWAL ? xmalloc(PAGE * sizeof *wals) : NULL;
-	char a_last[256], b_last[64], shown[64];
+	char a_last[256], b_last[64], shown[64], pin_shown[64] = "";
 	size_t an = 0, ai = 0, bn = 0, bi = 0;
-	int a_end = 0, b_end = 0, rc = 0, synth_next = FS_SYNTH_CONF;
+	int a_end = 0, b_end = 0, rc = 0, synth_next = FS_SYNTH_CONF, pin_pending = 0;
 	if (!vn) {
 		rc = err_set(e, ERR_NOTFOUND, "no such view");
 		goto out;
@@ -801,6 +808,12 @@ static int view_merge(catalog *c, const struct fs_loc *dir, const char *after,
 	snprintf(a_last, sizeof a_last, "%s", after);
 	snprintf(b_last, sizeof b_last, "%s", after);
 	b_end = !wals;
+	/* the partial the view took is listed from the view, in its place, whether or not the
+	 * catalog still has its row (the catalog's row of it is passed over below) */
+	if (wals && vn->last_partial.id) {
+		snprintf(pin_shown, sizeof pin_shown, "%.24s", vn->last_partial.name);
+		pin_pending = strcmp(pin_shown, after) > 0;
+	}
 	for (;;) {
 		struct fs_loc l = *dir;
 		const char *aname = NULL, *bname = NULL;
@@ -817,6 +830,7 @@ static int view_merge(catalog *c, const struct fs_loc *dir, const char *after,
 		if (ai < an)
 			aname = ents[ai].name;
 		/* the next name the view adds */
+		int from_pin = 0;
 		if (wals) {
 			while (!bname && !(bi == bn && b_end)) {
 				if (bi == bn) {
@@ -828,10 +842,15 @@ static int view_merge(catalog *c, const struct fs_loc *dir, const char *after,
 						snprintf(b_last, sizeof b_last, "%s", wals[bn - 1].name);
 					continue;
 				}
-				if (fs_view_wal_shown(vn, &wals[bi], shown) && strcmp(shown, after) > 0)
+				if (wals[bi].id != vn->last_partial.id && fs_view_wal_shown(vn, &wals[bi], shown) &&
+				    strcmp(shown, after) > 0)
 					bname = shown;
 				else
 					bi++;
+			}
+			if (pin_pending && (!bname || strcmp(pin_shown, bname) < 0)) {
+				bname = pin_shown;
+				from_pin = 1;
 			}
 		} else {
 			while (synth_next <= FS_SYNTH_SIGNAL && strcmp(synth_name(synth_next), after) <= 0)
@@ -850,7 +869,13 @@ static int view_merge(catalog *c, const struct fs_loc *dir, const char *after,
 		} else {
 			if (aname && !strcmp(aname, bname))
 				ai++; /* the view's file replaces the snapshot's */
-			if (wals) {
+			if (from_pin) {
+				l.kind = FS_WALFILE;
+				l.wal = vn->last_partial;
+				pin_pending = 0;
+				l.node = vn->node;
+				snprintf(l.shown, sizeof l.shown, "%s", bname);
+			} else if (wals) {
 				l.kind = FS_WALFILE;
 				l.wal = wals[bi++];
 				l.node = vn->node;

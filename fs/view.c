@@ -99,8 +99,12 @@ int fs_view_wal_shown(const struct fs_view_node *vn, const struct catalog_wal *w
 		return 0;
 	if (segno < r->start_segno || segno > r->last_segno || tli != window_run_tli(r, segno))
 		return 0;
-	if (segno == r->last_segno && r->last_partial != (strlen(w->name) != 24))
+	if (segno == r->last_segno && vn->last_partial.id && w->id) {
+		if (w->id != vn->last_partial.id)
+			return 0; /* a later version of the partial, or the complete segment: after T */
+	} else if (segno == r->last_segno && r->last_partial != (strlen(w->name) != 24)) {
 		return 0; /* the run ends in the other one */
+	}
 	if (segno != r->last_segno && strlen(w->name) != 24)
 		return 0;
 	snprintf(shown, 64, "%.24s", w->name);
@@ -377,6 +381,9 @@ static int view_make(catalog *c, int64_t cluster, const char *cluster_name, int6
 		if (rc == ERR_NOTFOUND)
 			err_set(e, ERR_NOTFOUND, "%s is outside the restorable window of %s (node %s)", v->name, cluster_name,
 				vn->name);
+		if (rc == 0 && vn->run.last_partial &&
+		    (rc = catalog_wal_find(c, vn->node, vn->run.last_name, &vn->last_partial, e)) == ERR_NOTFOUND)
+			err_prefix(e, "the WAL of node %s moved on while view %s was made: look again", vn->name, v->name);
 		if (rc == 0 && (rc = catalog_entry_get(c, vn->run.nb.root, en, e)) == 0)
 			view_entry(en, &vn->root);
 		if (rc == 0 && catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "pg_wal", en, NULL) == 0 &&

@@ -44,6 +44,10 @@ struct fs_view_node {
 	int tablespaces;	   /* 1: pg_tblspc/ holds a tablespace (a directory) */
 	char block[512];	   /* appended to postgresql.auto.conf */
 	size_t block_len;
+	/* the run's last segment when it is a .partial: its row as the view was made (id 0:
+	 * none). wal-stream replaces that row as the segment grows and deletes it once the
+	 * segment is complete; the view keeps these bytes, which end where they ended at T */
+	struct catalog_wal last_partial;
 };
 
 struct fs_view {
@@ -72,8 +76,9 @@ int fs_view_node_index(const struct fs_view *v, int64_t node);
 
 /*
  * Whether the WAL row w (of the view node vn) is shown in its pg_wal: a segment of the run on
- * the run's timeline (the .partial that ends a run under its segment name), or the .history
- * file of a timeline the run is on above 1. shown gets the name it has there.
+ * the run's timeline (the .partial that ends a run under its segment name: the row
+ * vn->last_partial only, when w has an id), or the .history file of a timeline the run is on
+ * above 1. shown gets the name it has there.
  */
 int fs_view_wal_shown(const struct fs_view_node *vn, const struct catalog_wal *w, char shown[64]);
 /* The stored name of the WAL file shown as `shown` in the view node's pg_wal, if one is. */

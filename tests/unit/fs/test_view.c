@@ -310,9 +310,101 @@ static void test_ambiguous_restore_point(void **state)
 	free(buf);
 }
 
+static void partial(catalog *c, int64_t nd, int64_t segno, int64_t t, int64_t stored)
+{
+	struct catalog_wal w;
+	memset(&w, 0, sizeof w);
+	w.node = nd;
+	snprintf(w.name, sizeof w.name, "00000001%08X%08X.partial", (unsigned)(segno / 256), (unsigned)(segno % 256));
+	w.timeline = 1;
+	w.segno = segno;
+	w.size = SEG;
+	w.stored_us = stored;
+	w.first_commit_us = w.last_commit_us = t;
+	check_ok(catalog_wal_add(c, &w, E));
+}
+
+/* how often name is in x */
+static int count_of(const struct names *x, const char *name)
+{
+	int k = 0;
+	for (int i = 0; i < x->n; i++)
+		k += !strcmp(x->name[i], name);
+	return k;
+}
+
+/*
+ * A view whose run ends in a streamed .partial keeps that partial as it was at T: a later
+ * version of it (with commits after T) and then the complete segment, both stored by
+ * wal-stream after the view was made, change nothing in the view's pg_wal.
+ */
+static void test_view_keeps_partial(void **state)
+{
+	struct fx *f = *state;
+	const char *dir = "c/at/2023-11-14T22:14:00Z/n1/pg_wal"; /* S(40): no other test's view */
+	const char *p = "c/at/2023-11-14T22:14:00Z/n1/pg_wal/000000010000000000000005";
+	struct names x;
+	struct fs_loc l, l2;
+	int64_t cl, nd, id;
+	uint64_t ino;
+	check_ok(catalog_cluster_find(f->c, "c", &cl, E));
+	check_ok(catalog_node_find(f->c, cl, "n1", &nd, E));
+	check_ok(catalog_begin(f->c, E));
+	partial(f->c, nd, 5, S(40), 111);
+	check_ok(catalog_commit(f->c, E));
+	x = list_of(f->c, dir, "");
+	assert_int_equal(count_of(&x, "000000010000000000000005"), 1);
+	check_ok(fs_resolve(f->c, p, &l, E));
+	assert_int_equal(l.kind, FS_WALFILE);
+	assert_string_equal(l.wal.name, "000000010000000000000005.partial");
+	assert_int_equal(l.wal.stored_us, 111);
+	id = l.wal.id;
+	ino = fs_ino(&l);
+
+	/* the stream stores a newer partial, with a commit after T */
+	check_ok(catalog_begin(f->c, E));
+	check_ok(catalog_wal_drop_partials(f->c, nd, 1, 5, NULL, E));
+	seg(f->c, nd, 9, S(41));
+	partial(f->c, nd, 5, S(60), 222);
+	check_ok(catalog_commit(f->c, E));
+	check_ok(fs_resolve(f->c, p, &l2, E));
+	assert_int_equal(l2.wal.id, id);
+	assert_int_equal(l2.wal.stored_us, 111);
+	assert_int_equal(l2.wal.last_commit_us, S(40));
+	check_ok(fs_loc_of_ino(f->c, ino, &l2, E));
+	assert_int_equal(l2.wal.id, id);
+	x = list_of(f->c, dir, "");
+	assert_int_equal(count_of(&x, "000000010000000000000005"), 1);
+	for (int i = 0; i < x.n; i++)
+		if (!strcmp(x.name[i], "000000010000000000000005"))
+			assert_int_equal(x.loc[i].wal.id, id);
+
+	/* the complete segment arrives and the partial's row goes */
+	check_ok(catalog_begin(f->c, E));
+	check_ok(catalog_wal_drop_partials(f->c, nd, 1, 5, NULL, E));
+	seg(f->c, nd, 5, S(60));
+	check_ok(catalog_commit(f->c, E));
+	check_ok(fs_resolve(f->c, p, &l2, E));
+	assert_int_equal(l2.wal.id, id);
+	check_ok(fs_loc_of_ino(f->c, ino, &l2, E));
+	assert_int_equal(l2.wal.id, id);
+	x = list_of(f->c, dir, "");
+	assert_int_equal(count_of(&x, "000000010000000000000005"), 1);
+	assert_int_equal(count_of(&x, "000000010000000000000004"), 1);
+	for (int i = 0; i < x.n; i++)
+		if (!strcmp(x.name[i], "000000010000000000000005"))
+			assert_int_equal(x.loc[i].wal.id, id);
+	/* resumed after the segment before it: the partial still comes, once */
+	x = list_of(f->c, dir, "000000010000000000000004");
+	assert_int_equal(count_of(&x, "000000010000000000000005"), 1);
+	x = list_of(f->c, dir, "000000010000000000000005");
+	assert_int_equal(count_of(&x, "000000010000000000000005"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_view_keeps_partial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_end, setup, teardown),
