@@ -154,6 +154,8 @@ static int view_lookup(catalog *c, const struct fs_loc *dir, const char *name, s
 			}
 		if (!strcmp(name, "pg_wal") && vn->pgwal.id)
 			return view_dir_loc(c, dir, dir->vnode, FS_AT_PGWAL, out, e);
+		if (!strcmp(name, "standby.signal")) /* a standby's: it would outrank recovery.signal */
+			return err_set(e, ERR_NOTFOUND, "a view hides standby.signal");
 		*out = *dir; /* the snapshot's entry, seen through the view (view kept: fs_ino) */
 		out->kind = FS_ENTRY;
 		return catalog_entry_lookup(c, dir->nb, dir->entry.id, name, &out->entry, e);
@@ -829,6 +831,10 @@ static int view_merge(catalog *c, const struct fs_loc *dir, const char *after,
 		}
 		if (ai < an)
 			aname = ents[ai].name;
+		if (aname && dir->kind == FS_AT_NODE && !strcmp(aname, "standby.signal")) {
+			ai++; /* a snapshot of a standby: the view starts a recovery, never a standby */
+			continue;
+		}
 		/* the next name the view adds */
 		int from_pin = 0;
 		if (wals) {

@@ -71,6 +71,7 @@ static int setup(void **state)
 	add_entry(f->c, nb, 0, "", S_IFDIR | 0700, &root);
 	add_entry(f->c, nb, root, "PG_VERSION", S_IFREG | 0600, NULL);
 	add_entry(f->c, nb, root, "postgresql.auto.conf", S_IFREG | 0600, NULL);
+	add_entry(f->c, nb, root, "standby.signal", S_IFREG | 0600, NULL); /* taken of a standby */
 	add_entry(f->c, nb, root, "pg_wal", S_IFDIR | 0700, &pgwal);
 	add_entry(f->c, nb, pgwal, "000000010000000000000002", S_IFREG | 0600, NULL);
 	add_entry(f->c, nb, pgwal, "archive_status", S_IFDIR | 0700, NULL);
@@ -399,6 +400,17 @@ static void test_view_keeps_partial(void **state)
 	assert_int_equal(count_of(&x, "000000010000000000000005"), 1);
 	x = list_of(f->c, dir, "000000010000000000000005");
 	assert_int_equal(count_of(&x, "000000010000000000000005"), 0);
+
+	/* the snapshot was taken of a standby: its standby.signal is in the snapshot, never in a
+	 * view (it would start a standby instead of the view's recovery) */
+	check_ok(fs_resolve(f->c, "c/2023-11-14T22:13:30Z/n1/standby.signal", &l2, E));
+	x = list_of(f->c, "c/at/2023-11-14T22:14:00Z/n1", "");
+	assert_int_equal(count_of(&x, "standby.signal"), 0);
+	assert_int_equal(count_of(&x, "recovery.signal"), 1);
+	assert_int_equal(count_of(&x, "PG_VERSION"), 1);
+	x = list_of(f->c, "c/at/2023-11-14T22:14:00Z/n1", "recovery.signal");
+	assert_int_equal(count_of(&x, "standby.signal"), 0);
+	assert_int_equal(fs_resolve(f->c, "c/at/2023-11-14T22:14:00Z/n1/standby.signal", &l2, NULL), ERR_NOTFOUND);
 }
 
 int main(void)
