@@ -786,11 +786,17 @@ int catalog_entry_lookup(catalog *c, int64_t nb, int64_t parent, const char *nam
 			 struct err *e)
 {
 	sqlite3_stmt *s = st(c, S_ENTRY_LOOKUP);
+	int r;
 	sqlite3_bind_int64(s, 1, nb);
 	sqlite3_bind_int64(s, 2, parent);
 	sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) != SQLITE_ROW)
-		return err_set(e, ERR_NOTFOUND, "no entry '%s'", name);
+	if ((r = sqlite3_step(s)) != SQLITE_ROW) {
+		/* only "no row" is "not found": a busy or damaged catalog is an error of its own */
+		int rc = r == SQLITE_DONE ? err_set(e, ERR_NOTFOUND, "no entry '%s'", name)
+					  : db_err(c, e, "looking up an entry");
+		sqlite3_reset(s);
+		return rc;
+	}
 	row_entry(s, out);
 	sqlite3_reset(s);
 	return 0;
@@ -799,9 +805,14 @@ int catalog_entry_lookup(catalog *c, int64_t nb, int64_t parent, const char *nam
 int catalog_entry_get(catalog *c, int64_t id, struct catalog_entry *out, struct err *e)
 {
 	sqlite3_stmt *s = st(c, S_ENTRY_GET);
+	int r;
 	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) != SQLITE_ROW)
-		return err_set(e, ERR_NOTFOUND, "no entry %lld", (long long)id);
+	if ((r = sqlite3_step(s)) != SQLITE_ROW) {
+		int rc = r == SQLITE_DONE ? err_set(e, ERR_NOTFOUND, "no entry %lld", (long long)id)
+					  : db_err(c, e, "reading an entry");
+		sqlite3_reset(s);
+		return rc;
+	}
 	row_entry(s, out);
 	sqlite3_reset(s);
 	return 0;
@@ -1023,8 +1034,11 @@ int catalog_snapshot_nodes(catalog *c, int64_t snap, int (*cb)(void *ctx, const 
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "listing nodes");
 	sqlite3_bind_int64(s, 1, snap);
+	r = SQLITE_DONE;
 	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
 		rc = cb(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, "listing nodes");
 	sqlite3_finalize(s);
 	return rc;
 }
@@ -1463,6 +1477,8 @@ int catalog_wal_restore_points(catalog *c, int64_t cluster, int64_t from_us, int
 		rp.lsn = (uint64_t)sqlite3_column_int64(s, 5);
 		rc = cb(ctx, &rp);
 	}
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, "listing restore points found in WAL");
 	sqlite3_finalize(s);
 	return rc;
 }
@@ -1539,8 +1555,14 @@ int catalog_wal_page(catalog *c, int64_t node, const char *after, struct catalog
 	sqlite3_bind_int64(s, 1, node);
 	sqlite3_bind_text(s, 2, after ? after : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (int64_t)max);
+	r = SQLITE_DONE;
 	while (*n < max && (r = sqlite3_step(s)) == SQLITE_ROW)
 		row_wal(s, &out[(*n)++]);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) { /* a short page would read as the end */
+		r = db_err(c, e, "listing WAL files");
+		sqlite3_finalize(s);
+		return r;
+	}
 	sqlite3_finalize(s);
 	return 0;
 }
@@ -1582,6 +1604,8 @@ int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, cons
 		n.wal_bytes = sqlite3_column_int64(s, 4);
 		rc = cb(ctx, &n);
 	}
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, "listing a cluster's nodes");
 	sqlite3_finalize(s);
 	return rc;
 }

@@ -383,7 +383,7 @@ static void readdir_locked(fuse_req_t req, size_t size, off_t off, struct fuse_f
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
 	struct tls *t = tls_get(m);
 	struct fill f;
-	char after[256];
+	char after[256], last[256];
 	const char *resume;
 	struct err e;
 	int rc;
@@ -430,8 +430,12 @@ static void readdir_locked(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		f.skip = off - 2;
 	}
 	err_clear(&e);
+	snprintf(last, sizeof last, "%s", d->last);
 	rc = fs_list(t->c, &d->loc, after, fill_cb, &f, &e);
 	if (rc < 0) {
+		/* nothing of this reply reaches the kernel: a retry at the same offset goes on from
+		 * the same name */
+		snprintf(d->last, sizeof d->last, "%s", last);
 		free(f.buf);
 		free(f.win);
 		fuse_reply_err(req, errno_of(m, rc, &e));

@@ -133,6 +133,14 @@ int fs_view_wal_name(const struct fs_view_node *vn, const char *shown, char name
 
 /* --- making a view --- */
 
+/* a lookup's result as 1 (found), 0 (absent: e cleared) or the error */
+static int present(int rc, struct err *e)
+{
+	if (rc == ERR_NOTFOUND)
+		err_clear(e);
+	return rc == 0 ? 1 : rc == ERR_NOTFOUND ? 0 : rc;
+}
+
 /* PostgreSQL's timestamptz input: 2026-11-25 03:00:00.123456+00 */
 static void pg_time(int64_t us, char out[48])
 {
@@ -386,17 +394,31 @@ static int view_make(catalog *c, int64_t cluster, const char *cluster_name, int6
 			err_prefix(e, "the WAL of node %s moved on while view %s was made: look again", vn->name, v->name);
 		if (rc == 0 && (rc = catalog_entry_get(c, vn->run.nb.root, en, e)) == 0)
 			view_entry(en, &vn->root);
-		if (rc == 0 && catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "pg_wal", en, NULL) == 0 &&
-		    S_ISDIR(en->mode))
-			view_entry(en, &vn->pgwal);
-		if (rc == 0 && catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "postgresql.auto.conf", en, NULL) == 0 &&
-		    S_ISREG(en->mode))
-			view_entry(en, &vn->conf);
-		if (rc == 0 && catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "pg_tblspc", en, NULL) == 0 &&
-		    S_ISDIR(en->mode)) {
-			size_t got = 0;
-			rc = catalog_dir_page(c, vn->run.nb.nb, en->id, "", en, 1, &got, e);
-			vn->tablespaces = rc == 0 && got > 0;
+		/* each of these may be absent; any other failure (a busy or damaged catalog) fails
+		 * the view rather than leave it cached with a part missing */
+		if (rc == 0 && (rc = present(catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "pg_wal", en, e), e)) > 0) {
+			rc = 0;
+			if (S_ISDIR(en->mode))
+				view_entry(en, &vn->pgwal);
+			else if (S_ISLNK(en->mode))
+				rc = err_set(e, ERR_NOTFOUND,
+					     "node %s's snapshot has pg_wal as a symlink to the original server's WAL "
+					     "directory (taken by an older pgtimefs): it cannot be viewed or restored at %s",
+					     vn->name, v->name);
+		}
+		if (rc == 0 &&
+		    (rc = present(catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "postgresql.auto.conf", en, e), e)) > 0) {
+			rc = 0;
+			if (S_ISREG(en->mode))
+				view_entry(en, &vn->conf);
+		}
+		if (rc == 0 && (rc = present(catalog_entry_lookup(c, vn->run.nb.nb, vn->root.id, "pg_tblspc", en, e), e)) > 0) {
+			rc = 0;
+			if (S_ISDIR(en->mode)) {
+				size_t got = 0;
+				rc = catalog_dir_page(c, vn->run.nb.nb, en->id, "", en, 1, &got, e);
+				vn->tablespaces = rc == 0 && got > 0;
+			}
 		}
 		free(en);
 		if (rc < 0)

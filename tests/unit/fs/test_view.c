@@ -413,10 +413,54 @@ static void test_view_keeps_partial(void **state)
 	assert_int_equal(fs_resolve(f->c, "c/at/2023-11-14T22:14:00Z/n1/standby.signal", &l2, NULL), ERR_NOTFOUND);
 }
 
+/* A snapshot whose pg_wal is a symlink (taken by an older pgtimefs of a server with its WAL
+ * elsewhere) gives no view: the link points at the original server's WAL directory */
+static void test_view_refuses_pgwal_link(void **state)
+{
+	struct fx *f = *state;
+	struct nb_totals tot = {1, 1, 1, 1};
+	struct catalog_pg_info pg;
+	struct catalog_entry en;
+	struct fs_loc l;
+	struct err e;
+	int64_t cl, nd, snap, nb, root;
+	char name[48];
+	check_ok(catalog_begin(f->c, E));
+	check_ok(catalog_cluster_ensure(f->c, "old", &cl, E));
+	check_ok(catalog_node_ensure(f->c, cl, "n1", &nd, E));
+	check_ok(catalog_snapshot_begin(f->c, cl, "online", &snap, E));
+	check_ok(catalog_node_backup_begin(f->c, snap, nd, "/src", &nb, E));
+	add_entry(f->c, nb, 0, "", S_IFDIR | 0700, &root);
+	add_entry(f->c, nb, root, "PG_VERSION", S_IFREG | 0600, NULL);
+	memset(&en, 0, sizeof en);
+	en.parent = root;
+	snprintf(en.name, sizeof en.name, "pg_wal");
+	en.mode = S_IFLNK | 0777;
+	snprintf(en.target, sizeof en.target, "/var/lib/pgwal");
+	check_ok(catalog_entry_add(f->c, nb, &en, E));
+	memset(&pg, 0, sizeof pg);
+	pg.start_lsn = "0/2000028";
+	pg.stop_lsn = "0/2000100";
+	pg.timeline = 1;
+	pg.pg_version = "15.4";
+	pg.system_id = "7300000000000000002";
+	check_ok(catalog_node_backup_set_pg(f->c, nb, &pg, E));
+	check_ok(catalog_node_backup_finish(f->c, nb, root, &tot, E));
+	check_ok(catalog_snapshot_finish(f->c, snap, S(10), name, E));
+	seg(f->c, nd, 2, S(5));
+	seg(f->c, nd, 3, S(20));
+	check_ok(catalog_commit(f->c, E));
+	err_clear(&e);
+	assert_int_equal(fs_resolve(f->c, "old/at/2023-11-14T22:13:36Z", &l, &e), ERR_NOTFOUND);
+	assert_non_null(strstr(e.msg, "pg_wal as a symlink"));
+	check_ok(fs_resolve(f->c, "old/2023-11-14T22:13:30Z/n1/pg_wal", &l, E)); /* the snapshot shows it */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_view_keeps_partial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_refuses_pgwal_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_end, setup, teardown),
