@@ -213,6 +213,7 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 	if ((rc = encode(r, in, out, gen, e)) < 0)
 		goto out;
 	snprintf(rel, sizeof rel, "catalog/%020" PRIu64, gen);
+	zones_sweep_stale(r->z, "catalog"); /* a push killed midway left its catalog-sized temporary */
 	if ((rc = zones_put_file(r->z, rel, enc, e)) < 0)
 		goto out;
 	if ((rc = zones_sync(r->z, e)) < 0)
@@ -269,8 +270,15 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 	for (int i = 0; i < zones_count(r->z); i++) {
 		char **names;
 		size_t n;
-		if (zones_list(r->z, i, "catalog", &names, &n, NULL) < 0)
+		struct err le;
+		err_clear(&le);
+		if (zones_list(r->z, i, "catalog", &names, &n, &le) < 0) {
+			/* said in the error if nothing else recovers */
+			size_t l = strlen(why);
+			if (le.code != ERR_NOTFOUND)
+				snprintf(why + l, sizeof why - l, "%s%s", l ? "; " : "", le.msg); /* it names the zone */
 			continue;
+		}
 		for (size_t j = 0; j < n; j++) {
 			char *end;
 			uint64_t g = strtoull(names[j], &end, 10);
@@ -389,7 +397,10 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		}
 		rc = ERR_CORRUPT;
 	}
-	if (nc == 0) {
+	if (nc == 0 && why[0]) {
+		rc = err_set(e, ERR_IO, "no catalog copy could be read (%s)", why);
+		err_hint(e, "make the zones readable (permissions, mounts), then run init --recover again");
+	} else if (nc == 0) {
 		rc = err_set(e, ERR_NOTFOUND, "no catalog copy in any zone");
 		err_hint(e, "a repository gets its first copy with its first snapshot; nothing to recover yet");
 	} else {

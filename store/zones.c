@@ -539,13 +539,9 @@ struct zones_stream {
 	uint64_t off; /* bytes written to every copy */
 };
 
-/*
- * Removes reldir/.tmp-<pid>-* files of processes that are gone, in every zone. A streamed pack
- * keeps its temporaries for as long as it fills, so a push or snapshot killed meanwhile (kill
- * -9, SIGBUS, a power cut) leaves them; the next writer (it holds the writer lock, so no other
- * writer of this repository is running here) removes them. A live pid is left alone.
- */
-static void sweep_stale(zones *z, const char *reldir)
+/* zones.h; a streamed pack keeps its temporaries for as long as it fills, so a push or
+ * snapshot killed meanwhile (kill -9, SIGBUS, a power cut) leaves them */
+void zones_sweep_stale(zones *z, const char *reldir)
 {
 	for (int i = 0; i < z->n; i++) {
 		char dir[PATH_MAX];
@@ -577,7 +573,7 @@ int zones_stream_open(zones *z, const char *reldir, zones_stream **out, struct e
 	char rel[PATH_MAX], full[PATH_MAX], dir[PATH_MAX];
 	*out = NULL;
 	if (!z->swept) {
-		sweep_stale(z, reldir);
+		zones_sweep_stale(z, reldir);
 		z->swept = 1;
 	}
 	s->z = z;

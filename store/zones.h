@@ -85,6 +85,13 @@ int zones_get_small(const zones *z, const char *relpath, size_t max, uint8_t **o
 /* pread of len bytes at off from relpath in zone i. ERR_NOTFOUND if the file is missing. */
 int zones_pread(const zones *z, int i, const char *relpath, void *buf, size_t len, uint64_t off, struct err *e);
 
+/*
+ * Removes reldir/.tmp-<pid>-* files of processes that are gone, in every zone: what a writer
+ * killed while writing (kill -9, a power cut) left. Called by the next writer, which holds the
+ * writer lock, so no other writer of this repository runs here; a live pid is left alone.
+ */
+void zones_sweep_stale(zones *z, const char *reldir);
+
 /* Names in directory reldir of zone i, sorted, without dot files; *names freed by caller. */
 int zones_list(const zones *z, int i, const char *reldir, char ***names, size_t *n, struct err *e);
 void zones_list_free(char **names, size_t n);

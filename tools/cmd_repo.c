@@ -5,6 +5,8 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "catalog/copy.h"
@@ -33,9 +35,21 @@ static int init_recover(struct ctx *x)
 	}
 	unlink(x->catalog_file);
 	{
-		char p[2200];
+		/* a -wal left without its catalog may hold its newest commits: kept aside for
+		 * salvage, never deleted (the -shm is only an index of it) */
+		char p[2200], aside[2300];
+		struct stat st;
 		snprintf(p, sizeof p, "%s-wal", x->catalog_file);
-		unlink(p);
+		if (stat(p, &st) == 0 && st.st_size > 0) {
+			snprintf(aside, sizeof aside, "%s-wal.orphaned-%lld", x->catalog_file, (long long)time(NULL));
+			if (rename(p, aside) < 0) {
+				err_sys(&e, ERR_IO, "cannot move %s aside", p);
+				return report(&e);
+			}
+			fprintf(stderr, "pgtimefs: %s had no catalog beside it; moved to %s\n", p, aside);
+		} else {
+			unlink(p);
+		}
 		snprintf(p, sizeof p, "%s-shm", x->catalog_file);
 		unlink(p);
 	}

@@ -250,6 +250,25 @@ pgt check >/dev/null || fail "check after recovering from the held-back copies i
 verify_cat_bulk "$T/data" prod/latest/n1
 ok "a damaged local catalog: repair exits 1, says so, pushes no copy; init --recover restores a clean one"
 
+# --- init --recover keeps an orphaned -wal aside, and names zones it cannot read
+mv "$T/state/catalog.db" "$T/state/catalog.db.keep"
+rm -f "$T/state/catalog.db-shm"
+echo "the newest commits, maybe" >"$T/state/catalog.db-wal"
+pgt init --recover >/dev/null 2>"$T/err" || { cat "$T/err"; fail "init --recover with an orphaned -wal"; }
+err_has "moved to"
+grep -qx "the newest commits, maybe" "$T"/state/catalog.db-wal.orphaned-* || fail "the orphaned -wal was not kept aside"
+rm -f "$T"/state/catalog.db-wal.orphaned-* "$T/state/catalog.db.keep"
+for z in "$Z1" "$Z2" "$Z3"; do mv "$z/catalog" "$z/catalog.moved" && : >"$z/catalog"; done
+mv "$T/state/catalog.db" "$T/state/catalog.db.keep"
+rm -f "$T/state/catalog.db-wal" "$T/state/catalog.db-shm"
+expect_fail "init --recover with no zone's catalog/ readable" 1 pgt init --recover
+err_has "no catalog copy could be read"
+err_has "zone 3: cannot list catalog"
+for z in "$Z1" "$Z2" "$Z3"; do rm "$z/catalog" && mv "$z/catalog.moved" "$z/catalog"; done
+mv "$T/state/catalog.db.keep" "$T/state/catalog.db"
+pgt check >/dev/null || fail "check after the recovery tests is not clean"
+ok "init --recover: an orphaned -wal is moved aside, not deleted; unreadable zones are named, not 'nothing to recover'"
+
 # --- names the mount gives its own entries cannot name a cluster or a node
 pgt --json list >"$T/names-before"
 for n in latest at wal restore.json . .. "a/b"; do

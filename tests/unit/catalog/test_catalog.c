@@ -1438,6 +1438,35 @@ static void test_copy_push_recover(void **state)
 		assert_int_not_equal(access(dest, F_OK), 0);
 	}
 
+	/* a push killed midway left a catalog-sized temporary in every zone: the next push sweeps
+	 * it, and leaves one of a live process alone */
+	{
+		char dead[PATH_MAX], live[PATH_MAX], rel[64];
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(0);
+		assert_int_equal(waitpid(pid, NULL, 0), pid);
+		for (int i = 0; i < NZ; i++) {
+			snprintf(rel, sizeof rel, "catalog/.tmp-%ld-dead", (long)pid);
+			zones_file(r->z, i, rel, dead, sizeof dead);
+			write_file(dead, (const uint8_t *)"x", 1);
+			snprintf(rel, sizeof rel, "catalog/.tmp-%ld-live", (long)getppid());
+			zones_file(r->z, i, rel, live, sizeof live);
+			write_file(live, (const uint8_t *)"x", 1);
+		}
+		check_ok(catalog_copy_push(c, r, f->state, &gen, E));
+		for (int i = 0; i < NZ; i++) {
+			snprintf(rel, sizeof rel, "catalog/.tmp-%ld-dead", (long)pid);
+			zones_file(r->z, i, rel, dead, sizeof dead);
+			assert_int_not_equal(access(dead, F_OK), 0);
+			snprintf(rel, sizeof rel, "catalog/.tmp-%ld-live", (long)getppid());
+			zones_file(r->z, i, rel, live, sizeof live);
+			assert_int_equal(access(live, F_OK), 0);
+			assert_int_equal(unlink(live), 0);
+		}
+	}
+
 	catalog_close(c);
 	repo_close(r);
 }
