@@ -1131,7 +1131,8 @@ int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx,
 		sqlite3_stmt *s;
 		if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check", -1, &s, NULL) != SQLITE_OK)
 			return db_err(c, e, "integrity check");
-		while (sqlite3_step(s) == SQLITE_ROW) {
+		int r;
+		while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 			const char *m = (const char *)sqlite3_column_text(s, 0);
 			if (strcmp(m, "ok")) {
 				char msg[600];
@@ -1141,6 +1142,11 @@ int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx,
 					cb(ctx, msg);
 			}
 		}
+		if (r != SQLITE_DONE) { /* a check that cannot run finds nothing: it is a failure */
+			r = db_err(c, e, "integrity check");
+			sqlite3_finalize(s);
+			return r;
+		}
 		sqlite3_finalize(s);
 	}
 	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
@@ -1148,8 +1154,13 @@ int catalog_verify(catalog *c, int (*cb)(void *ctx, const char *msg), void *ctx,
 		int64_t n = 0;
 		if (sqlite3_prepare_v2(c->db, checks[i].sql, -1, &s, NULL) != SQLITE_OK)
 			return db_err(c, e, "consistency check");
-		if (sqlite3_step(s) == SQLITE_ROW)
+		if (sqlite3_step(s) == SQLITE_ROW) {
 			n = sqlite3_column_int64(s, 0);
+		} else {
+			int r = db_err(c, e, "consistency check");
+			sqlite3_finalize(s);
+			return r;
+		}
 		sqlite3_finalize(s);
 		if (n) {
 			char msg[300];
@@ -1520,6 +1531,8 @@ int catalog_node_backups_of(catalog *c, int64_t node, int64_t upto_us, int desc,
 		snprintf(p.stop_lsn, sizeof p.stop_lsn, "%s", (const char *)sqlite3_column_text(s, 10));
 		rc = cb(ctx, &p);
 	}
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, "listing a node's backups");
 	sqlite3_finalize(s);
 	return rc;
 }
@@ -1539,6 +1552,8 @@ int catalog_wal_segments(catalog *c, int64_t node, int64_t from_segno, int (*cb)
 		row_wal(s, &w);
 		rc = cb(ctx, &w);
 	}
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, "reading the WAL index");
 	sqlite3_finalize(s);
 	return rc;
 }

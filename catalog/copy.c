@@ -183,7 +183,7 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 		for (size_t j = 0; j < n; j++) {
 			char *end;
 			uint64_t g = strtoull(names[j], &end, 10);
-			if (!*end && strlen(names[j]) == 20 && g > gen)
+			if (!*end && strlen(names[j]) == 20 && strspn(names[j], "0123456789") == 20 && g > gen)
 				gen = g;
 		}
 		zones_list_free(names, n);
@@ -282,7 +282,7 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		for (size_t j = 0; j < n; j++) {
 			char *end;
 			uint64_t g = strtoull(names[j], &end, 10);
-			if (*end || strlen(names[j]) != 20)
+			if (*end || strlen(names[j]) != 20 || strspn(names[j], "0123456789") != 20)
 				continue;
 			cands = xrealloc(cands, (nc + 1) * sizeof *cands);
 			cands[nc].gen = g;
@@ -323,7 +323,7 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		if (rc == 0 && fsync(out) < 0)
 			rc = err_sys(&de, ERR_IO, "cannot fsync %s", tmp);
 		close(out);
-		if (rc == ERR_IO) {
+		if (rc == ERR_IO || rc == ERR_NOSPC) {
 			/* this side failed (decoding reads fail as ERR_CORRUPT): an older copy would
 			 * only lose what this one holds */
 			*e = de;
@@ -347,6 +347,14 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 				catalog *up;
 				rc = catalog_open(tmp, 0, &up, &de);
 				catalog_close(up);
+				if (rc == ERR_NOSPC) { /* the migration needs room here, as the decoding did */
+					*e = de;
+					err_prefix(e, "migrating generation %" PRIu64 " from zone %d", cands[k].gen,
+						   cands[k].zone + 1);
+					err_hint(e, "make room in the state directory, then run init --recover again; "
+						    "nothing was installed");
+					goto out;
+				}
 			}
 		}
 		if (rc == 0)
@@ -376,7 +384,7 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 				*generation = cands[k].gen;
 			if (zone)
 				*zone = cands[k].zone;
-			if (skipped) {
+			if (skipped && skipped_cap) {
 				/* what newer generations were passed over (the same one failing in one zone
 				 * and read from another loses nothing) */
 				size_t l = 0;

@@ -74,6 +74,7 @@ static int take(struct walk *k)
 	}
 	r->last_segno = k->best.segno;
 	snprintf(r->last_name, sizeof r->last_name, "%s", k->best.name);
+	r->last_id = k->best.id;
 	r->last_partial = strlen(k->best.name) != 24;
 	if (k->best.last_commit_us > r->last_commit_us)
 		r->last_commit_us = k->best.last_commit_us;

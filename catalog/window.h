@@ -43,6 +43,7 @@ struct window_run {
 	int64_t last_segno;	  /* the last segment of the run; -1: empty run */
 	int last_partial;	  /* the last segment is a .partial (name in last_name) */
 	char last_name[64];	  /* the stored name of the last segment */
+	int64_t last_id;	  /* and its wal row (a .partial's is replaced as it grows) */
 	int64_t last_commit_us;	  /* newest commit/abort time in the run's segments, 0: none */
 	int64_t end_us;		  /* max(snapshot time, last_commit_us) */
 	int reaches;		  /* window_run with a target: cut at the first segment with a commit after it */

@@ -389,8 +389,9 @@ static int view_make(catalog *c, int64_t cluster, const char *cluster_name, int6
 		if (rc == ERR_NOTFOUND)
 			err_set(e, ERR_NOTFOUND, "%s is outside the restorable window of %s (node %s)", v->name, cluster_name,
 				vn->name);
+		/* the very row the run ended in (by id: a newer partial may have replaced it since) */
 		if (rc == 0 && vn->run.last_partial &&
-		    (rc = catalog_wal_find(c, vn->node, vn->run.last_name, &vn->last_partial, e)) == ERR_NOTFOUND)
+		    (rc = catalog_wal_get(c, vn->run.last_id, &vn->last_partial, e)) == ERR_NOTFOUND)
 			err_prefix(e, "the WAL of node %s moved on while view %s was made: look again", vn->name, v->name);
 		if (rc == 0 && (rc = catalog_entry_get(c, vn->run.nb.root, en, e)) == 0)
 			view_entry(en, &vn->root);

@@ -41,12 +41,16 @@ static int init_recover(struct ctx *x)
 		struct stat st;
 		snprintf(p, sizeof p, "%s-wal", x->catalog_file);
 		if (stat(p, &st) == 0 && st.st_size > 0) {
-			snprintf(aside, sizeof aside, "%s-wal.orphaned-%lld", x->catalog_file, (long long)time(NULL));
-			if (rename(p, aside) < 0) {
+			snprintf(aside, sizeof aside, "%s-wal.orphaned-%lld-%ld", x->catalog_file, (long long)time(NULL),
+				 (long)getpid());
+			if (access(aside, F_OK) == 0 || rename(p, aside) < 0) {
 				err_sys(&e, ERR_IO, "cannot move %s aside", p);
 				return report(&e);
 			}
-			fprintf(stderr, "pgtimefs: %s had no catalog beside it; moved to %s\n", p, aside);
+			fprintf(stderr,
+				"pgtimefs: %s had no catalog beside it; moved to %s (it only means something next to the "
+				"catalog file it came from)\n",
+				p, aside);
 		} else {
 			unlink(p);
 		}

@@ -240,12 +240,14 @@ chmod 755 "$WB/pg_ctl"
 interrupted_start() {
 	local R6=$T/$1 sig=$2 to=$3 P6 pid rc=0
 	P6=$(free_port 4)
+	: >"$T/err" # the last restore's notes must not count for this one
 	setsid "$PGT" restore --from "$MNT" --cluster $C --time "$TV" --target "$R6" --start --port "$P6" \
 		--socket-dir "$SOCK" --pg-bin "$WB" >"$T/out" 2>"$T/err" &
 	pid=$!
 	cleanup_hooks+=("stop_restored $R6")
-	for i in $(seq 1 600); do [ "$(grep -c 'recovering' "$T/err")" = 2 ] && break; sleep 0.1; done
-	[ "$(grep -c 'recovering' "$T/err")" = 2 ] || { cat "$T/err" >&2; fail "the nodes of $R6 did not start recovering"; }
+	started() { grep -c "started on port \($P6\|$((P6 + 1))\), recovering" "$T/err"; }
+	for i in $(seq 1 1200); do [ "$(started)" = 2 ] && break; sleep 0.1; done
+	[ "$(started)" = 2 ] || { cat "$T/err" >&2; fail "the nodes of $R6 did not start recovering within 120 s"; }
 	sleep 2
 	kill -0 $pid 2>/dev/null || { cat "$T/err" >&2; fail "the restore with a delayed recovery ended by itself"; }
 	for d in "$R6"/*/; do
