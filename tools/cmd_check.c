@@ -51,19 +51,25 @@ static void problem(struct checker *k, const char *kind, int zone, const char *f
 	}
 }
 
+/* a line of repair's outcome ("repaired: ..." or "not repaired: ...") on a terminal's stdout */
+static void outcome(struct checker *k, const char *prefix, const char *fmt, va_list ap)
+{
+	if (k->x->json || k->x->quiet)
+		return;
+	progress_end(&k->prog);
+	fputs(prefix, stdout);
+	vprintf(fmt, ap);
+	fputs("\n", stdout);
+}
+
 static void fixed(struct checker *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void fixed(struct checker *k, const char *fmt, ...)
 {
 	va_list ap;
 	k->fixed++;
-	if (k->x->json || k->x->quiet)
-		return;
-	progress_end(&k->prog);
-	fputs("repaired: ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	outcome(k, "repaired: ", fmt, ap);
 	va_end(ap);
-	fputs("\n", stdout);
 }
 
 static void unfixed(struct checker *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -71,14 +77,9 @@ static void unfixed(struct checker *k, const char *fmt, ...)
 {
 	va_list ap;
 	k->unfixable++;
-	if (k->x->json || k->x->quiet)
-		return;
-	progress_end(&k->prog);
-	fputs("not repaired: ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	outcome(k, "not repaired: ", fmt, ap);
 	va_end(ap);
-	fputs("\n", stdout);
 }
 
 /* Reads a whole pack file of a zone into k->buf; 0, ERR_NOTFOUND or ERR_CORRUPT (size). */

@@ -38,54 +38,76 @@ static void add_entry(catalog *c, int64_t nb, int64_t parent, const char *name, 
 		*id = en.id;
 }
 
-static void seg(catalog *c, int64_t nd, int64_t segno, int64_t t)
+/* a WAL row of segment segno on timeline 1, its one commit at t: the segment (suffix "") or a
+ * streamed ".partial" of it, stored at stored */
+static void wal_row(catalog *c, int64_t nd, int64_t segno, int64_t t, const char *suffix, int64_t stored)
 {
 	struct catalog_wal w;
 	memset(&w, 0, sizeof w);
 	w.node = nd;
-	snprintf(w.name, sizeof w.name, "00000001%08X%08X", (unsigned)(segno / 256), (unsigned)(segno % 256));
+	snprintf(w.name, sizeof w.name, "00000001%08X%08X%s", (unsigned)(segno / 256), (unsigned)(segno % 256), suffix);
 	w.timeline = 1;
 	w.segno = segno;
 	w.size = SEG;
-	w.stored_us = t;
+	w.stored_us = stored;
 	w.first_commit_us = w.last_commit_us = t;
 	check_ok(catalog_wal_add(c, &w, E));
 }
 
-static int setup(void **state)
+static void seg(catalog *c, int64_t nd, int64_t segno, int64_t t)
 {
-	struct fx *f = calloc(1, sizeof *f);
+	wal_row(c, nd, segno, t, "", t);
+}
+
+/* in an open transaction: cluster cname with node n1, an online snapshot of it begun, its node
+ * backup nb begun with a root directory (root) holding PG_VERSION */
+static void begin_backup(catalog *c, const char *cname, int64_t *nd, int64_t *snap, int64_t *nb, int64_t *root)
+{
+	int64_t cl;
+	check_ok(catalog_cluster_ensure(c, cname, &cl, E));
+	check_ok(catalog_node_ensure(c, cl, "n1", nd, E));
+	check_ok(catalog_snapshot_begin(c, cl, "online", snap, E));
+	check_ok(catalog_node_backup_begin(c, *snap, *nd, "/src", nb, E));
+	add_entry(c, *nb, 0, "", S_IFDIR | 0700, root);
+	add_entry(c, *nb, *root, "PG_VERSION", S_IFREG | 0600, NULL);
+}
+
+/* node backup nb of snapshot snap (root: its tree) finished as an online backup at S(10) with
+ * system id sysid, and segments 2 and 3 archived */
+static void finish_backup(catalog *c, int64_t nd, int64_t snap, int64_t nb, int64_t root, const char *sysid)
+{
 	struct nb_totals tot = {1, 1, 1, 1};
 	struct catalog_pg_info pg;
-	int64_t cl, nd, snap, nb, root, pgwal;
 	char name[48];
-	assert_non_null(f);
-	unit_tmpdir(f->dir, sizeof f->dir);
-	snprintf(f->db, sizeof f->db, "%s/catalog.db", f->dir);
-	check_ok(catalog_open(f->db, 0, &f->c, E));
-	check_ok(catalog_begin(f->c, E));
-	check_ok(catalog_cluster_ensure(f->c, "c", &cl, E));
-	check_ok(catalog_node_ensure(f->c, cl, "n1", &nd, E));
-	check_ok(catalog_snapshot_begin(f->c, cl, "online", &snap, E));
-	check_ok(catalog_node_backup_begin(f->c, snap, nd, "/src", &nb, E));
-	add_entry(f->c, nb, 0, "", S_IFDIR | 0700, &root);
-	add_entry(f->c, nb, root, "PG_VERSION", S_IFREG | 0600, NULL);
-	add_entry(f->c, nb, root, "postgresql.auto.conf", S_IFREG | 0600, NULL);
-	add_entry(f->c, nb, root, "standby.signal", S_IFREG | 0600, NULL); /* taken of a standby */
-	add_entry(f->c, nb, root, "pg_wal", S_IFDIR | 0700, &pgwal);
-	add_entry(f->c, nb, pgwal, "000000010000000000000002", S_IFREG | 0600, NULL);
-	add_entry(f->c, nb, pgwal, "archive_status", S_IFDIR | 0700, NULL);
 	memset(&pg, 0, sizeof pg);
 	pg.start_lsn = "0/2000028";
 	pg.stop_lsn = "0/2000100";
 	pg.timeline = 1;
 	pg.pg_version = "15.4";
-	pg.system_id = "7300000000000000001";
-	check_ok(catalog_node_backup_set_pg(f->c, nb, &pg, E));
-	check_ok(catalog_node_backup_finish(f->c, nb, root, &tot, E));
-	check_ok(catalog_snapshot_finish(f->c, snap, S(10), name, E));
-	seg(f->c, nd, 2, S(5));
-	seg(f->c, nd, 3, S(20));
+	pg.system_id = sysid;
+	check_ok(catalog_node_backup_set_pg(c, nb, &pg, E));
+	check_ok(catalog_node_backup_finish(c, nb, root, &tot, E));
+	check_ok(catalog_snapshot_finish(c, snap, S(10), name, E));
+	seg(c, nd, 2, S(5));
+	seg(c, nd, 3, S(20));
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	int64_t nd, snap, nb, root, pgwal;
+	assert_non_null(f);
+	unit_tmpdir(f->dir, sizeof f->dir);
+	snprintf(f->db, sizeof f->db, "%s/catalog.db", f->dir);
+	check_ok(catalog_open(f->db, 0, &f->c, E));
+	check_ok(catalog_begin(f->c, E));
+	begin_backup(f->c, "c", &nd, &snap, &nb, &root);
+	add_entry(f->c, nb, root, "postgresql.auto.conf", S_IFREG | 0600, NULL);
+	add_entry(f->c, nb, root, "standby.signal", S_IFREG | 0600, NULL); /* taken of a standby */
+	add_entry(f->c, nb, root, "pg_wal", S_IFDIR | 0700, &pgwal);
+	add_entry(f->c, nb, pgwal, "000000010000000000000002", S_IFREG | 0600, NULL);
+	add_entry(f->c, nb, pgwal, "archive_status", S_IFDIR | 0700, NULL);
+	finish_backup(f->c, nd, snap, nb, root, "7300000000000000001");
 	seg(f->c, nd, 4, S(30));
 	check_ok(catalog_wal_restore_point_add(f->c, nd, "000000010000000000000003", "rp1", S(18), 0x3000100, E));
 	check_ok(catalog_commit(f->c, E));
@@ -313,16 +335,7 @@ static void test_ambiguous_restore_point(void **state)
 
 static void partial(catalog *c, int64_t nd, int64_t segno, int64_t t, int64_t stored)
 {
-	struct catalog_wal w;
-	memset(&w, 0, sizeof w);
-	w.node = nd;
-	snprintf(w.name, sizeof w.name, "00000001%08X%08X.partial", (unsigned)(segno / 256), (unsigned)(segno % 256));
-	w.timeline = 1;
-	w.segno = segno;
-	w.size = SEG;
-	w.stored_us = stored;
-	w.first_commit_us = w.last_commit_us = t;
-	check_ok(catalog_wal_add(c, &w, E));
+	wal_row(c, nd, segno, t, ".partial", stored);
 }
 
 /* how often name is in x */
@@ -418,37 +431,19 @@ static void test_view_keeps_partial(void **state)
 static void test_view_refuses_pgwal_link(void **state)
 {
 	struct fx *f = *state;
-	struct nb_totals tot = {1, 1, 1, 1};
-	struct catalog_pg_info pg;
 	struct catalog_entry en;
 	struct fs_loc l;
 	struct err e;
-	int64_t cl, nd, snap, nb, root;
-	char name[48];
+	int64_t nd, snap, nb, root;
 	check_ok(catalog_begin(f->c, E));
-	check_ok(catalog_cluster_ensure(f->c, "old", &cl, E));
-	check_ok(catalog_node_ensure(f->c, cl, "n1", &nd, E));
-	check_ok(catalog_snapshot_begin(f->c, cl, "online", &snap, E));
-	check_ok(catalog_node_backup_begin(f->c, snap, nd, "/src", &nb, E));
-	add_entry(f->c, nb, 0, "", S_IFDIR | 0700, &root);
-	add_entry(f->c, nb, root, "PG_VERSION", S_IFREG | 0600, NULL);
+	begin_backup(f->c, "old", &nd, &snap, &nb, &root);
 	memset(&en, 0, sizeof en);
 	en.parent = root;
 	snprintf(en.name, sizeof en.name, "pg_wal");
 	en.mode = S_IFLNK | 0777;
 	snprintf(en.target, sizeof en.target, "/var/lib/pgwal");
 	check_ok(catalog_entry_add(f->c, nb, &en, E));
-	memset(&pg, 0, sizeof pg);
-	pg.start_lsn = "0/2000028";
-	pg.stop_lsn = "0/2000100";
-	pg.timeline = 1;
-	pg.pg_version = "15.4";
-	pg.system_id = "7300000000000000002";
-	check_ok(catalog_node_backup_set_pg(f->c, nb, &pg, E));
-	check_ok(catalog_node_backup_finish(f->c, nb, root, &tot, E));
-	check_ok(catalog_snapshot_finish(f->c, snap, S(10), name, E));
-	seg(f->c, nd, 2, S(5));
-	seg(f->c, nd, 3, S(20));
+	finish_backup(f->c, nd, snap, nb, root, "7300000000000000002");
 	check_ok(catalog_commit(f->c, E));
 	err_clear(&e);
 	assert_int_equal(fs_resolve(f->c, "old/at/2023-11-14T22:13:36Z", &l, &e), ERR_NOTFOUND);
