@@ -904,7 +904,7 @@ int fs_mount_check(const char *mountpoint, struct err *e)
 	char real[PATH_MAX], dev[64] = "";
 	int fd, rc;
 	if (stat(mountpoint, &st) < 0) {
-		if (errno == ENOTCONN) {
+		if (errno == ENOTCONN || errno == ECONNABORTED) { /* the latter while the kernel tears it down */
 			rc = err_sys(e, ERR_IO, "mountpoint %s: a dead mount is left there", mountpoint);
 			err_hint(e, "unmount it first: fusermount3 -u %s", mountpoint);
 		} else if (errno == ENOENT) {

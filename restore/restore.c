@@ -68,6 +68,13 @@ static void *copy_main(void *arg)
 	return NULL;
 }
 
+/* Whether err says the FUSE mount's process is gone: ENOTCONN, or ECONNABORTED while the
+ * kernel is still tearing the connection down */
+static int gone(int err)
+{
+	return err == ENOTCONN || err == ECONNABORTED;
+}
+
 /* The error for a FUSE mount whose process is gone (ENOTCONN). */
 static int dead_mount(const char *mount, struct err *e)
 {
@@ -86,7 +93,7 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 	int entries = 0;
 	char seen[512] = "";
 	if (stat(o->mount, &st) < 0) {
-		if (errno == ENOTCONN)
+		if (gone(errno))
 			return dead_mount(o->mount, e);
 		err_sys(e, ERR_NOTFOUND, "cannot reach the mount %s", o->mount);
 		err_hint(e, "mount the backups first: pgtimefs mount %s", o->mount);
@@ -95,7 +102,7 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 	if (!S_ISDIR(st.st_mode))
 		return err_set(e, ERR_USAGE, "--from %s is not a directory", o->mount);
 	if (!(d = opendir(o->mount)))
-		return errno == ENOTCONN ? dead_mount(o->mount, e) : err_sys(e, ERR_IO, "cannot list the mount %s", o->mount);
+		return gone(errno) ? dead_mount(o->mount, e) : err_sys(e, ERR_IO, "cannot list the mount %s", o->mount);
 	while ((de = readdir(d))) {
 		size_t l = strlen(seen);
 		if (de->d_name[0] == '.')
@@ -112,7 +119,7 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 	}
 	snprintf(p, sizeof p, "%s/%s", o->mount, o->cluster);
 	if (stat(p, &st) < 0) {
-		if (errno == ENOTCONN)
+		if (gone(errno))
 			return dead_mount(o->mount, e);
 		err_sys(e, ERR_NOTFOUND, "cluster %s is not in the mount %s", o->cluster, o->mount);
 		err_hint(e, "the mount shows: %s. A deleted cluster cannot be restored: nothing is left of it", seen);
@@ -120,7 +127,7 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 	}
 	snprintf(p, sizeof p, "%s/%s/at", o->mount, o->cluster);
 	if (stat(p, &st) < 0) {
-		if (errno == ENOTCONN)
+		if (gone(errno))
 			return dead_mount(o->mount, e);
 		err_sys(e, ERR_NOTFOUND, "%s has no at/ view", p);
 		err_hint(e, "this mount comes from a pgtimefs without point-in-time views: mount with this version");
@@ -134,7 +141,7 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 			err_hint(e, "run `pgtimefs list %s` for the window and choose a time inside it", o->cluster);
 			return ERR_NOTFOUND;
 		}
-		return errno == ENOTCONN ? dead_mount(o->mount, e) : err_sys(e, ERR_IO, "cannot reach %s", at);
+		return gone(errno) ? dead_mount(o->mount, e) : err_sys(e, ERR_IO, "cannot reach %s", at);
 	}
 	return 0;
 }
@@ -622,7 +629,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 				err_hint(e, "the target %s is full: the restore needs %s (the sum of the nodes' data) there; "
 					    "free space or choose a larger filesystem, remove %s and run the restore again",
 					 target, h1, target);
-			} else if (e->sys_errno == ENOTCONN) {
+			} else if (gone(e->sys_errno)) {
 				err_hint(e, "the mount %s died during the copy: fusermount3 -u %s, pgtimefs mount %s, then "
 					    "remove %s and run the restore again",
 					 o->mount, o->mount, o->mount, target);
