@@ -167,6 +167,15 @@ out:
 	return rc;
 }
 
+/* whether name is a copy's file name (20 decimal digits); *gen gets its number */
+static int gen_of(const char *name, uint64_t *gen)
+{
+	if (strlen(name) != 20 || strspn(name, "0123456789") != 20)
+		return 0;
+	*gen = strtoull(name, NULL, 10);
+	return 1;
+}
+
 int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_t *generation, struct err *e)
 {
 	char snap[4096], enc[4096], rel[64], val[32];
@@ -181,9 +190,8 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 		if (zones_list(r->z, i, "catalog", &names, &n, NULL) < 0)
 			continue;
 		for (size_t j = 0; j < n; j++) {
-			char *end;
-			uint64_t g = strtoull(names[j], &end, 10);
-			if (!*end && strlen(names[j]) == 20 && strspn(names[j], "0123456789") == 20 && g > gen)
+			uint64_t g;
+			if (gen_of(names[j], &g) && g > gen)
 				gen = g;
 		}
 		zones_list_free(names, n);
@@ -280,9 +288,8 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 			continue;
 		}
 		for (size_t j = 0; j < n; j++) {
-			char *end;
-			uint64_t g = strtoull(names[j], &end, 10);
-			if (*end || strlen(names[j]) != 20 || strspn(names[j], "0123456789") != 20)
+			uint64_t g;
+			if (!gen_of(names[j], &g))
 				continue;
 			cands = xrealloc(cands, (nc + 1) * sizeof *cands);
 			cands[nc].gen = g;
@@ -323,15 +330,6 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		if (rc == 0 && fsync(out) < 0)
 			rc = err_sys(&de, ERR_IO, "cannot fsync %s", tmp);
 		close(out);
-		if (rc == ERR_IO || rc == ERR_NOSPC) {
-			/* this side failed (decoding reads fail as ERR_CORRUPT): an older copy would
-			 * only lose what this one holds */
-			*e = de;
-			err_prefix(e, "recovering generation %" PRIu64 " from zone %d", cands[k].gen, cands[k].zone + 1);
-			err_hint(e, "make room in %s (the catalog's state directory), then run init --recover again; "
-				    "nothing was installed", tmp);
-			goto out;
-		}
 		if (rc == 0 && catalog_schema_version(tmp) > CATALOG_SCHEMA_VERSION) {
 			rc = err_set(e, ERR_CONFIG,
 				     "generation %" PRIu64 " in zone %d is a catalog of schema %d, newer than this "
@@ -347,15 +345,16 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 				catalog *up;
 				rc = catalog_open(tmp, 0, &up, &de);
 				catalog_close(up);
-				if (rc == ERR_NOSPC) { /* the migration needs room here, as the decoding did */
-					*e = de;
-					err_prefix(e, "migrating generation %" PRIu64 " from zone %d", cands[k].gen,
-						   cands[k].zone + 1);
-					err_hint(e, "make room in the state directory, then run init --recover again; "
-						    "nothing was installed");
-					goto out;
-				}
 			}
+		}
+		if (rc == ERR_IO || rc == ERR_NOSPC) {
+			/* writing, syncing or migrating the file here failed (the copy's own damage reads
+			 * as ERR_CORRUPT): an older copy would only lose what this one holds */
+			*e = de;
+			err_prefix(e, "recovering generation %" PRIu64 " from zone %d", cands[k].gen, cands[k].zone + 1);
+			err_hint(e, "make room beside %s (full disk, quota, permissions), then run init --recover again; "
+				    "nothing was installed", dest_path);
+			goto out;
 		}
 		if (rc == 0)
 			rc = catalog_open(tmp, 1, &test, &de);

@@ -382,6 +382,7 @@ static int run(struct ctx *x, int read_data, int repair)
 			unfixed(&k, "the local catalog fails its consistency check (%d problem%s above): no copy of it "
 				    "was pushed",
 				cat_problems, cat_problems == 1 ? "" : "s");
+			/* unfixed() counted one: each catalog problem and each zone left without a copy count */
 			k.unfixable += cat_problems - 1 + k.copies_missing;
 			if (!x->json)
 				fprintf(stderr, "HINT: move %s (and its -wal and -shm files) aside and run 'pgtimefs init "
@@ -392,7 +393,7 @@ static int run(struct ctx *x, int read_data, int repair)
 			k.unfixable += k.copies_missing ? k.copies_missing : 1;
 		} else if (k.copies_missing) {
 			fixed(&k, "catalog copy written to every zone");
-			k.fixed += k.copies_missing - 1;
+			k.fixed += k.copies_missing - 1; /* fixed() counted one: each zone that lacked a copy counts */
 		}
 	}
 	free(k.buf);
