@@ -269,6 +269,32 @@ mv "$T/state/catalog.db.keep" "$T/state/catalog.db"
 pgt check >/dev/null || fail "check after the recovery tests is not clean"
 ok "init --recover: an orphaned -wal is moved aside, not deleted; unreadable zones are named, not 'nothing to recover'"
 
+# --- init --recover into a full state directory (a real ENOSPC, on a small tmpfs): it stops
+# with the reason and where room is needed, installs nothing, and does not fall back to an
+# older copy; with room it recovers
+pgt --json list >"$T/list-before"
+mkdir -p "$T/state.keep"
+mv "$T"/state/* "$T/state.keep/"
+if mount -t tmpfs -o size=16k tmpfs "$T/state" 2>/dev/null; then
+	cleanup_hooks+=("umount -l '$T/state'")
+	expect_fail "init --recover into a full state directory" 1 pgt init --recover
+	err_has "No space left on device"
+	err_has "make room beside"
+	err_has "nothing was installed"
+	[ ! -e "$T/state/catalog.db" ] || fail "a catalog was installed in a full state directory"
+	if ls "$T"/state/catalog.db.recover* >/dev/null 2>&1; then fail "a temporary was left in the full state directory"; fi
+	mount -o remount,size=64m "$T/state" || fail "cannot grow the tmpfs"
+	pgt init --recover >/dev/null || fail "init --recover once there is room"
+	pgt --json list | cmp -s - "$T/list-before" || fail "the catalog recovered after ENOSPC lists other snapshots"
+	umount "$T/state" || fail "cannot unmount the state tmpfs"
+	ok "init --recover into a full state directory: ENOSPC named with a hint, nothing installed; recovers once there is room"
+else
+	echo "SKIP part: cannot mount a tmpfs here (not root?): init --recover on a full disk not tested" >&2
+fi
+mv "$T"/state.keep/* "$T/state/"
+rmdir "$T/state.keep"
+pgt check >/dev/null || fail "check after the full-state-directory test is not clean"
+
 # --- names the mount gives its own entries cannot name a cluster or a node
 pgt --json list >"$T/names-before"
 for n in latest at wal restore.json . .. "a/b"; do
