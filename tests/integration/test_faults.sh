@@ -270,8 +270,8 @@ pgt check >/dev/null || fail "check after the recovery tests is not clean"
 ok "init --recover: an orphaned -wal is moved aside, not deleted; unreadable zones are named, not 'nothing to recover'"
 
 # --- init --recover into a full state directory (a real ENOSPC, on a small tmpfs): it stops
-# with the reason and where room is needed, installs nothing, and does not fall back to an
-# older copy; with room it recovers
+# with the reason and where room is needed and installs nothing; with room it recovers (that
+# it does not go on to an older copy is unit_catalog's, with a file size limit)
 pgt --json list >"$T/list-before"
 mkdir -p "$T/state.keep"
 mv "$T"/state/* "$T/state.keep/"
