@@ -20,6 +20,7 @@ struct checker {
 	int read_data, repair;
 	int problems, fixed, unfixable;
 	int copies_missing; /* zones without a catalog copy */
+	int catalog_suspect; /* packs whose own trailer or size the catalog contradicts */
 	uint64_t packs, bytes;
 	struct json j; /* problems array when --json */
 	struct progress prog;
@@ -137,6 +138,9 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 	k->packs++;
 	if (p->size > PACK_MAX) {
 		problem(k, "catalog", 0, "pack %s is recorded with an impossible size %llu", hex, (unsigned long long)p->size);
+		k->catalog_suspect++;
+		if (k->repair)
+			unfixed(k, "pack %.16s: the catalog's record of it is wrong, and no zone can mend that", hex);
 		return 0;
 	}
 	k->buf = xrealloc(k->buf, p->size ? p->size : 1);
@@ -170,15 +174,24 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 		size_t ne = 0;
 		struct err e;
 		if (read_pack(k, good, rel, p->size) == 0) {
+			/* the bytes match the catalog's checksum, so every zone holds this same trailer: what
+			 * is wrong here no other zone can mend */
 			if (pack_parse(r->key, k->buf, p->size, &ents, &ne, &e) < 0) {
 				problem(k, "pack-trailer", good + 1, "pack %s: %s", hex, e.msg);
+				if (k->repair)
+					unfixed(k, "pack %.16s: its trailer cannot be read, and every zone holds the same bytes",
+						hex);
 			} else {
 				struct trailer_match m = {ents, ne, 0};
 				catalog_pack_chunks(k->x->cat, p->id, match_chunk, &m, NULL);
-				if (m.mismatched)
+				if (m.mismatched) {
 					problem(k, "pack-trailer", good + 1,
 						"pack %s: %d chunks of the catalog are not where its trailer says", hex,
 						m.mismatched);
+					k->catalog_suspect++;
+					if (k->repair)
+						unfixed(k, "pack %.16s: the catalog disagrees with the pack's own trailer", hex);
+				}
 			}
 		}
 		free(ents);
@@ -378,12 +391,21 @@ static int run(struct ctx *x, int read_data, int repair)
 		}
 		/* a fresh catalog copy in every zone, unless the catalog itself failed its check: a copy
 		 * of it would push the good copies out of the zones */
-		if (cat_problems) {
-			unfixed(&k, "the local catalog fails its consistency check (%d problem%s above): no copy of it "
-				    "was pushed",
-				cat_problems, cat_problems == 1 ? "" : "s");
-			/* unfixed() counted one: each catalog problem and each zone left without a copy count */
-			k.unfixable += cat_problems - 1 + k.copies_missing;
+		if (cat_problems || k.catalog_suspect) {
+			if (cat_problems) {
+				unfixed(&k, "the local catalog fails its consistency check (%d problem%s above): no copy "
+					    "of it was pushed",
+					cat_problems, cat_problems == 1 ? "" : "s");
+				/* unfixed() counted one: each catalog problem and each zone left without a copy
+				 * count */
+				k.unfixable += cat_problems - 1 + k.copies_missing;
+			} else {
+				/* the packs' own records are sealed: the catalog is the likelier one at fault */
+				unfixed(&k, "the local catalog contradicts %d pack%s (above): no copy of it was pushed",
+					k.catalog_suspect, k.catalog_suspect == 1 ? "" : "s");
+				/* those packs are counted already; each zone left without a copy counts */
+				k.unfixable += k.copies_missing - 1;
+			}
 			if (!x->json)
 				fprintf(stderr, "HINT: move %s (and its -wal and -shm files) aside and run 'pgtimefs init "
 						"--recover' to install the newest good copy from the zones\n",

@@ -250,6 +250,32 @@ pgt check >/dev/null || fail "check after recovering from the held-back copies i
 verify_cat_bulk "$T/data" prod/latest/n1
 ok "a damaged local catalog: repair exits 1, says so, pushes no copy; init --recover restores a clean one"
 
+# --- a catalog that passes its own check but contradicts a pack's sealed trailer: every zone
+# holds the same trailer, so repair cannot mend it: it exits 1, counts it, pushes no copy
+newest=$(ls "$Z1/catalog" | tail -n 1)
+chunk_raw() { # chunk_raw DELTA: adds DELTA to the raw length the catalog records for one chunk
+	python3 - "$T/state/catalog.db" "$1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE chunks SET raw = raw + ? WHERE id = (SELECT min(chunk) FROM content_chunks)", (int(sys.argv[2]),))
+db.commit()
+PY
+}
+chunk_raw 1
+rc=0
+pgt repair >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || { cat "$T/out" "$T/err"; fail "repair of a catalog contradicting a trailer: exit $rc, expected 1"; }
+grep -q "not repaired: pack .*: the catalog disagrees with the pack's own trailer" "$T/out" || { cat "$T/out"; fail "repair does not name the trailer it cannot mend"; }
+grep -q "no copy of it was pushed" "$T/out" || { cat "$T/out"; fail "repair does not say the copy was held back"; }
+grep -q "1 could not be repaired" "$T/out" || { cat "$T/out"; fail "repair does not count the trailer as not repaired"; }
+err_has "init --recover"
+for z in "$Z1" "$Z2" "$Z3"; do
+	[ "$(ls "$z/catalog" | tail -n 1)" = "$newest" ] || fail "repair pushed a copy of a catalog contradicting a trailer to $z"
+done
+chunk_raw -1
+pgt check --read-data >/dev/null || fail "check after undoing the catalog edit is not clean"
+ok "a catalog contradicting a pack's trailer: repair exits 1, counts it as not repaired, pushes no copy"
+
 # --- init --recover keeps an orphaned -wal aside, and names zones it cannot read
 mv "$T/state/catalog.db" "$T/state/catalog.db.keep"
 rm -f "$T/state/catalog.db-shm"
