@@ -262,6 +262,9 @@ db.commit()
 PY
 }
 chunk_raw 1
+expect_fail "check of a catalog contradicting a trailer" 1 pgt check --read-data
+err_has "contradicts 1 pack that no zone can mend"
+err_has "init --recover"
 rc=0
 pgt repair >"$T/out" 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] || { cat "$T/out" "$T/err"; fail "repair of a catalog contradicting a trailer: exit $rc, expected 1"; }
