@@ -280,8 +280,9 @@ int backup_cluster(struct repo *r, catalog *c, const char *cluster, const struct
 	pthread_mutex_destroy(&w.mu);
 	if ((rc = catalog_copy_push(c, r, o->state_dir, &res->generation, e)) < 0) {
 		err_prefix(e, "snapshot %s is complete, but its catalog copy failed", res->name);
-		err_hint(e, "the snapshot is recorded in the local catalog; fix the zone (space, permissions, mount), "
-			    "then run 'pgtimefs repair' to push the copy (do not take the snapshot again)");
+		if (rc != ERR_CONFIG) /* ERR_CONFIG: this catalog is behind the zones; its own hint says why */
+			err_hint(e, "the snapshot is recorded in the local catalog; fix the zone (space, permissions, "
+				    "mount), then run 'pgtimefs repair' to push the copy (do not take the snapshot again)");
 		return rc;
 	}
 	res->seconds = util_mono() - t0;

@@ -332,6 +332,11 @@ const char *catalog_path(const catalog *c)
 	return c->path;
 }
 
+int catalog_checkpoint(catalog *c, struct err *e)
+{
+	return exec(c, "PRAGMA wal_checkpoint(TRUNCATE)", e);
+}
+
 int catalog_begin(catalog *c, struct err *e)
 {
 	return exec(c, "BEGIN IMMEDIATE", e);

@@ -35,6 +35,12 @@ void catalog_close(catalog *c);
 /* The schema version of the catalog file at path (PRAGMA user_version), or -1. */
 int catalog_schema_version(const char *path);
 const char *catalog_path(const catalog *c);
+/*
+ * Copies every change in the -wal into the database file and empties the -wal. A writer does
+ * not checkpoint when it closes (see catalog_open): call this before the file is used
+ * without its -wal (a catalog being installed, whose side files are removed).
+ */
+int catalog_checkpoint(catalog *c, struct err *e);
 
 int catalog_begin(catalog *c, struct err *e);
 int catalog_commit(catalog *c, struct err *e);

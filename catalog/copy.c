@@ -179,11 +179,11 @@ static int gen_of(const char *name, uint64_t *gen)
 int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_t *generation, struct err *e)
 {
 	char snap[4096], enc[4096], rel[64], val[32];
-	uint64_t gen = 0;
-	int in = -1, out = -1, rc;
+	uint64_t gen = 0, own = 0, newest = 0;
+	int in = -1, out = -1, rc, counted, newest_zone = -1;
 	char *sqlmsg = NULL;
-	if (catalog_meta_get(c, "generation", val, sizeof val) == 0)
-		gen = strtoull(val, NULL, 10);
+	if ((counted = catalog_meta_get(c, "generation", val, sizeof val) == 0))
+		own = strtoull(val, NULL, 10);
 	for (int i = 0; i < zones_count(r->z); i++) {
 		char **names;
 		size_t n;
@@ -191,12 +191,27 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 			continue;
 		for (size_t j = 0; j < n; j++) {
 			uint64_t g;
-			if (gen_of(names[j], &g) && g > gen)
-				gen = g;
+			if (gen_of(names[j], &g) && g > newest) {
+				newest = g;
+				newest_zone = i;
+			}
 		}
 		zones_list_free(names, n);
 	}
-	gen++;
+	/* A catalog behind the zones did not write the newest copy: another catalog writes to this
+	 * repository, or this one was rolled back (a state directory restored from a backup). Its
+	 * copies would push the newer ones out of the zones (each keeps CATALOG_COPY_KEEP), and
+	 * what only they record would be lost. */
+	if (counted && newest > own) {
+		err_set(e, ERR_CONFIG,
+			"zone %d holds catalog copy generation %" PRIu64 ", newer than this catalog's last (%" PRIu64
+			"): another catalog writes to this repository, or this one was rolled back; no copy was pushed",
+			newest_zone + 1, newest, own);
+		err_hint(e, "give the repository one state directory; if this catalog is the older one, move it (and its "
+			    "-wal and -shm files) aside and run 'pgtimefs init --recover'");
+		return ERR_CONFIG;
+	}
+	gen = (own > newest ? own : newest) + 1;
 	snprintf(val, sizeof val, "%" PRIu64, gen);
 	if ((rc = catalog_meta_set(c, "generation", val, e)) < 0)
 		return rc;
@@ -230,13 +245,20 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 	for (int i = 0; i < zones_count(r->z); i++) {
 		char **names;
 		size_t n;
+		size_t copies = 0;
+		uint64_t g;
 		if (zones_list(r->z, i, "catalog", &names, &n, NULL) < 0)
 			continue;
-		for (size_t j = 0; j + CATALOG_COPY_KEEP < n; j++) {
+		for (size_t j = 0; j < n; j++) /* other files there are not copies: neither counted nor removed */
+			copies += (size_t)gen_of(names[j], &g);
+		for (size_t j = 0; j < n && copies > CATALOG_COPY_KEEP; j++) {
 			char full[4096];
+			if (!gen_of(names[j], &g))
+				continue;
 			snprintf(rel, sizeof rel, "catalog/%.40s", names[j]);
 			zones_file(r->z, i, rel, full, sizeof full);
 			unlink(full);
+			copies--;
 		}
 		zones_list_free(names, n);
 	}
@@ -339,11 +361,21 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 			goto out;
 		}
 		if (rc == 0) {
-			/* a copy made by an older pgtimefs is migrated, as its local catalog would be */
-			int v = catalog_schema_version(tmp);
-			if (v > 0 && v < CATALOG_SCHEMA_VERSION) {
+			/* A copy made by an older pgtimefs is migrated, as its local catalog would be. One
+			 * installed over newer generations passed over (damaged, or of another repository)
+			 * counts from the newest of them, so that its own copies are pushed (a count behind
+			 * the zones' newest copy is refused) and numbered above them. The writes are
+			 * checkpointed into the file: its -wal is removed below. */
+			int v = catalog_schema_version(tmp), recount = cands[0].gen > cands[k].gen;
+			if ((v > 0 && v < CATALOG_SCHEMA_VERSION) || recount) {
 				catalog *up;
+				char val[32];
+				snprintf(val, sizeof val, "%" PRIu64, cands[0].gen);
 				rc = catalog_open(tmp, 0, &up, &de);
+				if (rc == 0 && recount)
+					rc = catalog_meta_set(up, "generation", val, &de);
+				if (rc == 0)
+					rc = catalog_checkpoint(up, &de);
 				catalog_close(up);
 			}
 		}

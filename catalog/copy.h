@@ -22,9 +22,12 @@
 
 /*
  * Writes a copy of c to every zone; *generation (may be NULL) gets its number: one more than
- * both the catalog's own count and the newest generation found in any zone, so a catalog
- * rolled back (a state directory restored from an old backup) never writes over, or under,
- * the copies already there.
+ * both the catalog's own count (meta "generation") and the newest generation found in any
+ * zone. A catalog whose count is behind a zone's newest copy did not write it (another
+ * catalog writes to the repository, or this one was rolled back): ERR_CONFIG, nothing is
+ * pushed, so its copies never push the newer ones out. A catalog without a count (none
+ * pushed yet) is numbered after the zones'. Only files named as copies are counted and
+ * pruned to CATALOG_COPY_KEEP.
  */
 int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_t *generation, struct err *e);
 

@@ -260,8 +260,9 @@ int cmd_restore_point(struct ctx *x, int argc, char **argv)
 	if ((rc = catalog_copy_push(x->cat, x->repo, x->state_dir, &gen, &e)) < 0) {
 		free(specs);
 		err_prefix(&e, "restore point %s is recorded, but its catalog copy failed", name);
-		err_hint(&e, "fix the zone (space, permissions, mount), then run 'pgtimefs repair' to push the copy "
-			     "(do not make the restore point again)");
+		if (rc != ERR_CONFIG) /* ERR_CONFIG: this catalog is behind the zones; its own hint says why */
+			err_hint(&e, "fix the zone (space, permissions, mount), then run 'pgtimefs repair' to push the "
+				     "copy (do not make the restore point again)");
 		return report(&e);
 	}
 	free(specs);

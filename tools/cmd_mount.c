@@ -139,8 +139,9 @@ int cmd_delete(struct ctx *x, int argc, char **argv)
 		return report(&e);
 	}
 	if ((rc = catalog_copy_push(x->cat, x->repo, x->state_dir, &gen, &e)) < 0) {
-		err_hint(&e, "the snapshot is deleted from the local catalog; run any command that writes (or delete again "
-			     "later) to refresh the copies in the zones");
+		if (rc != ERR_CONFIG) /* ERR_CONFIG: this catalog is behind the zones; its own hint says why */
+			err_hint(&e, "the snapshot is deleted from the local catalog; run any command that writes (or "
+				     "delete again later) to refresh the copies in the zones");
 		return report(&e);
 	}
 	if (x->json) {

@@ -1325,7 +1325,10 @@ static void test_copy_push_recover(void **state)
 	err_clear(&e);
 	assert_int_equal(catalog_copy_recover(r, dest, NULL, NULL, NULL, 0, &e), ERR_EXISTS);
 
-	/* more generations: the newest is recovered, only CATALOG_COPY_KEEP are kept */
+	/* more generations: the newest is recovered, only CATALOG_COPY_KEEP are kept; a file in
+	 * zone 1's catalog/ that is no copy is neither counted nor removed */
+	zones_file(r->z, 0, "catalog/notes", p, sizeof p);
+	write_file(p, (const uint8_t *)"x", 1);
 	for (int i = 0; i < 4; i++) {
 		int64_t cl, node;
 		char nm[48];
@@ -1339,11 +1342,14 @@ static void test_copy_push_recover(void **state)
 		char **names;
 		size_t n;
 		check_ok(zones_list(r->z, i, "catalog", &names, &n, E));
-		assert_int_equal(n, CATALOG_COPY_KEEP);
-		assert_string_equal(names[n - 1], "00000000000000000005");
+		assert_int_equal(n, CATALOG_COPY_KEEP + (i == 0));
+		if (i == 0)
+			assert_string_equal(names[n - 1], "notes");
+		assert_string_equal(names[CATALOG_COPY_KEEP - 1], "00000000000000000005");
 		assert_string_equal(names[0], "00000000000000000003");
 		zones_list_free(names, n);
 	}
+	assert_int_equal(unlink(p), 0);
 	assert_int_equal(unlink(dest), 0);
 	check_ok(catalog_copy_recover(r, dest, &got_gen, &zone, NULL, 0, E));
 	assert_int_equal(got_gen, 5);
@@ -1382,10 +1388,32 @@ static void test_copy_push_recover(void **state)
 	assert_int_equal(sl.n, 6);
 	catalog_close(back);
 
-	/* a catalog whose count went back (its state directory restored from an old backup):
-	 * the next copy is numbered after the newest in any zone (5, damaged, in zone 1), so it
-	 * is kept and recovered, never written under the others */
+	/* the recovered catalog (4, with 5 damaged in zone 1 passed over) counts from 5, so that
+	 * its own copies are not refused as behind the zones */
+	{
+		char val[32];
+		back = open_cat(dest);
+		check_ok(catalog_meta_get(back, "generation", val, sizeof val));
+		assert_string_equal(val, "5");
+		catalog_close(back);
+	}
+
+	/* a catalog whose count went back (its state directory restored from an old backup, or
+	 * a second catalog writing to the repository): its push is refused and nothing is
+	 * written, so its copies never push the newer ones out */
 	check_ok(catalog_meta_set(c, "generation", "1", E));
+	err_clear(&e);
+	assert_int_equal(catalog_copy_push(c, r, f->state, &gen, &e), ERR_CONFIG);
+	assert_non_null(strstr(e.msg, "zone 1 holds catalog copy generation 5, newer than this catalog's last (1)"));
+	assert_non_null(strstr(e.hint, "init --recover"));
+	for (int i = 0; i < NZ; i++) {
+		copy_path(r, i, 6, p, sizeof p);
+		assert_int_not_equal(access(p, F_OK), 0);
+		copy_path(r, i, 2, p, sizeof p);
+		assert_int_not_equal(access(p, F_OK), 0);
+	}
+	/* counted from the zones' newest again, the next copy is numbered after it */
+	check_ok(catalog_meta_set(c, "generation", "5", E));
 	check_ok(catalog_copy_push(c, r, f->state, &gen, E));
 	assert_int_equal(gen, 6);
 	for (int i = 0; i < NZ; i++) {
