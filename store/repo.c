@@ -306,6 +306,7 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 {
 	struct repo *r = xcalloc(1, sizeof *r);
 	uint8_t *text[ZONES_MAX] = {NULL};
+	r->foreign_zone = -1;
 	size_t len[ZONES_MAX], tried = 0;
 	int zone, rc, corrupt = 0, parsed = 0;
 	r->z = z;
@@ -442,6 +443,12 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		r->config_zone = use;
 		if ((rc = repo_config_parse((const char *)text[use], len[use], &r->cfg, e)) < 0)
 			goto fail;
+		for (zone = 0; zone < zones_count(z) && r->foreign_zone < 0; zone++) {
+			struct repo_config other;
+			if (text[zone] && repo_config_parse((const char *)text[zone], len[zone], &other, NULL) == 0 &&
+			    strcmp(other.id, r->cfg.id))
+				r->foreign_zone = zone;
+		}
 	}
 	for (zone = 0; zone < ZONES_MAX; zone++)
 		free(text[zone]);

@@ -40,6 +40,8 @@ struct repo {
 	int config_unsealed; /* that config has no MAC line (an older pgtimefs): `repair` seals it */
 	int config_old_mac;  /* that config's MAC is under the id key (an older pgtimefs): resealed */
 	int config_stale;    /* zones whose config is sealed the old way or not at all */
+	int foreign_zone;    /* the first zone (0-based) whose config names another repository, or -1:
+			      * writers refuse to run (setup_catalog), readers read the others */
 };
 
 /* Defaults for a new repository, with a fresh random id and gear seed. */

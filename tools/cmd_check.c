@@ -444,12 +444,17 @@ static int run(struct ctx *x, int read_data, int repair)
 		else
 			printf("check: %llu packs in %d zones%s: %s\n", (unsigned long long)k.packs, zones_count(x->repo->z),
 			       read_data ? " (data read and verified)" : "", k.problems ? "PROBLEMS FOUND" : "ok");
-		if (!repair && k.problems > k.catalog_suspect)
+		if (!repair && x->repo->foreign_zone >= 0)
+			fprintf(stderr, "HINT: zone %d holds another repository: correct 'zones' in the configuration "
+					"first ('pgtimefs repair' and every writer refuse to run until then)\n",
+				x->repo->foreign_zone + 1);
+		else if (!repair && k.problems > k.catalog_suspect + cat_problems)
 			fprintf(stderr, "HINT: run 'pgtimefs repair' to copy what is missing or damaged from a good zone\n");
-		if (!repair && k.catalog_suspect)
-			fprintf(stderr, "HINT: the local catalog contradicts %d pack%s that no zone can mend: move %s (and "
-					"its -wal and -shm files) aside and run 'pgtimefs init --recover'\n",
-				k.catalog_suspect, k.catalog_suspect == 1 ? "" : "s", x->catalog_file);
+		if (!repair && (k.catalog_suspect || cat_problems))
+			fprintf(stderr, "HINT: the local catalog fails its check or contradicts a pack, which no zone can "
+					"mend: move %s (and its -wal and -shm files) aside and run 'pgtimefs init "
+					"--recover'\n",
+				x->catalog_file);
 	}
 	if (repair)
 		return (k.unfixable || cat_problems) ? 1 : 0;

@@ -258,6 +258,17 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 	}
 	if ((rc = setup_repo(x, e)) < 0)
 		return rc;
+	if (writable && x->repo->foreign_zone >= 0) {
+		/* a writer would put this repository's packs, keys and catalog copies into another's
+		 * zone, and prune that one's copies */
+		int f = x->repo->foreign_zone;
+		err_set(e, ERR_CONFIG, "zone %d (%s) holds another repository: nothing is written while a zone of this "
+				       "repository's is another's",
+			f + 1, zones_path(x->repo->z, f));
+		err_hint(e, "correct 'zones' in the configuration (each zone is this repository's own directory); "
+			    "'pgtimefs check' reads and names what it finds meanwhile");
+		return ERR_CONFIG;
+	}
 	if (writable && x->lock_fd < 0) {
 		if ((rc = util_mkdir_p(x->state_dir, 0700, e)) < 0)
 			return rc;

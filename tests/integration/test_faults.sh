@@ -263,7 +263,7 @@ PY
 }
 chunk_raw 1
 expect_fail "check of a catalog contradicting a trailer" 1 pgt check --read-data
-err_has "contradicts 1 pack that no zone can mend"
+err_has "contradicts a pack, which no zone can mend"
 err_has "init --recover"
 rc=0
 pgt repair >"$T/out" 2>"$T/err" || rc=$?
@@ -297,6 +297,55 @@ for z in "$Z1" "$Z2" "$Z3"; do rm "$z/catalog" && mv "$z/catalog.moved" "$z/cata
 mv "$T/state/catalog.db.keep" "$T/state/catalog.db"
 pgt check >/dev/null || fail "check after the recovery tests is not clean"
 ok "init --recover: an orphaned -wal is moved aside, not deleted; unreadable zones are named, not 'nothing to recover'"
+
+# --- a zone that is another repository's (a wrong 'zones' setting): every writer refuses,
+# nothing of either repository changes; check names it and says to correct the setting
+mkdir -p "$T/other/data"
+echo "another repository" >"$T/other/data/f"
+printf '[repository]\nzones = %s %s %s\nstate-dir = %s\n' "$T/other/z1" "$T/other/z2" "$T/other/z3" \
+	"$T/other/state" >"$T/other.conf"
+pgt -c "$T/other.conf" init >/dev/null
+pgt -c "$T/other.conf" snapshot o n "$T/other/data" >/dev/null
+sed "s|$Z3|$T/other/z3|" "$PGTIMEFS_CONFIG" >"$T/mixed.conf"
+grep -q "$T/other/z3" "$T/mixed.conf" || fail "the mixed config does not name the other repository's zone"
+tree_sums() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); }
+tree_sums "$T/other" >"$T/other.before"
+tree_sums "$Z1" >"$T/z1.before"
+for cmd in "repair" "snapshot prod n1 $T/data" "delete prod 2000-01-01T00:00:00Z"; do
+	# shellcheck disable=SC2086 # the command's words
+	expect_fail "$cmd with a zone of another repository" 1 pgt -c "$T/mixed.conf" $cmd
+	err_has "zone 3 ($T/other/z3) holds another repository"
+	err_has "correct 'zones'"
+done
+expect_fail "check with a zone of another repository" 1 pgt -c "$T/mixed.conf" check
+grep -q "zone 3's config is of another repository" "$T/out" || { cat "$T/out"; fail "check does not name the foreign zone"; }
+err_has "correct 'zones' in the configuration first"
+tree_sums "$T/other" | cmp -s - "$T/other.before" || fail "a command changed the other repository"
+tree_sums "$Z1" | cmp -s - "$T/z1.before" || fail "a command changed zone 1 while zone 3 was another repository's"
+pgt -c "$T/other.conf" check --read-data >/dev/null || fail "the other repository's check is not clean"
+ok "a zone of another repository: repair, snapshot and delete refuse and change nothing; check names it"
+
+# --- a rolled-back catalog (its state directory restored from an old backup, or a second
+# state directory for one repository): its copies would push the newer ones out of the zones,
+# so its pushes are refused until init --recover
+cp -a "$T/state" "$T/state.old"
+pgt snapshot prod n1 "$T/data" >/dev/null
+pgt --json list >"$T/list-newer"
+newest=$(ls "$Z1/catalog" | tail -n 1)
+ls "$Z1/catalog" >"$T/copies.before"
+mv "$T/state" "$T/state.newer"
+mv "$T/state.old" "$T/state"
+for i in 1 2 3; do
+	expect_fail "snapshot $i from a rolled-back catalog" 1 pgt snapshot prod n1 "$T/data"
+	err_has "holds catalog copy generation ${newest#"${newest%%[1-9]*}"}, newer than this catalog's last"
+	err_has "init --recover"
+done
+ls "$Z1/catalog" | cmp -s - "$T/copies.before" || fail "a rolled-back catalog changed the zones' copies"
+rm -rf "$T/state" "$T/state.newer"
+pgt init --recover >/dev/null || fail "init --recover after the rolled-back catalog"
+pgt --json list | cmp -s - "$T/list-newer" || fail "the newest copy no longer holds the newest snapshot"
+pgt snapshot prod n1 "$T/data" >/dev/null || fail "a snapshot after init --recover"
+ok "a rolled-back catalog: its copy pushes are refused and the zones keep the newer copies; init --recover resumes"
 
 # --- init --recover into a full state directory (a real ENOSPC, on a small tmpfs): it stops
 # with the reason and where room is needed and installs nothing; with room it recovers (that
