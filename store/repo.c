@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,6 +520,19 @@ int repo_key_remove(struct repo *r, const char *id, struct err *e)
 		err_set(e, ERR_USAGE, "refusing to remove the last key file: the repository would be unreadable");
 		err_hint(e, "add another key first with 'pgtimefs key add'");
 		return ERR_USAGE;
+	}
+	/* a zone that is away now keeps its copy, and `repair` would copy it back to the others:
+	 * the key would open the repository again */
+	for (int i = 0; i < zones_count(r->z); i++) {
+		char dir[4200];
+		struct stat st;
+		zones_file(r->z, i, "keys", dir, sizeof dir);
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			err_sys(e, ERR_IO, "zone %d (%s) has no readable keys/ directory", i + 1, zones_path(r->z, i));
+			err_hint(e, "remove a key while every zone is present (mounted, readable): a zone that is away "
+				    "would keep it, and 'pgtimefs repair' would copy it back; nothing was removed");
+			return ERR_IO;
+		}
 	}
 	snprintf(rel, sizeof rel, "keys/%.40s", id);
 	if ((rc = zones_remove(r->z, rel, e)) < 0)

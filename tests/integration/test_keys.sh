@@ -13,7 +13,17 @@ for z in "$Z1" "$Z2" "$Z3"; do [ -f "$z/keys/$new" ] || fail "new key missing in
 ok "key add writes the new key file to every zone"
 PGTIMEFS_PASSPHRASE=second-secret verify_cat_bulk "$T/data" prod/latest/n1
 ok "the new passphrase opens the repository"
+# with a zone away, removing a key is refused: the zone would keep it, and repair would copy it
+# back to the others
+mv "$Z3" "$T/z3.away"
+PGTIMEFS_PASSPHRASE=second-secret expect_fail "key remove with zone 3 away" 1 pgt key remove "$old"
+err_has "zone 3"
+err_has "nothing was removed"
+for z in "$Z1" "$Z2"; do [ -f "$z/keys/$old" ] || fail "key remove with zone 3 away removed the key from $z"; done
+mv "$T/z3.away" "$Z3"
+ok "key remove with a zone away is refused and removes nothing"
 PGTIMEFS_PASSPHRASE=second-secret pgt key remove "$old" >/dev/null
+for z in "$Z1" "$Z2" "$Z3"; do [ ! -e "$z/keys/$old" ] || fail "the removed key is still in $z"; done
 expect_fail "old passphrase after removal" 1 pgt list
 err_has "wrong passphrase"
 ok "after removing the old key its passphrase no longer opens the repository"
