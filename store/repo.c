@@ -378,16 +378,22 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		for (size_t j = 0; j < nk; j++) {
 			struct err ke;
 			int seen = 0;
+			if (r->key)
+				break;
 			for (size_t m = 0; m < j && !seen; m++)
 				seen = kc[m].len == kc[j].len && !memcmp(kc[m].buf, kc[j].buf, kc[j].len);
-			if (seen || r->key)
+			if (seen)
 				continue;
 			tried++;
 			rc = keyfile_open(kc[j].buf, kc[j].len, pass, passlen, &r->key, &ke);
 			if (rc == ERR_CORRUPT)
 				corrupt++;
-			if (rc == 0)
+			if (rc == 0) {
 				snprintf(r->key_id, sizeof r->key_id, "%s", kc[j].id);
+				r->key_file = kc[j].buf; /* kept: `check` tells good copies by it */
+				r->key_file_len = kc[j].len;
+				kc[j].buf = NULL;
+			}
 		}
 		for (size_t j = 0; j < nk; j++)
 			free(kc[j].buf);
@@ -468,6 +474,7 @@ void repo_close(struct repo *r)
 	if (!r)
 		return;
 	crypto_key_free(r->key);
+	free(r->key_file);
 	zones_free(r->z);
 	free(r);
 }

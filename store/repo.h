@@ -36,6 +36,8 @@ struct repo {
 	struct repo_config cfg;
 	crypto_key *key;
 	char key_id[17]; /* the key file that opened it */
+	uint8_t *key_file; /* that key file's bytes (the copy that opened), key_file_len of them */
+	size_t key_file_len;
 	int config_zone;     /* the zone (0-based) whose config is in use: the first that verifies */
 	int config_unsealed; /* that config has no MAC line (an older pgtimefs): `repair` seals it */
 	int config_old_mac;  /* that config's MAC is under the id key (an older pgtimefs): resealed */

@@ -286,35 +286,79 @@ static uint8_t *zone_key(const struct repo *r, int i, const char *rel, size_t *l
 	return buf;
 }
 
+/*
+ * The good copy of key file id: the bytes that opened the repository this run when id is that
+ * key; else the copy most zones hold, when no other copy is held by as many (*agree gets how
+ * many zones hold it). NULL when there is none or two disagree evenly: a copy that looks like
+ * a key file may still be damaged inside, which only its passphrase tells.
+ */
+static const uint8_t *good_key(struct repo *r, uint8_t *const *copy, const size_t *len, size_t *good_len, int *agree)
+{
+	int n = zones_count(r->z), best = -1, best_n = 0, tie = 0;
+	*agree = 0;
+	for (int g = 0; g < n; g++) {
+		int same = 0;
+		if (!copy[g])
+			continue;
+		for (int h = 0; h < n; h++)
+			same += copy[h] && len[h] == len[g] && !memcmp(copy[h], copy[g], len[g]);
+		if (same > best_n) {
+			best = g;
+			best_n = same;
+			tie = 0;
+		} else if (same == best_n && (len[g] != len[best] || memcmp(copy[best], copy[g], len[g]))) {
+			tie = 1;
+		}
+	}
+	if (best < 0 || tie)
+		return NULL;
+	*agree = best_n;
+	*good_len = len[best];
+	return copy[best];
+}
+
 static void check_key(struct checker *k, int i, const char *id)
 {
 	struct repo *r = k->x->repo;
+	int n = zones_count(r->z), agree = 0;
+	uint8_t *copy[ZONES_MAX] = {NULL};
+	size_t len[ZONES_MAX] = {0}, good_len = 0;
+	const uint8_t *good;
 	char rel[64];
-	uint8_t *buf;
-	size_t len;
 	snprintf(rel, sizeof rel, "keys/%.40s", id);
-	if ((buf = zone_key(r, i, rel, &len))) {
-		free(buf);
-		return;
+	for (int g = 0; g < n; g++)
+		copy[g] = zone_key(r, g, rel, &len[g]);
+	if (!strcmp(id, r->key_id) && r->key_file) {
+		good = r->key_file;
+		good_len = r->key_file_len;
+	} else {
+		good = good_key(r, copy, len, &good_len, &agree);
 	}
-	problem(k, "key", i + 1, "zone %d lacks key file %s (or it is damaged)", i + 1, id);
+	if (copy[i] && good && len[i] == good_len && !memcmp(copy[i], good, good_len))
+		goto out;
+	if (!copy[i])
+		problem(k, "key", i + 1, "zone %d lacks key file %s (or it is damaged)", i + 1, id);
+	else if (good)
+		problem(k, "key", i + 1, "zone %d's key file %s differs from the good copy (damaged)", i + 1, id);
+	else
+		problem(k, "key", i + 1, "zone %d's key file %s differs from another zone's, and neither can be told good",
+			i + 1, id);
 	if (!k->repair)
-		return;
-	for (int g = 0; g < zones_count(r->z); g++) {
+		goto out;
+	if (good) {
 		struct err e;
-		int done;
 		err_clear(&e);
-		if (g == i || !(buf = zone_key(r, g, rel, &len)))
-			continue;
-		done = zones_put_one(r->z, i, rel, buf, len, &e) == 0;
-		free(buf);
-		if (done) {
-			fixed(k, "key file %s copied from zone %d to zone %d", id, g + 1, i + 1);
-			return;
+		if (zones_put_one(r->z, i, rel, good, good_len, &e) == 0) {
+			fixed(k, "key file %s written to zone %d from %s", id, i + 1,
+			      agree ? "the copy most zones hold" : "the copy that opened the repository");
+			goto out;
 		}
 		report(&e);
 	}
-	unfixed(k, "key file %s in zone %d: no zone holds a good copy to take, or writing it failed (above)", id, i + 1);
+	unfixed(k, "key file %s in zone %d: no good copy to take (above), or writing it failed", id, i + 1);
+out:
+	for (int g = 0; g < n; g++)
+		free(copy[g]);
 }
 
 /* config, keys and catalog copies in every zone */

@@ -33,6 +33,26 @@ cp -a "$T/keys-save/1" "$Z1/keys"; cp -a "$T/keys-save/2" "$Z2/keys"; cp -a "$T/
 pgt list >/dev/null || fail "keys restored but list fails"
 ok "garbage key files: reported as damaged"
 
+# --- a key file damaged inside (its header intact) in zone 1 and missing in zone 2: check names
+# both, repair writes the copy that opened the repository (zone 3's), not zone 1's damaged one;
+# a second key's copy damaged in one zone is mended from the copy the two others hold
+kid=$(ls "$Z1/keys")
+second=$(PGTIMEFS_NEW_PASSPHRASE=second-secret pgt --json key add | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+printf '\377' | dd of="$Z1/keys/$kid" bs=1 seek=100 conv=notrunc 2>/dev/null
+rm "$Z2/keys/$kid"
+printf '\377' | dd of="$Z3/keys/$second" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect_fail "check with damaged key copies" 1 pgt check
+grep -q "zone 1's key file $kid differs from the good copy" "$T/out" || { cat "$T/out"; fail "check misses zone 1's damaged key file"; }
+grep -q "zone 2 lacks key file $kid" "$T/out" || { cat "$T/out"; fail "check misses zone 2's missing key file"; }
+grep -q "zone 3's key file $second differs from the good copy" "$T/out" || { cat "$T/out"; fail "check misses the second key's damaged copy"; }
+pgt repair >"$T/out" || { cat "$T/out"; fail "repair of the key files"; }
+for z in "$Z1" "$Z2"; do cmp -s "$z/keys/$kid" "$Z3/keys/$kid" || fail "$z's key file is not zone 3's good copy"; done
+cmp -s "$Z3/keys/$second" "$Z1/keys/$second" || fail "the second key's copy in zone 3 was not mended"
+PGTIMEFS_PASSPHRASE=second-secret pgt list >/dev/null || fail "the second key does not open the repository after repair"
+pgt check >/dev/null || fail "check after the key repair is not clean"
+PGTIMEFS_PASSPHRASE=second-secret pgt key remove "$second" >/dev/null
+ok "key files damaged inside: check names them, repair writes the good copy (the one that opened, or the majority's)"
+
 # --- the repository config altered in zone 1 (its MAC no longer verifies): zone 2's is used,
 # check names zone 1, repair rewrites it, a second check is clean; altered everywhere: refused
 cp "$Z1/config" "$T/config.save"
