@@ -1065,11 +1065,11 @@ int catalog_packs(catalog *c, int (*cb)(void *ctx, const struct catalog_pack *p)
 {
 	sqlite3_stmt *s;
 	struct catalog_pack p;
-	int rc = 0;
+	int rc = 0, step = SQLITE_DONE;
 	if (sqlite3_prepare_v2(c->db, "SELECT id, hash, size FROM packs WHERE hash IS NOT NULL ORDER BY id", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_err(c, e, "listing packs");
-	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+	while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
 		p.id = sqlite3_column_int64(s, 0);
 		if (sqlite3_column_bytes(s, 1) != 32)
 			continue;
@@ -1077,6 +1077,8 @@ int catalog_packs(catalog *c, int (*cb)(void *ctx, const struct catalog_pack *p)
 		p.size = (uint64_t)sqlite3_column_int64(s, 2);
 		rc = cb(ctx, &p);
 	}
+	if (rc == 0 && step != SQLITE_DONE) /* a read error is no end of the list */
+		rc = db_err(c, e, "listing packs");
 	sqlite3_finalize(s);
 	return rc;
 }
@@ -1086,7 +1088,7 @@ int catalog_pack_chunks(catalog *c, int64_t pack, int (*cb)(void *ctx, const str
 {
 	sqlite3_stmt *s;
 	struct blob_loc loc;
-	int rc = 0;
+	int rc = 0, step = SQLITE_DONE;
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT c.blob_id, p.hash, c.off, c.len, c.raw FROM chunks c JOIN packs p ON p.id = c.pack"
 			       " WHERE c.pack = ? ORDER BY c.off",
@@ -1094,7 +1096,12 @@ int catalog_pack_chunks(catalog *c, int64_t pack, int (*cb)(void *ctx, const str
 		return db_err(c, e, "listing chunks");
 	sqlite3_bind_int64(s, 1, pack);
 	memset(&loc, 0, sizeof loc);
-	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+	while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(s, 0) != 32 || sqlite3_column_bytes(s, 1) != 32) {
+			rc = err_set(e, ERR_CORRUPT, "catalog %s: pack %lld holds a chunk with a malformed id", c->path,
+				     (long long)pack);
+			break;
+		}
 		memcpy(loc.id, sqlite3_column_blob(s, 0), 32);
 		memcpy(loc.pack, sqlite3_column_blob(s, 1), 32);
 		loc.offset = (uint32_t)sqlite3_column_int64(s, 2);
@@ -1102,6 +1109,8 @@ int catalog_pack_chunks(catalog *c, int64_t pack, int (*cb)(void *ctx, const str
 		loc.raw = (uint32_t)sqlite3_column_int64(s, 4);
 		rc = cb(ctx, &loc);
 	}
+	if (rc == 0 && step != SQLITE_DONE) /* a read error is no end of the list */
+		rc = db_err(c, e, "listing chunks");
 	sqlite3_finalize(s);
 	return rc;
 }

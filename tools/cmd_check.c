@@ -183,8 +183,15 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 						hex);
 			} else {
 				struct trailer_match m = {ents, ne, 0};
-				catalog_pack_chunks(k->x->cat, p->id, match_chunk, &m, NULL);
-				if (m.mismatched) {
+				struct err ce;
+				err_clear(&ce);
+				if (catalog_pack_chunks(k->x->cat, p->id, match_chunk, &m, &ce) < 0) {
+					problem(k, "catalog", 0, "pack %s: the catalog's chunks in it cannot be read: %s", hex,
+						ce.msg);
+					k->catalog_suspect++;
+					if (k->repair)
+						unfixed(k, "pack %.16s: the catalog cannot list its chunks", hex);
+				} else if (m.mismatched) {
 					problem(k, "pack-trailer", good + 1,
 						"pack %s: %d chunks of the catalog are not where its trailer says", hex,
 						m.mismatched);
