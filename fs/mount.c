@@ -377,20 +377,22 @@ static int fill_cb(void *ctx, const struct fs_loc *child)
 	return 0;
 }
 
-static void readdir_locked(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
+/*
+ * The reply to a readdir of d, built under d->mu: 0 and *buf (*used bytes, the caller frees and
+ * replies) or an errno. Replying is the caller's, after unlocking: once the kernel has the
+ * last reply, the program may close the directory, and the RELEASEDIR frees d.
+ */
+static int readdir_locked(fuse_req_t req, size_t size, off_t off, struct dirh *d, int plus, char **buf, size_t *used)
 {
 	struct mnt *m = mnt_of(req);
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
 	struct tls *t = tls_get(m);
 	struct fill f;
 	char after[256], last[256];
 	const char *resume;
 	struct err e;
 	int rc;
-	if (!t) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
+	if (!t)
+		return EIO;
 	memset(&f, 0, sizeof f);
 	f.req = req;
 	f.c = t->c;
@@ -409,9 +411,9 @@ static void readdir_locked(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		n = plus ? fuse_add_direntry_plus(req, f.buf + f.used, size - f.used, dot, &ep, off + 1)
 			 : fuse_add_direntry(req, f.buf + f.used, size - f.used, dot, &ep.attr, off + 1);
 		if (n > size - f.used) {
-			fuse_reply_buf(req, f.buf, f.used);
-			free(f.buf);
-			return;
+			*buf = f.buf;
+			*used = f.used;
+			return 0;
 		}
 		f.used += n;
 	}
@@ -438,8 +440,7 @@ static void readdir_locked(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		snprintf(d->last, sizeof d->last, "%s", last);
 		free(f.buf);
 		free(f.win);
-		fuse_reply_err(req, errno_of(m, rc, &e));
-		return;
+		return errno_of(m, rc, &e);
 	}
 	d->next_off = f.off;
 	if (f.win_n) {
@@ -448,16 +449,26 @@ static void readdir_locked(fuse_req_t req, size_t size, off_t off, struct fuse_f
 		d->win_first = f.win_first;
 		d->win_n = f.win_n;
 	}
-	fuse_reply_buf(req, f.buf, f.used);
-	free(f.buf);
+	*buf = f.buf;
+	*used = f.used;
+	return 0;
 }
 
 static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, int plus)
 {
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = NULL;
+	size_t used = 0;
+	int rc;
 	pthread_mutex_lock(&d->mu);
-	readdir_locked(req, size, off, fi, plus);
+	rc = readdir_locked(req, size, off, d, plus, &buf, &used);
 	pthread_mutex_unlock(&d->mu);
+	/* d may be freed from here on */
+	if (rc)
+		fuse_reply_err(req, rc);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
 }
 
 static void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -813,7 +824,7 @@ static void *watcher(void *arg)
 	while (!m->stop) {
 		struct timespec ts;
 		int64_t v;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 500 * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
 			ts.tv_sec++;
@@ -828,7 +839,7 @@ static void *watcher(void *arg)
 			version = v;
 			cur.n = 0;
 			if (catalog_snapshots(c, 0, snapset_cb, &cur, NULL) == 0) {
-				for (size_t i = 0; i < old.n; i++) {
+				for (size_t i = 0; i < old.n && !__atomic_load_n(&m->stop, __ATOMIC_RELAXED); i++) {
 					if (snapset_has(&cur, old.v[i].id))
 						continue;
 					fuse_lowlevel_notify_inval_entry(m->se, (fuse_ino_t)fs_ino_of(FS_CLUSTER, old.v[i].cluster),
@@ -839,7 +850,7 @@ static void *watcher(void *arg)
 					 * one may have come and gone between two looks): drop its name and its
 					 * cached target, once per cluster of either set (each set is grouped by
 					 * cluster, so a cluster repeats only right after itself) */
-					for (int pass = 0; pass < 2; pass++) {
+					for (int pass = 0; pass < 2 && !__atomic_load_n(&m->stop, __ATOMIC_RELAXED); pass++) {
 						const struct snapset *set = pass ? &old : &cur;
 						for (size_t i = 0; i < set->n; i++) {
 							int64_t cl = set->v[i].cluster;
@@ -974,7 +985,15 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 		return rc;
 	}
 	pthread_mutex_init(&m.mu, NULL);
-	pthread_cond_init(&m.cv, NULL);
+	{
+		/* the watcher's naps are timed on the monotonic clock: a wall clock stepped back
+		 * must not put it to sleep that long */
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&m.cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_mutex_init(&m.hmu, NULL);
 	m.handles.next = m.handles.prev = &m.handles;
 	pthread_key_create(&m.key, tls_free);
@@ -1033,10 +1052,20 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	}
 out:
 	if (m.watcher_started) {
+		int nul;
 		pthread_mutex_lock(&m.mu);
-		m.stop = 1;
+		__atomic_store_n(&m.stop, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&m.cv);
 		pthread_mutex_unlock(&m.mu);
+		/* The session threads are gone. An invalidation the watcher sends can wait in the
+		 * kernel for a directory's lock, held by a lookup that waits for a reply no thread
+		 * will send: end the connection first (the device's last reference goes, the kernel
+		 * fails what waits). The number stays open on /dev/null, so the watcher's next
+		 * notification goes nowhere and the unmount below closes it. */
+		if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
+			dup2(nul, fuse_session_fd(m.se));
+			close(nul);
+		}
 		pthread_join(m.watcher, NULL);
 	}
 	if (cfg)
