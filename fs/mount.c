@@ -72,7 +72,7 @@ struct dirh {
 	struct hlink link; /* first: a handle is freed through it; link.owned: the window */
 	struct fs_loc loc;
 	off_t next_off;	 /* the offset after the last entry returned */
-	char last[256]; /* the name of that entry */
+	char last[256]; /* that entry's resume key (fs_resume_key: its name, or a snapshot's time and name) */
 	/* the window: the children of the last reply that had any, their names one after another
 	 * (each NUL-terminated) in link.owned; the first's next offset is win_first, and each
 	 * next one's is one more. A read resumed inside that reply (the caller's buffer filled
@@ -318,7 +318,7 @@ struct fill {
 	int win_n;
 };
 
-/* adds name, the entry just put in the reply with next offset next, to f's window */
+/* adds the resume key of the entry just put in the reply with next offset next to f's window */
 static void window_add(struct fill *f, const char *name, off_t next)
 {
 	size_t n = strlen(name) + 1;
@@ -333,7 +333,7 @@ static void window_add(struct fill *f, const char *name, off_t next)
 	f->win_n++;
 }
 
-/* the name in d's window whose next offset is off, or NULL */
+/* the resume key in d's window whose next offset is off, or NULL */
 static const char *window_name(const struct dirh *d, off_t off)
 {
 	const char *p = d->link.owned;
@@ -348,11 +348,13 @@ static int fill_cb(void *ctx, const struct fs_loc *child)
 {
 	struct fill *f = ctx;
 	const char *name = fs_name(child);
+	char keybuf[FS_RESUME_KEY_MAX];
+	const char *key = fs_resume_key(child, keybuf, sizeof keybuf); /* what a resumed listing goes on after */
 	size_t n;
 	if (f->skip > 0) {
 		f->skip--;
 		f->off++;
-		snprintf(f->d->last, sizeof f->d->last, "%s", name);
+		snprintf(f->d->last, sizeof f->d->last, "%s", key);
 		return 0;
 	}
 	if (f->plus) {
@@ -372,8 +374,8 @@ static int fill_cb(void *ctx, const struct fs_loc *child)
 	}
 	f->used += n;
 	f->off++;
-	snprintf(f->d->last, sizeof f->d->last, "%s", name);
-	window_add(f, name, f->off);
+	snprintf(f->d->last, sizeof f->d->last, "%s", key);
+	window_add(f, key, f->off);
 	return 0;
 }
 

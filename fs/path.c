@@ -966,6 +966,14 @@ static int view_list(catalog *c, const struct fs_loc *dir, const char *after,
 	}
 }
 
+const char *fs_resume_key(const struct fs_loc *child, char *buf, size_t cap)
+{
+	if (child->kind != FS_SNAPSHOT)
+		return fs_name(child);
+	snprintf(buf, cap, "%lld/%s", (long long)child->snapshot_time_us, child->snapshot_name);
+	return buf;
+}
+
 int fs_list(catalog *c, const struct fs_loc *dir, const char *after, int (*cb)(void *ctx, const struct fs_loc *child),
 	    void *ctx, struct err *e)
 {
@@ -980,7 +988,10 @@ int fs_list(catalog *c, const struct fs_loc *dir, const char *after, int (*cb)(v
 		/* snapshots oldest first, then "latest", "at" and "wal" */
 		int tail = !strcmp(lc.after, "latest") ? 1 : !strcmp(lc.after, "at") ? 2 : !strcmp(lc.after, "wal") ? 3 : 0;
 		if (!tail) {
-			if (*lc.after && catalog_snapshot_by_name(c, dir->cluster, lc.after, &s, NULL) == 0)
+			const char *slash = strchr(lc.after, '/');
+			if (slash) /* a resume key (fs_resume_key): the snapshot's time, then its name */
+				lc.after_us = strtoll(lc.after, NULL, 10), lc.after = slash + 1;
+			else if (*lc.after && catalog_snapshot_by_name(c, dir->cluster, lc.after, &s, NULL) == 0)
 				lc.after_us = s.time_us;
 			rc = catalog_snapshots(c, dir->cluster, list_snapshot_cb, &lc, e);
 			if (rc < 0)

@@ -93,10 +93,19 @@ const char *fs_link_target(const struct fs_loc *l);
 
 /*
  * Lists a directory in name order (a cluster's snapshots oldest first, then "latest"),
- * calling cb for each child; cb returns non-zero to stop. after: resume after this name
- * ("" from the start).
+ * calling cb for each child; cb returns non-zero to stop. after: resume after this name, or
+ * after the child whose fs_resume_key this is ("" from the start).
  */
 int fs_list(catalog *c, const struct fs_loc *dir, const char *after, int (*cb)(void *ctx, const struct fs_loc *child),
 	    void *ctx, struct err *e);
+
+/*
+ * The key to resume a listing after child: its name, or for a snapshot its time and name
+ * ("<time_us>/<name>"), so that a listing resumed after a snapshot deleted meanwhile goes on
+ * in time order (a name alone would have to be looked up, and names do not sort by time:
+ * "...20.5Z" sorts before "...20Z"). buf: at least FS_RESUME_KEY_MAX bytes.
+ */
+#define FS_RESUME_KEY_MAX 80
+const char *fs_resume_key(const struct fs_loc *child, char *buf, size_t cap);
 
 #endif

@@ -215,6 +215,75 @@ done
 [ "$(wc -l <"$T/rd.names")" = 17 ] || fail "the listing has $(wc -l <"$T/rd.names") entries, expected 17: $(tr '\n' ' ' <"$T/rd.names")"
 ok "a listing read in $calls small getdents64 calls, with a snapshot before its position deleted meanwhile: every entry once, none skipped"
 
+# the same, resumed right after the very snapshot deleted meanwhile, one that shares its second
+# with the next (a short name "...:58Z" then "...:58.310548Z": names do not sort by time): the
+# listing goes on by the deleted one's time, nothing skipped or repeated
+mkdir "$T/burst"
+target=""
+for i in $(seq 40); do
+	echo "$i" >"$T/burst/f"
+	pgt snapshot burst n1 "$T/burst" >/dev/null
+	if [ "$i" -ge 4 ]; then
+		mapfile -t B < <(pgt --json list burst | python3 -c 'import json,sys; [print(s["snapshot"]) for s in json.load(sys.stdin)["snapshots"]]')
+		for ((j = 0; j + 1 < ${#B[@]}; j++)); do
+			case ${B[j]} in *.*) continue ;; esac
+			if [ "${B[j + 1]%%.*}Z" = "${B[j]}" ] && [ $((j + 2)) -lt ${#B[@]} ]; then target=${B[j]}; break; fi
+		done
+	fi
+	[ -z "$target" ] || break
+done
+[ -n "$target" ] || fail "40 snapshots gave no two in one second: cannot test a listing resumed among them"
+within 2 test -d "$M/burst/${B[${#B[@]} - 1]}" >/dev/null || fail "cluster burst is not in the mount after 2 s"
+rm -f "$T/rd.ready" "$T/rd.go" "$T/rd.names"
+timeout 60 python3 - "$M/burst" "$T/rd" "$target" >"$T/rd.calls" <<'PY' &
+import ctypes, os, platform, sys, time
+path, st, target = sys.argv[1:]
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_getdents64 = {"x86_64": 217, "aarch64": 61}.get(platform.machine())
+if SYS_getdents64 is None:
+    sys.exit("no getdents64 syscall number known for " + platform.machine())
+fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+buf = ctypes.create_string_buffer(48)  # one snapshot's entry a call (two need 80 bytes or more)
+def batch():
+    n = libc.syscall(SYS_getdents64, fd, buf, len(buf))
+    if n < 0:
+        raise OSError(ctypes.get_errno(), "getdents64")
+    raw, pos, names = buf.raw[:n], 0, []
+    while pos < n:
+        reclen = int.from_bytes(raw[pos + 16:pos + 18], "little")
+        names.append(raw[pos + 19:pos + reclen].split(b"\0", 1)[0].decode())
+        pos += reclen
+    return names
+names = []
+while not names or names[-1] != target:
+    b = batch()
+    if not b:
+        sys.exit("the listing ended before %s: %r" % (target, names))
+    names += b
+open(st + ".ready", "w").close()
+while not os.path.exists(st + ".go"):
+    time.sleep(0.05)
+while True:
+    b = batch()
+    if not b:
+        break
+    names += b
+open(st + ".names", "w").write("\n".join(names) + "\n")
+PY
+RPID=$!
+cleanup_hooks+=("kill $RPID 2>/dev/null")
+within 20 test -e "$T/rd.ready" >/dev/null || fail "the one-entry lister did not reach $target"
+pgt delete burst "$target" >/dev/null || fail "delete $target failed"
+within 5 eval '! timeout 20 ls "$M/burst" | grep -qxF -- "$target"' >/dev/null ||
+	fail "deleted snapshot $target still listed in $M/burst after 5 s"
+touch "$T/rd.go"
+wait $RPID || fail "the one-entry lister failed"
+for n in . .. latest at wal "${B[@]}"; do
+	c=$(grep -cxF -- "$n" "$T/rd.names") || true
+	[ "$c" = 1 ] || fail "a listing resumed after deleted $target shows $n $c times (expected once): $(tr '\n' ' ' <"$T/rd.names")"
+done
+ok "a listing resumed right after a snapshot deleted meanwhile, among snapshots of one second: every entry once"
+
 # --- 9. unmount while a cp of a large file runs
 # cp writes into a pipe read slowly (1 MiB every 20 ms until $T/slow.fast exists), so it surely
 # still runs when the mount goes, with little of the file in the page cache ahead of it
