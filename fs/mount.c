@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <malloc.h>
@@ -518,7 +519,10 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		int rc;
 		err_clear(&e);
 		if ((rc = fs_loc_synth(t->rd, &l, &buf, &len, &e)) < 0) {
-			fuse_reply_err(req, errno_of(mnt_of(req), rc, &e));
+			/* the file is there (listed, looked up): what is missing is what it is made from
+			 * (a pack no zone has), which is EIO and logged, as on any read */
+			logmsg(mnt_of(req), "open of inode %llu: %s", (unsigned long long)ino, e.msg);
+			fuse_reply_err(req, rc == ERR_NOSPC ? ENOSPC : EIO);
 			return;
 		}
 		h = xcalloc(1, sizeof *h + len + 1);
@@ -1064,8 +1068,10 @@ out:
 		 * will send: end the connection first (the device's last reference goes, the kernel
 		 * fails what waits). The number stays open on /dev/null, so the watcher's next
 		 * notification goes nowhere and the unmount below closes it. */
-		if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
-			dup2(nul, fuse_session_fd(m.se));
+		struct pollfd pfd = {fuse_session_fd(m.se), 0, 0};
+		/* POLLERR: the kernel ended it already (fusermount3 -u), nothing can wait */
+		if (!(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) && (nul = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
+			dup2(nul, pfd.fd);
 			close(nul);
 		}
 		pthread_join(m.watcher, NULL);

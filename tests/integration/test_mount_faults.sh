@@ -402,6 +402,28 @@ timeout 20 fusermount3 -u "$M" || fail "fusermount3 -u of the dead mount failed"
 ! mounted "$M" || fail "the dead mount is still there"
 ok "after kill -9 of the mount: the next mount says 'dead mount' and how to clear it"
 
+# --- a file an at/ view makes (postgresql.auto.conf, from the stored one) when no zone has the
+# stored bytes: the open fails with EIO and a line in the log, as a read of any file does (the
+# file is listed: ENOENT would be a lie)
+mkdir "$T/conf"
+echo "shared_buffers = '16MB'" >"$T/conf/postgresql.auto.conf"
+pgt snapshot confs n1 "$T/conf" >/dev/null
+SC=$(snap_of confs)
+mount_fg synth "$M"
+grep -q "shared_buffers" "$M/confs/at/$SC/n1/postgresql.auto.conf" || fail "at/$SC/n1/postgresql.auto.conf lacks the stored setting"
+stop_mount "$M" "$MPID"
+for z in "$Z1" "$Z2" "$Z3"; do mv "$z/packs" "$z/packs.away"; done
+mount_fg synth-nopacks "$M"
+ls "$M/confs/at/$SC/n1" | grep -qx postgresql.auto.conf || fail "postgresql.auto.conf not listed in at/$SC/n1"
+rc=0
+LC_ALL=C cat "$M/confs/at/$SC/n1/postgresql.auto.conf" >/dev/null 2>"$T/err" || rc=$?
+[ "$rc" != 0 ] || fail "at/$SC/n1/postgresql.auto.conf read although no zone has its bytes"
+err_has "Input/output error"
+grep -q "open of inode" "${MLOGS[-1]}" || { cat "${MLOGS[-1]}" >&2; fail "the failed open is not in the mount's log"; }
+stop_mount "$M" "$MPID"
+for z in "$Z1" "$Z2" "$Z3"; do mv "$z/packs.away" "$z/packs"; done
+ok "a synthesized at/ file whose stored bytes no zone has: EIO and a log line, not ENOENT"
+
 # --- 7. zone 1 deleted: every read comes from the other zones
 mount_fg zone1 "$M"
 timeout 60 ls "$M/prod/$S2/node1" >/dev/null || fail "listing before zone 1 goes"
