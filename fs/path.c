@@ -120,7 +120,7 @@ static int view_lookup(catalog *c, const struct fs_loc *dir, const char *name, s
 		 * window starts at the snapshot's microsecond) */
 		if (catalog_snapshot_by_name(c, dir->cluster, name, &sn, NULL) == 0)
 			t = sn.time_us;
-		if ((rc = fs_view_get(c, dir->cluster, dir->cluster_name, t, &v, e)) < 0)
+		if ((rc = fs_view_get(c, dir->cluster, dir->cluster_name, t, name, &v, e)) < 0)
 			return rc;
 		*out = *dir;
 		out->kind = FS_AT;

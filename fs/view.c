@@ -445,14 +445,14 @@ out:
 	return rc;
 }
 
-int fs_view_get(catalog *c, int64_t cluster, const char *cluster_name, int64_t t_us, const struct fs_view **out,
-		struct err *e)
+int fs_view_get(catalog *c, int64_t cluster, const char *cluster_name, int64_t t_us, const char *spelling,
+		const struct fs_view **out, struct err *e)
 {
 	struct fs_view *v;
 	int rc;
 	pthread_mutex_lock(&views_mu);
 	for (int i = nviews; i >= 1; i--)
-		if (views[i]->cluster == cluster && views[i]->t_us == t_us) {
+		if (views[i]->cluster == cluster && views[i]->t_us == t_us && !strcmp(views[i]->spelling, spelling)) {
 			*out = views[i];
 			pthread_mutex_unlock(&views_mu);
 			return 0;
@@ -463,7 +463,7 @@ int fs_view_get(catalog *c, int64_t cluster, const char *cluster_name, int64_t t
 		return rc;
 	pthread_mutex_lock(&views_mu);
 	for (int i = nviews; i >= 1; i--)
-		if (views[i]->cluster == cluster && views[i]->t_us == t_us) {
+		if (views[i]->cluster == cluster && views[i]->t_us == t_us && !strcmp(views[i]->spelling, spelling)) {
 			*out = views[i];
 			pthread_mutex_unlock(&views_mu);
 			view_free(v);
@@ -477,6 +477,7 @@ int fs_view_get(catalog *c, int64_t cluster, const char *cluster_name, int64_t t
 		return rc;
 	}
 	v->id = ++nviews;
+	snprintf(v->spelling, sizeof v->spelling, "%s", spelling);
 	views[v->id] = v;
 	*out = v;
 	pthread_mutex_unlock(&views_mu);

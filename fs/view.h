@@ -55,7 +55,9 @@ struct fs_view {
 	int64_t cluster;
 	char cluster_name[128];
 	int64_t t_us;
-	char name[48]; /* T as UTC ISO-8601 */
+	char name[48];	   /* T as UTC ISO-8601 */
+	char spelling[64]; /* the name in at/ it was looked up by (each spelling of T is a view of
+			    * its own: a directory has one parent, so one name) */
 	int nnodes;
 	struct fs_view_node *nodes;
 	char *json; /* restore.json */
@@ -63,12 +65,14 @@ struct fs_view {
 };
 
 /*
- * The view of cluster at t_us, made when new. ERR_NOTFOUND when t_us is outside the
- * cluster's restorable window (or the cluster has no node backup); ERR_NOSPC when the table
- * is full (remount).
+ * The view of cluster at t_us looked up in at/ as spelling (a snapshot's name, the time with
+ * microseconds, with an offset...), made when new: each spelling has its own view, and so its
+ * own inode numbers, since a directory the kernel knows under two names is moved between
+ * them. ERR_NOTFOUND when t_us is outside the cluster's restorable window (or the cluster has
+ * no node backup); ERR_NOSPC when the table is full (remount).
  */
-int fs_view_get(catalog *c, int64_t cluster, const char *cluster_name, int64_t t_us, const struct fs_view **out,
-		struct err *e);
+int fs_view_get(catalog *c, int64_t cluster, const char *cluster_name, int64_t t_us, const char *spelling,
+		const struct fs_view **out, struct err *e);
 /* A view by its number; NULL when there is none. */
 const struct fs_view *fs_view_by_id(int id);
 /* The index in v->nodes of node, or -1. */

@@ -411,6 +411,25 @@ pgt snapshot confs n1 "$T/conf" >/dev/null
 SC=$(snap_of confs)
 mount_fg synth "$M"
 grep -q "shared_buffers" "$M/confs/at/$SC/n1/postgresql.auto.conf" || fail "at/$SC/n1/postgresql.auto.conf lacks the stored setting"
+# each spelling of one time in at/ (the snapshot's name, its exact microsecond, the same with an
+# offset) is a directory of its own: the kernel moves a directory known under two names, so a
+# shell in one would find its working directory renamed to the other
+read -r EXACT OFFSET < <(pgt --json list confs | python3 -c '
+import datetime, json, sys
+t = json.load(sys.stdin)["snapshots"][-1]["time_us"]
+d = datetime.datetime.fromtimestamp(t // 1000000, datetime.timezone.utc).replace(microsecond=t % 1000000)
+o = d.astimezone(datetime.timezone(datetime.timedelta(hours=1)))
+print(d.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), o.strftime("%Y-%m-%dT%H:%M:%S.%f+01:00"))')
+declare -A SEEN=()
+for n in "$SC" "$EXACT" "$OFFSET"; do
+	i=$(stat -c %i "$M/confs/at/$n") || fail "at/$n cannot be looked up"
+	[ -z "${SEEN[$i]:-}" ] || fail "at/$n has the inode of at/${SEEN[$i]} ($i)"
+	SEEN[$i]=$n
+	cmp -s "$M/confs/at/$n/n1/postgresql.auto.conf" "$M/confs/at/$SC/n1/postgresql.auto.conf" ||
+		fail "at/$n/n1/postgresql.auto.conf differs from at/$SC's"
+done
+cwd=$(cd "$M/confs/at/$SC/n1" && ls "$M/confs/at/$OFFSET/n1" >/dev/null && readlink /proc/self/cwd)
+[ "$cwd" = "$M/confs/at/$SC/n1" ] || fail "a shell in at/$SC/n1 finds itself in $cwd after at/$OFFSET/n1 is looked up"
 stop_mount "$M" "$MPID"
 for z in "$Z1" "$Z2" "$Z3"; do mv "$z/packs" "$z/packs.away"; done
 mount_fg synth-nopacks "$M"
@@ -422,7 +441,7 @@ err_has "Input/output error"
 grep -q "open of inode" "${MLOGS[-1]}" || { cat "${MLOGS[-1]}" >&2; fail "the failed open is not in the mount's log"; }
 stop_mount "$M" "$MPID"
 for z in "$Z1" "$Z2" "$Z3"; do mv "$z/packs.away" "$z/packs"; done
-ok "a synthesized at/ file whose stored bytes no zone has: EIO and a log line, not ENOENT"
+ok "each spelling of a time in at/ is a directory of its own; a synthesized at/ file whose stored bytes no zone has: EIO and a log line, not ENOENT"
 
 # --- 7. zone 1 deleted: every read comes from the other zones
 mount_fg zone1 "$M"
