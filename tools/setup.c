@@ -41,14 +41,31 @@ int usage_error(const char *fmt, ...)
 	return 2;
 }
 
+static int load_config(struct ctx *x, struct err *e);
+
 int setup_config(struct ctx *x, struct err *e)
+{
+	int rc;
+	if (x->cfg)
+		return 0;
+	if ((rc = load_config(x, e)) < 0) {
+		/* nothing of a config that failed stays: the next caller loads it again and is told
+		 * the same (setup_catalog calls this first for its read-ahead, ignoring a failure) */
+		for (int i = 0; i < x->nzones; i++)
+			free(x->zone_paths[i]);
+		x->nzones = 0;
+		config_free(x->cfg);
+		x->cfg = NULL;
+	}
+	return rc;
+}
+
+static int load_config(struct ctx *x, struct err *e)
 {
 	const char *path = x->config_path;
 	const char *zlist, *state;
 	char *copy, *save = NULL, *tok;
 	int rc;
-	if (x->cfg)
-		return 0;
 	if (!path)
 		path = getenv("PGTIMEFS_CONFIG");
 	if (!path || !*path)
@@ -76,6 +93,25 @@ int setup_config(struct ctx *x, struct err *e)
 	free(copy);
 	if (!x->nzones)
 		return err_set(e, ERR_CONFIG, "%s: [repository] zones is empty", path);
+	/* one directory named twice (another spelling, a symlink, a bind mount) would be counted
+	 * as two copies of everything */
+	for (int i = 0; i < x->nzones; i++)
+		for (int j = i + 1; j < x->nzones; j++) {
+			struct stat a, b;
+			size_t la = strlen(x->zone_paths[i]), lb = strlen(x->zone_paths[j]);
+			while (la > 1 && x->zone_paths[i][la - 1] == '/')
+				la--;
+			while (lb > 1 && x->zone_paths[j][lb - 1] == '/')
+				lb--;
+			if ((stat(x->zone_paths[i], &a) == 0 && stat(x->zone_paths[j], &b) == 0)
+				    ? a.st_dev == b.st_dev && a.st_ino == b.st_ino
+				    : la == lb && !strncmp(x->zone_paths[i], x->zone_paths[j], la)) {
+				err_set(e, ERR_CONFIG, "%s: zones %d and %d (%s, %s) are one directory", path, i + 1, j + 1,
+					x->zone_paths[i], x->zone_paths[j]);
+				err_hint(e, "give each zone a place of its own: a copy in one directory is no second copy");
+				return ERR_CONFIG;
+			}
+		}
 	state = config_get(x->cfg, "repository", "state-dir");
 	if (!state || state[0] != '/')
 		return err_set(e, ERR_CONFIG, "%s: [repository] needs an absolute 'state-dir' (catalog, locks)", path);

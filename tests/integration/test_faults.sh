@@ -20,7 +20,16 @@ head -c 300 /dev/urandom >"$T/bad2.conf"
 expect_fail "binary config" 1 pgt -c "$T/bad2.conf" list
 expect_fail "missing config" 1 pgt -c "$T/none.conf" list
 err_has "cannot load configuration"
-ok "garbage, binary and missing configs: clear errors"
+sed "s|$Z2|$Z1/|" "$PGTIMEFS_CONFIG" >"$T/dup.conf"
+expect_fail "a zone named twice" 1 pgt -c "$T/dup.conf" list
+err_has "zones 1 and 2"
+err_has "are one directory"
+ln -s "$Z1" "$T/z1-link"
+sed "s|$Z3|$T/z1-link|" "$PGTIMEFS_CONFIG" >"$T/dup.conf"
+expect_fail "a zone and a symlink to it" 1 pgt -c "$T/dup.conf" snapshot prod n1 "$T/data"
+err_has "zones 1 and 3"
+rm "$T/z1-link"
+ok "garbage, binary and missing configs, and one directory named as two zones: clear errors"
 
 # --- garbage key files (every copy): refused as damaged, not as a wrong passphrase
 mkdir "$T/keys-save"
