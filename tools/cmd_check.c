@@ -418,7 +418,7 @@ static int run(struct ctx *x, int read_data, int repair)
 	k.x = x;
 	k.read_data = read_data;
 	k.repair = repair;
-	if ((rc = setup_catalog(x, repair, &e)) < 0)
+	if ((rc = setup_catalog(x, repair ? 3 : 0, &e)) < 0)
 		return report(&e);
 	if (x->json) {
 		json_init(&k.j, stdout);
@@ -435,6 +435,7 @@ static int run(struct ctx *x, int read_data, int repair)
 	progress_end(&k.prog);
 	if (repair) {
 		struct err se;
+		char v[8];
 		err_clear(&se);
 		if (zones_sync(x->repo->z, &se) < 0) {
 			report(&se);
@@ -464,6 +465,9 @@ static int run(struct ctx *x, int read_data, int repair)
 		} else if (catalog_copy_push(x->cat, x->repo, x->state_dir, NULL, &se) < 0) {
 			report(&se);
 			k.unfixable += k.copies_missing ? k.copies_missing : 1;
+		} else if (catalog_meta_get(x->cat, "config-sealed-pushed", v, sizeof v) == 0 && !strcmp(v, "0") &&
+			   catalog_meta_set(x->cat, "config-sealed-pushed", "1", &se) < 0) {
+			report(&se); /* the copy carries the seal's level; the next writer pushes again */
 		} else if (k.copies_missing) {
 			fixed(&k, "catalog copy written to every zone");
 			k.fixed += k.copies_missing - 1; /* fixed() counted one: each zone that lacked a copy counts */

@@ -267,7 +267,7 @@ static int config_seal_state(struct ctx *x, int writable, struct err *e)
 			return rc;
 		unpushed = writable != 2;
 	}
-	if (unpushed) {
+	if (unpushed && writable != 3) {
 		err_clear(&we);
 		if (catalog_copy_push(x->cat, r, x->state_dir, NULL, &we) < 0) {
 			fprintf(stderr, "pgtimefs: warning: the catalog copy that records the config's seal failed: %s\n"

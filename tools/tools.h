@@ -40,7 +40,12 @@ int setup_passphrase(struct ctx *x, struct err *e);
 int read_secret(const char *file, const char *env, const char *what, char **out, size_t *len, struct err *e);
 /* Opens the repository (config + passphrase first). */
 int setup_repo(struct ctx *x, struct err *e);
-/* Opens the catalog; writable (1) also takes the writer lock; 2 also creates it. */
+/*
+ * Opens the catalog; writable (1) also takes the writer lock; 2 also creates it; 3 (repair)
+ * is 1 without the catalog copy a raised config seal pushes at once: repair checks the
+ * catalog first and pushes its own copy only when the catalog passes (until one is pushed,
+ * the next writer tries).
+ */
 int setup_catalog(struct ctx *x, int writable, struct err *e);
 /* Releases everything. */
 void setup_done(struct ctx *x);

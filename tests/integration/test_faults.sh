@@ -262,6 +262,8 @@ import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 db.execute("PRAGMA foreign_keys = OFF")
 db.execute("DELETE FROM chunks WHERE id = (SELECT min(chunk) FROM content_chunks)")
+# as if a raised config seal still had to go out in a copy: repair must not push it either
+db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('config-sealed-pushed', '0')")
 db.commit()
 PY
 rc=0
