@@ -167,8 +167,7 @@ out:
 	return rc;
 }
 
-/* whether name is a copy's file name (20 decimal digits); *gen gets its number */
-static int gen_of(const char *name, uint64_t *gen)
+int catalog_copy_name_gen(const char *name, uint64_t *gen)
 {
 	if (strlen(name) != 20 || strspn(name, "0123456789") != 20)
 		return 0;
@@ -191,7 +190,7 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 			continue;
 		for (size_t j = 0; j < n; j++) {
 			uint64_t g;
-			if (gen_of(names[j], &g) && g > newest) {
+			if (catalog_copy_name_gen(names[j], &g) && g > newest) {
 				newest = g;
 				newest_zone = i;
 			}
@@ -250,10 +249,10 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 		if (zones_list(r->z, i, "catalog", &names, &n, NULL) < 0)
 			continue;
 		for (size_t j = 0; j < n; j++) /* other files there are not copies: neither counted nor removed */
-			copies += (size_t)gen_of(names[j], &g);
+			copies += (size_t)catalog_copy_name_gen(names[j], &g);
 		for (size_t j = 0; j < n && copies > CATALOG_COPY_KEEP; j++) {
 			char full[4096];
-			if (!gen_of(names[j], &g))
+			if (!catalog_copy_name_gen(names[j], &g))
 				continue;
 			snprintf(rel, sizeof rel, "catalog/%.40s", names[j]);
 			zones_file(r->z, i, rel, full, sizeof full);
@@ -311,7 +310,7 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		}
 		for (size_t j = 0; j < n; j++) {
 			uint64_t g;
-			if (!gen_of(names[j], &g))
+			if (!catalog_copy_name_gen(names[j], &g))
 				continue;
 			cands = xrealloc(cands, (nc + 1) * sizeof *cands);
 			cands[nc].gen = g;

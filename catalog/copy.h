@@ -43,9 +43,12 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *generation, int *zone, char *skipped,
 			 size_t skipped_cap, struct err *e);
 
+/* Whether name (in a zone's catalog/) is a copy's file name (20 decimal digits); *gen gets its number. */
+int catalog_copy_name_gen(const char *name, uint64_t *gen);
+
 /*
- * Decodes one copy file (fd, for fuzzing and recovery) into out_fd; checks the repository id
- * binding through the key. ERR_CORRUPT on any damage.
+ * Decodes one copy file (fd, for fuzzing, recovery and check --read-data) into out_fd; checks
+ * the repository id binding through the key. ERR_CORRUPT on any damage.
  */
 int catalog_copy_decode(const struct repo *r, int in_fd, int out_fd, uint64_t *generation, struct err *e);
 

@@ -399,9 +399,41 @@ static void check_zone_files(struct checker *k)
 		}
 		for (size_t j = 0; j < nkeys; j++)
 			check_key(k, i, keys[j]);
-		if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0 || nc == 0) {
-			problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
-			k->copies_missing++;
+		if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0)
+			nc = 0, cats = NULL;
+		{
+			/* the newest copy (names sort by generation); --read-data decodes it */
+			const char *newest = NULL;
+			uint64_t g;
+			for (size_t j = 0; j < nc; j++)
+				if (catalog_copy_name_gen(cats[j], &g))
+					newest = cats[j];
+			if (!newest) {
+				problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
+				k->copies_missing++;
+			} else if (k->read_data) {
+				char rel[64], full[4200];
+				int in, out;
+				snprintf(rel, sizeof rel, "catalog/%.40s", newest);
+				zones_file(r->z, i, rel, full, sizeof full);
+				err_clear(&e);
+				in = open(full, O_RDONLY | O_CLOEXEC);
+				out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+				if (in < 0 || out < 0)
+					err_sys(&e, ERR_IO, "cannot open %s", in < 0 ? full : "/dev/null");
+				else
+					catalog_copy_decode(r, in, out, &g, &e);
+				if (in >= 0)
+					close(in);
+				if (out >= 0)
+					close(out);
+				if (e.code) {
+					/* a fresh copy (repair's) replaces it as the newest */
+					problem(k, "catalog-copy", i + 1, "zone %d's newest catalog copy (%s) cannot be read: %s",
+						i + 1, newest, e.msg);
+					k->copies_missing++;
+				}
+			}
 		}
 		zones_list_free(cats, nc);
 	}

@@ -250,8 +250,11 @@ newest=$(ls "$Z1/catalog" | tail -n 1)
 head -c 100 /dev/urandom >"$Z1/catalog/$newest"
 pgt init --recover >"$T/out"
 grep -q "zone 2" "$T/out" || { cat "$T/out"; fail "recovery did not fall over to zone 2"; }
-pgt check >/dev/null || true
-ok "a damaged catalog copy in zone 1: recovery uses zone 2"
+expect_fail "check --read-data with zone 1's newest copy damaged" 1 pgt check --read-data
+grep -q "zone 1's newest catalog copy ($newest) cannot be read" "$T/out" || { cat "$T/out"; fail "check --read-data does not name the damaged copy"; }
+pgt repair >/dev/null || fail "repair of a damaged catalog copy"
+pgt check --read-data >/dev/null || fail "check --read-data after repairing the catalog copy is not clean"
+ok "a damaged catalog copy in zone 1: recovery uses zone 2; check --read-data names it; repair replaces it"
 # --- a local catalog that fails its own check: repair says so and pushes no copy of it (a
 # copy would push the good ones out of the zones); init --recover brings the good one back
 pgt check >/dev/null || pgt repair >/dev/null || true
