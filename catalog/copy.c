@@ -179,6 +179,7 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 {
 	char snap[4096], enc[4096], rel[64], val[32];
 	uint64_t gen = 0, own = 0, newest = 0;
+	unsigned written = 0;
 	int in = -1, out = -1, rc, counted, newest_zone = -1;
 	char *sqlmsg = NULL;
 	if ((counted = catalog_meta_get(c, "generation", val, sizeof val) == 0))
@@ -236,17 +237,26 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 		goto out;
 	snprintf(rel, sizeof rel, "catalog/%020" PRIu64, gen);
 	zones_sweep_stale(r->z, "catalog"); /* a push killed midway left its catalog-sized temporary */
-	if ((rc = zones_put_file(r->z, rel, enc, e)) < 0)
+	/* every zone that can be written gets the copy, even when another cannot */
+	rc = zones_put_file(r->z, rel, enc, &written, e);
+	if (!written)
 		goto out;
-	if ((rc = zones_sync(r->z, e)) < 0)
-		goto out;
-	/* keep the newest generations only */
+	{
+		struct err se;
+		int src;
+		err_clear(&se);
+		if ((src = zones_sync(r->z, rc < 0 ? &se : e)) < 0) {
+			rc = rc < 0 ? rc : src;
+			goto out;
+		}
+	}
+	/* keep the newest generations only, in the zones the copy is in */
 	for (int i = 0; i < zones_count(r->z); i++) {
 		char **names;
 		size_t n;
 		size_t copies = 0;
 		uint64_t g;
-		if (zones_list(r->z, i, "catalog", &names, &n, NULL) < 0)
+		if (!(written & (1u << i)) || zones_list(r->z, i, "catalog", &names, &n, NULL) < 0)
 			continue;
 		for (size_t j = 0; j < n; j++) /* other files there are not copies: neither counted nor removed */
 			copies += (size_t)catalog_copy_name_gen(names[j], &g);

@@ -473,57 +473,49 @@ static int copy_into(int fd, int src, uint8_t *buf, const char *tmp, struct err 
  * Every zone's copy is written first, then each is fsynced, closed and renamed: the fsyncs
  * wait for writes already under way in all zones, not for one zone after the other.
  */
-int zones_put_file(zones *z, const char *relpath, const char *local_path, struct err *e)
+int zones_put_file(zones *z, const char *relpath, const char *local_path, unsigned *written, struct err *e)
 {
-	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
-	int fd[ZONES_MAX], renamed = 0, bad = -1, i, rc = 0;
+	char full[PATH_MAX], tmp[PATH_MAX + 40], dir[PATH_MAX];
+	int rc = 0;
 	uint8_t *buf;
 	int src = open(local_path, O_RDONLY | O_CLOEXEC);
+	if (written)
+		*written = 0;
 	if (src < 0)
 		return err_sys(e, ERR_IO, "cannot open %s", local_path);
 	buf = xmalloc(1 << 20);
-	for (i = 0; i < z->n; i++)
-		fd[i] = -1;
-	for (i = 0; i < z->n && rc == 0; i++) {
-		fd[i] = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], e);
-		if (fd[i] < 0) { /* open_tmp named the zone */
-			rc = e ? e->code : ERR_IO;
-		} else if (copy_into(fd[i], src, buf, tmp[i], e) < 0) {
-			rc = e ? e->code : ERR_IO;
-			bad = i;
+	/* each zone on its own: one that cannot be written keeps no one else from the file */
+	for (int i = 0; i < z->n; i++) {
+		struct err ze;
+		int fd, zrc = 0;
+		err_clear(&ze);
+		if ((fd = open_tmp(z, i, relpath, full, tmp, dir, &ze)) < 0) { /* open_tmp named the zone */
+			zrc = ze.code ? ze.code : ERR_IO;
+		} else {
+			if (copy_into(fd, src, buf, tmp, &ze) < 0)
+				zrc = ze.code ? ze.code : ERR_IO;
+			else if (fsync(fd) < 0)
+				zrc = err_sys(&ze, ERR_IO, "cannot fsync %s", tmp);
+			if (close(fd) < 0 && zrc == 0)
+				zrc = err_sys(&ze, ERR_IO, "cannot close %s", tmp);
+			if (zrc == 0 && rename(tmp, full) < 0)
+				zrc = err_sys(&ze, ERR_IO, "cannot rename %s", tmp);
+			if (zrc < 0) {
+				unlink(tmp);
+				err_prefix(&ze, "zone %d (%s)", i + 1, z->paths[i]);
+			}
 		}
-	}
-	for (i = 0; i < z->n && rc == 0; i++) {
-		if (fsync(fd[i]) < 0) {
-			rc = err_sys(e, ERR_IO, "cannot fsync %s", tmp[i]);
-			bad = i;
+		if (zrc == 0) {
+			add_dirty(z, dir);
+			if (written)
+				*written |= 1u << i;
+		} else if (rc == 0) { /* the first failure is the one reported */
+			rc = zrc;
+			if (e)
+				*e = ze;
+			if (e && !e->hint[0])
+				err_hint(e, FIX_ZONE_HINT);
 		}
-	}
-	for (i = 0; i < z->n; i++) {
-		if (fd[i] >= 0 && close(fd[i]) < 0 && rc == 0) {
-			rc = err_sys(e, ERR_IO, "cannot close %s", tmp[i]);
-			bad = i;
-		}
-	}
-	for (i = 0; i < z->n && rc == 0; i++) {
-		if (rename(tmp[i], full[i]) < 0) {
-			rc = err_sys(e, ERR_IO, "cannot rename %s", tmp[i]);
-			bad = i;
-			break;
-		}
-		renamed = i + 1;
-		add_dirty(z, dir[i]);
-	}
-	if (rc < 0) {
-		for (int j = 0; j < z->n; j++) {
-			if (fd[j] < 0)
-				continue;
-			unlink(j < renamed ? full[j] : tmp[j]);
-		}
-		if (bad >= 0)
-			err_prefix(e, "zone %d (%s)", bad + 1, z->paths[bad]);
-		if (e && !e->hint[0])
-			err_hint(e, FIX_ZONE_HINT);
 	}
 	free(buf);
 	close(src);

@@ -41,9 +41,11 @@ int zones_create(zones *z, struct err *e);
 int zones_put(zones *z, const char *relpath, const void *data, size_t len, struct err *e);
 /*
  * Like zones_put, for a large local file: streams local_path (any size, bounded memory) to
- * relpath in every zone.
+ * relpath in every zone, but each zone on its own: a zone that cannot be written fails the
+ * call (the first failure is reported, naming its zone) and the others still get the file.
+ * written (may be NULL) gets a bit (1 << zone) per zone that has it.
  */
-int zones_put_file(zones *z, const char *relpath, const char *local_path, struct err *e);
+int zones_put_file(zones *z, const char *relpath, const char *local_path, unsigned *written, struct err *e);
 /*
  * Like zones_put, writing with O_DIRECT so the copies bypass the page cache (no kernel copy,
  * no eviction of the database's cache). data must be 4 KiB aligned and readable up to the

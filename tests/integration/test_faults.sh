@@ -224,6 +224,14 @@ if mkdir -p "$T/small" && mount -t tmpfs -o size=$room tmpfs "$T/small" 2>/dev/n
 	expect_fail "snapshot into a read-only zone" 1 pgt snapshot prod n1 "$T/data"
 	err_has "zone 3"
 	[ "$(nsnap)" = "$before" ] || fail "a snapshot into a read-only zone was listed"
+	# zone 2 without catalog copies, zone 3 read-only: the copy repair pushes reaches zones 1
+	# and 2 (each zone is written on its own), and repair says zone 3 failed
+	mkdir "$T/z2-copies"
+	mv "$Z2"/catalog/* "$T/z2-copies/"
+	expect_fail "repair with a read-only zone" 1 pgt repair
+	err_has "zone 3"
+	ls "$Z2/catalog" | grep -qE '^[0-9]{20}$' || fail "zone 2 got no catalog copy while zone 3 was read-only"
+	rm -rf "$T/z2-copies"
 	rm "$Z3"
 	mv "$T/z3-real" "$Z3"
 	pgt check --read-data >/dev/null || fail "check after ENOSPC is not clean"
