@@ -132,7 +132,7 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 	struct repo *r = k->x->repo;
 	char rel[80], hex[65];
 	int n = zones_count(r->z), good = -1;
-	int state[ZONES_MAX]; /* 0 ok, 1 missing, 2 damaged */
+	int state[ZONES_MAX]; /* 0 ok, 1 missing, 2 damaged (or of another size), 3 unreadable */
 	pack_relpath(p->hash, rel);
 	pack_name(p->hash, hex);
 	k->packs++;
@@ -160,6 +160,8 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 			int rc = read_pack(k, i, rel, p->size);
 			if (rc == ERR_NOTFOUND)
 				state[i] = 1;
+			else if (rc == ERR_IO)
+				state[i] = 3;
 			else if (rc < 0 || !pack_ok_in_buf(k, p))
 				state[i] = 2;
 			else if (good < 0)
@@ -206,30 +208,40 @@ static int check_pack(void *ctx, const struct catalog_pack *p)
 	for (int i = 0; i < n; i++) {
 		if (!state[i])
 			continue;
-		problem(k, state[i] == 1 ? "pack-missing" : "pack-damaged", i + 1, "pack %s %s in zone %d (%s)", hex,
-			state[i] == 1 ? "is missing" : "is damaged (its bytes do not match its checksum)", i + 1,
-			zones_path(r->z, i));
+		problem(k, state[i] == 1 ? "pack-missing" : state[i] == 3 ? "pack-unreadable" : "pack-damaged", i + 1,
+			"pack %s %s in zone %d (%s)", hex,
+			state[i] == 1	? "is missing"
+			: state[i] == 3 ? "cannot be read (permissions, I/O error)"
+					: "is damaged (its size or bytes do not match the catalog's)",
+			i + 1, zones_path(r->z, i));
 		if (!k->repair)
 			continue;
 		if (good < 0) {
-			k->unfixable++;
+			unfixed(k, "pack %.16s in zone %d: no zone holds an intact copy to take", hex, i + 1);
 			continue;
 		}
 		{
 			struct err e;
-			if (read_pack(k, good, rel, p->size) == 0 && pack_ok_in_buf(k, p) &&
-			    zones_put_one(r->z, i, rel, k->buf, p->size, &e) == 0)
-				fixed(k, "pack %.16s copied from zone %d to zone %d", hex, good + 1, i + 1);
+			err_clear(&e);
+			if (read_pack(k, good, rel, p->size) != 0 || !pack_ok_in_buf(k, p))
+				unfixed(k, "pack %.16s in zone %d: zone %d's intact copy could no longer be read", hex, i + 1,
+					good + 1);
+			else if (zones_put_one(r->z, i, rel, k->buf, p->size, &e) < 0)
+				unfixed(k, "pack %.16s in zone %d: %s", hex, i + 1, e.msg);
 			else
-				k->unfixable++;
+				fixed(k, "pack %.16s copied from zone %d to zone %d", hex, good + 1, i + 1);
 		}
 	}
-	if (k->repair && good < 0) {
+	if (k->read_data && good < 0) {
+		/* check and repair say it alike; reads fall over blob by blob, so the files whose
+		 * blobs are intact in some zone still read */
 		int any_bad = 0;
 		for (int i = 0; i < n; i++)
 			any_bad |= state[i];
 		if (any_bad)
-			problem(k, "pack-lost", 0, "pack %s has no good copy in any zone: its files cannot be read", hex);
+			problem(k, "pack-lost", 0,
+				"pack %s has no intact copy in any zone: files that use its damaged parts cannot be read",
+				hex);
 	}
 	return 0;
 }

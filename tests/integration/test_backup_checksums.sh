@@ -46,7 +46,7 @@ grep -q "WARNING: damaged page: $rel block 3" "$T/b.txt" || fail "text output la
 ok "the text output warns about the damaged page"
 pgt --json list chk >"$T/list.json"
 [ "$(python3 -c 'import json,sys; print(sum(n["damaged_pages"] for n in json.load(open(sys.argv[1]))["snapshots"][-1]["node_backups"]))' "$T/list.json")" = 2 ] ||
-	fail "list does not record damaged pages: $(python3 -c 'import json,sys; print([(s["name"], [(n["node"], n["damaged_pages"]) for n in s["node_backups"]]) for s in json.load(open(sys.argv[1]))["snapshots"]])' "$T/list.json")"
+	fail "list does not record damaged pages: $(python3 -c 'import json,sys; print([(s["snapshot"], [(n["node"], n["damaged_pages"]) for n in s["node_backups"]]) for s in json.load(open(sys.argv[1]))["snapshots"]])' "$T/list.json")"
 ok "list records the damaged page count per node backup"
 
 pg_stop n
