@@ -780,7 +780,39 @@ struct snapname {
 struct snapset {
 	struct snapname *v;
 	size_t n, cap;
+	int64_t *ids, *clusters; /* sorted (snapset_index), for lookups in O(log n): a pass runs on
+				  * every catalog change, and a cluster may have thousands */
+	size_t nclusters;
 };
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void snapset_index(struct snapset *s)
+{
+	s->ids = xrealloc(s->ids, (s->n ? s->n : 1) * sizeof *s->ids);
+	s->clusters = xrealloc(s->clusters, (s->n ? s->n : 1) * sizeof *s->clusters);
+	for (size_t i = 0; i < s->n; i++) {
+		s->ids[i] = s->v[i].id;
+		s->clusters[i] = s->v[i].cluster;
+	}
+	qsort(s->ids, s->n, sizeof *s->ids, cmp_i64);
+	qsort(s->clusters, s->n, sizeof *s->clusters, cmp_i64);
+	s->nclusters = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->nclusters || s->clusters[s->nclusters - 1] != s->clusters[i])
+			s->clusters[s->nclusters++] = s->clusters[i];
+}
+
+static void snapset_free(struct snapset *s)
+{
+	free(s->v);
+	free(s->ids);
+	free(s->clusters);
+}
 
 static int snapset_cb(void *ctx, const struct catalog_snapshot *s)
 {
@@ -798,18 +830,12 @@ static int snapset_cb(void *ctx, const struct catalog_snapshot *s)
 
 static int snapset_has(const struct snapset *s, int64_t id)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].id == id)
-			return 1;
-	return 0;
+	return s->n && bsearch(&id, s->ids, s->n, sizeof *s->ids, cmp_i64) != NULL;
 }
 
 static int snapset_has_cluster(const struct snapset *s, int64_t cluster)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i].cluster == cluster)
-			return 1;
-	return 0;
+	return s->nclusters && bsearch(&cluster, s->clusters, s->nclusters, sizeof *s->clusters, cmp_i64) != NULL;
 }
 
 static void *watcher(void *arg)
@@ -825,6 +851,7 @@ static void *watcher(void *arg)
 		return NULL;
 	}
 	catalog_snapshots(c, 0, snapset_cb, &old, NULL);
+	snapset_index(&old);
 	version = catalog_data_version(c);
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
@@ -845,6 +872,7 @@ static void *watcher(void *arg)
 			version = v;
 			cur.n = 0;
 			if (catalog_snapshots(c, 0, snapset_cb, &cur, NULL) == 0) {
+				snapset_index(&cur);
 				for (size_t i = 0; i < old.n && !__atomic_load_n(&m->stop, __ATOMIC_RELAXED); i++) {
 					if (snapset_has(&cur, old.v[i].id))
 						continue;
@@ -878,8 +906,8 @@ static void *watcher(void *arg)
 		pthread_mutex_lock(&m->mu);
 	}
 	pthread_mutex_unlock(&m->mu);
-	free(old.v);
-	free(cur.v);
+	snapset_free(&old);
+	snapset_free(&cur);
 	catalog_close(c);
 	return NULL;
 }
