@@ -45,7 +45,10 @@ pgt backup chk >"$T/b.txt" || fail "second backup of a server with a damaged pag
 grep -q "WARNING: damaged page: $rel block 3" "$T/b.txt" || fail "text output lacks the warning"
 ok "the text output warns about the damaged page"
 pgt --json list chk >"$T/list.json"
-[ "$(python3 -c 'import json,sys; print(sum(n["damaged_pages"] for n in json.load(open(sys.argv[1]))["snapshots"][-1]["node_backups"]))' "$T/list.json")" = 2 ] ||
+# the first snapshot: both paths read every page. In the second, the local path reads only
+# the files changed since the first (as incremental backups do): whether the damaged file
+# counts as changed depends on how soon after its damage the first backup started
+[ "$(python3 -c 'import json,sys; print(sum(n["damaged_pages"] for n in json.load(open(sys.argv[1]))["snapshots"][0]["node_backups"]))' "$T/list.json")" = 2 ] ||
 	fail "list does not record damaged pages: $(python3 -c 'import json,sys; print([(s["snapshot"], [(n["node"], n["damaged_pages"]) for n in s["node_backups"]]) for s in json.load(open(sys.argv[1]))["snapshots"]])' "$T/list.json")"
 ok "list records the damaged page count per node backup"
 
