@@ -283,6 +283,16 @@ out:
 	return rc;
 }
 
+/* Removes path's SQLite side files (-wal, -shm). */
+static void side_files_remove(const char *path)
+{
+	for (int i = 0; i < 2; i++) {
+		char side[4200];
+		snprintf(side, sizeof side, "%s-%s", path, i ? "shm" : "wal");
+		unlink(side);
+	}
+}
+
 struct cand {
 	uint64_t gen;
 	int zone;
@@ -344,6 +354,7 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 		if (in < 0)
 			continue;
 		unlink(tmp);
+		side_files_remove(tmp); /* a -wal left by an earlier try must not be replayed over this one */
 		out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (out < 0) {
 			close(in);
@@ -407,13 +418,9 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 			else if (catalog_verify(test, NULL, NULL, &problems, &de) < 0 || problems)
 				rc = err_set(&de, ERR_CORRUPT, "fails the consistency check");
 			catalog_close(test);
-			/* a migrated copy is in WAL mode: its side files (empty once every connection is
-			 * closed) must not outlive the rename */
-			for (int i = 0; i < 2; i++) {
-				char side[sizeof tmp + 8];
-				snprintf(side, sizeof side, "%s-%s", tmp, i ? "shm" : "wal");
-				unlink(side);
-			}
+			/* a migrated copy is in WAL mode: its side files (checkpointed, or empty once
+			 * every connection is closed) must not outlive the rename */
+			side_files_remove(tmp);
 		}
 		if (rc == 0) {
 			if (rename(tmp, dest_path) < 0) {
@@ -456,6 +463,7 @@ int catalog_copy_recover(struct repo *r, const char *dest_path, uint64_t *genera
 	}
 out:
 	unlink(tmp);
+	side_files_remove(tmp);
 	free(cands);
 	return rc;
 }

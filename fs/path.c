@@ -114,7 +114,9 @@ static int view_lookup(catalog *c, const struct fs_loc *dir, const char *name, s
 	case FS_ATDIR: {
 		int64_t t;
 		struct catalog_snapshot sn;
-		if (timefmt_parse(name, &t) < 0)
+		/* a spelling is kept whole in its view (fs_view.spelling): a longer one (digits
+		 * without end) would never match its view again and make a new one each time */
+		if (strlen(name) >= sizeof ((struct fs_view *)0)->spelling || timefmt_parse(name, &t) < 0)
 			return err_set(e, ERR_NOTFOUND, "'%s' is not a time (UTC ISO-8601, like 2026-11-25T03:00:00Z)", name);
 		/* a snapshot's own name means its exact time (the name is cut to the second, the
 		 * window starts at the snapshot's microsecond) */

@@ -471,12 +471,14 @@ static int copy_into(int fd, int src, uint8_t *buf, const char *tmp, struct err 
 
 /*
  * Every zone's copy is written first, then each is fsynced, closed and renamed: the fsyncs
- * wait for writes already under way in all zones, not for one zone after the other.
+ * wait for writes already under way in all zones, not for one zone after the other. Each zone
+ * on its own: one that fails is cleaned up and reported, the others go on.
  */
 int zones_put_file(zones *z, const char *relpath, const char *local_path, unsigned *written, struct err *e)
 {
-	char full[PATH_MAX], tmp[PATH_MAX + 40], dir[PATH_MAX];
-	int rc = 0;
+	char full[ZONES_MAX][PATH_MAX], tmp[ZONES_MAX][PATH_MAX + 40], dir[ZONES_MAX][PATH_MAX];
+	struct err ze[ZONES_MAX];
+	int fd[ZONES_MAX], zrc[ZONES_MAX], rc = 0, i;
 	uint8_t *buf;
 	int src = open(local_path, O_RDONLY | O_CLOEXEC);
 	if (written)
@@ -484,35 +486,37 @@ int zones_put_file(zones *z, const char *relpath, const char *local_path, unsign
 	if (src < 0)
 		return err_sys(e, ERR_IO, "cannot open %s", local_path);
 	buf = xmalloc(1 << 20);
-	/* each zone on its own: one that cannot be written keeps no one else from the file */
-	for (int i = 0; i < z->n; i++) {
-		struct err ze;
-		int fd, zrc = 0;
-		err_clear(&ze);
-		if ((fd = open_tmp(z, i, relpath, full, tmp, dir, &ze)) < 0) { /* open_tmp named the zone */
-			zrc = ze.code ? ze.code : ERR_IO;
-		} else {
-			if (copy_into(fd, src, buf, tmp, &ze) < 0)
-				zrc = ze.code ? ze.code : ERR_IO;
-			else if (fsync(fd) < 0)
-				zrc = err_sys(&ze, ERR_IO, "cannot fsync %s", tmp);
-			if (close(fd) < 0 && zrc == 0)
-				zrc = err_sys(&ze, ERR_IO, "cannot close %s", tmp);
-			if (zrc == 0 && rename(tmp, full) < 0)
-				zrc = err_sys(&ze, ERR_IO, "cannot rename %s", tmp);
-			if (zrc < 0) {
-				unlink(tmp);
-				err_prefix(&ze, "zone %d (%s)", i + 1, z->paths[i]);
-			}
+	for (i = 0; i < z->n; i++) {
+		err_clear(&ze[i]);
+		zrc[i] = 0;
+		if ((fd[i] = open_tmp(z, i, relpath, full[i], tmp[i], dir[i], &ze[i])) < 0) /* it names the zone */
+			zrc[i] = ze[i].code ? ze[i].code : ERR_IO;
+		else if (copy_into(fd[i], src, buf, tmp[i], &ze[i]) < 0)
+			zrc[i] = ze[i].code ? ze[i].code : ERR_IO;
+	}
+	for (i = 0; i < z->n; i++) {
+		if (fd[i] < 0)
+			continue;
+		if (zrc[i] == 0 && fsync(fd[i]) < 0)
+			zrc[i] = err_sys(&ze[i], ERR_IO, "cannot fsync %s", tmp[i]);
+		if (close(fd[i]) < 0 && zrc[i] == 0)
+			zrc[i] = err_sys(&ze[i], ERR_IO, "cannot close %s", tmp[i]);
+		if (zrc[i] == 0 && rename(tmp[i], full[i]) < 0)
+			zrc[i] = err_sys(&ze[i], ERR_IO, "cannot rename %s", tmp[i]);
+		if (zrc[i] < 0) {
+			unlink(tmp[i]);
+			err_prefix(&ze[i], "zone %d (%s)", i + 1, z->paths[i]);
 		}
-		if (zrc == 0) {
-			add_dirty(z, dir);
+	}
+	for (i = 0; i < z->n; i++) {
+		if (zrc[i] == 0) {
+			add_dirty(z, dir[i]);
 			if (written)
 				*written |= 1u << i;
 		} else if (rc == 0) { /* the first failure is the one reported */
-			rc = zrc;
+			rc = zrc[i];
 			if (e)
-				*e = ze;
+				*e = ze[i];
 			if (e && !e->hint[0])
 				err_hint(e, FIX_ZONE_HINT);
 		}

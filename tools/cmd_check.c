@@ -369,7 +369,9 @@ static void check_key(struct checker *k, int i, const char *id)
 		err_clear(&e);
 		if (zones_put_one(r->z, i, rel, good, good_len, &e) == 0) {
 			fixed(k, "key file %s written to zone %d from %s", id, i + 1,
-			      agree ? "the copy most zones hold" : "the copy that opened the repository");
+			      agree > 1	   ? "the copy most zones hold"
+			      : agree == 1 ? "the only copy there is (a key file's damage shows only when it is opened)"
+					   : "the copy that opened the repository");
 			goto out;
 		}
 		report(&e);
@@ -416,10 +418,11 @@ static void check_zone_files(struct checker *k)
 		{
 			/* the newest copy (names sort by generation); --read-data decodes it */
 			const char *newest = NULL;
-			uint64_t g;
+			uint64_t g = 0, gen = 0, newest_g = 0;
 			for (size_t j = 0; j < nc; j++)
 				if (catalog_copy_name_gen(cats[j], &g))
-					newest = cats[j];
+					newest = cats[j], newest_g = g;
+			g = newest_g;
 			if (!newest) {
 				problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
 				k->copies_missing++;
@@ -433,8 +436,9 @@ static void check_zone_files(struct checker *k)
 				out = open("/dev/null", O_WRONLY | O_CLOEXEC);
 				if (in < 0 || out < 0)
 					err_sys(&e, ERR_IO, "cannot open %s", in < 0 ? full : "/dev/null");
-				else
-					catalog_copy_decode(r, in, out, &g, &e);
+				else if (catalog_copy_decode(r, in, out, &gen, &e) == 0 && gen != g)
+					err_set(&e, ERR_CORRUPT, "its sealed generation %llu differs from its name",
+						(unsigned long long)gen);
 				if (in >= 0)
 					close(in);
 				if (out >= 0)

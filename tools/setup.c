@@ -267,7 +267,12 @@ static int config_seal_state(struct ctx *x, int writable, struct err *e)
 			return rc;
 		unpushed = writable != 2;
 	}
-	if (unpushed && writable != 3) {
+	if (unpushed && writable == 3) {
+		/* repair pushes its copy after its checks: until a copy carries the level, every
+		 * writer tries */
+		if ((rc = catalog_meta_set(x->cat, "config-sealed-pushed", "0", e)) < 0)
+			return rc;
+	} else if (unpushed) {
 		err_clear(&we);
 		if (catalog_copy_push(x->cat, r, x->state_dir, NULL, &we) < 0) {
 			fprintf(stderr, "pgtimefs: warning: the catalog copy that records the config's seal failed: %s\n"
