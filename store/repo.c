@@ -1,12 +1,14 @@
 #include "repo.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/config.h"
 #include "common/util.h"
@@ -533,13 +535,23 @@ int repo_key_remove(struct repo *r, const char *id, struct err *e)
 	for (int i = 0; i < zones_count(r->z); i++) {
 		char dir[4200];
 		struct stat st;
+		char probe[4300];
+		int fd = -1;
 		zones_file(r->z, i, "keys", dir, sizeof dir);
-		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			err_sys(e, ERR_IO, "zone %d (%s) has no readable keys/ directory", i + 1, zones_path(r->z, i));
-			err_hint(e, "remove a key while every zone is present (mounted, readable): a zone that is away "
-				    "would keep it, and 'pgtimefs repair' would copy it back; nothing was removed");
+		/* present and writable (a file made and removed again): a zone that cannot lose the
+		 * key now keeps it, so none may */
+		snprintf(probe, sizeof probe, "%s/.tmp-%ld-remove-probe", dir, (long)getpid());
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    (fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 || unlink(probe) < 0) {
+			err_sys(e, ERR_IO, "zone %d (%s) has no keys/ directory that can be written", i + 1,
+				zones_path(r->z, i));
+			err_hint(e, "remove a key while every zone is present and writable: a zone that keeps it would "
+				    "give it back to the others through 'pgtimefs repair'; nothing was removed");
+			if (fd >= 0)
+				close(fd);
 			return ERR_IO;
 		}
+		close(fd);
 	}
 	snprintf(rel, sizeof rel, "keys/%.40s", id);
 	if ((rc = zones_remove(r->z, rel, e)) < 0)

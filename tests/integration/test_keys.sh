@@ -22,6 +22,22 @@ err_has "nothing was removed"
 for z in "$Z1" "$Z2"; do [ -f "$z/keys/$old" ] || fail "key remove with zone 3 away removed the key from $z"; done
 mv "$T/z3.away" "$Z3"
 ok "key remove with a zone away is refused and removes nothing"
+# the same with zone 3 present but read-only (a bind mount): refused before any zone loses it
+if mount --bind "$Z3" "$Z3" 2>/dev/null; then
+	cleanup_hooks+=("umount -l '$Z3' 2>/dev/null")
+	if mount -o remount,ro,bind "$Z3" 2>/dev/null; then
+		PGTIMEFS_PASSPHRASE=second-secret expect_fail "key remove with zone 3 read-only" 1 pgt key remove "$old"
+		err_has "zone 3"
+		err_has "nothing was removed"
+		for z in "$Z1" "$Z2" "$Z3"; do [ -f "$z/keys/$old" ] || fail "key remove with zone 3 read-only removed the key from $z"; done
+		ok "key remove with a read-only zone is refused and removes nothing"
+	else
+		echo "SKIP part: cannot remount a bind mount read-only here: key remove with a read-only zone not tested" >&2
+	fi
+	umount "$Z3" || fail "cannot undo the bind mount of zone 3"
+else
+	echo "SKIP part: cannot bind-mount here (not root?): key remove with a read-only zone not tested" >&2
+fi
 PGTIMEFS_PASSPHRASE=second-secret pgt key remove "$old" >/dev/null
 for z in "$Z1" "$Z2" "$Z3"; do [ ! -e "$z/keys/$old" ] || fail "the removed key is still in $z"; done
 expect_fail "old passphrase after removal" 1 pgt list
