@@ -452,10 +452,24 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		r->config_zone = use;
 		if ((rc = repo_config_parse((const char *)text[use], len[use], &r->cfg, e)) < 0)
 			goto fail;
+		/* another repository's zone: a config naming another id, in a zone that does not hold
+		 * the key file that opened this one (a config whose id line was damaged is still in a
+		 * zone of ours, with our key file: repair rewrites it) */
 		for (zone = 0; zone < zones_count(z) && r->foreign_zone < 0; zone++) {
 			struct repo_config other;
-			if (text[zone] && repo_config_parse((const char *)text[zone], len[zone], &other, NULL) == 0 &&
-			    strcmp(other.id, r->cfg.id))
+			char rel[64], full[4096];
+			uint8_t *kf = NULL;
+			size_t kl = 0;
+			int ours;
+			if (!text[zone] || repo_config_parse((const char *)text[zone], len[zone], &other, NULL) < 0 ||
+			    !strcmp(other.id, r->cfg.id))
+				continue;
+			snprintf(rel, sizeof rel, "keys/%s", r->key_id);
+			zones_file(z, zone, rel, full, sizeof full);
+			ours = util_read_small(full, 4096, &kf, &kl, NULL) == 0 && kl == r->key_file_len &&
+			       !memcmp(kf, r->key_file, kl);
+			free(kf);
+			if (!ours)
 				r->foreign_zone = zone;
 		}
 	}

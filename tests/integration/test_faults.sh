@@ -366,6 +366,20 @@ tree_sums "$T/other" | cmp -s - "$T/other.before" || fail "a command changed the
 tree_sums "$Z1" | cmp -s - "$T/z1.before" || fail "a command changed zone 1 while zone 3 was another repository's"
 pgt -c "$T/other.conf" check --read-data >/dev/null || fail "the other repository's check is not clean"
 ok "a zone of another repository: repair, snapshot and delete refuse and change nothing; check names it"
+# a zone of ours whose config's id line is damaged (it still holds our key file) is no other
+# repository's: writers go on, and repair rewrites the config
+cp "$Z3/config" "$T/z3-config.good"
+python3 - "$Z3/config" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+t = re.sub(r"^id = (.)", lambda m: "id = " + ("1" if m.group(1) == "0" else "0"), t, count=1, flags=re.M)
+open(sys.argv[1], "w").write(t)
+PY
+cmp -s "$Z3/config" "$T/z3-config.good" && fail "the id line of zone 3's config was not changed"
+pgt snapshot prod n1 "$T/data" >/dev/null || fail "a snapshot with a damaged id line in zone 3's config"
+pgt repair >"$T/out" || { cat "$T/out"; fail "repair of a damaged id line"; }
+cmp -s "$Z3/config" "$Z1/config" || fail "repair did not rewrite zone 3's config"
+ok "a damaged id line in one zone's config: not taken for another repository; repair rewrites it"
 
 # --- a rolled-back catalog (its state directory restored from an old backup, or a second
 # state directory for one repository): its copies would push the newer ones out of the zones,
