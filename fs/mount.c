@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <malloc.h>
@@ -12,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +54,7 @@ struct mnt {
 	/* the watcher: stop is guarded by mu */
 	pthread_t watcher;
 	int watcher_started, stop;
+	char dev[64]; /* the mount's device ("major:minor"), for fusectl */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* open handles: guarded by hmu (a leaf lock) */
@@ -982,6 +984,50 @@ int fs_mount_check(const char *mountpoint, struct err *e)
 	return 0;
 }
 
+/*
+ * Ends the mount's FUSE connection through fusectl (/sys/fs/fuse/connections/<dev>/abort):
+ * every request waiting in the kernel fails. 1 when done.
+ */
+static int abort_connection(struct mnt *m)
+{
+	unsigned maj, min;
+	char path[128];
+	int fd, done = 0;
+	if (sscanf(m->dev, "%u:%u", &maj, &min) != 2)
+		return 0;
+	/* the directory is named after the superblock's dev_t as the kernel encodes it */
+	snprintf(path, sizeof path, "/sys/fs/fuse/connections/%u/abort", (maj << 20) | min);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 && errno == ENOENT && geteuid() == 0 &&
+	    mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL) == 0) /* where systemd puts it */
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		done = write(fd, "1", 1) == 1;
+		close(fd);
+	}
+	logmsg(m, done ? "the catalog watcher did not stop within 2 s (an invalidation waits in the kernel): ended the FUSE "
+			 "connection"
+		       : "the catalog watcher did not stop within 2 s (an invalidation waits in the kernel) and %s cannot be "
+			 "written: the mount ends when the lookups that hold it are killed",
+	       path);
+	return done;
+}
+
+/* Detaches an ended mount from mountpoint (libfuse leaves a connection ended by fusectl mounted). */
+static void detach(const char *mountpoint)
+{
+	pid_t pid;
+	if (geteuid() == 0) {
+		umount2(mountpoint, MNT_DETACH);
+		return;
+	}
+	if ((pid = fork()) == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", "-q", mountpoint, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
 /* a larger kernel read-ahead for the mount (best effort: the bdi knob needs root) */
 static void set_readahead(const struct mnt *m, const char *real)
 {
@@ -1004,7 +1050,7 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
 	char real[PATH_MAX], opts[1024];
-	int rc = 0, mounted = 0, handlers = 0, loop;
+	int rc = 0, mounted = 0, handlers = 0, aborted = 0, loop;
 
 	if ((rc = fs_mount_check(o->mountpoint, e)) < 0)
 		return rc;
@@ -1052,6 +1098,7 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 		goto out;
 	}
 	mounted = 1;
+	mount_dev(real, m.dev, sizeof m.dev);
 	set_readahead(&m, real);
 	if (o->on_mounted)
 		o->on_mounted(real);
@@ -1086,30 +1133,31 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	}
 out:
 	if (m.watcher_started) {
-		int nul;
+		struct timespec ts;
 		pthread_mutex_lock(&m.mu);
 		__atomic_store_n(&m.stop, 1, __ATOMIC_RELAXED);
 		pthread_cond_broadcast(&m.cv);
 		pthread_mutex_unlock(&m.mu);
 		/* The session threads are gone. An invalidation the watcher sends can wait in the
 		 * kernel for a directory's lock, held by a lookup that waits for a reply no thread
-		 * will send: end the connection first (the device's last reference goes, the kernel
-		 * fails what waits). The number stays open on /dev/null, so the watcher's next
-		 * notification goes nowhere and the unmount below closes it. */
-		struct pollfd pfd = {fuse_session_fd(m.se), 0, 0};
-		/* POLLERR: the kernel ended it already (fusermount3 -u), nothing can wait */
-		if (!(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) && (nul = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
-			dup2(nul, pfd.fd);
-			close(nul);
+		 * will send: then the connection is ended through fusectl (the kernel fails what
+		 * waits), and the mount is detached here, since libfuse leaves an ended one alone. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 2;
+		if (pthread_timedjoin_np(m.watcher, NULL, &ts) != 0) {
+			aborted = abort_connection(&m);
+			pthread_join(m.watcher, NULL);
 		}
-		pthread_join(m.watcher, NULL);
 	}
 	if (cfg)
 		fuse_loop_cfg_destroy(cfg);
 	if (handlers)
 		fuse_remove_signal_handlers(m.se);
-	if (mounted)
+	if (mounted) {
 		fuse_session_unmount(m.se);
+		if (aborted)
+			detach(real);
+	}
 	if (m.se)
 		fuse_session_destroy(m.se);
 	fuse_opt_free_args(&args);
