@@ -160,15 +160,20 @@ done
 mapfile -t MANY < <(pgt --json list many | python3 -c 'import json,sys; [print(s["snapshot"]) for s in json.load(sys.stdin)["snapshots"]]')
 [ ${#MANY[@]} = 12 ] || fail "cluster many has ${#MANY[@]} snapshots, expected 12"
 within 2 test -d "$M/many/${MANY[11]}" >/dev/null || fail "cluster many is not in the mount after 2 s"
-timeout 60 python3 - "$M/many" "$T/rd" "${MANY[0]}" >"$T/rd.calls" <<'PY' &
+# $T/lister.py DIR STATE BUFSIZE STOP TARGET (run in the background): reads DIR with getdents64 into
+# a BUFSIZE-byte buffer (a few entries a call, each call resuming inside the mount's last
+# reply) until STOP holds (plus2: TARGET and two entries after it were read; last: the last
+# entry read is TARGET), then touches STATE.ready, waits for STATE.go, reads to the end and
+# writes every name read to STATE.names; prints the number of calls
+cat >"$T/lister.py" <<'PY'
 import ctypes, os, platform, sys, time
-path, st, first = sys.argv[1:]
+path, st, bufsize, stop, target = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 libc = ctypes.CDLL(None, use_errno=True)
 SYS_getdents64 = {"x86_64": 217, "aarch64": 61}.get(platform.machine())
 if SYS_getdents64 is None:
     sys.exit("no getdents64 syscall number known for " + platform.machine())
 fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-buf = ctypes.create_string_buffer(100)  # two or three entries a call
+buf = ctypes.create_string_buffer(bufsize)
 def batch():
     n = libc.syscall(SYS_getdents64, fd, buf, len(buf))
     if n < 0:
@@ -179,8 +184,12 @@ def batch():
         names.append(raw[pos + 19:pos + reclen].split(b"\0", 1)[0].decode())
         pos += reclen
     return names
+def stopped(names):
+    if stop == "plus2":
+        return target in names and len(names) >= names.index(target) + 3
+    return bool(names) and names[-1] == target
 names, calls = [], 0
-while first not in names or len(names) < names.index(first) + 3:
+while not stopped(names):
     b = batch()
     calls += 1
     if not b:
@@ -198,6 +207,7 @@ while True:
 open(st + ".names", "w").write("\n".join(names) + "\n")
 print(calls)
 PY
+timeout 60 python3 "$T/lister.py" "$M/many" "$T/rd" 100 plus2 "${MANY[0]}" >"$T/rd.calls" &  # two or three entries a call
 RPID=$!
 cleanup_hooks+=("kill $RPID 2>/dev/null")
 within 20 test -e "$T/rd.ready" >/dev/null || fail "the slow lister did not start"
@@ -235,41 +245,7 @@ done
 [ -n "$target" ] || fail "40 snapshots gave no two in one second: cannot test a listing resumed among them"
 within 2 test -d "$M/burst/${B[${#B[@]} - 1]}" >/dev/null || fail "cluster burst is not in the mount after 2 s"
 rm -f "$T/rd.ready" "$T/rd.go" "$T/rd.names"
-timeout 60 python3 - "$M/burst" "$T/rd" "$target" >"$T/rd.calls" <<'PY' &
-import ctypes, os, platform, sys, time
-path, st, target = sys.argv[1:]
-libc = ctypes.CDLL(None, use_errno=True)
-SYS_getdents64 = {"x86_64": 217, "aarch64": 61}.get(platform.machine())
-if SYS_getdents64 is None:
-    sys.exit("no getdents64 syscall number known for " + platform.machine())
-fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-buf = ctypes.create_string_buffer(48)  # one snapshot's entry a call (two need 80 bytes or more)
-def batch():
-    n = libc.syscall(SYS_getdents64, fd, buf, len(buf))
-    if n < 0:
-        raise OSError(ctypes.get_errno(), "getdents64")
-    raw, pos, names = buf.raw[:n], 0, []
-    while pos < n:
-        reclen = int.from_bytes(raw[pos + 16:pos + 18], "little")
-        names.append(raw[pos + 19:pos + reclen].split(b"\0", 1)[0].decode())
-        pos += reclen
-    return names
-names = []
-while not names or names[-1] != target:
-    b = batch()
-    if not b:
-        sys.exit("the listing ended before %s: %r" % (target, names))
-    names += b
-open(st + ".ready", "w").close()
-while not os.path.exists(st + ".go"):
-    time.sleep(0.05)
-while True:
-    b = batch()
-    if not b:
-        break
-    names += b
-open(st + ".names", "w").write("\n".join(names) + "\n")
-PY
+timeout 60 python3 "$T/lister.py" "$M/burst" "$T/rd" 48 last "$target" >"$T/rd.calls" &  # one snapshot entry a call (two need 80 bytes)
 RPID=$!
 cleanup_hooks+=("kill $RPID 2>/dev/null")
 within 20 test -e "$T/rd.ready" >/dev/null || fail "the one-entry lister did not reach $target"
