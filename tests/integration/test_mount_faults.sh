@@ -207,16 +207,22 @@ while True:
 open(st + ".names", "w").write("\n".join(names) + "\n")
 print(calls)
 PY
-timeout 60 python3 "$T/lister.py" "$M/many" "$T/rd" 100 plus2 "${MANY[0]}" >"$T/rd.calls" &  # two or three entries a call
-RPID=$!
-cleanup_hooks+=("kill $RPID 2>/dev/null")
-within 20 test -e "$T/rd.ready" >/dev/null || fail "the slow lister did not start"
-pgt delete many "${MANY[0]}" >/dev/null || fail "delete ${MANY[0]} failed"
-# the lister goes on only once a new listing no longer shows the deleted snapshot
-within 5 eval '! timeout 20 ls "$M/many" | grep -qxF -- "${MANY[0]}"' >/dev/null ||
-	fail "deleted snapshot ${MANY[0]} still listed in $M/many after 5 s"
-touch "$T/rd.go"
-wait $RPID || fail "the slow lister failed"
+# list_across_delete CLUSTER BUFSIZE STOP SNAPSHOT: $T/lister.py reads CLUSTER's directory up to
+# STOP, SNAPSHOT is deleted, and once a fresh listing no longer shows it the lister reads on
+list_across_delete() {
+	local cl=$1 size=$2 stop=$3 snap=$4 rpid
+	rm -f "$T/rd.ready" "$T/rd.go" "$T/rd.names"
+	timeout 60 python3 "$T/lister.py" "$M/$cl" "$T/rd" "$size" "$stop" "$snap" >"$T/rd.calls" &
+	rpid=$!
+	cleanup_hooks+=("kill $rpid 2>/dev/null")
+	within 20 test -e "$T/rd.ready" >/dev/null || fail "the lister did not reach its position in $cl"
+	pgt delete "$cl" "$snap" >/dev/null || fail "delete $snap failed"
+	within 5 eval '! timeout 20 ls "$M/$cl" | grep -qxF -- "$snap"' >/dev/null ||
+		fail "deleted snapshot $snap still listed in $M/$cl after 5 s"
+	touch "$T/rd.go"
+	wait $rpid || fail "the lister failed"
+}
+list_across_delete many 100 plus2 "${MANY[0]}" # two or three entries a call
 calls=$(cat "$T/rd.calls")
 for n in . .. latest at wal "${MANY[@]}"; do
 	c=$(grep -cxF -- "$n" "$T/rd.names") || true
@@ -244,16 +250,7 @@ for i in $(seq 40); do
 done
 [ -n "$target" ] || fail "40 snapshots gave no two in one second: cannot test a listing resumed among them"
 within 2 test -d "$M/burst/${B[${#B[@]} - 1]}" >/dev/null || fail "cluster burst is not in the mount after 2 s"
-rm -f "$T/rd.ready" "$T/rd.go" "$T/rd.names"
-timeout 60 python3 "$T/lister.py" "$M/burst" "$T/rd" 48 last "$target" >"$T/rd.calls" &  # one snapshot entry a call (two need 80 bytes)
-RPID=$!
-cleanup_hooks+=("kill $RPID 2>/dev/null")
-within 20 test -e "$T/rd.ready" >/dev/null || fail "the one-entry lister did not reach $target"
-pgt delete burst "$target" >/dev/null || fail "delete $target failed"
-within 5 eval '! timeout 20 ls "$M/burst" | grep -qxF -- "$target"' >/dev/null ||
-	fail "deleted snapshot $target still listed in $M/burst after 5 s"
-touch "$T/rd.go"
-wait $RPID || fail "the one-entry lister failed"
+list_across_delete burst 48 last "$target" # one snapshot's entry a call (two need 80 bytes)
 for n in . .. latest at wal "${B[@]}"; do
 	c=$(grep -cxF -- "$n" "$T/rd.names") || true
 	[ "$c" = 1 ] || fail "a listing resumed after deleted $target shows $n $c times (expected once): $(tr '\n' ' ' <"$T/rd.names")"
