@@ -212,6 +212,8 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 		return ERR_CONFIG;
 	}
 	gen = (own > newest ? own : newest) + 1;
+	if (generation) /* also when the push fails: the caller may look for what reached a zone */
+		*generation = gen;
 	snprintf(val, sizeof val, "%" PRIu64, gen);
 	if ((rc = catalog_meta_set(c, "generation", val, e)) < 0)
 		return rc;
@@ -271,8 +273,6 @@ int catalog_copy_push(catalog *c, struct repo *r, const char *state_dir, uint64_
 		}
 		zones_list_free(names, n);
 	}
-	if (generation)
-		*generation = gen;
 out:
 	if (in >= 0)
 		close(in);

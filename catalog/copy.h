@@ -21,7 +21,8 @@
 #define CATALOG_COPY_KEEP 3
 
 /*
- * Writes a copy of c to every zone; *generation (may be NULL) gets its number: one more than
+ * Writes a copy of c to every zone; *generation (may be NULL) gets its number (also when a
+ * zone could not be written: the others have it), one more than
  * both the catalog's own count (meta "generation") and the newest generation found in any
  * zone. A catalog whose count is behind a zone's newest copy did not write it (another
  * catalog writes to the repository, or this one was rolled back): ERR_CONFIG, nothing is

@@ -19,7 +19,8 @@ struct checker {
 	struct ctx *x;
 	int read_data, repair;
 	int problems, fixed, unfixable;
-	int copies_missing; /* zones without a catalog copy */
+	int copies_missing;	  /* zones without a catalog copy (or with a damaged newest one) */
+	unsigned copies_missing_zones; /* which: bit 1 << zone */
 	int catalog_suspect; /* packs whose own trailer or size the catalog contradicts */
 	uint64_t packs, bytes;
 	struct json j; /* problems array when --json */
@@ -426,6 +427,7 @@ static void check_zone_files(struct checker *k)
 			if (!newest) {
 				problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
 				k->copies_missing++;
+				k->copies_missing_zones |= 1u << i;
 			} else if (k->read_data) {
 				char rel[64], full[4200];
 				int in, out;
@@ -448,6 +450,7 @@ static void check_zone_files(struct checker *k)
 					problem(k, "catalog-copy", i + 1, "zone %d's newest catalog copy (%s) cannot be read: %s",
 						i + 1, newest, e.msg);
 					k->copies_missing++;
+					k->copies_missing_zones |= 1u << i;
 				}
 			}
 		}
@@ -484,6 +487,7 @@ static int run(struct ctx *x, int read_data, int repair)
 	if (repair) {
 		struct err se;
 		char v[8];
+		uint64_t gen = 0;
 		err_clear(&se);
 		if (zones_sync(x->repo->z, &se) < 0) {
 			report(&se);
@@ -510,9 +514,28 @@ static int run(struct ctx *x, int read_data, int repair)
 				fprintf(stderr, "HINT: move %s (and its -wal and -shm files) aside and run 'pgtimefs init "
 						"--recover' to install the newest good copy from the zones\n",
 					x->catalog_file);
-		} else if (catalog_copy_push(x->cat, x->repo, x->state_dir, NULL, &se) < 0) {
-			report(&se);
-			k.unfixable += k.copies_missing ? k.copies_missing : 1;
+		} else if (catalog_copy_push(x->cat, x->repo, x->state_dir, &gen, &se) < 0) {
+			/* each zone is written on its own: those that lacked a copy and got this one
+			 * are repaired, the others not (and the push's failure counts once when every
+			 * zone had one) */
+			int got = 0, left;
+			/* a zone that cannot take it (read-only, full) is a problem check cannot see */
+			problem(&k, "catalog-copy", 0, "%s: %s",
+				se.code == ERR_CONFIG ? "no catalog copy was pushed" : "the catalog copy did not reach every zone",
+				se.msg);
+			if (se.hint[0] && !x->json)
+				fprintf(stderr, "HINT: %s\n", se.hint);
+			for (int i = 0; gen && i < zones_count(x->repo->z); i++) {
+				char rel[64], full[4200];
+				if (!(k.copies_missing_zones & (1u << i)))
+					continue;
+				snprintf(rel, sizeof rel, "catalog/%020llu", (unsigned long long)gen);
+				zones_file(x->repo->z, i, rel, full, sizeof full);
+				got += access(full, F_OK) == 0;
+			}
+			k.fixed += got;
+			left = k.copies_missing - got;
+			k.unfixable += left > 1 ? left : 1; /* the zone that failed, once */
 		} else if (catalog_meta_get(x->cat, "config-sealed-pushed", v, sizeof v) == 0 && !strcmp(v, "0") &&
 			   catalog_meta_set(x->cat, "config-sealed-pushed", "1", &se) < 0) {
 			report(&se); /* the copy carries the seal's level; the next writer pushes again */

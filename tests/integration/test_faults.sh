@@ -229,8 +229,10 @@ if mkdir -p "$T/small" && mount -t tmpfs -o size=$room tmpfs "$T/small" 2>/dev/n
 	mkdir "$T/z2-copies"
 	mv "$Z2"/catalog/* "$T/z2-copies/"
 	expect_fail "repair with a read-only zone" 1 pgt repair
-	err_has "zone 3"
 	ls "$Z2/catalog" | grep -qE '^[0-9]{20}$' || fail "zone 2 got no catalog copy while zone 3 was read-only"
+	grep -q "zone 2 holds no catalog copy" "$T/out" || { cat "$T/out"; fail "repair does not name zone 2's missing copy"; }
+	grep -q "the catalog copy did not reach every zone: zone 3" "$T/out" || { cat "$T/out"; fail "repair does not name the zone the copy did not reach"; }
+	grep -q "2 problems found, 1 repaired, 1 could not be repaired" "$T/out" || { cat "$T/out" "$T/err"; fail "repair does not count zone 2's copy as repaired and zone 3's as not"; }
 	rm -rf "$T/z2-copies"
 	rm "$Z3"
 	mv "$T/z3-real" "$Z3"
