@@ -383,6 +383,38 @@ out:
 		free(copy[g]);
 }
 
+/*
+ * Whether id is a key file `key remove` removed (catalog meta removed-keys). Zone i's copy,
+ * come back with a zone that was away, is a problem, and repair removes it: copied to the
+ * other zones, it would open the repository with the removed passphrase again.
+ */
+static int key_removed(struct checker *k, int i, const char *id)
+{
+	struct repo *r = k->x->repo;
+	char removed[4096], rel[64], full[4200];
+	const char *p;
+	size_t n = strlen(id);
+	if (catalog_meta_get(k->x->cat, "removed-keys", removed, sizeof removed) < 0)
+		return 0;
+	for (p = removed; (p = strstr(p, id)); p += n)
+		if ((p == removed || p[-1] == ' ') && (p[n] == ' ' || !p[n]))
+			break;
+	if (!p)
+		return 0;
+	snprintf(rel, sizeof rel, "keys/%.40s", id);
+	zones_file(r->z, i, rel, full, sizeof full);
+	if (access(full, F_OK) != 0)
+		return 1;
+	problem(k, "key", i + 1, "zone %d holds key file %s, which 'key remove' removed", i + 1, id);
+	if (k->repair) {
+		if (unlink(full) == 0)
+			fixed(k, "removed key file %s deleted from zone %d again", id, i + 1);
+		else
+			unfixed(k, "removed key file %s in zone %d cannot be deleted: %s", id, i + 1, strerror(errno));
+	}
+	return 1;
+}
+
 /* config, keys and catalog copies in every zone */
 static void check_zone_files(struct checker *k)
 {
@@ -413,7 +445,8 @@ static void check_zone_files(struct checker *k)
 				unfixed(k, "the config of zone %d cannot be written: %s", i + 1, e.msg);
 		}
 		for (size_t j = 0; j < nkeys; j++)
-			check_key(k, i, keys[j]);
+			if (!key_removed(k, i, keys[j]))
+				check_key(k, i, keys[j]);
 		if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0)
 			nc = 0, cats = NULL;
 		{

@@ -350,6 +350,19 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 	if (!strcmp(argv[1], "remove") && argc == 3) {
 		if ((rc = key_setup(x, 0, &e)) < 0 || (rc = repo_key_remove(x->repo, argv[2], &e)) < 0)
 			return report(&e);
+		/* remembered, so that a copy coming back with a zone is removed by repair, not spread
+		 * (the catalog copies carry it to init --recover) */
+		if (x->cat) {
+			char removed[4096] = "", add[64];
+			catalog_meta_get(x->cat, "removed-keys", removed, sizeof removed);
+			snprintf(add, sizeof add, "%s%.40s", removed[0] ? " " : "", argv[2]);
+			if (strlen(removed) + strlen(add) < sizeof removed)
+				strcat(removed, add);
+			if ((rc = catalog_meta_set(x->cat, "removed-keys", removed, &e)) < 0) {
+				err_prefix(&e, "key %s is removed from every zone, but not recorded as removed", argv[2]);
+				return report(&e);
+			}
+		}
 		if (!x->quiet && !x->json)
 			printf("removed key %s\n", argv[2]);
 		return 0;

@@ -38,8 +38,17 @@ if mount --bind "$Z3" "$Z3" 2>/dev/null; then
 else
 	echo "SKIP part: cannot bind-mount here (not root?): key remove with a read-only zone not tested" >&2
 fi
+cp "$Z3/keys/$old" "$T/old.key"
 PGTIMEFS_PASSPHRASE=second-secret pgt key remove "$old" >/dev/null
 for z in "$Z1" "$Z2" "$Z3"; do [ ! -e "$z/keys/$old" ] || fail "the removed key is still in $z"; done
+# the removed key file back in one zone (a zone restored from before the removal): check names
+# it, repair deletes it instead of copying it to the others
+cp "$T/old.key" "$Z3/keys/$old"
+PGTIMEFS_PASSPHRASE=second-secret expect_fail "check with a removed key file back in zone 3" 1 pgt check
+grep -q "zone 3 holds key file $old, which 'key remove' removed" "$T/out" || { cat "$T/out"; fail "check does not name the removed key file"; }
+PGTIMEFS_PASSPHRASE=second-secret pgt repair >"$T/out" || { cat "$T/out"; fail "repair of a removed key file"; }
+for z in "$Z1" "$Z2" "$Z3"; do [ ! -e "$z/keys/$old" ] || fail "repair left or spread the removed key file in $z"; done
+ok "a removed key file that comes back with a zone: check names it, repair deletes it"
 expect_fail "old passphrase after removal" 1 pgt list
 err_has "wrong passphrase"
 ok "after removing the old key its passphrase no longer opens the repository"
