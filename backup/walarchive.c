@@ -88,6 +88,60 @@ static int encoded_piece_same(const struct repo *r, pack_codec *codec, uint8_t *
 	return !memcmp(*buf, data, p->len);
 }
 
+int backup_wal_extent(const struct repo *r, catalog *c, const struct catalog_wal *w, uint64_t *extent, struct err *e)
+{
+	struct content_piece *pc = NULL;
+	pack_codec *codec = NULL;
+	uint8_t *buf = NULL;
+	size_t np = 0, cap = 0, bufcap = 0;
+	uint64_t pos = 0;
+	int rc = 0;
+	*extent = 0;
+	/* every piece (a segment has a few dozen), then from the last one back to the first that
+	 * holds a non-zero byte: zeros are holes or a chunk of zeros like any other */
+	while (w->content && pos < w->size) {
+		size_t n = 0;
+		if (np + VERIFY_PIECES > cap) {
+			cap = cap ? 2 * cap : 2 * VERIFY_PIECES;
+			pc = xrealloc(pc, cap * sizeof *pc);
+		}
+		if ((rc = catalog_content_pieces(c, w->content, pos, pc + np, VERIFY_PIECES, &n, e)) < 0)
+			goto out;
+		if (n == 0)
+			break;
+		pos = pc[np + n - 1].off + pc[np + n - 1].len;
+		np += n;
+	}
+	for (size_t k = np; k-- > 0 && !*extent;) {
+		const struct content_piece *p = &pc[k];
+		if (!p->chunk)
+			continue;
+		if (p->loc.raw != p->len) {
+			rc = err_set(e, ERR_CORRUPT, "catalog: a chunk of %u bytes stands for a piece of %u", p->loc.raw, p->len);
+			goto out;
+		}
+		if (!codec)
+			codec = pack_codec_new(r->cfg.zstd_level);
+		if (bufcap < p->len) {
+			free(buf);
+			buf = xmalloc(p->len);
+			bufcap = p->len;
+		}
+		if ((rc = store_read_blob(r, codec, &p->loc, buf, NULL, e)) < 0)
+			goto out;
+		for (size_t i = p->len; i > 0; i--)
+			if (buf[i - 1]) {
+				*extent = p->off + i;
+				break;
+			}
+	}
+out:
+	free(buf);
+	pack_codec_free(codec);
+	free(pc);
+	return rc < 0 ? rc : 0;
+}
+
 int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog_wal *w, const uint8_t *data,
 			  size_t len, struct err *e)
 {

@@ -68,6 +68,12 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 		     const struct wal_store_req *q, struct wal_push_result *res, struct err *e);
 
 /*
+ * Where the bytes of the stored WAL file w end: one past its last non-zero byte (0 when it is
+ * all zeros). A streamed .partial is a whole segment, zeros after what was received.
+ */
+int backup_wal_extent(const struct repo *r, catalog *c, const struct catalog_wal *w, uint64_t *extent, struct err *e);
+
+/*
  * Whether data holds the bytes recorded for the WAL file w (a row of catalog c): 1 yes, 0 no,
  * < 0 on an error (a damaged content list, a stored blob no zone can give). A row with
  * WAL_DIGEST_CONTENT or WAL_DIGEST_ENCODED is checked piece by piece along its own content

@@ -45,6 +45,8 @@ struct wsnode {
 	uint64_t received;  /* just past the last byte received */
 	uint64_t flushed;   /* confirmed to the server: every byte before it is stored */
 	size_t partial_fill; /* bytes of the segment in the stored partial */
+	size_t partial_floor; /* where the partial stored before this segment was begun again (a
+			       * restart, a reconnect) ends: a shorter one is not stored over it */
 	int64_t last_rx_us;
 	double last_partial, last_status;
 	walread *rd;
@@ -248,6 +250,27 @@ static void reader_restore_point(void *ctx, const struct walread_restore_point *
 			  rp->name);
 }
 
+/*
+ * Where the .partial already stored for the segment at seg_start on timeline tli ends (0: none,
+ * or it cannot be read: then the stream stores its partials as they come).
+ */
+static size_t stored_partial_end(struct wsnode *n, uint32_t tli, uint64_t seg_start)
+{
+	char seg[25], name[40];
+	struct catalog_wal w;
+	uint64_t end = 0;
+	int64_t cl, nd;
+	seg_name(n, tli, seg_start, seg);
+	snprintf(name, sizeof name, "%s.partial", seg);
+	pthread_mutex_lock(&n->ws->mu);
+	if (catalog_cluster_find(n->ws->c, n->ws->o->cluster, &cl, NULL) < 0 ||
+	    catalog_node_find(n->ws->c, cl, n->spec->name, &nd, NULL) < 0 ||
+	    catalog_wal_find(n->ws->c, nd, name, &w, NULL) < 0 || backup_wal_extent(n->ws->r, n->ws->c, &w, &end, NULL) < 0)
+		end = 0;
+	pthread_mutex_unlock(&n->ws->mu);
+	return (size_t)end;
+}
+
 /* A new reader and an empty buffer at seg_start on timeline tli. */
 static void reset_segment(struct wsnode *n, uint32_t tli, uint64_t seg_start)
 {
@@ -257,6 +280,7 @@ static void reset_segment(struct wsnode *n, uint32_t tli, uint64_t seg_start)
 	n->received = seg_start;
 	n->fill = 0;
 	n->partial_fill = 0;
+	n->partial_floor = stored_partial_end(n, tli, seg_start);
 	n->have_done = 0;
 	n->nrps = 0;
 	memset(n->buf, 0, n->seg_size);
@@ -294,7 +318,9 @@ static int store_partial(struct wsnode *n, int final, struct err *e)
 	struct partial_times pt;
 	int rc;
 	n->last_partial = util_mono();
-	if (n->fill == 0 || n->fill == n->partial_fill)
+	/* begun again after a restart, the stream holds less of the segment than the partial
+	 * stored before: that one stays until this one is longer (the slot keeps the WAL) */
+	if (n->fill == 0 || n->fill == n->partial_fill || n->fill <= n->partial_floor)
 		return 0;
 	seg_name(n, n->tli, n->seg_start, seg);
 	snprintf(name, sizeof name, "%s.partial", seg);

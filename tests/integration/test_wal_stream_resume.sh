@@ -252,3 +252,18 @@ grep -q "reconnecting" "$T/old.err" || { cat "$T/old.err" >&2; fail "no retry"; 
 [ "$rc" = 0 ] || { cat "$T/old.err" >&2; fail "wal-stream --duration exited $rc while it waited"; }
 [ "$(sql "$P" "SELECT count(*) FROM pg_replication_slots")" = 0 ] || fail "a slot was created on the old primary"
 ok "the old primary on timeline 1, past the archive's end: nothing stored, no slot made, the timelines named with a hint, retried until --duration"
+
+# 5. a stream begun again holds less of its segment than the .partial stored before (a restart
+# that stops early, a connection that breaks at once): the longer partial stays
+sql "$P2" "INSERT INTO marks SELECT g FROM generate_series(8000, 12000) g"
+lsn1=$(sql "$P2" "SELECT pg_current_wal_lsn()")
+seg=$(sql "$P2" "SELECT pg_walfile_name('$lsn1')")
+segsize=$(sql "$P2" "SELECT setting::bigint * (CASE unit WHEN 'MB' THEN 1048576 WHEN '8kB' THEN 8192 ELSE 1 END) FROM pg_settings WHERE name = 'wal_segment_size'")
+lsn0=$(sql "$P2" "SELECT '$lsn1'::pg_lsn - (('$lsn1'::pg_lsn - '0/0'::pg_lsn) % $segsize) + 16384")
+[ "$(sql "$P2" "SELECT '$lsn0'::pg_lsn < '$lsn1'::pg_lsn")" = t ] || fail "test setup: $lsn0 is not before $lsn1 in segment $seg"
+"$PGT" wal-stream c t --until-lsn "$lsn1" >/dev/null 2>"$T/t1.err" || { cat "$T/t1.err" >&2; fail "wal-stream c t --until-lsn $lsn1"; }
+"$PGT" wal-fetch c t "$seg.partial" "$T/scratch/p1" || fail "node t: $seg.partial not stored"
+"$PGT" wal-stream c t --until-lsn "$lsn0" >/dev/null 2>"$T/t0.err" || { cat "$T/t0.err" >&2; fail "wal-stream c t --until-lsn $lsn0"; }
+"$PGT" wal-fetch c t "$seg.partial" "$T/scratch/p0" || fail "node t: $seg.partial gone after a shorter stream"
+cmp -s "$T/scratch/p1" "$T/scratch/p0" || { cat "$T/t0.err" >&2; fail "a stream that stopped at $lsn0 replaced $seg.partial (to $lsn1) with a shorter one"; }
+ok "a stream begun again that stops before the stored .partial's end leaves that partial as it was"
