@@ -19,8 +19,7 @@ struct checker {
 	struct ctx *x;
 	int read_data, repair;
 	int problems, fixed, unfixable;
-	int copies_missing;	  /* zones without a catalog copy (or with a damaged newest one) */
-	unsigned copies_missing_zones; /* which: bit 1 << zone */
+	unsigned copies_missing; /* zones without a catalog copy (or with a damaged newest one): bit 1 << zone */
 	int catalog_suspect; /* packs whose own trailer or size the catalog contradicts */
 	uint64_t packs, bytes;
 	struct json j; /* problems array when --json */
@@ -459,8 +458,7 @@ static void check_zone_files(struct checker *k)
 			g = newest_g;
 			if (!newest) {
 				problem(k, "catalog-copy", i + 1, "zone %d holds no catalog copy", i + 1);
-				k->copies_missing++;
-				k->copies_missing_zones |= 1u << i;
+				k->copies_missing |= 1u << i;
 			} else if (k->read_data) {
 				char rel[64], full[4200];
 				int in, out;
@@ -482,8 +480,7 @@ static void check_zone_files(struct checker *k)
 					/* a fresh copy (repair's) replaces it as the newest */
 					problem(k, "catalog-copy", i + 1, "zone %d's newest catalog copy (%s) cannot be read: %s",
 						i + 1, newest, e.msg);
-					k->copies_missing++;
-					k->copies_missing_zones |= 1u << i;
+					k->copies_missing |= 1u << i;
 				}
 			}
 		}
@@ -521,6 +518,7 @@ static int run(struct ctx *x, int read_data, int repair)
 		struct err se;
 		char v[8];
 		uint64_t gen = 0;
+		int missing = __builtin_popcount(k.copies_missing);
 		err_clear(&se);
 		if (zones_sync(x->repo->z, &se) < 0) {
 			report(&se);
@@ -535,13 +533,13 @@ static int run(struct ctx *x, int read_data, int repair)
 					cat_problems, cat_problems == 1 ? "" : "s");
 				/* unfixed() counted one: each catalog problem and each zone left without a copy
 				 * count */
-				k.unfixable += cat_problems - 1 + k.copies_missing;
+				k.unfixable += cat_problems - 1 + missing;
 			} else {
 				/* the packs' own records are sealed: the catalog is the likelier one at fault */
 				unfixed(&k, "the local catalog contradicts %d pack%s (above): no copy of it was pushed",
 					k.catalog_suspect, k.catalog_suspect == 1 ? "" : "s");
 				/* those packs are counted already; each zone left without a copy counts */
-				k.unfixable += k.copies_missing - 1;
+				k.unfixable += missing - 1;
 			}
 			if (!x->json)
 				fprintf(stderr, "HINT: move %s (and its -wal and -shm files) aside and run 'pgtimefs init "
@@ -560,21 +558,21 @@ static int run(struct ctx *x, int read_data, int repair)
 				fprintf(stderr, "HINT: %s\n", se.hint);
 			for (int i = 0; gen && i < zones_count(x->repo->z); i++) {
 				char rel[64], full[4200];
-				if (!(k.copies_missing_zones & (1u << i)))
+				if (!(k.copies_missing & (1u << i)))
 					continue;
 				snprintf(rel, sizeof rel, "catalog/%020llu", (unsigned long long)gen);
 				zones_file(x->repo->z, i, rel, full, sizeof full);
 				got += access(full, F_OK) == 0;
 			}
 			k.fixed += got;
-			left = k.copies_missing - got;
+			left = missing - got;
 			k.unfixable += left > 1 ? left : 1; /* the zone that failed, once */
 		} else if (catalog_meta_get(x->cat, "config-sealed-pushed", v, sizeof v) == 0 && !strcmp(v, "0") &&
 			   catalog_meta_set(x->cat, "config-sealed-pushed", "1", &se) < 0) {
 			report(&se); /* the copy carries the seal's level; the next writer pushes again */
-		} else if (k.copies_missing) {
+		} else if (missing) {
 			fixed(&k, "catalog copy written to every zone");
-			k.fixed += k.copies_missing - 1; /* fixed() counted one: each zone that lacked a copy counts */
+			k.fixed += missing - 1; /* fixed() counted one: each zone that lacked a copy counts */
 		}
 	}
 	free(k.buf);

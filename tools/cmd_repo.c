@@ -356,7 +356,12 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 			char removed[4096] = "", add[64];
 			catalog_meta_get(x->cat, "removed-keys", removed, sizeof removed);
 			snprintf(add, sizeof add, "%s%.40s", removed[0] ? " " : "", argv[2]);
-			if (strlen(removed) + strlen(add) < sizeof removed)
+			if (strlen(removed) + strlen(add) >= sizeof removed)
+				fprintf(stderr, "pgtimefs: warning: key %s is removed from every zone, but the catalog's list of "
+						"removed keys is full: 'pgtimefs check' will not name a copy of it that "
+						"comes back\n",
+					argv[2]);
+			else
 				strcat(removed, add);
 			if ((rc = catalog_meta_set(x->cat, "removed-keys", removed, &e)) < 0) {
 				err_prefix(&e, "key %s is removed from every zone, but not recorded as removed", argv[2]);
