@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,13 +208,29 @@ int util_fsync_dir(const char *dir, struct err *e)
 	return 0;
 }
 
+int util_open_tmp(const char *dir, char *tmp, size_t cap)
+{
+	static _Atomic uint64_t counter;
+	for (int tries = 0;; tries++) {
+		uint64_t r;
+		int fd;
+		if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+			r = (uint64_t)util_now_us() ^ ((uint64_t)getpid() << 40);
+		r ^= counter++;
+		snprintf(tmp, cap, "%s/.tmp-%ld-%016" PRIx64, dir, (long)getpid(), r);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST || tries == 8)
+			return fd;
+	}
+}
+
 int util_write_durable(const char *path, const void *buf, size_t len, int sync_dir, struct err *e)
 {
 	char tmp[4096], dir[4096];
 	const char *slash = strrchr(path, '/');
 	size_t dlen = slash ? (size_t)(slash - path) : 1;
 	int fd, rc;
-	if (strlen(path) + 32 > sizeof tmp)
+	if (strlen(path) + 48 > sizeof tmp)
 		return err_set(e, ERR_IO, "path too long: %s", path);
 	if (slash) {
 		memcpy(dir, path, dlen);
@@ -220,8 +238,7 @@ int util_write_durable(const char *path, const void *buf, size_t len, int sync_d
 	} else {
 		strcpy(dir, ".");
 	}
-	snprintf(tmp, sizeof tmp, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = util_open_tmp(dir, tmp, sizeof tmp);
 	if (fd < 0)
 		return err_sys(e, ERR_IO, "cannot create %s", tmp);
 	if (util_write_all(fd, buf, len) < 0) {

@@ -58,6 +58,13 @@ int util_pread_all(int fd, void *buf, size_t len, uint64_t off);
  * when sync_dir is set, fsyncs the directory. On failure the temporary file is removed and
  * path is untouched.
  */
+/*
+ * Creates and opens (O_WRONLY, O_EXCL, 0600) a new temporary file in dir named
+ * .tmp-<pid>-<random>, its path in tmp (cap bytes). The random part comes from getrandom(2),
+ * so a leftover of an earlier process with the same pid (a service started at boot) is not
+ * met again; a name met anyway is passed over. -1 with errno on failure (tmp names the last try).
+ */
+int util_open_tmp(const char *dir, char *tmp, size_t cap);
 int util_write_durable(const char *path, const void *buf, size_t len, int sync_dir, struct err *e);
 
 /* fsyncs a directory. */

@@ -219,13 +219,39 @@ int repo_init(zones *z, const struct repo_config *cfg, const char *pass, size_t 
 	int rc;
 	for (int i = 0; i < zones_count(z); i++) {
 		char p[4096];
-		FILE *f;
+		struct stat st;
 		zones_file(z, i, "config", p, sizeof p);
-		if ((f = fopen(p, "r"))) {
-			fclose(f);
-			err_set(e, ERR_EXISTS, "zone %d (%s) already holds a repository", i + 1, zones_path(z, i));
+		/* a config that cannot be read (permissions, I/O) is still a repository's */
+		int lr = lstat(p, &st);
+		if (lr == 0 || errno != ENOENT) {
+			if (lr < 0)
+				err_sys(e, ERR_EXISTS, "zone %d (%s): cannot tell whether it holds a repository", i + 1,
+					zones_path(z, i));
+			else
+				err_set(e, ERR_EXISTS, "zone %d (%s) already holds a repository", i + 1, zones_path(z, i));
 			err_hint(e, "use an empty directory for every zone, or keep the existing repository");
 			return ERR_EXISTS;
+		}
+	}
+	for (int i = 0; i < zones_count(z); i++) {
+		static const char *subs[] = {"keys", "packs", "catalog"};
+		/* files of a repository without its config: a config lost, or an init cut short */
+		for (size_t j = 0; j < 3; j++) {
+			char **names;
+			size_t n;
+			int rc2 = zones_list(z, i, subs[j], &names, &n, NULL);
+			if (rc2 == ERR_NOTFOUND)
+				continue;
+			if (rc2 == 0)
+				zones_list_free(names, n);
+			if (rc2 < 0 || n > 0) {
+				err_set(e, ERR_EXISTS, "zone %d (%s) has no config but its %s/ %s", i + 1, zones_path(z, i),
+					subs[j], rc2 < 0 ? "cannot be read" : "holds files of a repository");
+				err_hint(e, "if the zone is a repository whose config was lost, 'pgtimefs repair' restores it "
+					    "from another zone; if an earlier init was cut short, empty every zone and run init "
+					    "again");
+				return ERR_EXISTS;
+			}
 		}
 	}
 	if ((rc = zones_create(z, e)) < 0)
@@ -305,13 +331,33 @@ static int keycand_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
+/* 1 when one of the zones' configs (text[i] non-NULL) verifies under k, or has no MAC yet */
+static int key_fits(const crypto_key *k, uint8_t *const *text, const size_t *len, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (text[i] && repo_config_verify(k, (const char *)text[i], len[i]) != ERR_AUTH)
+			return 1;
+	return 0;
+}
+
+/* makes k (opened from candidate c, whose bytes it takes) the repository's key */
+static void take_key(struct repo *r, crypto_key *k, struct keycand *c)
+{
+	r->key = k;
+	snprintf(r->key_id, sizeof r->key_id, "%s", c->id);
+	r->key_file = c->buf; /* kept: `check` tells good copies by it */
+	r->key_file_len = c->len;
+	c->buf = NULL;
+}
+
 int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, struct err *e)
 {
 	struct repo *r = xcalloc(1, sizeof *r);
 	uint8_t *text[ZONES_MAX] = {NULL};
-	r->foreign_zone = -1;
 	size_t len[ZONES_MAX], tried = 0;
-	int zone, rc, corrupt = 0, parsed = 0;
+	int zone, rc, corrupt = 0, parsed = 0, unreadable = -1;
+	char unread_why[300] = "";
+	r->foreign_zone = r->bare_zone = -1;
 	r->z = z;
 	*out = NULL;
 	rc = ERR_NOTFOUND;
@@ -321,8 +367,19 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 		struct err pe;
 		int prc;
 		zones_file(z, zone, "config", full, sizeof full);
-		if (util_read_small(full, 64 * 1024, &text[zone], &len[zone], NULL) < 0)
+		err_clear(&pe);
+		if ((prc = util_read_small(full, 64 * 1024, &text[zone], &len[zone], &pe)) < 0) {
+			if (r->bare_zone < 0) {
+				r->bare_zone = zone;
+				snprintf(r->bare_why, sizeof r->bare_why, "%s",
+					 prc == ERR_NOTFOUND ? "holds no repository config" : pe.msg);
+			}
+			if (prc != ERR_NOTFOUND && unreadable < 0) {
+				unreadable = zone;
+				snprintf(unread_why, sizeof unread_why, "%s", pe.msg);
+			}
 			continue;
+		}
 		err_clear(&pe);
 		prc = repo_config_parse((const char *)text[zone], len[zone], &r->cfg, &pe);
 		if (prc == 0) {
@@ -341,6 +398,14 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 	}
 	if (parsed)
 		rc = 0;
+	if (rc == ERR_NOTFOUND && unreadable >= 0) {
+		/* not "no repository": init must not be suggested over a config it cannot read */
+		err_set(e, ERR_IO, "no zone's repository config can be read: zone %d: %s", unreadable + 1, unread_why);
+		err_hint(e, "check the zones' permissions and disks (pgtimefs runs as the user that made them); do not "
+			    "run 'pgtimefs init' over them");
+		rc = ERR_IO;
+		goto fail;
+	}
 	if (rc == ERR_NOTFOUND) {
 		err_set(e, ERR_NOTFOUND, "no repository in any of the %d zones (no config file)", zones_count(z));
 		err_hint(e, "run 'pgtimefs init' to create one, or check the zones in the configuration");
@@ -352,6 +417,8 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 	{
 		struct keycand *kc = NULL;
 		size_t nk = 0;
+		long fallback = -1;
+		crypto_key *k, *fallback_key = NULL;
 		for (int i = 0; i < zones_count(z); i++) {
 			char **ids;
 			size_t n;
@@ -387,16 +454,30 @@ int repo_open(zones *z, const char *pass, size_t passlen, struct repo **out, str
 			if (seen)
 				continue;
 			tried++;
-			rc = keyfile_open(kc[j].buf, kc[j].len, pass, passlen, &r->key, &ke);
+			rc = keyfile_open(kc[j].buf, kc[j].len, pass, passlen, &k, &ke);
 			if (rc == ERR_CORRUPT)
 				corrupt++;
-			if (rc == 0) {
-				snprintf(r->key_id, sizeof r->key_id, "%s", kc[j].id);
-				r->key_file = kc[j].buf; /* kept: `check` tells good copies by it */
-				r->key_file_len = kc[j].len;
-				kc[j].buf = NULL;
+			if (rc < 0)
+				continue;
+			/* the passphrase may open a key file of another master key (an init cut short,
+			 * a key file copied from another repository): the key is the one a config
+			 * verifies under. Without one, the first that opened is used, to say which
+			 * configs are altered. */
+			if (!key_fits(k, text, len, zones_count(z)) && fallback < 0) {
+				fallback = (long)j;
+				fallback_key = k;
+				continue;
 			}
+			if (!key_fits(k, text, len, zones_count(z))) {
+				crypto_key_free(k);
+				continue;
+			}
+			take_key(r, k, &kc[j]);
 		}
+		if (!r->key && fallback >= 0)
+			take_key(r, fallback_key, &kc[fallback]);
+		else
+			crypto_key_free(fallback_key);
 		for (size_t j = 0; j < nk; j++)
 			free(kc[j].buf);
 		free(kc);
@@ -571,4 +652,19 @@ int repo_key_remove(struct repo *r, const char *id, struct err *e)
 	if ((rc = zones_remove(r->z, rel, e)) < 0)
 		return rc;
 	return 0;
+}
+
+int repo_key_foreign(const struct repo *r, const uint8_t *kf, size_t len, const char *pass, size_t passlen)
+{
+	char ours[2048], theirs[2048];
+	crypto_key *k;
+	int foreign;
+	if (keyfile_open(kf, len, pass, passlen, &k, NULL) < 0)
+		return 0;
+	/* the seal is an HMAC under a key derived from the master key: equal seals, equal keys */
+	repo_config_seal(&r->cfg, r->key, ours, sizeof ours);
+	repo_config_seal(&r->cfg, k, theirs, sizeof theirs);
+	foreign = strcmp(ours, theirs) != 0;
+	crypto_key_free(k);
+	return foreign;
 }

@@ -44,6 +44,10 @@ struct repo {
 	int config_stale;    /* zones whose config is sealed the old way or not at all */
 	int foreign_zone;    /* the first zone (0-based) whose config names another repository, or -1:
 			      * writers refuse to run (setup_catalog), readers read the others */
+	int bare_zone;	     /* the first zone (0-based) without a readable config, or -1: an
+			      * unmounted or emptied zone, or one that cannot be read. Writers refuse
+			      * (setup_catalog) rather than fill it; `repair` refills it */
+	char bare_why[200];  /* why bare_zone's config was not read */
 };
 
 /* Defaults for a new repository, with a fresh random id and gear seed. */
@@ -107,5 +111,11 @@ int repo_key_add(struct repo *r, const char *newpass, size_t len, const struct k
 int repo_key_remove(struct repo *r, const char *id, struct err *e);
 /* Key ids (sorted) found in any zone; free with zones_list_free. */
 int repo_key_ids(struct repo *r, char ***ids, size_t *n, struct err *e);
+/*
+ * 1 when key file bytes kf open with pass but hold another master key than r's (no config of
+ * r's verifies under it: a key file of an init cut short, or copied from another repository),
+ * 0 otherwise (r's own master key, another passphrase, or damaged).
+ */
+int repo_key_foreign(const struct repo *r, const uint8_t *kf, size_t len, const char *pass, size_t passlen);
 
 #endif

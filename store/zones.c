@@ -131,8 +131,7 @@ static int open_tmp(zones *z, int i, const char *relpath, char *full, char *tmp,
 	int fd;
 	if (zone_dir(z, i, relpath, full, dir, e) < 0)
 		return -1;
-	snprintf(tmp, PATH_MAX + 40, "%s/.tmp-%ld-%lx", dir, (long)getpid(), (unsigned long)random());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = util_open_tmp(dir, tmp, PATH_MAX + 40);
 	if (fd < 0) {
 		err_sys(e, ERR_IO, "cannot create %s", tmp);
 		err_prefix(e, "zone %d (%s)", i + 1, z->paths[i]);

@@ -414,6 +414,28 @@ static int key_removed(struct checker *k, int i, const char *id)
 	return 1;
 }
 
+/* zone i's copy of key file id, which holds another master key (repo_key_foreign) */
+static void foreign_key(struct checker *k, int i, const char *id)
+{
+	struct repo *r = k->x->repo;
+	char rel[64], full[4200];
+	snprintf(rel, sizeof rel, "keys/%.40s", id);
+	zones_file(r->z, i, rel, full, sizeof full);
+	if (access(full, F_OK) != 0)
+		return;
+	problem(k, "key", i + 1,
+		"zone %d holds key file %s, which opens with this passphrase but holds another master key: it is no key of "
+		"this repository's (left by an init cut short, or copied from another repository)",
+		i + 1, id);
+	if (k->repair) {
+		if (unlink(full) == 0)
+			fixed(k, "key file %s of another master key deleted from zone %d", id, i + 1);
+		else
+			unfixed(k, "key file %s of another master key in zone %d cannot be deleted: %s", id, i + 1,
+				strerror(errno));
+	}
+}
+
 /* config, keys and catalog copies in every zone */
 static void check_zone_files(struct checker *k)
 {
@@ -421,6 +443,22 @@ static void check_zone_files(struct checker *k)
 	char **keys, **cats;
 	size_t nkeys, nc;
 	repo_key_ids(r, &keys, &nkeys, NULL);
+	/* a key file that opens with this passphrase to another master key is no key of this
+	 * repository's: named, and not copied to the other zones */
+	int *foreign = xcalloc(nkeys ? nkeys : 1, sizeof *foreign);
+	for (size_t j = 0; j < nkeys; j++) {
+		char rel[64];
+		if (!strcmp(keys[j], r->key_id))
+			continue;
+		snprintf(rel, sizeof rel, "keys/%.40s", keys[j]);
+		for (int g = 0; g < zones_count(r->z) && !foreign[j]; g++) {
+			size_t kl;
+			uint8_t *kf = zone_key(r, g, rel, &kl);
+			if (kf)
+				foreign[j] = repo_key_foreign(r, kf, kl, k->x->pass, k->x->passlen);
+			free(kf);
+		}
+	}
 	for (int i = 0; i < zones_count(r->z); i++) {
 		struct stat st;
 		struct err e;
@@ -444,7 +482,9 @@ static void check_zone_files(struct checker *k)
 				unfixed(k, "the config of zone %d cannot be written: %s", i + 1, e.msg);
 		}
 		for (size_t j = 0; j < nkeys; j++)
-			if (!key_removed(k, i, keys[j]))
+			if (foreign[j])
+				foreign_key(k, i, keys[j]);
+			else if (!key_removed(k, i, keys[j]))
 				check_key(k, i, keys[j]);
 		if (zones_list(r->z, i, "catalog", &cats, &nc, NULL) < 0)
 			nc = 0, cats = NULL;
@@ -487,6 +527,7 @@ static void check_zone_files(struct checker *k)
 		zones_list_free(cats, nc);
 	}
 	zones_list_free(keys, nkeys);
+	free(foreign);
 }
 
 static int run(struct ctx *x, int read_data, int repair)

@@ -196,7 +196,8 @@ static int key_setup(struct ctx *x, int adding, struct err *e)
 		return rc;
 	if (access(x->catalog_file, F_OK) == 0)
 		return setup_catalog(x, 1, e);
-	if ((rc = setup_repo(x, e)) < 0 || (rc = util_mkdir_p(x->state_dir, 0700, e)) < 0 ||
+	if ((rc = setup_repo(x, e)) < 0 || (rc = setup_writer_zones(x, 0, e)) < 0 ||
+	    (rc = util_mkdir_p(x->state_dir, 0700, e)) < 0 ||
 	    (rc = catalog_writer_lock(x->state_dir, x->wait_s, &x->lock_fd, e)) < 0)
 		return rc;
 	if (adding && (x->repo->config_unsealed || x->repo->config_old_mac)) {

@@ -287,6 +287,40 @@ static int config_seal_state(struct ctx *x, int writable, struct err *e)
 	return 0;
 }
 
+int setup_writer_zones(struct ctx *x, int repair, struct err *e)
+{
+	const struct repo *r = x->repo;
+	if (r->foreign_zone >= 0) {
+		/* a writer would put this repository's packs, keys and catalog copies into another's
+		 * zone, and prune that one's copies */
+		int f = r->foreign_zone;
+		err_set(e, ERR_CONFIG, "zone %d (%s) holds another repository: nothing is written while a zone of this "
+				       "repository's is another's",
+			f + 1, zones_path(r->z, f));
+		err_hint(e, "correct 'zones' in the configuration (each zone is this repository's own directory); "
+			    "'pgtimefs check' reads and names what it finds meanwhile");
+		return ERR_CONFIG;
+	}
+	if (r->bare_zone >= 0 && !repair) {
+		/* an unmounted zone's mount point, or an emptied zone: what a writer put there would
+		 * not be in the zone (or fill the filesystem under it) while it counted as stored */
+		int b = r->bare_zone;
+		struct stat st;
+		if (stat(zones_path(r->z, b), &st) < 0) {
+			err_sys(e, ERR_IO, "zone %d (%s) is not there: nothing is written while a zone is missing", b + 1,
+				zones_path(r->z, b));
+			err_hint(e, "mount or recreate the zone directory, then run 'pgtimefs repair' and retry");
+		} else {
+			err_set(e, ERR_IO, "zone %d (%s): %s: nothing is written to it", b + 1, zones_path(r->z, b),
+				r->bare_why);
+			err_hint(e, "if the zone is a filesystem that is not mounted, mount it; if the zone was lost, "
+				    "'pgtimefs repair' refills it from the others; then retry");
+		}
+		return ERR_IO;
+	}
+	return 0;
+}
+
 int setup_catalog(struct ctx *x, int writable, struct err *e)
 {
 	char id[80];
@@ -299,17 +333,8 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 	}
 	if ((rc = setup_repo(x, e)) < 0)
 		return rc;
-	if (writable && x->repo->foreign_zone >= 0) {
-		/* a writer would put this repository's packs, keys and catalog copies into another's
-		 * zone, and prune that one's copies */
-		int f = x->repo->foreign_zone;
-		err_set(e, ERR_CONFIG, "zone %d (%s) holds another repository: nothing is written while a zone of this "
-				       "repository's is another's",
-			f + 1, zones_path(x->repo->z, f));
-		err_hint(e, "correct 'zones' in the configuration (each zone is this repository's own directory); "
-			    "'pgtimefs check' reads and names what it finds meanwhile");
-		return ERR_CONFIG;
-	}
+	if (writable && (rc = setup_writer_zones(x, writable == 3, e)) < 0)
+		return rc;
 	if (writable && x->lock_fd < 0) {
 		if ((rc = util_mkdir_p(x->state_dir, 0700, e)) < 0)
 			return rc;

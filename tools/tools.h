@@ -47,6 +47,12 @@ int setup_repo(struct ctx *x, struct err *e);
  * the next writer tries).
  */
 int setup_catalog(struct ctx *x, int writable, struct err *e);
+/*
+ * 0 when a writer may write to every zone of the open repository: ERR_CONFIG when a zone is
+ * another repository's, ERR_IO when one has no readable config (missing, unmounted, emptied,
+ * unreadable) unless repair, whose work is to refill it. setup_catalog calls it for writers.
+ */
+int setup_writer_zones(struct ctx *x, int repair, struct err *e);
 /* Releases everything. */
 void setup_done(struct ctx *x);
 

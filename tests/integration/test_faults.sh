@@ -431,6 +431,73 @@ mv "$T"/state.keep/* "$T/state/"
 rmdir "$T/state.keep"
 pgt check >/dev/null || fail "check after the full-state-directory test is not clean"
 
+# --- a zone that holds no repository (an unmounted zone's mount point, an emptied zone):
+# writers refuse, nothing lands in it, readers read the others, repair refills it
+before=$(nsnap)
+mv "$Z2" "$T/z2-real"
+mkdir "$Z2"
+echo change-empty >>"$T/data/PG_VERSION"
+expect_fail "snapshot into an empty zone 2" 1 pgt snapshot prod n1 "$T/data"
+err_has "zone 2"
+err_has "holds no repository config"
+err_has "mount it"
+[ -z "$(ls -A "$Z2")" ] || { ls -laR "$Z2"; fail "a refused writer left files in the empty zone"; }
+[ "$(nsnap)" = "$before" ] || fail "a refused snapshot was listed"
+expect_fail "key add with an empty zone 2" 1 pgt key add --generate "$T/k-empty.secret"
+err_has "holds no repository config"
+[ -z "$(ls -A "$Z2")" ] || fail "a refused key add left files in the empty zone"
+pgt cat prod/latest/n1/PG_VERSION >/dev/null || fail "readers do not read the other zones while zone 2 is empty"
+rmdir "$Z2"
+mv "$T/z2-real" "$Z2"
+pgt snapshot prod n1 "$T/data" >/dev/null || fail "snapshot with zone 2 back failed"
+verify_cat_bulk "$T/data" prod/latest/n1
+# a lost zone replaced by an empty directory: repair refills it, then writers go on
+mv "$Z3" "$T/z3-lost"
+mkdir "$Z3"
+expect_fail "snapshot with zone 3 emptied" 1 pgt snapshot prod n1 "$T/data"
+err_has "repair"
+pgt repair >/dev/null || fail "repair of an emptied zone failed"
+pgt check --read-data >/dev/null || fail "check after refilling the emptied zone is not clean"
+pgt snapshot prod n1 "$T/data" >/dev/null || fail "snapshot after repair refilled zone 3 failed"
+rm -rf "$T/z3-lost"
+ok "a zone holding no repository (empty): writers refuse and write nothing there; repair refills it"
+
+# --- configs that cannot be read are not "no repository": no init hint, and init refuses
+for z in "$Z1" "$Z2" "$Z3"; do mv "$z/config" "$z/config.away"; mkdir "$z/config"; done
+expect_fail "list with unreadable configs" 1 pgt list
+err_has "no zone's repository config can be read"
+if grep -q "to create one" "$T/err"; then cat "$T/err"; fail "unreadable configs are reported as no repository"; fi
+# init with a state directory of its own (the usual one already holds this catalog)
+sed "s|^state-dir = .*|state-dir = $T/state-fresh|" "$PGTIMEFS_CONFIG" >"$T/fresh.conf"
+expect_fail "init over unreadable configs" 1 pgt -c "$T/fresh.conf" init
+err_has "already holds a repository"
+for z in "$Z1" "$Z2" "$Z3"; do rmdir "$z/config"; done
+expect_fail "init over zones whose configs are gone but keys remain" 1 pgt -c "$T/fresh.conf" init
+err_has "holds files of a repository"
+for z in "$Z1" "$Z2" "$Z3"; do
+	[ ! -e "$z/config" ] || fail "a refused init wrote a config to $z"
+	mv "$z/config.away" "$z/config"
+done
+pgt check >/dev/null || fail "check after the refused inits is not clean"
+ok "unreadable configs: named, no init hint; init refuses over them and over a zone with keys but no config"
+
+# --- a key file of another master key under the same passphrase (an init cut short, or one
+# copied from another repository), named to be tried first: the repository still opens with
+# its own key; check names the stranger and repair deletes it
+sed -e "s|$Z1|$T/other-a|; s|$Z2|$T/other-b|; s|$Z3|$T/other-c|; s|^state-dir = .*|state-dir = $T/other-state|" \
+	"$PGTIMEFS_CONFIG" >"$T/other.conf"
+pgt -c "$T/other.conf" init >/dev/null || fail "init of a second repository failed"
+cp "$T"/other-a/keys/* "$Z1/keys/0000000000000000"
+pgt list >/dev/null || fail "a stranger key file tried first keeps the repository from opening"
+verify_cat_bulk "$T/data" prod/latest/n1
+expect_fail "check with a stranger key file" 1 pgt check
+grep -q "holds key file 0000000000000000, which opens with this passphrase but holds another master key" "$T/out" ||
+	{ cat "$T/out"; fail "check does not name the stranger key file"; }
+pgt repair >/dev/null || fail "repair with a stranger key file failed"
+for z in "$Z1" "$Z2" "$Z3"; do [ ! -e "$z/keys/0000000000000000" ] || fail "the stranger key file is in $z after repair"; done
+pgt check >/dev/null || fail "check after repair deleted the stranger key file is not clean"
+ok "a key file of another master key tried first: the repository opens; check names it, repair deletes it"
+
 # --- names the mount gives its own entries cannot name a cluster or a node
 pgt --json list >"$T/names-before"
 for n in latest at wal restore.json . .. "a/b"; do
