@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -737,6 +738,34 @@ out:
 	return rc;
 }
 
+/*
+ * The data directory is the connected server's: the system identifier at the start of
+ * global/pg_control (this host's byte order) is the one pg_control_system() reports. The
+ * check of data_directory needs a role that may read it; this one needs none.
+ */
+static int same_system(struct backup_node *n, const char *dir, struct err *e)
+{
+	char p[PATH_MAX + 32], ours[32];
+	uint64_t id;
+	int fd;
+	snprintf(p, sizeof p, "%s/global/pg_control", dir);
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_sys(e, ERR_CONFIG, "node %s: data-dir %s is not a PostgreSQL data directory", n->name, dir);
+	if (util_pread_all(fd, &id, sizeof id, 0) < 0) {
+		close(fd);
+		return err_sys(e, ERR_IO, "node %s: cannot read %s", n->name, p);
+	}
+	close(fd);
+	snprintf(ours, sizeof ours, "%" PRIu64, id);
+	if (strcmp(ours, n->info.system_id)) {
+		err_set(e, ERR_CONFIG, "node %s: data-dir %s belongs to another server (system identifier %s; the server "
+				       "of conninfo has %s)", n->name, dir, ours, n->info.system_id);
+		err_hint(e, "fix data-dir in [node ...], or remove it to back the node up over the network");
+		return ERR_CONFIG;
+	}
+	return 0;
+}
+
 /* WAL from the start to the stop segment, and the timeline history files, into pg_wal/. */
 static int local_wal(struct backup_node *n, const char *dir, struct err *e)
 {
@@ -823,6 +852,8 @@ static int node_local(struct backup_node *n, struct err *e)
 			goto out;
 		}
 	}
+	if ((rc = same_system(n, l->dir, e)) < 0)
+		goto out;
 	snprintf(slot, sizeof slot, "pgtimefs_%ld_%d", (long)getpid(), n->index);
 	{
 		const char *p[] = {slot};

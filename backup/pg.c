@@ -42,8 +42,12 @@ static void hba_hint(struct err *e, const char *node, const char *msg, const cha
 
 int pg_connect(const char *node, const char *conninfo, int replication, PGconn **out, struct err *e)
 {
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", "replication", NULL};
-	const char *vals[] = {"10", "pgtimefs", conninfo, replication ? "true" : NULL, NULL};
+	/* settings before dbname give way to the conninfo's own. Keepalives: a node gone without a
+	 * word (a host off, a cable out) ends the connection in about two minutes, not hours */
+	const char *keys[] = {"connect_timeout",  "application_name",    "keepalives_idle", "keepalives_interval",
+			      "keepalives_count", "tcp_user_timeout", "dbname",	       "replication",
+			      NULL};
+	const char *vals[] = {"10", "pgtimefs", "60", "10", "6", "120000", conninfo, replication ? "true" : NULL, NULL};
 	PGconn *conn;
 	char msg[900];
 	*out = NULL;
@@ -52,6 +56,16 @@ int pg_connect(const char *node, const char *conninfo, int replication, PGconn *
 		return err_set(e, ERR_NOMEM, "node %s: out of memory for a connection", node);
 	if (PQstatus(conn) == CONNECTION_OK) {
 		PQsetNoticeProcessor(conn, quiet_notices, NULL);
+		/* the session that ran pg_backup_start is idle while the files are read: a server's
+		 * idle_session_timeout (or a statement_timeout on a slow pg_backup_stop) would end
+		 * the backup at its very end */
+		if (!replication && pg_exec(conn, node,
+					    "SET idle_session_timeout = 0; SET statement_timeout = 0; "
+					    "SET idle_in_transaction_session_timeout = 0",
+					    e) < 0) {
+			PQfinish(conn);
+			return e ? e->code : ERR_IO;
+		}
 		*out = conn;
 		return 0;
 	}
@@ -134,6 +148,15 @@ int pg_node_info(PGconn *conn, const char *node, struct pg_node_info *out, struc
 	if (strcmp(level, "replica") && strcmp(level, "logical")) {
 		err_set(e, ERR_CONFIG, "node %s has wal_level = %s; online backups need replica or logical", node, level);
 		err_hint(e, "set wal_level = replica in postgresql.conf of node %s and restart it", node);
+		return ERR_CONFIG;
+	}
+	if ((rc = pg_query1(conn, node, "SELECT pg_is_in_recovery()::text", 0, NULL, buf, sizeof buf, e)) < 0)
+		return rc;
+	if (!strcmp(buf, "true")) {
+		/* a standby can take no restore point, and its copy of pg_control would have to come
+		 * last: refused before any data moves */
+		err_set(e, ERR_CONFIG, "node %s is a standby (in recovery): online backups are taken from primaries", node);
+		err_hint(e, "point conninfo (and data-dir) of node %s at its primary", node);
 		return ERR_CONFIG;
 	}
 	if ((rc = pg_query1(conn, node, "SELECT system_identifier::text FROM pg_control_system()", 0, NULL,

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Online backups refuse, before any data moves, what cannot give a restorable snapshot: a node
+# that is a standby, and a data-dir of another server (also for a least-privilege backup role,
+# which may not read data_directory). They outlast a server's idle_session_timeout, which
+# would end the idle session that ran pg_backup_start.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pglib.sh"
+
+P1=$(free_port) P2=$(free_port) P3=$(free_port)
+pg_init prim "$P1"
+pg_init other "$P3"
+pg_start prim
+pg_start other
+"$PG_BIN/pgbench" -h "$SOCK" -p "$P1" -U postgres -i -s 3 -q postgres >/dev/null 2>&1 || fail "pgbench -i"
+# a backup role with no more than the backup needs: no superuser, no pg_read_all_settings
+sql "$P1" "CREATE ROLE bk LOGIN REPLICATION;
+GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean) TO bk;
+GRANT EXECUTE ON FUNCTION pg_backup_stop(boolean) TO bk;
+GRANT EXECUTE ON FUNCTION pg_create_physical_replication_slot(name, boolean, boolean) TO bk;
+GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO bk;
+GRANT EXECUTE ON FUNCTION pg_control_checkpoint() TO bk;
+GRANT EXECUTE ON FUNCTION pg_control_system() TO bk;" >/dev/null
+as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$P1" -U postgres -D "$PGROOT/stby" -R -X stream -c fast >/dev/null 2>&1 ||
+	fail "pg_basebackup of the standby"
+sed -i "s/^port = .*/port = $P2/" "$PGROOT/stby/postgresql.conf"
+pg_start stby
+[ "$(sql "$P2" "SELECT pg_is_in_recovery()")" = t ] || fail "the standby is not in recovery"
+cat >>"$PGTIMEFS_CONFIG" <<CONF
+
+[cluster wrongdir]
+
+[node wrongdir/n1]
+conninfo = host=$SOCK port=$P1 user=bk dbname=postgres
+data-dir = $PGROOT/other
+
+[cluster standby]
+
+[node standby/n1]
+conninfo = host=$SOCK port=$P2 user=postgres dbname=postgres
+
+[cluster standbylocal]
+
+[node standbylocal/n1]
+conninfo = host=$SOCK port=$P2 user=postgres dbname=postgres
+data-dir = $PGROOT/stby
+
+[cluster prod]
+
+[node prod/n1]
+conninfo = host=$SOCK port=$P1 user=bk dbname=postgres
+data-dir = $PGROOT/prim
+
+[cluster prodnet]
+
+[node prodnet/n1]
+conninfo = host=127.0.0.1 port=$P1 user=bk dbname=postgres
+CONF
+pgt init >/dev/null
+packs() { find "$Z1/packs" -type f | wc -l; }
+nsnap() { pgt --json list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+
+before=$(packs)
+expect_fail "backup with another server's data-dir" 1 pgt backup wrongdir
+err_has "belongs to another server"
+err_has "fix data-dir"
+[ "$(nsnap)" = 0 ] || fail "a refused backup was listed"
+[ "$(packs)" = "$before" ] || fail "a backup refused for its data-dir stored data"
+ok "a data-dir of another server is refused for a role that cannot read data_directory, nothing stored"
+
+for c in standby standbylocal; do
+	expect_fail "backup of a standby ($c)" 1 pgt backup "$c"
+	err_has "is a standby"
+	err_has "primary"
+done
+[ "$(nsnap)" = 0 ] || fail "a refused standby backup was listed"
+[ "$(packs)" = "$before" ] || fail "a standby's refused backup stored data"
+ok "a standby is refused before any data moves, over the network and locally"
+
+# the server ends sessions idle for 100 ms; both paths keep the session of pg_backup_start
+# idle far longer while they read the data
+sql "$P1" "ALTER SYSTEM SET idle_session_timeout = '100ms'" >/dev/null
+sql "$P1" "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+[ "$(sql "$P1" "SHOW idle_session_timeout")" = 100ms ] || fail "idle_session_timeout not in effect"
+for c in prod prodnet; do
+	pgt backup "$c" >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "backup $c under idle_session_timeout"; }
+done
+[ "$(nsnap)" = 2 ] || fail "the backups under idle_session_timeout are not listed"
+rows=$(sql "$P1" "SELECT count(*) FROM pgbench_accounts")
+extract prod/latest/n1 "$T/copy"
+[ "$(cat "$T/copy/PG_VERSION")" = 15 ] || fail "the snapshot's PG_VERSION"
+[ "$rows" = 300000 ] || fail "pgbench_accounts has $rows rows"
+ok "backups over the network and locally outlast idle_session_timeout (100 ms) on the server"
+
+echo "$CHECKS passed, 0 failed"
