@@ -981,6 +981,9 @@ int ingest_file_observed(ingest *g, int fd, int paged, const struct ingest_obser
 			/* trailing hole: up to the size */
 			{
 				off_t endp = lseek(fd, 0, SEEK_END);
+				/* bytes appended since SEEK_DATA looked are data, not a hole */
+				if (endp > (off_t)pos && lseek(fd, (off_t)pos, SEEK_DATA) >= 0)
+					continue;
 				if (endp > (off_t)pos && (rc = hole(g, &fs, pos, (uint64_t)endp - pos, e)) < 0)
 					goto out;
 				if (endp > (off_t)pos)

@@ -591,7 +591,18 @@ static int local_filter(void *ctx, const char *rel, const struct stat *st)
 static void local_bad_page(void *ctx, uint32_t block)
 {
 	struct local *l = ctx;
-	add_damaged(l->n, l->rel, block);
+	char path[PATH_MAX + 700];
+	uint32_t segno = 0;
+	int fd, sound = 0;
+	/* a page written as it was read can be torn: read once more before calling it damaged
+	 * (the copy stored stays as read; a page written since the start is WAL replay's) */
+	snprintf(path, sizeof path, "%s/%s", l->dir, l->rel);
+	if (pagecheck_is_relation(l->rel, &segno) && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		sound = pagecheck_recheck(fd, segno, block, l->n->start_lsn);
+		close(fd);
+	}
+	if (!sound)
+		add_damaged(l->n, l->rel, block);
 }
 
 static void local_observe(void *ctx, uint64_t off, const uint8_t *data, size_t len)

@@ -1,7 +1,9 @@
 #include "pagecheck.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -93,16 +95,44 @@ pagecheck *pagecheck_new(uint32_t segno, uint64_t start_lsn, pagecheck_bad_fn ba
 	return p;
 }
 
+/* 1 when page pg is to be verified: neither new nor written since start_lsn */
+static int page_counts(const uint8_t *pg, uint64_t start_lsn)
+{
+	uint64_t lsn = ((uint64_t)get_le32(pg) << 32) | get_le32(pg + 4);
+	uint16_t upper = (uint16_t)(pg[14] | pg[15] << 8);
+	return upper != 0 && lsn < start_lsn; /* else new, or written during the backup */
+}
+
+static int page_sound(const uint8_t *pg, uint32_t blkno)
+{
+	return pagecheck_checksum(pg, blkno) == (uint16_t)(pg[8] | pg[9] << 8);
+}
+
+int pagecheck_recheck(int fd, uint32_t segno, uint32_t blkno, uint64_t start_lsn)
+{
+	uint8_t pg[PAGECHECK_BLCKSZ];
+	uint64_t off = (uint64_t)(blkno - segno * PAGECHECK_RELSEG_BLOCKS) * PAGECHECK_BLCKSZ;
+	size_t got = 0;
+	while (got < sizeof pg) {
+		ssize_t r = pread(fd, pg + got, sizeof pg - got, (off_t)(off + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return 0; /* unreadable now: the first reading stands */
+		if (r == 0)
+			return 1; /* truncated since (a relation shrunk by VACUUM): nothing to restore */
+		got += (size_t)r;
+	}
+	return !page_counts(pg, start_lsn) || page_sound(pg, blkno);
+}
+
 static void check_page(pagecheck *p, const uint8_t *pg, uint64_t off)
 {
 	uint32_t blkno = p->segno * PAGECHECK_RELSEG_BLOCKS + (uint32_t)(off / PAGECHECK_BLCKSZ);
-	uint64_t lsn = ((uint64_t)get_le32(pg) << 32) | get_le32(pg + 4);
-	uint16_t stored = (uint16_t)(pg[8] | pg[9] << 8);
-	uint16_t upper = (uint16_t)(pg[14] | pg[15] << 8);
-	if (upper == 0 || lsn >= p->start_lsn) /* new page, or written during the backup */
+	if (!page_counts(pg, p->start_lsn))
 		return;
 	p->pages++;
-	if (pagecheck_checksum(pg, blkno) != stored) {
+	if (!page_sound(pg, blkno)) {
 		p->damaged++;
 		if (p->bad)
 			p->bad(p->ctx, blkno);

@@ -39,5 +39,13 @@ uint64_t pagecheck_pages(const pagecheck *p);
 uint64_t pagecheck_damaged(const pagecheck *p);
 /* NULL ok. */
 void pagecheck_free(pagecheck *p);
+/*
+ * A page found damaged as it streamed past, read once more from fd (the relation file of
+ * segment segno) as PostgreSQL's base backup does: a page written while it was read can
+ * arrive torn, an old half and a new one. 1 when the page read now passes (its checksum holds,
+ * it is new, it was written since start_lsn: WAL replay's, or the file no longer reaches it),
+ * 0 when it is still damaged.
+ */
+int pagecheck_recheck(int fd, uint32_t segno, uint32_t blkno, uint64_t start_lsn);
 
 #endif

@@ -551,7 +551,11 @@ int catalog_snapshot_abandon(catalog *c, int64_t snap, struct err *e)
 		 "DELETE FROM entries WHERE nb IN (SELECT nb.id FROM node_backups nb JOIN snapshots s"
 		 " ON s.id = nb.snapshot WHERE s.id = %lld AND s.state = 'running');"
 		 "DELETE FROM node_backups WHERE snapshot IN (SELECT id FROM snapshots WHERE id = %lld AND state = 'running');"
-		 "DELETE FROM snapshots WHERE id = %lld AND state = 'running';",
+		 "DELETE FROM snapshots WHERE id = %lld AND state = 'running';"
+		 /* unfinished content lists (no hash) were never shared: under the writer lock
+		  * they are this run's (or a dead run's) */
+		 "DELETE FROM content_chunks WHERE content IN (SELECT id FROM contents WHERE hash IS NULL);"
+		 "DELETE FROM contents WHERE hash IS NULL;",
 		 (long long)snap, (long long)snap, (long long)snap);
 	return exec(c, sql, e);
 }
@@ -573,16 +577,11 @@ again:
 	sqlite3_finalize(s);
 	if (!k)
 		return 0;
-	/* unfinished content lists (no hash) were never shared: drop them too */
+	/* unfinished content lists (no hash) go with them (catalog_snapshot_abandon) */
 	if ((rc = catalog_begin(c, e)) < 0)
 		return rc;
 	for (int i = 0; i < k && rc == 0; i++)
 		rc = catalog_snapshot_abandon(c, ids[i], e);
-	if (rc == 0)
-		rc = exec(c,
-			  "DELETE FROM content_chunks WHERE content IN (SELECT id FROM contents WHERE hash IS NULL);"
-			  "DELETE FROM contents WHERE hash IS NULL;",
-			  e);
 	if (rc == 0)
 		rc = catalog_commit(c, e);
 	if (rc < 0) {

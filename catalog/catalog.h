@@ -81,7 +81,10 @@ int catalog_node_backup_finish(catalog *c, int64_t nb, int64_t root, const struc
  * microseconds when another snapshot of the cluster has the same second). *name gets it.
  */
 int catalog_snapshot_finish(catalog *c, int64_t snap, int64_t time_us, char name[48], struct err *e);
-/* Removes a snapshot that did not complete and its entries (chunks stay: they are durable). */
+/*
+ * Removes a snapshot that did not complete, its entries, and every unfinished content list
+ * (no hash: never shared; call with the writer lock held). Chunks stay: they are durable.
+ */
 int catalog_snapshot_abandon(catalog *c, int64_t snap, struct err *e);
 /* Abandons every 'running' snapshot (call with the writer lock held); *n gets how many. */
 int catalog_cleanup_stale(catalog *c, int *n, struct err *e);

@@ -1,6 +1,8 @@
 /* test_pagecheck.c: PostgreSQL page checksums (backup/pagecheck.c) against a real page, and the streaming checker. */
 #include "../unit.h"
 
+#include <unistd.h>
+
 #include "backup/pagecheck.h"
 #include "backup/tar.h"
 
@@ -57,6 +59,35 @@ static uint8_t *make_file(uint32_t first_block)
 	}
 	free(page);
 	return f;
+}
+
+/* a damaged page is read once more from the file: sound now, new, written since, or gone */
+static void test_recheck(void **state)
+{
+	char path[] = "/tmp/pgt-recheck-XXXXXX";
+	uint8_t *f = make_file(131072 * 2 + 10); /* segment 2, blocks 10..15 */
+	uint64_t lsn = ((uint64_t)(f[0] | f[1] << 8 | f[2] << 16 | (uint32_t)f[3] << 24) << 32) |
+		       (uint32_t)(f[4] | f[5] << 8 | f[6] << 16 | (uint32_t)f[7] << 24);
+	int fd = mkstemp(path);
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	/* a segment file starts at block 2 * 131072: these pages sit at its blocks 10..15 */
+	assert_int_equal(pwrite(fd, f, 6 * PAGECHECK_BLCKSZ, 10 * PAGECHECK_BLCKSZ), 6 * PAGECHECK_BLCKSZ);
+	/* sound on disk: the streamed damage was a torn read */
+	assert_int_equal(pagecheck_recheck(fd, 2, 131072 * 2 + 12, lsn + 1), 1);
+	/* damaged on disk too, and older than the backup's start: damaged */
+	f[3 * PAGECHECK_BLCKSZ + 5000] ^= 1;
+	assert_int_equal(pwrite(fd, f + 3 * PAGECHECK_BLCKSZ, PAGECHECK_BLCKSZ, 13 * PAGECHECK_BLCKSZ),
+			 PAGECHECK_BLCKSZ);
+	assert_int_equal(pagecheck_recheck(fd, 2, 131072 * 2 + 13, lsn + 1), 0);
+	/* the same page written since the start: WAL replay's, not damage */
+	assert_int_equal(pagecheck_recheck(fd, 2, 131072 * 2 + 13, lsn), 1);
+	/* the file no longer reaches the block (truncated since) */
+	assert_int_equal(ftruncate(fd, 12 * PAGECHECK_BLCKSZ), 0);
+	assert_int_equal(pagecheck_recheck(fd, 2, 131072 * 2 + 13, lsn + 1), 1);
+	close(fd);
+	free(f);
 }
 
 static void test_stream_splits(void **state)
@@ -208,7 +239,7 @@ static void test_tar(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_real_page),   cmocka_unit_test(test_stream_splits), cmocka_unit_test(test_skips),
+		cmocka_unit_test(test_real_page),   cmocka_unit_test(test_recheck),   cmocka_unit_test(test_stream_splits), cmocka_unit_test(test_skips),
 		cmocka_unit_test(test_is_relation), cmocka_unit_test(test_tar),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -564,6 +564,35 @@ static void test_cleanup_stale(void **state)
 	catalog_close(c);
 }
 
+/* a run that fails (not one that dies) abandons its snapshot: its unfinished lists go with it */
+static void test_abandon_drops_unfinished(void **state)
+{
+	struct fixture *f = *state;
+	catalog *c = open_cat(f->db);
+	int64_t cl, node, snap, nb, root, done_content, open_content, final;
+	uint8_t hash[32];
+	check_ok(catalog_cluster_ensure(c, "prod", &cl, E));
+	check_ok(catalog_node_ensure(c, cl, "coord", &node, E));
+	check_ok(catalog_begin(c, E));
+	check_ok(catalog_content_begin(c, &done_content, E));
+	check_ok(catalog_content_add(c, done_content, 0, 10, 0, E));
+	memset(hash, 0xbb, sizeof hash);
+	check_ok(catalog_content_finish(c, done_content, hash, 10, 1, &final, E));
+	check_ok(catalog_content_begin(c, &open_content, E));
+	check_ok(catalog_content_add(c, open_content, 0, 10, 0, E));
+	snap = begin_snapshot(c, cl, node, &nb, &root);
+	check_ok(catalog_commit(c, E)); /* a step commit of the run */
+	check_ok(catalog_begin(c, E));
+	check_ok(catalog_snapshot_abandon(c, snap, E));
+	check_ok(catalog_commit(c, E));
+	assert_int_equal(q1(f->db, "SELECT count(*) FROM contents WHERE hash IS NULL"), 0);
+	assert_int_equal(qf(f->db, "SELECT count(*) FROM content_chunks WHERE content = %lld", (long long)open_content),
+			 0);
+	assert_int_equal(qf(f->db, "SELECT count(*) FROM contents WHERE id = %lld", (long long)final), 1);
+	assert_int_equal(q1(f->db, "SELECT count(*) FROM snapshots"), 0);
+	catalog_close(c);
+}
+
 /* "Abandons every 'running' snapshot", however many there are. */
 static void test_cleanup_stale_many(void **state)
 {
@@ -1782,6 +1811,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_abandon_complete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_stale, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_stale_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abandon_drops_unfinished, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chunks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_dedup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_content_pieces, setup, teardown),
