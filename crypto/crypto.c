@@ -35,6 +35,11 @@ struct crypto_sha {
 void crypto_process_init(void)
 {
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+	/* the secure heap holds the master keys: locked in memory (never swapped) and left out of
+	 * core dumps. 64 KiB hold hundreds of keys; where it cannot be had (RLIMIT_MEMLOCK), keys
+	 * live on the ordinary heap as before */
+	if (!CRYPTO_secure_malloc_initialized())
+		(void)CRYPTO_secure_malloc_init(64 * 1024, 64);
 }
 
 static pthread_t warm_thread;

@@ -34,7 +34,8 @@ typedef struct crypto_key crypto_key;
 /*
  * Called once at the start of the program: OpenSSL then skips its clean-up at exit, about
  * 1 ms of every run (it frees memory the exit returns anyway; keys are wiped by
- * crypto_key_free, not by it).
+ * crypto_key_free, not by it). It also sets up OpenSSL's secure heap for the keys (locked,
+ * not dumped) where the memory lock limit allows.
  */
 void crypto_process_init(void);
 /*

@@ -12,6 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
+extern char **environ;
+
 int restore_user_pick(struct restore_user *u, struct err *e)
 {
 	struct passwd pw, *res = NULL;
@@ -55,12 +59,23 @@ int restore_proc_run(char *const argv[], const struct restore_user *as, int stdo
 	size_t n = 0;
 	pid_t pid;
 	*status = -1;
+	char **envp;
+	size_t ne = 0, k = 0;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return err_sys(e, ERR_IO, "cannot create a pipe for %s", argv[0]);
+	/* the repository's passphrases stay here: a restored server (its superusers: COPY ... FROM
+	 * PROGRAM) must not find them in its environment */
+	while (environ[ne])
+		ne++;
+	envp = xcalloc(ne + 1, sizeof *envp);
+	for (size_t i = 0; i < ne; i++)
+		if (strncmp(environ[i], "PGTIMEFS_PASSPHRASE=", 20) && strncmp(environ[i], "PGTIMEFS_NEW_PASSPHRASE=", 24))
+			envp[k++] = environ[i];
 	pid = fork();
 	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
+		free(envp);
 		return err_sys(e, ERR_IO, "cannot fork for %s", argv[0]);
 	}
 	if (pid == 0) {
@@ -72,10 +87,11 @@ int restore_proc_run(char *const argv[], const struct restore_user *as, int stdo
 		signal(SIGPIPE, SIG_DFL);
 		if (restore_user_become(as, NULL) < 0 || chdir("/") < 0)
 			_exit(127);
-		execv(argv[0], argv);
+		execve(argv[0], argv, envp);
 		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	free(envp);
 	close(pfd[1]);
 	for (;;) {
 		char tmp[4096];

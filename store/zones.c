@@ -369,9 +369,18 @@ int zones_remove(zones *z, const char *relpath, struct err *e)
 {
 	for (int i = 0; i < z->n; i++) {
 		char full[PATH_MAX];
+		char *slash;
 		zones_file(z, i, relpath, full, sizeof full);
-		if (unlink(full) < 0 && errno != ENOENT)
+		if (unlink(full) < 0) {
+			if (errno == ENOENT)
+				continue;
 			return err_sys(e, ERR_IO, "cannot remove %s", full);
+		}
+		/* the removal is durable only with its directory (a removed key must stay removed) */
+		if ((slash = strrchr(full, '/')))
+			*slash = '\0';
+		if (util_fsync_dir(full, e) < 0)
+			return e ? e->code : ERR_IO;
 	}
 	return 0;
 }

@@ -211,6 +211,19 @@ static int key_setup(struct ctx *x, int adding, struct err *e)
 	return 0;
 }
 
+/* 1 when every zone still holds key file id */
+static int key_everywhere(struct ctx *x, const char *id)
+{
+	char rel[64], full[4200];
+	snprintf(rel, sizeof rel, "keys/%.40s", id);
+	for (int i = 0; i < zones_count(x->repo->z); i++) {
+		zones_file(x->repo->z, i, rel, full, sizeof full);
+		if (access(full, F_OK) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * key add --generate FILE: a random secret, written to FILE (created, never overwritten, 0600,
  * made durable) before its key file exists, so a failure leaves either nothing or a secret
@@ -349,25 +362,35 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "remove") && argc == 3) {
-		if ((rc = key_setup(x, 0, &e)) < 0 || (rc = repo_key_remove(x->repo, argv[2], &e)) < 0)
+		char before[4096] = "";
+		if ((rc = key_setup(x, 0, &e)) < 0)
 			return report(&e);
-		/* remembered, so that a copy coming back with a zone is removed by repair, not spread
-		 * (the catalog copies carry it to init --recover) */
+		/* remembered first, so that a copy left by a removal cut short, or coming back with a
+		 * zone, is removed by repair, not spread (the catalog copies carry it to init --recover) */
 		if (x->cat) {
 			char removed[4096] = "", add[64];
 			catalog_meta_get(x->cat, "removed-keys", removed, sizeof removed);
+			snprintf(before, sizeof before, "%s", removed);
 			snprintf(add, sizeof add, "%s%.40s", removed[0] ? " " : "", argv[2]);
 			if (strlen(removed) + strlen(add) >= sizeof removed)
-				fprintf(stderr, "pgtimefs: warning: key %s is removed from every zone, but the catalog's list of "
-						"removed keys is full: 'pgtimefs check' will not name a copy of it that "
-						"comes back\n",
+				fprintf(stderr, "pgtimefs: warning: the catalog's list of removed keys is full: 'pgtimefs check' "
+						"will not name a copy of key %s that comes back\n",
 					argv[2]);
 			else
 				strcat(removed, add);
 			if ((rc = catalog_meta_set(x->cat, "removed-keys", removed, &e)) < 0) {
-				err_prefix(&e, "key %s is removed from every zone, but not recorded as removed", argv[2]);
+				err_prefix(&e, "key %s cannot be recorded as removed; nothing was removed", argv[2]);
 				return report(&e);
 			}
+		}
+		if ((rc = repo_key_remove(x->repo, argv[2], &e)) < 0) {
+			/* nothing removed (refused, or the first zone failed): not recorded either */
+			if (x->cat && key_everywhere(x, argv[2])) {
+				struct err ue;
+				err_clear(&ue);
+				catalog_meta_set(x->cat, "removed-keys", before, &ue);
+			}
+			return report(&e);
 		}
 		if (!x->quiet && !x->json)
 			printf("removed key %s\n", argv[2]);

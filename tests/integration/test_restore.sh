@@ -144,6 +144,15 @@ if [ "$(id -u)" = 0 ]; then
 	[ -z "$(find "$R" ! -user postgres | head -1)" ] || fail "files not owned by postgres: $(find "$R" ! -user postgres | head -3)"
 fi
 ok "restore --start --json: both nodes on ports $P0, $((P0 + 1)), JSON parsed, no markers left"
+# the passphrase this restore ran with is not in the restored servers' environment
+[ -n "${PGTIMEFS_PASSPHRASE:-}" ] || fail "the test runs without PGTIMEFS_PASSPHRASE"
+for n in "${NODES[@]}"; do
+	pm=$(head -n 1 "$R/$n/postmaster.pid")
+	tr '\0' '\n' <"/proc/$pm/environ" >"$T/env-$n" || fail "cannot read the environment of $n's postmaster"
+	grep -q '^PG' "$T/env-$n" || grep -q '^PATH=' "$T/env-$n" || fail "$n's postmaster environment looks empty"
+	if grep -q '^PGTIMEFS_PASSPHRASE=' "$T/env-$n"; then fail "$n's postmaster has PGTIMEFS_PASSPHRASE"; fi
+done
+ok "the restored servers do not inherit PGTIMEFS_PASSPHRASE"
 for n in "${NODES[@]}"; do
 	p=$(restored_port "$n" "$R")
 	[ "$(rsql "$p" "SELECT pg_is_in_recovery()")" = f ] || fail "$n still in recovery"

@@ -12,6 +12,9 @@
  */
 #include "../unit.h"
 
+#include <openssl/crypto.h>
+#include <sys/resource.h>
+
 #include "crypto/crypto.h"
 
 /* --- AES-256-GCM (GCM spec, appendix B) --- */
@@ -233,6 +236,27 @@ static void test_key_raw_round_trip(void **state)
 	crypto_key_free(NULL);
 }
 
+/* after crypto_process_init, keys live on OpenSSL's secure heap (locked, not dumped) */
+static void test_key_on_secure_heap(void **state)
+{
+	uint8_t raw[CRYPTO_MASTER_LEN] = {1};
+	crypto_key *k;
+	(void)state;
+	crypto_process_init();
+	if (!CRYPTO_secure_malloc_initialized()) {
+		struct rlimit rl;
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		/* only a memory lock limit under 64 KiB may keep it from being made */
+		assert_true(rl.rlim_cur < 64 * 1024);
+		fprintf(stderr, "SKIP part: RLIMIT_MEMLOCK %llu: no secure heap here\n", (unsigned long long)rl.rlim_cur);
+		return;
+	}
+	k = crypto_key_from_raw(raw, NULL);
+	assert_non_null(k);
+	assert_true(CRYPTO_secure_allocated(k));
+	crypto_key_free(k);
+}
+
 static void test_random_differs(void **state)
 {
 	uint8_t a[32], b[32];
@@ -379,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_sha256_abc),
 		cmocka_unit_test(test_sha_incremental),
 		cmocka_unit_test(test_key_raw_round_trip),
+		cmocka_unit_test(test_key_on_secure_heap),
 		cmocka_unit_test(test_random_differs),
 		cmocka_unit_test(test_seal_open_round_trip),
 		cmocka_unit_test(test_open_rejects_any_change),
