@@ -380,7 +380,18 @@ static int copy_message(struct stream *s, tar_parser *tp, const uint8_t *buf, si
 		} else {
 			/* "<oid>.tar": stored as the directory pg_tblspc/<oid> (see docs/design-notes.md) */
 			unsigned long oid = strtoul(archive, NULL, 10);
+			size_t an = strlen(archive) + 1;
 			snprintf(s->prefix, sizeof s->prefix, "pg_tblspc/%lu/", oid);
+			/* its location on the node, kept as pg_backup_stop's tablespace_map gives it on
+			 * the local path ("<oid> <path>" lines): where the tablespace was */
+			if (1 + an < len && memchr(buf + 1 + an, '\0', len - 1 - an)) {
+				const char *loc = archive + an;
+				char *old = s->n->tablespace_map, line[PATH_MAX + 32];
+				snprintf(line, sizeof line, "%lu %s\n", oid, loc);
+				s->n->tablespace_map = xmalloc((old ? strlen(old) : 0) + strlen(line) + 1);
+				sprintf(s->n->tablespace_map, "%s%s", old ? old : "", line);
+				free(old);
+			}
 		}
 		return 0;
 	}

@@ -121,6 +121,14 @@ for n in "${NODES[@]}"; do
 	[ "$nf" -ge 5 ] || late_fail "$n: only $nf files in the snapshot's tablespace"
 done
 ok "the snapshot: pg_tblspc/<oid> a directory equal to the original tablespace after the backup, backup_label, no tablespace_map"
+# where each tablespace was is kept in the catalog, on both paths ("<oid> <path>", as
+# pg_backup_stop's tablespace_map gives it)
+for n in "${NODES[@]}"; do
+	map=$(cat_q "SELECT nb.tablespace_map FROM node_backups nb JOIN nodes d ON d.id = nb.node WHERE d.name = '$n' ORDER BY nb.id LIMIT 1")
+	grep -qx "${OID[$n]} $(readlink -f "${TS[$n]}")" <<<"$map" || grep -qx "${OID[$n]} ${TS[$n]}" <<<"$map" ||
+		late_fail "$n: the catalog's tablespace map is '$map', not '${OID[$n]} ${TS[$n]}'"
+done
+ok "the catalog keeps each tablespace's original location, over the network and locally"
 
 # the originals go away, and so do their tablespace directories: the restore must not need them
 for n in "${NODES[@]}"; do
