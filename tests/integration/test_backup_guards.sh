@@ -25,36 +25,18 @@ as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$P1" -U postgres -D "$PGROOT/stby" 
 sed -i "s/^port = .*/port = $P2/" "$PGROOT/stby/postgresql.conf"
 pg_start stby
 [ "$(sql "$P2" "SELECT pg_is_in_recovery()")" = t ] || fail "the standby is not in recovery"
-cat >>"$PGTIMEFS_CONFIG" <<CONF
-
-[cluster wrongdir]
-
-[node wrongdir/n1]
-conninfo = host=$SOCK port=$P1 user=bk dbname=postgres
-data-dir = $PGROOT/other
-
-[cluster standby]
-
-[node standby/n1]
-conninfo = host=$SOCK port=$P2 user=postgres dbname=postgres
-
-[cluster standbylocal]
-
-[node standbylocal/n1]
-conninfo = host=$SOCK port=$P2 user=postgres dbname=postgres
-data-dir = $PGROOT/stby
-
-[cluster prod]
-
-[node prod/n1]
-conninfo = host=$SOCK port=$P1 user=bk dbname=postgres
-data-dir = $PGROOT/prim
-
-[cluster prodnet]
-
-[node prodnet/n1]
-conninfo = host=127.0.0.1 port=$P1 user=bk dbname=postgres
-CONF
+# conf CLUSTER PORT USER [DATA-DIR]: a cluster of one node, n1
+conf() {
+	printf '\n[cluster %s]\n\n[node %s/n1]\nconninfo = host=%s port=%s user=%s dbname=postgres\n' "$1" "$1" "$SOCK" "$2" "$3"
+	[ -z "${4:-}" ] || printf 'data-dir = %s\n' "$4"
+}
+{
+	conf wrongdir "$P1" bk "$PGROOT/other"
+	conf standby "$P2" postgres
+	conf standbylocal "$P2" postgres "$PGROOT/stby"
+	conf prod "$P1" bk "$PGROOT/prim"
+	conf prodnet "$P1" bk
+} >>"$PGTIMEFS_CONFIG"
 pgt init >/dev/null
 packs() { find "$Z1/packs" -type f | wc -l; }
 nsnap() { pgt --json list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }

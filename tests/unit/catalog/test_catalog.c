@@ -505,13 +505,24 @@ static void test_snapshot_abandon_complete(void **state)
 			 "(only the snapshots row is guarded by state = 'running')");
 }
 
+/* in an open transaction: a finished content list (hash all fill, *final its id) and an unfinished one */
+static void two_contents(catalog *c, int fill, int64_t *done, int64_t *final, int64_t *open)
+{
+	uint8_t hash[32];
+	check_ok(catalog_content_begin(c, done, E));
+	check_ok(catalog_content_add(c, *done, 0, 10, 0, E));
+	memset(hash, fill, sizeof hash);
+	check_ok(catalog_content_finish(c, *done, hash, 10, 1, final, E));
+	check_ok(catalog_content_begin(c, open, E));
+	check_ok(catalog_content_add(c, *open, 0, 10, 0, E));
+}
+
 static void test_cleanup_stale(void **state)
 {
 	struct fixture *f = *state;
 	catalog *c = open_cat(f->db);
 	int64_t cl, node, keep, snap, nb, root, done_content, open_content, final;
 	struct catalog_entry en;
-	uint8_t hash[32];
 	char name[48];
 	int n = -1;
 	check_ok(catalog_cluster_ensure(c, "prod", &cl, E));
@@ -524,12 +535,7 @@ static void test_cleanup_stale(void **state)
 	keep = make_snapshot(c, cl, node, T0, name);
 	check_ok(catalog_begin(c, E));
 	/* a finished content list (shared, stays) and an unfinished one (dropped) */
-	check_ok(catalog_content_begin(c, &done_content, E));
-	check_ok(catalog_content_add(c, done_content, 0, 10, 0, E));
-	memset(hash, 0xaa, sizeof hash);
-	check_ok(catalog_content_finish(c, done_content, hash, 10, 1, &final, E));
-	check_ok(catalog_content_begin(c, &open_content, E));
-	check_ok(catalog_content_add(c, open_content, 0, 10, 0, E));
+	two_contents(c, 0xaa, &done_content, &final, &open_content);
 	check_ok(catalog_content_add(c, open_content, 10, 10, 0, E));
 	snap = begin_snapshot(c, cl, node, &nb, &root);
 	file_entry(&en, root, "half", 20, open_content);
@@ -570,16 +576,10 @@ static void test_abandon_drops_unfinished(void **state)
 	struct fixture *f = *state;
 	catalog *c = open_cat(f->db);
 	int64_t cl, node, snap, nb, root, done_content, open_content, final;
-	uint8_t hash[32];
 	check_ok(catalog_cluster_ensure(c, "prod", &cl, E));
 	check_ok(catalog_node_ensure(c, cl, "coord", &node, E));
 	check_ok(catalog_begin(c, E));
-	check_ok(catalog_content_begin(c, &done_content, E));
-	check_ok(catalog_content_add(c, done_content, 0, 10, 0, E));
-	memset(hash, 0xbb, sizeof hash);
-	check_ok(catalog_content_finish(c, done_content, hash, 10, 1, &final, E));
-	check_ok(catalog_content_begin(c, &open_content, E));
-	check_ok(catalog_content_add(c, open_content, 0, 10, 0, E));
+	two_contents(c, 0xbb, &done_content, &final, &open_content);
 	snap = begin_snapshot(c, cl, node, &nb, &root);
 	check_ok(catalog_commit(c, E)); /* a step commit of the run */
 	check_ok(catalog_begin(c, E));
