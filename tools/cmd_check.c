@@ -404,6 +404,15 @@ static int key_removed(struct checker *k, int i, const char *id)
 	zones_file(r->z, i, rel, full, sizeof full);
 	if (access(full, F_OK) != 0)
 		return 1;
+	if (!strcmp(id, r->key_id)) {
+		/* never the key in use: the record is wrong, or the removal was never meant */
+		problem(k, "key", i + 1, "key file %s is recorded as removed, but it opened the repository: kept", id);
+		if (k->repair)
+			unfixed(k, "key file %s in zone %d opened the repository: not deleted; 'pgtimefs key remove %s' "
+				   "with another key's passphrase removes it",
+				id, i + 1, id);
+		return 1;
+	}
 	problem(k, "key", i + 1, "zone %d holds key file %s, which 'key remove' removed", i + 1, id);
 	if (k->repair) {
 		if (unlink(full) == 0)

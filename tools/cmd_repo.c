@@ -211,17 +211,27 @@ static int key_setup(struct ctx *x, int adding, struct err *e)
 	return 0;
 }
 
-/* 1 when every zone still holds key file id */
-static int key_everywhere(struct ctx *x, const char *id)
+/* how many zones hold key file id */
+static int key_zones(struct ctx *x, const char *id)
 {
 	char rel[64], full[4200];
+	int n = 0;
 	snprintf(rel, sizeof rel, "keys/%.40s", id);
 	for (int i = 0; i < zones_count(x->repo->z); i++) {
 		zones_file(x->repo->z, i, rel, full, sizeof full);
-		if (access(full, F_OK) != 0)
-			return 0;
+		n += access(full, F_OK) == 0;
 	}
-	return 1;
+	return n;
+}
+
+static int key_everywhere(struct ctx *x, const char *id)
+{
+	return key_zones(x, id) == zones_count(x->repo->z);
+}
+
+static int key_anywhere(struct ctx *x, const char *id)
+{
+	return key_zones(x, id) > 0;
 }
 
 /*
@@ -363,11 +373,15 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "remove") && argc == 3) {
 		char before[4096] = "";
+		if (strlen(argv[2]) != 16 || strspn(argv[2], "0123456789abcdef") != 16)
+			return usage_error("key remove: '%s' is not a key id (16 hex digits, as 'pgtimefs key list' shows them)",
+					   argv[2]);
 		if ((rc = key_setup(x, 0, &e)) < 0)
 			return report(&e);
 		/* remembered first, so that a copy left by a removal cut short, or coming back with a
-		 * zone, is removed by repair, not spread (the catalog copies carry it to init --recover) */
-		if (x->cat) {
+		 * zone, is removed by repair, not spread (the catalog copies carry it to init --recover);
+		 * only an id some zone holds */
+		if (x->cat && key_anywhere(x, argv[2])) {
 			char removed[4096] = "", add[64];
 			catalog_meta_get(x->cat, "removed-keys", removed, sizeof removed);
 			snprintf(before, sizeof before, "%s", removed);

@@ -56,6 +56,24 @@ err_has "wrong passphrase"
 ok "after removing the old key its passphrase no longer opens the repository"
 PGTIMEFS_PASSPHRASE=second-secret expect_fail "remove last key" 2 pgt key remove "$new"
 err_has "last key"
+# an id typed wrong (a trailing space, another id) is refused and recorded nowhere: check stays
+# clean and repair deletes no key
+PGTIMEFS_PASSPHRASE=second-secret expect_fail "key remove with a trailing space" 2 pgt key remove "$new "
+err_has "is not a key id"
+PGTIMEFS_PASSPHRASE=second-secret expect_fail "key remove of an id no zone holds" 1 pgt key remove 0123456789abcdef
+PGTIMEFS_PASSPHRASE=second-secret pgt check >"$T/out" 2>&1 || { cat "$T/out"; fail "check after refused key removals is not clean"; }
+PGTIMEFS_PASSPHRASE=second-secret pgt repair >/dev/null || fail "repair after refused key removals"
+for z in "$Z1" "$Z2" "$Z3"; do [ -f "$z/keys/$new" ] || fail "a refused key remove led repair to delete the key from $z"; done
+# the key in use recorded as removed (a catalog from elsewhere): check names it, repair keeps it
+python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("update meta set value = value || ? where key = ?", (" " + sys.argv[2], "removed-keys")); c.commit()' \
+	"$T/state/catalog.db" "$new"
+PGTIMEFS_PASSPHRASE=second-secret expect_fail "check with the key in use recorded as removed" 1 pgt check
+grep -q "is recorded as removed, but it opened the repository" "$T/out" || { cat "$T/out"; fail "check does not name the key in use"; }
+PGTIMEFS_PASSPHRASE=second-secret expect_fail "repair with the key in use recorded as removed" 1 pgt repair
+for z in "$Z1" "$Z2" "$Z3"; do [ -f "$z/keys/$new" ] || fail "repair deleted the key in use from $z"; done
+PGTIMEFS_PASSPHRASE=second-secret pgt list >/dev/null || fail "the repository no longer opens"
+ok "key remove of a mistyped or unknown id: refused, not recorded; the key in use is never deleted by repair"
 expect_fail "key add without a new passphrase" 2 env PGTIMEFS_PASSPHRASE=second-secret "$PGT" key add
 # key operations take the writer lock: with it held, they refuse (--wait 0) and change nothing
 flock "$T/state/writer.lock" sleep 3 &
