@@ -13,11 +13,17 @@
 
 #include "common/util.h"
 
-struct crypto_key {
+/* the key material: on the secure heap when there is one (locked, not dumped) */
+struct key_secret {
 	uint8_t enc[32];
 	uint8_t id[32];
-	uint8_t eid[32]; /* HMAC-SHA256(key CRYPTO_EID_LABEL, id): the key of encoded-blob ids */
+	uint8_t eid[32];  /* HMAC-SHA256(key CRYPTO_EID_LABEL, id): the key of encoded-blob ids */
 	uint8_t cmac[32]; /* HMAC-SHA256(key CRYPTO_CONFIG_MAC_LABEL, id): the key of the config's MAC */
+};
+
+/* on the ordinary heap: pointers kept in the secure heap's mapping are invisible to leak checkers */
+struct crypto_key {
+	struct key_secret *s;
 	EVP_CIPHER *gcm; /* fetched once: implicit fetches per call are slow */
 	EVP_MAC *hmac;
 };
@@ -38,8 +44,12 @@ void crypto_process_init(void)
 	/* the secure heap holds the master keys: locked in memory (never swapped) and left out of
 	 * core dumps. 64 KiB hold hundreds of keys; where it cannot be had (RLIMIT_MEMLOCK), keys
 	 * live on the ordinary heap as before */
+#ifndef __SANITIZE_ADDRESS__
+	/* (not in sanitizer builds: OpenSSL keeps its random generator's state there too, and the
+	 * leak checker cannot see the ordinary-heap objects it points to) */
 	if (!CRYPTO_secure_malloc_initialized())
 		(void)CRYPTO_secure_malloc_init(64 * 1024, 64);
+#endif
 }
 
 static pthread_t warm_thread;
@@ -80,19 +90,20 @@ static int ossl_fail(struct err *e, const char *what)
 
 crypto_key *crypto_key_from_raw(const uint8_t raw[CRYPTO_MASTER_LEN], struct err *e)
 {
-	crypto_key *k = OPENSSL_secure_zalloc(sizeof *k);
-	if (!k)
-		k = calloc(1, sizeof *k);
-	if (!k) {
+	crypto_key *k = calloc(1, sizeof *k);
+	if (k && !(k->s = OPENSSL_secure_zalloc(sizeof *k->s)))
+		k->s = calloc(1, sizeof *k->s);
+	if (!k || !k->s) {
+		free(k);
 		err_set(e, ERR_NOMEM, "out of memory for a key");
 		return NULL;
 	}
-	memcpy(k->enc, raw, 32);
-	memcpy(k->id, raw + 32, 32);
+	memcpy(k->s->enc, raw, 32);
+	memcpy(k->s->id, raw + 32, 32);
 	/* keyed by the label, not by the id key: no plain blob id (HMAC under the id key) can be it */
-	crypto_hmac_sha256((const uint8_t *)CRYPTO_EID_LABEL, sizeof CRYPTO_EID_LABEL - 1, k->id, 32, k->eid);
-	crypto_hmac_sha256((const uint8_t *)CRYPTO_CONFIG_MAC_LABEL, sizeof CRYPTO_CONFIG_MAC_LABEL - 1, k->id, 32,
-			   k->cmac);
+	crypto_hmac_sha256((const uint8_t *)CRYPTO_EID_LABEL, sizeof CRYPTO_EID_LABEL - 1, k->s->id, 32, k->s->eid);
+	crypto_hmac_sha256((const uint8_t *)CRYPTO_CONFIG_MAC_LABEL, sizeof CRYPTO_CONFIG_MAC_LABEL - 1, k->s->id, 32,
+			   k->s->cmac);
 	k->gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	k->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (!k->gcm || !k->hmac) {
@@ -116,8 +127,13 @@ crypto_key *crypto_key_new_random(struct err *e)
 
 void crypto_key_raw(const crypto_key *k, uint8_t raw[CRYPTO_MASTER_LEN])
 {
-	memcpy(raw, k->enc, 32);
-	memcpy(raw + 32, k->id, 32);
+	memcpy(raw, k->s->enc, 32);
+	memcpy(raw + 32, k->s->id, 32);
+}
+
+int crypto_key_secure(const crypto_key *k)
+{
+	return CRYPTO_secure_allocated(k->s);
 }
 
 void crypto_key_free(crypto_key *k)
@@ -126,11 +142,12 @@ void crypto_key_free(crypto_key *k)
 		return;
 	EVP_CIPHER_free(k->gcm);
 	EVP_MAC_free(k->hmac);
-	OPENSSL_cleanse(k, sizeof *k);
-	if (CRYPTO_secure_allocated(k))
-		OPENSSL_secure_free(k);
+	OPENSSL_cleanse(k->s, sizeof *k->s);
+	if (CRYPTO_secure_allocated(k->s))
+		OPENSSL_secure_free(k->s);
 	else
-		free(k);
+		free(k->s);
+	free(k);
 }
 
 int crypto_random(void *buf, size_t n, struct err *e)
@@ -189,7 +206,7 @@ int crypto_seal(const crypto_key *k, const uint8_t *ad, size_t adlen, const void
 	int rc;
 	if (crypto_random(out, CRYPTO_NONCE_LEN, e) < 0)
 		return e ? e->code : ERR_CRYPTO;
-	rc = gcm_run(k->gcm, 1, k->enc, out, ad, adlen, pt, len, out + CRYPTO_NONCE_LEN,
+	rc = gcm_run(k->gcm, 1, k->s->enc, out, ad, adlen, pt, len, out + CRYPTO_NONCE_LEN,
 		     out + CRYPTO_NONCE_LEN + len, e);
 	return rc;
 }
@@ -203,7 +220,7 @@ int crypto_open(const crypto_key *k, const uint8_t *ad, size_t adlen, const uint
 		return err_set(e, ERR_CORRUPT, "sealed data too short (%zu bytes)", inlen);
 	len = inlen - CRYPTO_SEAL_OVERHEAD;
 	memcpy(tag, in + CRYPTO_NONCE_LEN + len, 16);
-	return gcm_run(k->gcm, 0, k->enc, in, ad, adlen, in + CRYPTO_NONCE_LEN, len, out, tag, e);
+	return gcm_run(k->gcm, 0, k->s->enc, in, ad, adlen, in + CRYPTO_NONCE_LEN, len, out, tag, e);
 }
 
 int crypto_gcm_encrypt_iv(const uint8_t key[32], const uint8_t iv[12], const uint8_t *ad, size_t adlen,
@@ -231,12 +248,12 @@ static crypto_hasher *hasher_new(const crypto_key *k, const uint8_t key[32])
 
 crypto_hasher *crypto_hasher_new(const crypto_key *k)
 {
-	return hasher_new(k, k->id);
+	return hasher_new(k, k->s->id);
 }
 
 crypto_hasher *crypto_hasher_new_encoded(const crypto_key *k)
 {
-	return hasher_new(k, k->eid);
+	return hasher_new(k, k->s->eid);
 }
 
 void crypto_hasher_free(crypto_hasher *h)
@@ -273,7 +290,7 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[32])
 
 void crypto_config_mac(const crypto_key *k, const void *data, size_t len, uint8_t out[32])
 {
-	crypto_hmac_sha256(k->cmac, sizeof k->cmac, data, len, out);
+	crypto_hmac_sha256(k->s->cmac, sizeof k->s->cmac, data, len, out);
 }
 
 void crypto_hmac_sha256(const uint8_t *key, size_t keylen, const void *data, size_t len, uint8_t out[32])

@@ -38,6 +38,8 @@ typedef struct crypto_key crypto_key;
  * not dumped) where the memory lock limit allows.
  */
 void crypto_process_init(void);
+/* 1 when k's key material is on OpenSSL's secure heap */
+int crypto_key_secure(const crypto_key *k);
 /*
  * OpenSSL builds its tables of algorithms at the first use of each kind (about 2.5 ms of CPU
  * in all): crypto_warm_up has a thread do that now, while the caller does other work (a
