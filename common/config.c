@@ -34,8 +34,11 @@ static char *trim(char *s)
 
 static void strip_comment(char *s)
 {
+	int quoted = 0;
 	for (char *p = s; *p; p++) {
-		if ((*p == ';' || *p == '#') && (p == s || isspace((unsigned char)p[-1]))) {
+		if (*p == '"')
+			quoted = !quoted; /* a value in quotes keeps its ';' and '#' */
+		if (!quoted && (*p == ';' || *p == '#') && (p == s || isspace((unsigned char)p[-1]))) {
 			*p = '\0';
 			return;
 		}
@@ -206,6 +209,19 @@ int config_has_section(const struct config *c, const char *section)
 		if (!strcmp(c->sections[s], section))
 			return 1;
 	return 0;
+}
+
+size_t config_nentries(const struct config *c)
+{
+	return c->nentries;
+}
+
+const char *config_entry(const struct config *c, size_t i, const char **section)
+{
+	if (i >= c->nentries)
+		return NULL;
+	*section = c->sections[c->entries[i].section];
+	return c->entries[i].key;
 }
 
 size_t config_nsections(const struct config *c)

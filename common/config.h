@@ -3,7 +3,7 @@
  *
  * Sections are "[name]" (e.g. "[repository]", "[cluster prod]", "[node prod/worker1]"),
  * entries "key = value"; ';' or '#' start a comment at the start of a line or after
- * whitespace. Keys are case-sensitive; a key given twice in one section is an error, and so is
+ * whitespace, except inside a value in double quotes (which are removed). Keys are case-sensitive; a key given twice in one section is an error, and so is
  * any line that is not a section, an entry, a comment or blank: the message names the file
  * and line. The parsed config is immutable and thread-safe to read.
  */
@@ -30,6 +30,10 @@ int config_has_section(const struct config *c, const char *section);
 /* Sections in file order: count and name of the i-th. */
 size_t config_nsections(const struct config *c);
 const char *config_section(const struct config *c, size_t i);
+
+/* Entries in file order: count, and the key of the i-th (*section gets its section's name). */
+size_t config_nentries(const struct config *c);
+const char *config_entry(const struct config *c, size_t i, const char **section);
 
 /*
  * Parses a size ("64M", "1GiB", "4096") into bytes; returns 0 or -1. Suffixes K, M, G, T

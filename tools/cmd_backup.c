@@ -20,6 +20,31 @@ static const char *section_arg(const char *sec, const char *kind)
 	return *sec ? sec : NULL;
 }
 
+/* conninfo with the value of password= (keyword form) or of a URI's user:password@ hidden */
+static void conninfo_masked(const char *ci, char *out, size_t cap)
+{
+	const char *p = strstr(ci, "password="), *at, *colon, *scheme = strstr(ci, "://");
+	if (p && (p == ci || p[-1] == ' ' || p[-1] == '\t')) {
+		const char *end = p + 9;
+		if (*end == '\'') { /* a quoted value: to its closing quote */
+			for (end++; *end && *end != '\''; end++)
+				if (*end == '\\' && end[1])
+					end++;
+			if (*end)
+				end++;
+		} else {
+			end += strcspn(end, " \t");
+		}
+		snprintf(out, cap, "%.*spassword=***%s", (int)(p - ci), ci, end);
+		return;
+	}
+	if (scheme && (at = strchr(scheme + 3, '@')) && (colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3)))) {
+		snprintf(out, cap, "%.*s:***%s", (int)(colon - ci), ci, at);
+		return;
+	}
+	snprintf(out, cap, "%s", ci);
+}
+
 int config_cluster_nodes(struct ctx *x, const char *cluster, struct backup_node_spec **out, int *n, struct err *e)
 {
 	size_t len = strlen(cluster);
@@ -77,9 +102,11 @@ void config_list_clusters(struct ctx *x, const char *only)
 			continue;
 		}
 		printf("  %s:\n", c);
-		for (int k = 0; k < n; k++)
-			printf("    %-20s %s  (%s)\n", specs[k].name, specs[k].conninfo,
-			       specs[k].data_dir ? specs[k].data_dir : "streaming");
+		for (int k = 0; k < n; k++) {
+			char shown[1024];
+			conninfo_masked(specs[k].conninfo, shown, sizeof shown);
+			printf("    %-20s %s  (%s)\n", specs[k].name, shown, specs[k].data_dir ? specs[k].data_dir : "streaming");
+		}
 		free(specs);
 	}
 }
@@ -152,8 +179,12 @@ int cmd_backup(struct ctx *x, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--full"))
 			full = 1;
-		else if (!strcmp(argv[i], "--lock-timeout") && i + 1 < argc)
-			lock_ms = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--lock-timeout") && i + 1 < argc) {
+			long ms;
+			if (tools_parse_long(argv[++i], 0, 24L * 3600 * 1000, &ms) < 0)
+				return usage_error("--lock-timeout takes milliseconds (0 to 86400000), not '%s'", argv[i]);
+			lock_ms = (int)ms;
+		}
 		else if (!cluster && argv[i][0] != '-')
 			cluster = argv[i];
 		else

@@ -31,13 +31,17 @@ static int parse_opts(const char *list, struct fs_mount_opts *o, char *rest, siz
 			else
 				o->cache_bytes = (size_t)v;
 		} else if (!strncmp(tok, "threads=", 8)) {
-			int n = atoi(tok + 8);
-			if (n < 1 || n > 256)
+			long n;
+			if (tools_parse_long(tok + 8, 1, 256, &n) < 0)
 				rc = err_set(e, ERR_USAGE, "-o threads=%s: give 1 to 256", tok + 8);
 			else
-				o->threads = n;
+				o->threads = (int)n;
 		} else if (!strncmp(tok, "readahead=", 10)) {
-			o->readahead_kb = (unsigned)strtoul(tok + 10, NULL, 10);
+			long kb;
+			if (tools_parse_long(tok + 10, 0, 1L << 20, &kb) < 0)
+				rc = err_set(e, ERR_USAGE, "-o readahead=%s: give KiB, 0 to 1048576", tok + 10);
+			else
+				o->readahead_kb = (unsigned)kb;
 		} else if (!strcmp(tok, "ro") || !strcmp(tok, "default_permissions")) {
 			/* always on */
 		} else if (!strcmp(tok, "rw")) {

@@ -1,4 +1,5 @@
 /* cmd_repo.c: init (and init --recover) and key add | list | remove. */
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +16,22 @@
 #include "common/util.h"
 #include "crypto/keyfile.h"
 #include "tools.h"
+
+/* a bad setting of the configuration for init: exit 1, the file named, nothing written */
+static int config_error(struct ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int config_error(struct ctx *x, const char *fmt, ...)
+{
+	struct err e;
+	va_list ap;
+	err_clear(&e);
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+	va_end(ap);
+	e.code = ERR_CONFIG;
+	err_prefix(&e, "%s: [repository]", x->config_path);
+	err_hint(&e, "correct it in the configuration; nothing was written");
+	return report(&e);
+}
 
 static int init_recover(struct ctx *x)
 {
@@ -114,23 +131,31 @@ int cmd_init(struct ctx *x, int argc, char **argv)
 	if ((rc = repo_config_default(&cfg, &e)) < 0)
 		return report(&e);
 	/* a few parameters may be chosen at creation time */
-	if ((v = config_get(x->cfg, "repository", "kdf-log2n")))
-		cfg.kdf.log2n = (uint32_t)atoi(v);
+	if ((v = config_get(x->cfg, "repository", "kdf-log2n"))) {
+		long n;
+		if (tools_parse_long(v, 10, 22, &n) < 0)
+			return config_error(x, "kdf-log2n is 10..22 (scrypt N = 2^kdf-log2n), not '%s'", v);
+		cfg.kdf.log2n = (uint32_t)n;
+	}
 	if ((v = config_get(x->cfg, "repository", "block-size"))) {
 		uint64_t b;
 		if (config_parse_size(v, &b) < 0 || b > (8u << 20))
-			return usage_error("bad block-size '%s'", v);
+			return config_error(x, "bad block-size '%s'", v);
 		cfg.chunk.block_size = (uint32_t)b;
 	}
-	if ((v = config_get(x->cfg, "repository", "zstd-level")))
-		cfg.zstd_level = atoi(v);
+	if ((v = config_get(x->cfg, "repository", "zstd-level"))) {
+		long n;
+		if (tools_parse_long(v, -7, 19, &n) < 0)
+			return config_error(x, "zstd-level is -7..19, not '%s'", v);
+		cfg.zstd_level = (int)n;
+	}
 	if ((v = config_get(x->cfg, "repository", "delta-blocks"))) {
 		if (strcmp(v, "0") && strcmp(v, "1"))
-			return usage_error("delta-blocks is 0 or 1, not '%s'", v);
+			return config_error(x, "delta-blocks is 0 or 1, not '%s'", v);
 		cfg.delta_blocks = atoi(v);
 	}
 	if (!chunker_params_valid(&cfg.chunk))
-		return usage_error("block-size must be a multiple of 8 KiB up to 8 MiB");
+		return config_error(x, "block-size must be a multiple of 8 KiB up to 8 MiB");
 	{
 		/* what init writes must parse back: check the parameters before touching any zone */
 		char text[2048];
@@ -139,7 +164,7 @@ int cmd_init(struct ctx *x, int argc, char **argv)
 		if (repo_config_parse(text, strlen(text), &back, &e) < 0) {
 			err_prefix(&e, "%s", x->config_path);
 			err_hint(&e, "zstd-level is -7..19, kdf-log2n 10..22; nothing was written");
-			e.code = ERR_USAGE;
+			e.code = ERR_CONFIG;
 			return report(&e);
 		}
 	}

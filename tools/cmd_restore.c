@@ -44,7 +44,7 @@ static const char *target_words(const struct restore_result *r, char *buf, size_
 	return buf;
 }
 
-#define NEXT_MAX 4
+#define NEXT_MAX 5 /* next_step's cases */
 
 /* The i-th line of "next steps" into line; 0 when there is none for this result. */
 static int next_step(const struct restore_result *r, const char *dir, int i, char *line, size_t cap)

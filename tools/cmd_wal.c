@@ -49,11 +49,15 @@
 static void maybe_push_copy(struct ctx *x)
 {
 	const char *v = config_get(x->cfg, "repository", "wal-catalog-copy-interval");
-	long interval = v && *v ? strtol(v, NULL, 10) : WAL_COPY_INTERVAL_S;
+	long interval = WAL_COPY_INTERVAL_S;
 	char last[32];
 	int64_t now = util_now_us(), then = 0;
 	struct err e;
 	err_clear(&e);
+	if (v && *v && tools_parse_long(v, -1, 30L * 86400, &interval) < 0)
+		fprintf(stderr, "pgtimefs: warning: %s: [repository] wal-catalog-copy-interval = %s is not a number of "
+				"seconds (-1 to 2592000); %d is used\n",
+			x->config_path, v, WAL_COPY_INTERVAL_S);
 	if (interval < 0)
 		return;
 	if (catalog_meta_get(x->cat, "wal_copy_us", last, sizeof last) == 0)
@@ -330,10 +334,15 @@ int cmd_wal_stream(struct ctx *x, int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	o.partial_interval = -1;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--partial-interval") && i + 1 < argc)
-			o.partial_interval = strtod(argv[++i], NULL);
-		else if (!strcmp(argv[i], "--duration") && i + 1 < argc)
-			o.duration = strtod(argv[++i], NULL);
+		if (!strcmp(argv[i], "--partial-interval") && i + 1 < argc) {
+			if (tools_parse_seconds(argv[++i], 0, 86400, &o.partial_interval) < 0)
+				return usage_error("--partial-interval takes seconds (like 5, 30s or 1m; 0 stores no .partial), "
+						   "not '%s'",
+						   argv[i]);
+		} else if (!strcmp(argv[i], "--duration") && i + 1 < argc) {
+			if (tools_parse_seconds(argv[++i], 0.001, 1e9, &o.duration) < 0)
+				return usage_error("--duration takes seconds (like 60, 10m or 2h), not '%s'", argv[i]);
+		}
 		else if (!strcmp(argv[i], "--until-lsn") && i + 1 < argc) {
 			if (pg_lsn_parse(argv[++i], &o.until_lsn) < 0)
 				return usage_error("--until-lsn takes an LSN like 0/3000000, not '%s'", argv[i]);
@@ -372,7 +381,13 @@ int cmd_wal_stream(struct ctx *x, int argc, char **argv)
 	if (o.partial_interval < 0) {
 		snprintf(sec, sizeof sec, "cluster %s", cluster);
 		v = config_get(x->cfg, sec, "wal-partial-interval");
-		o.partial_interval = v && *v ? strtod(v, NULL) : 5;
+		o.partial_interval = 5;
+		if (v && *v && tools_parse_seconds(v, 0, 86400, &o.partial_interval) < 0) {
+			err_set(&e, ERR_CONFIG, "%s: [%s] wal-partial-interval = %s: give seconds (like 5, 30s or 1m)",
+				x->config_path, sec, v);
+			rc = report(&e);
+			goto out;
+		}
 	}
 	/* open once (scrypt is slow); the writer lock only to open (and migrate) the catalog */
 	if ((rc = setup_catalog(x, 1, &e)) < 0) {

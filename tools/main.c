@@ -1,4 +1,5 @@
 /* main.c: the pgtimefs command line: global options and dispatch to the command groups. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +65,10 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
 			x.quiet = 1;
 		} else if (!strcmp(argv[i], "--wait") && i + 1 < argc) {
-			x.wait_s = atoi(argv[++i]);
+			long w;
+			if (tools_parse_long(argv[++i], 0, 7L * 24 * 3600, &w) < 0)
+				return usage_error("--wait takes seconds (0 to 604800), not '%s'", argv[i]);
+			x.wait_s = (int)w;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(usage, stdout);
 			return 0;
@@ -119,5 +123,11 @@ int main(int argc, char **argv)
 		}
 	}
 	setup_done(&x);
+	/* what went to stdout must have arrived: a full disk or a closed pipe is a failure */
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+		if (errno != EPIPE)
+			fprintf(stderr, "pgtimefs: cannot write the output: %s\n", strerror(errno));
+		rc = 1;
+	}
 	return rc;
 }

@@ -1,4 +1,5 @@
 /* setup.c: configuration, passphrase, repository and catalog for the commands. */
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -28,6 +29,41 @@ int tools_valid_name(const char *s)
 		if (*s == '/' || (unsigned char)*s < 0x20)
 			return 0;
 	return 1;
+}
+
+int tools_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int tools_parse_seconds(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v, mul = 1;
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s)
+		return -1;
+	if (*end == 's' || *end == 'm' || *end == 'h') {
+		mul = *end == 'h' ? 3600 : *end == 'm' ? 60 : 1;
+		end++;
+	}
+	v *= mul;
+	if (*end || !(v >= min && v <= max)) /* NaN fails too */
+		return -1;
+	*out = v;
+	return 0;
 }
 
 int usage_error(const char *fmt, ...)
@@ -60,6 +96,82 @@ int setup_config(struct ctx *x, struct err *e)
 	return rc;
 }
 
+/*
+ * The sections and keys pgtimefs reads. Others are a typo until shown otherwise: an unknown
+ * section is an error (a [Node ...] would leave a node out of every backup, quietly); an unknown
+ * key is a warning (the design's keys for later work, retention-days and the like, are known).
+ */
+static const char *const repository_keys[] = {"zones",	    "passphrase-file", "state-dir",
+					      "kdf-log2n",  "zstd-level",      "block-size",
+					      "delta-blocks", "wal-catalog-copy-interval", NULL};
+static const char *const mount_keys[] = {"cache-size", NULL};
+static const char *const cluster_keys[] = {"wal-partial-interval", "retention-days", "backup-at", "restore-point-every",
+					   NULL};
+static const char *const node_keys[] = {"conninfo", "data-dir", "slot", NULL};
+
+static int known(const char *const *keys, const char *key)
+{
+	for (; *keys; keys++)
+		if (!strcmp(*keys, key))
+			return 1;
+	return 0;
+}
+
+/* the keys of a section: NULL when the section is none pgtimefs knows (e names why) */
+static const char *const *section_keys(const char *path, const char *sec, struct err *e)
+{
+	const char *a, *slash;
+	if (!strcmp(sec, "repository"))
+		return repository_keys;
+	if (!strcmp(sec, "mount"))
+		return mount_keys;
+	if (!strncmp(sec, "cluster ", 8)) {
+		if (!tools_valid_name(sec + 8)) {
+			err_set(e, ERR_CONFIG, "%s: [%s]: '%s' cannot name a cluster", path, sec, sec + 8);
+			err_hint(e, "a name is 1 to 100 bytes without '/' or control characters, and not 'latest', 'at', "
+				    "'wal', 'restore.json', '.' or '..'");
+			return NULL;
+		}
+		return cluster_keys;
+	}
+	if (!strncmp(sec, "node ", 5)) {
+		char cl[128];
+		a = sec + 5;
+		slash = strchr(a, '/');
+		if (!slash || (size_t)(slash - a) >= sizeof cl || strchr(slash + 1, '/') || strchr(a, ' ')) {
+			err_set(e, ERR_CONFIG, "%s: [%s] is not [node CLUSTER/NAME]", path, sec);
+			err_hint(e, "a node section is [node CLUSTER/NAME], e.g. [node prod/worker1]");
+			return NULL;
+		}
+		snprintf(cl, sizeof cl, "%.*s", (int)(slash - a), a);
+		if (!tools_valid_name(cl) || !tools_valid_name(slash + 1)) {
+			err_set(e, ERR_CONFIG, "%s: [%s]: '%s' cannot name a %s", path, sec,
+				tools_valid_name(cl) ? slash + 1 : cl, tools_valid_name(cl) ? "node" : "cluster");
+			err_hint(e, "a name is 1 to 100 bytes without '/' or control characters, and not 'latest', 'at', "
+				    "'wal', 'restore.json', '.' or '..'");
+			return NULL;
+		}
+		return node_keys;
+	}
+	err_set(e, ERR_CONFIG, "%s: unknown section [%s]", path, sec);
+	err_hint(e, "the sections are [repository], [mount], [cluster NAME] and [node CLUSTER/NAME] (lowercase)");
+	return NULL;
+}
+
+static int check_shape(const char *path, const struct config *c, int quiet, struct err *e)
+{
+	for (size_t i = 0; i < config_nsections(c); i++)
+		if (!section_keys(path, config_section(c, i), e))
+			return ERR_CONFIG;
+	for (size_t i = 0; i < config_nentries(c); i++) {
+		const char *sec, *key = config_entry(c, i, &sec);
+		if (!known(section_keys(path, sec, NULL), key) && !quiet)
+			fprintf(stderr, "pgtimefs: warning: %s: unknown key '%s' in [%s]: not used (a typo?)\n", path, key,
+				sec);
+	}
+	return 0;
+}
+
 static int load_config(struct ctx *x, struct err *e)
 {
 	const char *path = x->config_path;
@@ -71,7 +183,7 @@ static int load_config(struct ctx *x, struct err *e)
 	if (!path || !*path)
 		path = "/etc/pgtimefs/pgtimefs.conf";
 	x->config_path = path;
-	if ((rc = config_load(path, &x->cfg, e)) < 0)
+	if ((rc = config_load(path, &x->cfg, e)) < 0 || (rc = check_shape(path, x->cfg, x->quiet, e)) < 0)
 		return rc;
 	zlist = config_get(x->cfg, "repository", "zones");
 	if (!zlist || !*zlist) {

@@ -67,6 +67,10 @@ int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * "restore.json": a node so named would be hidden in an at/ view by the view's own file).
  */
 int tools_valid_name(const char *s);
+/* A whole decimal integer in [min, max] ("12x", "", overflow: -1), into *out. */
+int tools_parse_long(const char *s, long min, long max, long *out);
+/* Seconds: a number with an optional unit s, m or h ("90", "1.5m", "2h"), in [min, max]; -1 else. */
+int tools_parse_seconds(const char *s, double min, double max, double *out);
 
 int cmd_init(struct ctx *x, int argc, char **argv);
 int cmd_key(struct ctx *x, int argc, char **argv);

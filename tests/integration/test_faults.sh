@@ -31,6 +31,44 @@ err_has "zones 1 and 3"
 rm "$T/z1-link"
 ok "garbage, binary and missing configs, and one directory named as two zones: clear errors"
 
+# --- sections and keys pgtimefs does not know, names it cannot use, numbers with garbage
+conf_with() { { cat "$PGTIMEFS_CONFIG"; printf '%b' "$1"; } >"$T/shape.conf"; }
+conf_with '\n[Node prod/n2]\nconninfo = host=/tmp\n'
+expect_fail "a section in capitals" 1 pgt -c "$T/shape.conf" list
+err_has "unknown section [Node prod/n2]"
+conf_with '\n[node prod /n3]\nconninfo = host=/tmp\n'
+expect_fail "a node section with a space" 1 pgt -c "$T/shape.conf" list
+err_has "is not [node CLUSTER/NAME]"
+conf_with '\n[node prod/a/b]\nconninfo = host=/tmp\n'
+expect_fail "a node section with two slashes" 1 pgt -c "$T/shape.conf" list
+conf_with '\n[node prod/latest]\nconninfo = host=/tmp\n'
+expect_fail "a node named latest" 1 pgt -c "$T/shape.conf" list
+err_has "cannot name a node"
+conf_with '\n[cluster prod]\n\n[node prod/n1]\nconninfo = host=/tmp password=hunter2 port=5\ndata_dir = /x\n'
+pgt -c "$T/shape.conf" list >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "list with an unknown key"; }
+err_has "unknown key 'data_dir' in [node prod/n1]"
+grep -q "password=\*\*\*" "$T/out" || { cat "$T/out"; fail "list does not mask the password"; }
+if grep -q hunter2 "$T/out"; then fail "list shows the conninfo's password"; fi
+conf_with '\n[cluster prod]\n\n[node prod/n1]\nconninfo = "host=/tmp password=se #cret"\n'
+pgt -c "$T/shape.conf" list >"$T/out" 2>&1 || fail "list with a quoted value holding ' #'"
+grep -q 'password=\*\*\*' "$T/out" && ! grep -q 'se #cret\|"host' "$T/out" ||
+	{ cat "$T/out"; fail "a ' #' inside quotes was taken for a comment"; }
+expect_fail "--wait with garbage" 2 pgt --wait abc list
+err_has "--wait takes seconds"
+sed -e "s|^state-dir = .*|state-dir = $T/state-kdf|" -e "s|$Z1|$T/kdf-a|; s|$Z2|$T/kdf-b|; s|$Z3|$T/kdf-c|" \
+	-e 's/^kdf-log2n = .*/kdf-log2n = 12x/' "$PGTIMEFS_CONFIG" >"$T/kdf.conf"
+expect_fail "init with kdf-log2n = 12x" 1 pgt -c "$T/kdf.conf" init
+err_has "kdf-log2n is 10..22"
+[ ! -e "$T/kdf-a/config" ] || fail "init with a bad kdf-log2n wrote a config"
+if [ -w /dev/full ]; then
+	rc=0; pgt --json list >/dev/full 2>"$T/err" || rc=$?
+	[ "$rc" = 1 ] || fail "--json list into /dev/full exits $rc"
+	err_has "cannot write the output"
+else
+	echo "SKIP part: no /dev/full here: output errors not tested" >&2
+fi
+ok "unknown sections and names refused, unknown keys warned of, passwords masked, quoted ' #' kept, numbers checked, output errors fail"
+
 # --- garbage key files (every copy): refused as damaged, not as a wrong passphrase
 mkdir "$T/keys-save"
 cp -a "$Z1/keys" "$T/keys-save/1"; cp -a "$Z2/keys" "$T/keys-save/2"; cp -a "$Z3/keys" "$T/keys-save/3"

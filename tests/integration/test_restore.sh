@@ -137,6 +137,7 @@ assert [n["port"] for n in d["nodes"]] == [p0, p0 + 1], d
 assert all(n["bytes"] > 1 << 20 and n["files"] > 100 for n in d["nodes"]), d
 assert all(n["reached"] for n in d["nodes"]) and d["milliseconds"] > 0, d
 assert any("listen_addresses" in x for x in d["next_steps"]), d
+assert any("logical replication is off" in x for x in d["next_steps"]), d
 assert d["config"] == r + "/pgtimefs-cluster.conf" or d["config"].endswith("/pgtimefs-cluster.conf"), d
 PY
 [ ! -e "$R/RESTORE-INCOMPLETE" ] && [ ! -e "$R/coord/RESTORE-INCOMPLETE" ] || fail "markers left after success"
