@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backup/walread.h"
 #include "common/util.h"
 #include "proc.h"
 
@@ -363,6 +364,49 @@ static int has_tablespaces(const char *dir, struct err *e)
 	return found;
 }
 
+/* PostgreSQL 15's ControlFileData (x86-64 and other LP64 hosts): where these fields are */
+#define PGC_VERSION_OFF 8
+#define PGC_VERSION_15 1300
+#define PGC_LIMITS_OFF 180 /* MaxConnections .. max_locks_per_xact: five int32 */
+#define PGC_CRC_OFF 288	   /* CRC-32C of the bytes before it */
+
+int restore_pg_limits_read(const char *path, struct restore_pg_limits *out, struct err *e)
+{
+	uint8_t b[PGC_CRC_OFF + 4];
+	uint32_t version, crc;
+	int32_t v[5];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, ERR_IO, "cannot open %s", path);
+	if (util_pread_all(fd, b, sizeof b, 0) < 0) {
+		close(fd);
+		return err_set(e, ERR_CORRUPT, "%s is too short for a pg_control file", path);
+	}
+	close(fd);
+	memcpy(&version, b + PGC_VERSION_OFF, 4);
+	memcpy(&crc, b + PGC_CRC_OFF, 4);
+	if (version != PGC_VERSION_15 || walread_crc32c(0, b, PGC_CRC_OFF) != crc)
+		return err_set(e, ERR_CORRUPT, "%s is not a PostgreSQL 15 pg_control file (version %u, or its CRC fails)",
+			       path, version);
+	memcpy(v, b + PGC_LIMITS_OFF, sizeof v);
+	out->max_connections = v[0];
+	out->max_worker_processes = v[1];
+	out->max_wal_senders = v[2];
+	out->max_prepared_xacts = v[3];
+	out->max_locks_per_xact = v[4];
+	return 0;
+}
+
+/* name = value of the original's when above PostgreSQL 15's default */
+static void put_limit(char *buf, size_t cap, size_t *n, const char *name, int orig, int dflt)
+{
+	char v[16];
+	if (orig <= dflt)
+		return;
+	snprintf(v, sizeof v, "%d", orig);
+	put_setting(buf, cap, n, name, v);
+}
+
 int restore_pg_configure(const char *dir, const struct restore_pg *pg, const struct restore_node_conf *c, int chown_to,
 			 unsigned uid, unsigned gid, struct err *e)
 {
@@ -398,6 +442,17 @@ int restore_pg_configure(const char *dir, const struct restore_pg *pg, const str
 		put_setting(buf, sizeof buf, &n, "unix_socket_directories", c->socket_dir);
 	if (c->citus)
 		put_setting(buf, sizeof buf, &n, "shared_preload_libraries", "citus");
+	if (c->limits) {
+		const struct restore_pg_limits *l = c->limits;
+		if (n < sizeof buf)
+			n += (size_t)snprintf(buf + n, sizeof buf - n,
+					      "# the original's, where above the defaults: recovery refuses lower ones\n");
+		put_limit(buf, sizeof buf, &n, "max_connections", l->max_connections, 100);
+		put_limit(buf, sizeof buf, &n, "max_worker_processes", l->max_worker_processes, 8);
+		put_limit(buf, sizeof buf, &n, "max_wal_senders", l->max_wal_senders, 10);
+		put_limit(buf, sizeof buf, &n, "max_prepared_transactions", l->max_prepared_xacts, 0);
+		put_limit(buf, sizeof buf, &n, "max_locks_per_transaction", l->max_locks_per_xact, 64);
+	}
 	if ((rc = has_tablespaces(dir, e)) < 0)
 		return rc;
 	if (rc) {

@@ -58,8 +58,23 @@ struct restore_recovery {
  */
 int restore_pg_read_recovery(const char *dir, struct restore_recovery *rec, struct err *e);
 
+/*
+ * The settings a hot standby's recovery needs at least as high as the original server had
+ * them (PostgreSQL refuses to recover below them), as its pg_control records them.
+ */
+struct restore_pg_limits {
+	int max_connections, max_worker_processes, max_wal_senders, max_prepared_xacts, max_locks_per_xact;
+};
+
+/*
+ * Reads them from a PostgreSQL 15 pg_control file (pg_control_version 1300, this host's byte
+ * order, its CRC-32C checked). ERR_CORRUPT when the file is not one.
+ */
+int restore_pg_limits_read(const char *path, struct restore_pg_limits *out, struct err *e);
+
 struct restore_node_conf {
 	int port;
+	const struct restore_pg_limits *limits; /* the original's, or NULL: written where above the defaults */
 	const char *socket_dir;	 /* written as unix_socket_directories when not NULL */
 	int citus;		 /* shared_preload_libraries = 'citus' */
 	const char *user;	 /* the OS user that runs the server: the only one pg_hba lets in */

@@ -704,6 +704,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	for (int i = 0; i < n; i++) {
 		struct restore_node_conf c;
 		char header[RESTORE_PATH_MAX + 512];
+		struct restore_pg_limits limits;
 		r->nodes[i].port = first_port + i;
 		snprintf(header, sizeof header, "restored by pgtimefs from cluster %s node %s at %s%s%s%s", o->cluster,
 			 m.nodes[i].name, tnorm, m.snapshot ? " (snapshot " : "", m.snapshot ? m.snapshot : "",
@@ -715,6 +716,17 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		c.user = u.name;
 		c.rec = &jobs[i].rec;
 		c.header = header;
+		{
+			/* the original's limits, from its pg_control (still held back under another name) */
+			char held[RESTORE_PATH_MAX + 64];
+			struct err le;
+			err_clear(&le);
+			snprintf(held, sizeof held, "%s/global/pg_control" RESTORE_HELD_SUFFIX, jobs[i].dst);
+			if (restore_pg_limits_read(held, &limits, &le) == 0)
+				c.limits = &limits;
+			else
+				note_f(o, "node %s: %s; the server limits stay at their defaults", m.nodes[i].name, le.msg);
+		}
 		if ((rc = restore_pg_configure(jobs[i].dst, &pg, &c, u.switch_to, u.uid, u.gid, e)) < 0)
 			goto out;
 		cn += (size_t)snprintf(conf + cn, cap - cn,

@@ -240,6 +240,17 @@ static int wait_promoted(struct restore_start_node *nd, restore_note_fn note, co
 			if (q1(c, "SELECT pg_is_in_recovery()", 0, NULL, val, sizeof val, why, sizeof why) == 0 &&
 			    !strcmp(val, "f"))
 				break;
+			/* paused: it would wait for ever (a setting raised on the original after the
+			 * backup, which the WAL carries, above this server's: its log names it) */
+			if (q1(c, "SELECT pg_get_wal_replay_pause_state()", 0, NULL, val, sizeof val, why, sizeof why) == 0 &&
+			    !strcmp(val, "paused")) {
+				snprintf(nd->error, sizeof nd->error,
+					 "recovery paused before the target (the server's log below says why; most often a "
+					 "setting such as max_connections was raised on the original after the backup: set it "
+					 "as high in postgresql.auto.conf and start the node again)");
+				log_tail(nd);
+				goto out;
+			}
 		}
 		if (!alive(nd, &seen, t0)) {
 			nap_ms(300); /* let the last log lines reach the file */

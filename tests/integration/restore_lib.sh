@@ -19,6 +19,9 @@ origin() {
 	local n=$1 rows=$2
 	PORT[$n]=$(free_port)
 	pg_init "o_$n" "${PORT[$n]}"
+	# a limit above PostgreSQL's default, as production servers have: the restored server
+	# (every parameter at its default) must keep it, or recovery refuses to run
+	[ "$n" != w1 ] || echo "max_connections = 150" >>"$PGROOT/o_$n/postgresql.conf"
 	pg_start "o_$n"
 	sql "${PORT[$n]}" "CREATE TABLE t(id int PRIMARY KEY, pad text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, $rows) g"
 	sql "${PORT[$n]}" "ALTER SYSTEM SET work_mem = '7MB'"

@@ -154,6 +154,11 @@ for n in "${NODES[@]}"; do
 	if grep -q '^PGTIMEFS_PASSPHRASE=' "$T/env-$n"; then fail "$n's postmaster has PGTIMEFS_PASSPHRASE"; fi
 done
 ok "the restored servers do not inherit PGTIMEFS_PASSPHRASE"
+[ "$(rsql "$(restored_port w1 "$R")" "SHOW max_connections")" = 150 ] || fail "w1's max_connections is not the original's 150"
+[ "$(rsql "$(restored_port coord "$R")" "SHOW max_connections")" = 100 ] || fail "coord's max_connections is not the default"
+grep -q "^max_connections = '150'" "$R/w1/postgresql.auto.conf" || grep -q "^max_connections = 150" "$R/w1/postgresql.auto.conf" ||
+	fail "w1's postgresql.auto.conf does not carry max_connections"
+ok "a limit the original raised (max_connections 150) is kept, so recovery runs; the others stay at their defaults"
 for n in "${NODES[@]}"; do
 	p=$(restored_port "$n" "$R")
 	[ "$(rsql "$p" "SELECT pg_is_in_recovery()")" = f ] || fail "$n still in recovery"
@@ -277,5 +282,33 @@ interrupted_start ctrl-c INT group
 ok "Ctrl-C (SIGINT to the process group) while the nodes recover: both stopped, exit 1, 'interrupted', the target marked incomplete"
 interrupted_start term TERM parent
 ok "SIGTERM to the restore process alone while the nodes recover: passed on, both stopped, exit 1"
+
+# --- a limit raised on the original after the backup (its WAL carries the change, above what
+# the backup's pg_control says): recovery pauses there; the restore fails at once, says why,
+# and stops the node instead of waiting for ever
+C=late
+NODES=(l1)
+origin l1 10
+as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[l1]}" -U postgres -D "$PGROOT/bb_l1" -X stream -c fast --no-sync ||
+	fail "pg_basebackup l1"
+pg_stop o_l1
+echo "max_prepared_transactions = 5" >>"$PGROOT/o_l1/postgresql.conf"
+pg_start o_l1
+sql "${PORT[l1]}" "INSERT INTO t VALUES (100001, 'after the change')"
+sql "${PORT[l1]}" "SELECT pg_switch_wal()" >/dev/null
+mkdir -p "$MNT/$C/at/$TV"
+cp "$PGROOT/o_l1/pg_wal/"0000000* "$PGROOT/bb_l1/pg_wal/"
+: >"$PGROOT/bb_l1/recovery.signal"
+printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" >>"$PGROOT/bb_l1/postgresql.auto.conf"
+mv "$PGROOT/bb_l1" "$MNT/$C/at/$TV/l1"
+restore_json "" "$(sql "${PORT[l1]}" "SHOW server_version" | cut -d' ' -f1)"
+R7=$T/r_late
+cleanup_hooks+=("stop_restored $R7")
+expect_fail "restore --start past a raised max_prepared_transactions" 1 timeout 120 "$PGT" restore --from "$MNT" \
+	--cluster $C --time "$TV" --target "$R7" --start --port "$(free_port 2)" --socket-dir "$SOCK"
+err_has "recovery paused before the target"
+err_has "max_prepared_transactions"
+! as_pg "$PG_BIN/pg_ctl" -D "$R7/l1" status >/dev/null 2>&1 || fail "the paused node still runs"
+ok "a limit raised after the backup: recovery pauses, the restore fails at once naming it, the node is stopped"
 
 echo "all $CHECKS checks passed"
