@@ -73,14 +73,16 @@ static int history_tli(const char *name, int64_t *tli)
 	return 1;
 }
 
-static int run_has_tli(const struct window_run *r, int64_t tli)
+/*
+ * Every history file up to the run's last timeline is shown, not only those of the timelines
+ * the run is on: PostgreSQL looks for newer timelines one number at a time, so a run that goes
+ * from timeline 1 to 3 (two promotions in one segment) needs 00000002.history too, or replay
+ * stays on timeline 1 and ends early. One above the run would send it to a later timeline.
+ */
+static int run_shows_tli(const struct window_run *r, int64_t tli)
 {
-	if (tli == r->nb.timeline)
-		return 1;
-	for (int i = 0; i < r->ntl; i++)
-		if (r->tl[i] == tli)
-			return 1;
-	return 0;
+	int64_t last = r->ntl ? r->tl[r->ntl - 1] : r->nb.timeline;
+	return tli <= last;
 }
 
 int fs_view_wal_shown(const struct fs_view_node *vn, const struct catalog_wal *w, char shown[64])
@@ -90,7 +92,7 @@ int fs_view_wal_shown(const struct fs_view_node *vn, const struct catalog_wal *w
 	if (r->last_segno < 0)
 		return 0;
 	if (history_tli(w->name, &tli)) {
-		if (tli <= 1 || !run_has_tli(r, tli))
+		if (tli <= 1 || !run_shows_tli(r, tli))
 			return 0;
 		snprintf(shown, 64, "%s", w->name);
 		return 1;
@@ -118,7 +120,7 @@ int fs_view_wal_name(const struct fs_view_node *vn, const char *shown, char name
 	if (r->last_segno < 0)
 		return 0;
 	if (history_tli(shown, &tli)) {
-		if (tli <= 1 || !run_has_tli(r, tli))
+		if (tli <= 1 || !run_shows_tli(r, tli))
 			return 0;
 		snprintf(name, 64, "%s", shown);
 		return 1;

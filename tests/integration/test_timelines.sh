@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Two promotions inside one WAL segment (timeline 1 -> 2 -> 3, each a crash and an archive
+# recovery), archived with wal-push: the window reaches the last commit, the at/ view of its
+# end shows every history file up to timeline 3 (PostgreSQL looks for timelines one number at a
+# time: without 00000002.history replay stayed on timeline 1 and promoted with the rows missing),
+# and a restore from the mount holds every row.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pglib.sh"
+. "$(dirname "$0")/mount_lib.sh"
+need_fuse
+pg_repo_wrapper
+mkdir -p "$T/mnt"
+P=$(free_port)
+pg_init n "$P" --wal-segsize=1
+cat >>"$PGROOT/n/postgresql.conf" <<PGCONF
+archive_mode = on
+archive_command = '$W wal-push c n %p'
+restore_command = 'false'
+PGCONF
+cat >>"$PGTIMEFS_CONFIG" <<CONF
+
+[cluster c]
+
+[node c/n]
+conninfo = host=$SOCK port=$P user=postgres dbname=postgres
+CONF
+pg_repo_own
+wp init >/dev/null
+pg_start n
+sql "$P" "CREATE TABLE t(id int)"
+pg_switch_archived n "$P"
+wp backup c >/dev/null || fail "backup"
+pg_switch_archived n "$P"
+sql "$P" "INSERT INTO t VALUES (1)"
+seg=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn())")
+for i in 2 3; do # a crash, then archive recovery to the end and a promotion: a new timeline
+	as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/n" -m immediate -w stop >/dev/null
+	as_pg touch "$PGROOT/n/recovery.signal"
+	pg_start n
+	for k in $(seq 1 100); do [ "$(sql "$P" 'SELECT pg_is_in_recovery()')" = f ] && break; sleep 0.1; done
+	sql "$P" "INSERT INTO t VALUES ($i)"
+done
+[ "$(sql "$P" "SELECT timeline_id FROM pg_control_checkpoint()")" = 3 ] || fail "the server is not on timeline 3"
+now=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn())")
+[ "${now:8}" = "${seg:8}" ] || fail "the promotions left segment ${seg:8} (now $now): the test needs them in one"
+pg_switch_archived n "$P"
+for k in $(seq 1 50); do [ -n "$(cat_q "SELECT name FROM wal WHERE name = '00000003.history'")" ] && break; sleep 0.1; done
+ok "two promotions inside segment ${seg:16}: timeline 3, its WAL and history archived"
+
+LATEST=$(wp --json list c | python3 -c 'import json,sys; print(json.load(sys.stdin)["window"]["latest"])')
+mount_fg m "$T/mnt"
+V=$T/mnt/c/at/$LATEST/n/pg_wal
+ls "$V" >"$T/shown" || fail "cannot list the view's pg_wal"
+for h in 00000002.history 00000003.history; do grep -qx "$h" "$T/shown" || { cat "$T/shown"; fail "the view lacks $h"; }; done
+ok "the view at the window's end ($LATEST) shows 00000002.history and 00000003.history"
+
+P0=$(free_port)
+"$PGT" restore --from "$T/mnt" --cluster c --time "$LATEST" --target "$T/r1" --start --port "$P0" --socket-dir "$SOCK" \
+	>"$T/r1.out" 2>"$T/r1.err" || { cat "$T/r1.err"; fail "restore to the window's end"; }
+cleanup_hooks+=("as_pg '$PG_BIN/pg_ctl' -D '$T/r1/n' -m fast stop >/dev/null 2>&1")
+Q="SELECT string_agg(id::text, ',' ORDER BY id) FROM t"
+got=$(as_pg "$PG_BIN/psql" -h "$SOCK" -p "$P0" -U postgres -d postgres -XAtq -c "$Q")
+[ "$got" = "1,2,3" ] || { cat "$T/r1.err"; fail "the restored table holds '$got', not 1,2,3"; }
+ok "the restore to the window's end holds every row of timelines 1, 2 and 3"
+stop_mount "$T/mnt" "$MPID"
+echo "$CHECKS passed, 0 failed"
