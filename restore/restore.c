@@ -384,7 +384,12 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		err_hint(e, "write it in UTC ISO-8601, e.g. 2026-11-25T03:00:00Z (an offset like +01:00 works too)");
 		return ERR_USAGE;
 	}
+	/* the at/ name of T: a snapshot's name, typed as it is, means that snapshot's own time (the
+	 * mount's rule); any other spelling of a whole second (an offset, ".000000") is asked
+	 * for to the microsecond, so it cannot become a snapshot's later microsecond */
 	timefmt_print(t_us, t_us % 1000000 != 0, tnorm);
+	if (strcmp(o->time, tnorm))
+		timefmt_print(t_us, 1, tnorm);
 	snprintf(r->cluster, sizeof r->cluster, "%s", o->cluster);
 	snprintf(r->time, sizeof r->time, "%s", tnorm);
 

@@ -62,5 +62,18 @@ Q="SELECT string_agg(id::text, ',' ORDER BY id) FROM t"
 got=$(as_pg "$PG_BIN/psql" -h "$SOCK" -p "$P0" -U postgres -d postgres -XAtq -c "$Q")
 [ "$got" = "1,2,3" ] || { cat "$T/r1.err"; fail "the restored table holds '$got', not 1,2,3"; }
 ok "the restore to the window's end holds every row of timelines 1, 2 and 3"
+# the snapshot's name means its own microsecond; the same second spelled otherwise (an offset)
+# means that whole second, before the snapshot ended: outside the window, not the snapshot
+S=$(wp --json list c | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][0]["snapshot"])')
+case $S in *.*) echo "SKIP part: the snapshot's name has microseconds ($S)" >&2 ;; *)
+	OFF=$(python3 -c 'import sys, datetime as d; t = d.datetime.strptime(sys.argv[1], "%Y-%m-%dT%H:%M:%SZ")
+print((t + d.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S+01:00"))' "$S")
+	expect_fail "restore to the snapshot's second spelled with an offset" 1 "$PGT" restore --from "$T/mnt" --cluster c \
+		--time "$OFF" --target "$T/r2" --port "$(free_port)" --socket-dir "$SOCK"
+	err_has "${S%Z}.000000Z"
+	"$PGT" --json restore --from "$T/mnt" --cluster c --time "$S" --target "$T/r3" --port "$(free_port)" \
+		--socket-dir "$SOCK" >"$T/r3.json" 2>"$T/r3.err" || { cat "$T/r3.err"; fail "restore to the snapshot's name"; }
+	ok "--time: the snapshot's name is its own time; its second with an offset is that exact second" ;;
+esac
 stop_mount "$T/mnt" "$MPID"
 echo "$CHECKS passed, 0 failed"
