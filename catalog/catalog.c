@@ -1638,6 +1638,59 @@ int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, cons
 	return rc;
 }
 
+int catalog_cluster_members(catalog *c, int64_t cluster,
+			    int (*cb)(void *ctx, int64_t snapshot, int64_t time_us, int64_t node), void *ctx,
+			    struct err *e)
+{
+	sqlite3_stmt *s;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT s.id, s.time_us, nb.node FROM snapshots s JOIN node_backups nb ON nb.snapshot = s.id"
+			       " WHERE s.cluster = ? AND s.state = 'complete' AND s.kind = 'online'"
+			       " ORDER BY s.time_us, s.id, nb.node",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing a cluster's members");
+	sqlite3_bind_int64(s, 1, cluster);
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
+		rc = cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, "listing a cluster's members");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_members_at(catalog *c, int64_t cluster, int64_t t_us, int64_t **ids, size_t *n, struct err *e)
+{
+	sqlite3_stmt *s;
+	int r, rc = 0;
+	size_t cap = 0;
+	*ids = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT nb.node FROM node_backups nb WHERE nb.snapshot = (SELECT id FROM snapshots"
+			       " WHERE cluster = ? AND state = 'complete' AND kind = 'online' AND time_us <= ?"
+			       " ORDER BY time_us DESC, id DESC LIMIT 1) ORDER BY nb.node",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "finding a cluster's members");
+	sqlite3_bind_int64(s, 1, cluster);
+	sqlite3_bind_int64(s, 2, t_us);
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*ids = xrealloc(*ids, cap * sizeof **ids);
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+	}
+	if (r != SQLITE_DONE) {
+		rc = db_err(c, e, "finding a cluster's members");
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 int catalog_node_get(catalog *c, int64_t id, int64_t *cluster, char name[128], struct err *e)
 {
 	sqlite3_stmt *s;

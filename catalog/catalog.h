@@ -355,6 +355,19 @@ struct catalog_node_row {
 };
 int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_node_row *n),
 			  void *ctx, struct err *e);
+/*
+ * Who was in the cluster when: the complete online snapshots of the cluster (cluster backups,
+ * each of every configured node), oldest first, one call per (snapshot, member node), the rows
+ * of one snapshot together. Offline snapshots (one node's directory) say nothing of it.
+ */
+int catalog_cluster_members(catalog *c, int64_t cluster,
+			    int (*cb)(void *ctx, int64_t snapshot, int64_t time_us, int64_t node), void *ctx,
+			    struct err *e);
+/*
+ * The member nodes at t_us: those of the newest online snapshot at or before it, into ids (n of
+ * them, malloc'd). *n = 0 when no online snapshot is that old (then every node with a backup is).
+ */
+int catalog_members_at(catalog *c, int64_t cluster, int64_t t_us, int64_t **ids, size_t *n, struct err *e);
 /* A node's cluster and name by its number; ERR_NOTFOUND. */
 int catalog_node_get(catalog *c, int64_t id, int64_t *cluster, char name[128], struct err *e);
 

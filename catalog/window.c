@@ -266,28 +266,109 @@ static void intersect(struct ivlist *a, const struct ivlist *b)
 	*a = out;
 }
 
+/* one online snapshot: its time and its member nodes */
+struct epoch {
+	int64_t snap, time_us;
+	struct idlist nodes;
+};
+
+struct epochs {
+	struct epoch *v;
+	size_t n, cap;
+};
+
+static int epoch_cb(void *ctx, int64_t snap, int64_t time_us, int64_t node)
+{
+	struct epochs *l = ctx;
+	struct epoch *ep;
+	if (!l->n || l->v[l->n - 1].snap != snap) {
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 16;
+			l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+		}
+		ep = &l->v[l->n++];
+		memset(ep, 0, sizeof *ep);
+		ep->snap = snap;
+		ep->time_us = time_us;
+	}
+	ep = &l->v[l->n - 1];
+	if (ep->nodes.n == ep->nodes.cap) {
+		ep->nodes.cap = ep->nodes.cap ? ep->nodes.cap * 2 : 8;
+		ep->nodes.v = xrealloc(ep->nodes.v, ep->nodes.cap * sizeof *ep->nodes.v);
+	}
+	ep->nodes.v[ep->nodes.n++] = node;
+	return 0;
+}
+
+/* out += [from, to] ∩ the windows of the nodes in set (wins[k]: the window of all.v[k]) */
+static void window_of_set(const struct idlist *all, const struct ivlist *wins, const struct idlist *set, int64_t from,
+			  int64_t to, struct ivlist *out)
+{
+	struct ivlist acc = {0};
+	struct window_interval span = {from, to};
+	if (from > to)
+		return;
+	ivlist_add(&acc, &span);
+	for (size_t i = 0; i < set->n && acc.n; i++) {
+		size_t k = 0;
+		while (k < all->n && all->v[k] != set->v[i])
+			k++;
+		if (k == all->n) { /* a member without a backup of its own: nothing reaches it */
+			acc.n = 0;
+			break;
+		}
+		intersect(&acc, &wins[k]);
+	}
+	for (size_t i = 0; i < acc.n; i++) {
+		/* joined to the last when they touch: two epochs are one stretch where both hold */
+		int64_t last = out->n ? out->v[out->n - 1].to_us : 0;
+		if (out->n && (acc.v[i].from_us <= last || (last < INT64_MAX && acc.v[i].from_us == last + 1))) {
+			if (acc.v[i].to_us > out->v[out->n - 1].to_us)
+				out->v[out->n - 1].to_us = acc.v[i].to_us;
+		} else {
+			ivlist_add(out, &acc.v[i]);
+		}
+	}
+	free(acc.v);
+}
+
+/*
+ * Who must reach a time T is who was in the cluster at T: the nodes of the newest online
+ * snapshot at or before T. A node removed from the cluster (or added to it) no longer holds
+ * the window of the times it was not in. Before the first online snapshot, and for clusters of
+ * offline snapshots, every node with a backup.
+ */
 int window_cluster(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct window_interval *iv), void *ctx,
 		   struct err *e)
 {
 	struct idlist nodes = {0};
-	struct ivlist acc = {0}, one = {0};
+	struct ivlist *wins = NULL, out = {0};
+	struct epochs eps = {0};
 	int rc;
-	if ((rc = catalog_cluster_nodes(c, cluster, node_id_cb, &nodes, e)) < 0)
+	if ((rc = catalog_cluster_nodes(c, cluster, node_id_cb, &nodes, e)) < 0 ||
+	    (rc = catalog_cluster_members(c, cluster, epoch_cb, &eps, e)) < 0)
 		goto out;
-	for (size_t i = 0; i < nodes.n; i++) {
-		one.n = 0;
-		if ((rc = window_node(c, nodes.v[i], ivlist_add, i ? (void *)&one : (void *)&acc, NULL, e)) < 0)
+	wins = xcalloc(nodes.n ? nodes.n : 1, sizeof *wins);
+	for (size_t i = 0; i < nodes.n; i++)
+		if ((rc = window_node(c, nodes.v[i], ivlist_add, &wins[i], NULL, e)) < 0)
 			goto out;
-		if (i)
-			intersect(&acc, &one);
-	}
-	for (size_t i = 0; i < acc.n; i++)
-		if (cb(ctx, &acc.v[i]))
+	if (nodes.n)
+		window_of_set(&nodes, wins, &nodes, INT64_MIN, eps.n ? eps.v[0].time_us - 1 : INT64_MAX, &out);
+	for (size_t k = 0; k < eps.n; k++)
+		window_of_set(&nodes, wins, &eps.v[k].nodes, eps.v[k].time_us,
+			      k + 1 < eps.n ? eps.v[k + 1].time_us - 1 : INT64_MAX, &out);
+	for (size_t i = 0; i < out.n; i++)
+		if (cb(ctx, &out.v[i]))
 			break;
 out:
+	for (size_t i = 0; wins && i < nodes.n; i++)
+		free(wins[i].v);
+	for (size_t k = 0; k < eps.n; k++)
+		free(eps.v[k].nodes.v);
+	free(eps.v);
+	free(wins);
 	free(nodes.v);
-	free(acc.v);
-	free(one.v);
+	free(out.v);
 	return rc;
 }
 

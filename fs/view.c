@@ -376,6 +376,25 @@ static int view_make(catalog *c, int64_t cluster, const char *cluster_name, int6
 	timefmt_print(t_us, t_us % 1000000 != 0, v->name);
 	if ((rc = catalog_cluster_nodes(c, cluster, node_ids_cb, &ids, e)) < 0)
 		goto out;
+	{
+		/* only the nodes in the cluster at T (the newest online snapshot's): one removed since
+		 * is not asked to reach T, one added later is not in the view */
+		int64_t *members;
+		size_t nm;
+		int k = 0;
+		if ((rc = catalog_members_at(c, cluster, t_us, &members, &nm, e)) < 0)
+			goto out;
+		for (int i = 0; nm && i < ids.n; i++) {
+			int in = 0;
+			for (size_t j = 0; j < nm && !in; j++)
+				in = members[j] == ids.v[i].id;
+			if (in)
+				ids.v[k++] = ids.v[i];
+		}
+		if (nm)
+			ids.n = k;
+		free(members);
+	}
 	if (!ids.n) {
 		rc = err_set(e, ERR_NOTFOUND, "cluster %s has no backup", cluster_name);
 		goto out;
