@@ -2,8 +2,10 @@
  * json.h: a tiny streaming JSON writer for --json output.
  *
  * The writer tracks nesting and commas itself; callers emit keys and values in order.
- * Strings are escaped per RFC 8259 (control characters as \u00XX; bytes >= 0x80 pass through
- * so UTF-8 stays UTF-8). Not thread-safe: one writer per output stream.
+ * Strings are escaped per RFC 8259 (control characters as \u00XX; valid UTF-8 passes through).
+ * A byte that is not part of valid UTF-8 (file names are any bytes) is written as the lone
+ * surrogate \udcXX, as Python's surrogateescape reads it: os.fsencode() of the string gives
+ * the name's bytes back. Not thread-safe: one writer per output stream.
  */
 #ifndef PGTIMEFS_COMMON_JSON_H
 #define PGTIMEFS_COMMON_JSON_H

@@ -772,6 +772,8 @@ static void write_nested(struct json *j)
 	json_str(j, "\x01\x1f\r\x7f");
 	json_key(j, "utf8");
 	json_str(j, "caf\xc3\xa9");
+	json_key(j, "bytes"); /* not UTF-8: a lone byte, a cut sequence, an overlong '/', a surrogate */
+	json_str(j, "a\xff" "b\xc3" "c\xc0\xaf" "d\xed\xa0\x80" "e\xf0\x9f\x98\x80");
 	json_key(j, "snapshots");
 	json_arr(j);
 	json_obj(j);
@@ -819,6 +821,7 @@ static void test_json(void **state)
 	assert_string_equal(out, "{\"name\":\"prod \\\"main\\\"\\n\\tdb\\\\\",\"size\":1234567890123,\"delta\":-42,"
 				 "\"min\":-9223372036854775808,\"ok\":true,\"bad\":false,\"none\":null,"
 				 "\"ctl\":\"\\u0001\\u001f\\r\x7f\",\"utf8\":\"caf\xc3\xa9\","
+				 "\"bytes\":\"a\\udcffb\\udcc3c\\udcc0\\udcafd\\udced\\udca0\\udc80e\xf0\x9f\x98\x80\","
 				 "\"snapshots\":[{\"id\":1,\"tags\":[\"a\",\"b\"]},{},[],3],\"empty\":{},\"last\":\"\"}\n");
 	free(out);
 	out = json_capture(write_top_array);
