@@ -368,6 +368,17 @@ struct ls_out {
 	struct json j;
 };
 
+/* a name on a line of its own: control characters and backslashes as \ooo (as ls -b), so a
+ * newline cannot split the row nor an escape sequence reach the terminal */
+static void put_name(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '\\')
+			printf("\\%03o", *p);
+		else
+			putchar(*p);
+}
+
 static int ls_cb(void *p, const struct fs_loc *l)
 {
 	struct ls_out *o = p;
@@ -403,8 +414,13 @@ static int ls_cb(void *p, const struct fs_loc *l)
 	} else {
 		char m[11];
 		mode_string(st.st_mode, m);
-		printf("%s %6u %6u %12lld %s %s%s%s\n", m, (unsigned)st.st_uid, (unsigned)st.st_gid, (long long)st.st_size,
-		       when, fs_name(l), target ? " -> " : "", target ? target : "");
+		printf("%s %6u %6u %12lld %s ", m, (unsigned)st.st_uid, (unsigned)st.st_gid, (long long)st.st_size, when);
+		put_name(fs_name(l));
+		if (target) {
+			fputs(" -> ", stdout);
+			put_name(target);
+		}
+		putchar('\n');
 	}
 	return 0;
 }

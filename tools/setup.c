@@ -229,6 +229,19 @@ static int load_config(struct ctx *x, struct err *e)
 		return err_set(e, ERR_CONFIG, "%s: [repository] needs an absolute 'state-dir' (catalog, locks)", path);
 	snprintf(x->state_dir, sizeof x->state_dir, "%s", state);
 	snprintf(x->catalog_file, sizeof x->catalog_file, "%s/catalog.db", state);
+	{
+		/* paths read from wherever pgtimefs runs (archive_command runs in the data directory)
+		 * must not depend on the current directory */
+		const char *pf = config_get(x->cfg, "repository", "passphrase-file");
+		if (pf && *pf && pf[0] != '/')
+			return err_set(e, ERR_CONFIG, "%s: [repository] passphrase-file '%s' must be an absolute path", path,
+				       pf);
+		for (size_t i = 0; i < config_nsections(x->cfg); i++) {
+			const char *sec = config_section(x->cfg, i), *dd = config_get(x->cfg, sec, "data-dir");
+			if (dd && *dd && dd[0] != '/')
+				return err_set(e, ERR_CONFIG, "%s: [%s] data-dir '%s' must be an absolute path", path, sec, dd);
+		}
+	}
 	return 0;
 }
 

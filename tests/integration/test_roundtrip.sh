@@ -92,6 +92,19 @@ expect_fail "cat of a missing path" 1 pgt cat prod/latest/node1/nope
 err_has "no such file"
 ok "cat refuses directories and missing paths clearly"
 
+# names that are not text: ls writes control characters as \ooo, --json keeps every byte
+mkdir "$T/odd"
+printf a >"$T/odd/$(printf 'new\nline')"
+printf b >"$T/odd/$(printf 'bad\377name')"
+pgt snapshot odd n1 "$T/odd" >/dev/null
+pgt ls odd/latest/n1 >"$T/ls-odd"
+[ "$(wc -l <"$T/ls-odd")" = 2 ] || { cat "$T/ls-odd"; fail "a newline in a name split ls's rows"; }
+grep -qF 'new\012line' "$T/ls-odd" || { cat "$T/ls-odd"; fail "ls does not write the newline as \\012"; }
+pgt --json ls odd/latest/n1 | python3 -c 'import json, os, sys
+names = sorted(os.fsencode(e["name"]) for e in json.load(sys.stdin))
+assert names == [b"bad\xffname", b"new\nline"], names' || fail "--json ls does not give the names' bytes back"
+ok "odd names: one ls row each with \\ooo escapes; --json valid, bytes back through surrogateescape"
+
 pgt check --read-data >/dev/null || fail "check is not clean"
 ok "check --read-data is clean"
 echo "$CHECKS passed, 0 failed"
