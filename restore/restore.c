@@ -138,7 +138,9 @@ static int check_mount(const struct restore_opts *o, const char *t, char *at, si
 		if (errno == ENOENT) {
 			err_set(e, ERR_NOTFOUND, "%s is outside the restorable window of cluster %s (%s does not exist)", t,
 				o->cluster, at);
-			err_hint(e, "run `pgtimefs list %s` for the window and choose a time inside it", o->cluster);
+			err_hint(e, "run `pgtimefs list %s` for the window and choose a time inside it; if it is inside, "
+				    "`pgtimefs ls %s/at/%s` says why the mount has no view there",
+				 o->cluster, o->cluster, t);
 			return ERR_NOTFOUND;
 		}
 		return gone(errno) ? dead_mount(o->mount, e) : err_sys(e, ERR_IO, "cannot reach %s", at);
