@@ -215,7 +215,7 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 
 /*
  * The time index: the WAL reader (walread.h) reads the records of the segment being stored
- * and w->first_commit_us / w->last_commit_us get the first and last transaction end (commit,
+ * and w->first_commit_us / w->last_commit_us get the earliest and latest transaction end (commit,
  * commit prepared, abort, abort prepared) whose record ends in it, and every restore point whose
  * record ends in it is recorded (catalog_wal_restore_point_add, in the caller's transaction).
  * The segment is read alone: a record that starts in the previous segment is not seen here

@@ -379,9 +379,12 @@ static void report(walread *r, uint64_t end_lsn, const struct walread_cb *cb)
 			r->seg.commits++;
 		else
 			r->seg.aborts++;
-		if (!r->seg.first_xact_us)
+		/* the earliest and the latest time: concurrent commits reach the WAL out of time
+		 * order, and "replay to the end" must not take in a commit after the latest seen */
+		if (!r->seg.first_xact_us || x.time_us < r->seg.first_xact_us)
 			r->seg.first_xact_us = x.time_us;
-		r->seg.last_xact_us = x.time_us;
+		if (x.time_us > r->seg.last_xact_us)
+			r->seg.last_xact_us = x.time_us;
 		if (cb && cb->xact)
 			cb->xact(cb->ctx, &x);
 	} else if (rmid == RM_TBLSPC_ID) {

@@ -67,7 +67,7 @@ struct walread_segment {
 	uint32_t tli;           /* from walread_new, else the first page header */
 	uint64_t segno;
 	uint64_t bytes;         /* bytes of the segment that were fed */
-	int64_t first_xact_us;  /* first and last commit / abort timestamps (in WAL order) */
+	int64_t first_xact_us;  /* earliest and latest commit / abort timestamps */
 	int64_t last_xact_us;
 	uint64_t commits;       /* commits and commits prepared */
 	uint64_t aborts;        /* aborts and aborts prepared */

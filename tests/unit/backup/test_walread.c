@@ -327,6 +327,28 @@ static void test_synthetic(void **state)
 	free(got);
 }
 
+/* commits reach the WAL out of time order (concurrent sessions): a segment's first and last
+ * transaction times are the earliest and the latest, not the first and last records */
+static void test_xact_times_out_of_order(void **state)
+{
+	int64_t t = INT64_C(1795615200123456);
+	struct gen g;
+	struct got *got = malloc(sizeof *got);
+	(void)state;
+	gen_init(&g, 1 << 20, 8192, 5);
+	gen_xact(&g, WALREAD_COMMIT, t + 10, 0, 0, 0);
+	gen_xact(&g, WALREAD_COMMIT, t + 30, 0, 0, 0); /* the latest, not the last */
+	gen_xact(&g, WALREAD_COMMIT, t + 5, 0, 0, 0);  /* the earliest, not the first */
+	gen_xact(&g, WALREAD_COMMIT, t + 20, 0, 0, 0);
+	gen_finish(&g);
+	read_stream(got, 1, 5, g.buf, g.len, 8192, 0);
+	assert_int_equal(got->seg[0].commits, 4);
+	assert_int_equal(got->seg[0].first_xact_us, t + 5);
+	assert_int_equal(got->seg[0].last_xact_us, t + 30);
+	free(g.buf);
+	free(got);
+}
+
 /* a segment read alone (segment 7 begins inside a record) reports the records starting in it */
 static void test_segment_alone(void **state)
 {
@@ -716,7 +738,7 @@ static void test_real_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic), cmocka_unit_test(test_segment_alone),
+		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic), cmocka_unit_test(test_xact_times_out_of_order), cmocka_unit_test(test_segment_alone),
 		cmocka_unit_test(test_damaged),      cmocka_unit_test(test_garbage),   cmocka_unit_test(test_real_server),
 		cmocka_unit_test(test_tablespace),
 	};
