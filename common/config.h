@@ -3,7 +3,8 @@
  *
  * Sections are "[name]" (e.g. "[repository]", "[cluster prod]", "[node prod/worker1]"),
  * entries "key = value"; ';' or '#' start a comment at the start of a line or after
- * whitespace, except inside a value in double quotes (which are removed). Keys are case-sensitive; a key given twice in one section is an error, and so is
+ * whitespace, except inside a value in double quotes (which are removed). Keys are
+ * case-sensitive; a key given twice in one section is an error, and so is
  * any line that is not a section, an entry, a comment or blank: the message names the file
  * and line. The parsed config is immutable and thread-safe to read.
  */

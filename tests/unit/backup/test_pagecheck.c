@@ -239,7 +239,8 @@ static void test_tar(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_real_page),   cmocka_unit_test(test_recheck),   cmocka_unit_test(test_stream_splits), cmocka_unit_test(test_skips),
+		cmocka_unit_test(test_real_page),   cmocka_unit_test(test_recheck),
+		cmocka_unit_test(test_stream_splits), cmocka_unit_test(test_skips),
 		cmocka_unit_test(test_is_relation), cmocka_unit_test(test_tar),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -738,7 +738,8 @@ static void test_real_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic), cmocka_unit_test(test_xact_times_out_of_order), cmocka_unit_test(test_segment_alone),
+		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic),
+		cmocka_unit_test(test_xact_times_out_of_order), cmocka_unit_test(test_segment_alone),
 		cmocka_unit_test(test_damaged),      cmocka_unit_test(test_garbage),   cmocka_unit_test(test_real_server),
 		cmocka_unit_test(test_tablespace),
 	};
