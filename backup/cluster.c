@@ -179,6 +179,7 @@ int backup_cluster(struct repo *r, catalog *c, const char *cluster, const struct
 		nd->data_dir = specs[i].data_dir;
 		nd->w = &w;
 		nd->full = o->full;
+		nd->stall_s = o->stall_s;
 		nd->index = i;
 		nd->label = label;
 		if ((rc = catalog_node_ensure(c, cl, specs[i].name, &node_ids[i], e)) < 0)

@@ -27,6 +27,7 @@ struct backup_opts {
 	int full;	       /* local path: read every file */
 	int progress;	       /* progress bar on a terminal */
 	int lock_timeout_ms;   /* for citus_create_restore_point */
+	int stall_s;	       /* a streaming node silent this long fails the backup (0: never) */
 	const char *state_dir;
 	const char *catalog_file;
 };

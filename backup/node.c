@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,46 @@ static int copy_message(struct stream *s, tar_parser *tp, const uint8_t *buf, si
 	}
 }
 
+/*
+ * Waits for input on a node's replication connection: until a result can be read without
+ * blocking (copy 0), or until more bytes came (copy 1, for PQgetCopyData). A node that sends
+ * nothing for n->stall_s seconds (a hung server or disk, while its host answers TCP) fails the
+ * node instead of holding the writer lock for ever; so does another node's failure.
+ */
+static int stream_wait(PGconn *conn, struct backup_node *n, int copy, struct err *e)
+{
+	double quiet_since = util_mono();
+	while (copy || PQisBusy(conn)) {
+		struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+		int r = poll(&p, 1, 1000), failed;
+		if (r < 0 && errno != EINTR)
+			return err_sys(e, ERR_IO, "node %s: waiting for the backup stream", n->name);
+		if (r > 0) {
+			if (!PQconsumeInput(conn))
+				return err_set(e, ERR_IO, "node %s: the backup stream broke: %s", n->name, PQerrorMessage(conn));
+			if (copy)
+				return 0;
+			quiet_since = util_mono();
+			continue;
+		}
+		lock(n);
+		failed = n->w->failed;
+		unlock(n);
+		if (failed) {
+			n->stopped = 1;
+			return err_set(e, ERR_INTERNAL, "stopped: another node failed");
+		}
+		if (n->stall_s > 0 && util_mono() - quiet_since >= n->stall_s) {
+			err_set(e, ERR_IO, "node %s sent nothing for %d s: the backup stalled", n->name, n->stall_s);
+			err_hint(e, "check node %s (a hung server process or disk); [repository] backup-stall-timeout sets the "
+				    "limit",
+				 n->name);
+			return ERR_IO;
+		}
+	}
+	return 0;
+}
+
 static int node_stream(struct backup_node *n, struct err *e)
 {
 	PGconn *sql = NULL, *repl = NULL;
@@ -443,7 +484,11 @@ static int node_stream(struct backup_node *n, struct err *e)
 		goto out;
 	}
 	tp = tar_new(&cb);
-	while ((res = PQgetResult(repl))) {
+	for (;;) {
+		if ((rc = stream_wait(repl, n, 0, e)) < 0)
+			goto out;
+		if (!(res = PQgetResult(repl)))
+			break;
 		ExecStatusType st = PQresultStatus(res);
 		if (st == PGRES_TUPLES_OK) {
 			/* 1: start position; 2: tablespaces; 3: end position */
@@ -465,7 +510,12 @@ static int node_stream(struct backup_node *n, struct err *e)
 		} else if (st == PGRES_COPY_OUT) {
 			for (;;) {
 				char *buf = NULL;
-				int len = PQgetCopyData(repl, &buf, 0);
+				int len = PQgetCopyData(repl, &buf, 1);
+				if (len == 0) { /* nothing whole yet: wait for more, at most the stall limit */
+					if ((rc = stream_wait(repl, n, 1, e)) < 0)
+						goto out;
+					continue;
+				}
 				if (len == -1)
 					break;
 				if (len < 0) {

@@ -37,6 +37,7 @@
 	X(PQgetisnull)                                                                                       \
 	X(PQgetlength)                                                                                       \
 	X(PQgetvalue)                                                                                        \
+	X(PQisBusy)                                                                                          \
 	X(PQnfields)                                                                                         \
 	X(PQntuples)                                                                                         \
 	X(PQputCopyData)                                                                                     \
@@ -75,6 +76,7 @@ const struct pgt_pq *pgt_pq(void);
 #define PQgetisnull	     (pgt_pq()->PQgetisnull)
 #define PQgetlength	     (pgt_pq()->PQgetlength)
 #define PQgetvalue	     (pgt_pq()->PQgetvalue)
+#define PQisBusy	     (pgt_pq()->PQisBusy)
 #define PQnfields	     (pgt_pq()->PQnfields)
 #define PQntuples	     (pgt_pq()->PQntuples)
 #define PQputCopyData	     (pgt_pq()->PQputCopyData)

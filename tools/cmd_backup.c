@@ -202,6 +202,21 @@ int cmd_backup(struct ctx *x, int argc, char **argv)
 	o.full = full;
 	o.progress = !x->quiet && !x->json;
 	o.lock_timeout_ms = lock_ms;
+	o.stall_s = 1800;
+	{
+		const char *v = config_get(x->cfg, "repository", "backup-stall-timeout");
+		double s;
+		if (v && *v) {
+			if (tools_parse_seconds(v, 0, 7 * 86400, &s) < 0) {
+				free(specs);
+				err_set(&e, ERR_CONFIG, "%s: [repository] backup-stall-timeout = %s: give seconds (like 1800, 30m or "
+							"2h; 0: no limit)",
+					x->config_path, v);
+				return report(&e);
+			}
+			o.stall_s = (int)(s + 0.5);
+		}
+	}
 	o.state_dir = x->state_dir;
 	o.catalog_file = x->catalog_file;
 	if ((rc = backup_cluster(x->repo, x->cat, cluster, specs, n, &o, &res, &e)) < 0) {

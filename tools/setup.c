@@ -103,7 +103,8 @@ int setup_config(struct ctx *x, struct err *e)
  */
 static const char *const repository_keys[] = {"zones",	    "passphrase-file", "state-dir",
 					      "kdf-log2n",  "zstd-level",      "block-size",
-					      "delta-blocks", "wal-catalog-copy-interval", NULL};
+					      "delta-blocks", "wal-catalog-copy-interval", "backup-stall-timeout",
+					      NULL};
 static const char *const mount_keys[] = {"cache-size", NULL};
 static const char *const cluster_keys[] = {"wal-partial-interval", "retention-days", "backup-at", "restore-point-every",
 					   NULL};

@@ -74,4 +74,20 @@ extract prod/latest/n1 "$T/copy"
 [ "$rows" = 300000 ] || fail "pgbench_accounts has $rows rows"
 ok "backups over the network and locally outlast idle_session_timeout (100 ms) on the server"
 
+# a node that stops sending (here its checkpointer stopped: BASE_BACKUP waits on it for ever)
+# fails the backup after backup-stall-timeout instead of holding the writer lock for ever
+ckpt=$(sql "$P1" "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+[ -n "$ckpt" ] || fail "no checkpointer found"
+sed -i 's|^\[repository\]$|[repository]\nbackup-stall-timeout = 2s|' "$PGTIMEFS_CONFIG"
+kill -STOP "$ckpt"
+cleanup_hooks+=("kill -CONT $ckpt 2>/dev/null")
+t0=$(date +%s)
+expect_fail "backup of a node that stops sending" 1 timeout 60 "$PGT" backup prodnet
+kill -CONT "$ckpt"
+err_has "sent nothing for 2 s: the backup stalled"
+[ $(($(date +%s) - t0)) -lt 30 ] || fail "the stalled backup took $(($(date +%s) - t0)) s to fail"
+[ "$(nsnap)" = 2 ] || fail "the stalled backup was listed"
+pgt backup prodnet >/dev/null || fail "a backup after the stall"
+ok "a node that sends nothing for backup-stall-timeout (2 s) fails the backup; the next one succeeds"
+
 echo "$CHECKS passed, 0 failed"
