@@ -38,6 +38,7 @@ enum rstate { R_IDLE, R_HDR, R_BODY, R_RESYNC, R_SWITCH };
 #define XLOG_TBLSPC_CREATE 0x00
 #define XLOG_SWITCH 0x40
 #define XLOG_RESTORE_POINT 0x70
+#define XLOG_PARAMETER_CHANGE 0x60
 #define XLOG_XACT_OPMASK 0x70
 #define XLOG_XACT_COMMIT 0x00
 #define XLOG_XACT_ABORT 0x20
@@ -402,6 +403,22 @@ static void report(walread *r, uint64_t end_lsn, const struct walread_cb *cb)
 		t.path[n] = '\0'; /* the record's own NUL ends it sooner */
 		if (cb && cb->tablespace)
 			cb->tablespace(cb->ctx, &t);
+	} else if ((info & 0xF0) == XLOG_PARAMETER_CHANGE) {
+		/* xl_parameter_change: MaxConnections, max_worker_processes, max_wal_senders,
+		 * max_prepared_xacts, max_locks_per_xact (int32 each), then more */
+		struct walread_params pc;
+		if (r->main_len < 20) {
+			r->seg.bad_records++;
+			return;
+		}
+		pc.lsn = r->rec_lsn;
+		pc.max_connections = (int32_t)le32(r->cap);
+		pc.max_worker_processes = (int32_t)le32(r->cap + 4);
+		pc.max_wal_senders = (int32_t)le32(r->cap + 8);
+		pc.max_prepared_xacts = (int32_t)le32(r->cap + 12);
+		pc.max_locks_per_xact = (int32_t)le32(r->cap + 16);
+		if (cb && cb->params)
+			cb->params(cb->ctx, &pc);
 	} else {
 		struct walread_restore_point rp;
 		int64_t t;
@@ -468,7 +485,7 @@ static void on_header(walread *r)
 		r->want = op == XLOG_XACT_COMMIT || op == XLOG_XACT_ABORT || op == XLOG_XACT_COMMIT_PREPARED ||
 			  op == XLOG_XACT_ABORT_PREPARED;
 	} else if (rmid == RM_XLOG_ID) {
-		r->want = (info & 0xF0) == XLOG_RESTORE_POINT;
+		r->want = (info & 0xF0) == XLOG_RESTORE_POINT || (info & 0xF0) == XLOG_PARAMETER_CHANGE;
 	} else if (rmid == RM_TBLSPC_ID) {
 		r->want = (info & 0xF0) == XLOG_TBLSPC_CREATE;
 	}

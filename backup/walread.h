@@ -62,6 +62,12 @@ struct walread_tablespace {
 	char path[WALREAD_TBLSPC_PATH + 1]; /* NUL-terminated */
 };
 
+/* A change of the settings a standby must match (XLOG_PARAMETER_CHANGE: a restart with new values) */
+struct walread_params {
+	uint64_t lsn;
+	int32_t max_connections, max_worker_processes, max_wal_senders, max_prepared_xacts, max_locks_per_xact;
+};
+
 /* One segment as read. Times are 0 when the segment has no transaction end. */
 struct walread_segment {
 	uint32_t tli;           /* from walread_new, else the first page header */
@@ -87,6 +93,7 @@ struct walread_cb {
 	void (*segment)(void *ctx, const struct walread_segment *s);
 	void *ctx;
 	void (*tablespace)(void *ctx, const struct walread_tablespace *t); /* last: older initializers leave it NULL */
+	void (*params)(void *ctx, const struct walread_params *p);	  /* likewise */
 };
 
 typedef struct walread walread;

@@ -360,6 +360,8 @@ static int start_as_user(const struct restore_pg *pg, const struct restore_user 
 	return rc;
 }
 
+#define LIMIT_MAX(a, b) ((a) > (b) ? (a) : (b))
+
 int restore_run(const struct restore_opts *o, struct restore_result *r, struct err *e)
 {
 	struct restore_manifest m;
@@ -367,6 +369,7 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	struct restore_user u;
 	struct node_job *jobs = NULL;
 	struct restore_start_node *sn = NULL;
+	struct restore_tblspc_hit *hits = NULL; /* per node: walscan.h */
 	char at[RESTORE_PATH_MAX + 512], tnorm[TIMEFMT_MAX], path[RESTORE_PATH_MAX + 512], target[RESTORE_PATH_MAX];
 	char *conf = NULL;
 	size_t len, cap, cn;
@@ -657,7 +660,8 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 	}
 
 	/* 6b. nothing in the WAL to replay may reach outside the new cluster (walscan.h) */
-	for (int i = 0; i < n && !o->allow_tablespace_links; i++) {
+	hits = xcalloc((size_t)n, sizeof *hits);
+	for (int i = 0; i < n; i++) {
 		struct restore_tblspc_hit hit;
 		const struct restore_recovery *rec = &jobs[i].rec;
 		if ((rc = restore_wal_tablespaces(jobs[i].dst, rec->target_time[0] ? t_us : 0, rec->target_name,
@@ -667,7 +671,8 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 				err_hint(e, "remove %s and run the restore again", target);
 			goto out;
 		}
-		if (hit.found) {
+		hits[i] = hit;
+		if (hit.found && !o->allow_tablespace_links) {
 			err_set(e, ERR_USAGE,
 				"node %s: the WAL to replay after snapshot %s creates tablespace %" PRIu32
 				" at '%s' (LSN %X/%X): PostgreSQL would link pg_tblspc/%" PRIu32
@@ -729,10 +734,23 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 			struct err le;
 			err_clear(&le);
 			snprintf(held, sizeof held, "%s/global/pg_control" RESTORE_HELD_SUFFIX, jobs[i].dst);
-			if (restore_pg_limits_read(held, &limits, &le) == 0)
+			if (restore_pg_limits_read(held, &limits, &le) == 0) {
 				c.limits = &limits;
-			else
+			} else {
 				note_f(o, "node %s: %s; the server limits stay at their defaults", m.nodes[i].name, le.msg);
+				memset(&limits, 0, sizeof limits);
+			}
+			/* ... or higher, where the WAL to replay raises them (the original restarted
+			 * with new values after the backup): recovery would pause there */
+			if (hits[i].params_seen) {
+				const struct walread_params *p = &hits[i].params;
+				limits.max_connections = LIMIT_MAX(limits.max_connections, p->max_connections);
+				limits.max_worker_processes = LIMIT_MAX(limits.max_worker_processes, p->max_worker_processes);
+				limits.max_wal_senders = LIMIT_MAX(limits.max_wal_senders, p->max_wal_senders);
+				limits.max_prepared_xacts = LIMIT_MAX(limits.max_prepared_xacts, p->max_prepared_xacts);
+				limits.max_locks_per_xact = LIMIT_MAX(limits.max_locks_per_xact, p->max_locks_per_xact);
+				c.limits = &limits;
+			}
 		}
 		if ((rc = restore_pg_configure(jobs[i].dst, &pg, &c, u.switch_to, u.uid, u.gid, e)) < 0)
 			goto out;
@@ -829,6 +847,7 @@ out:
 	r->seconds = util_mono() - t0;
 	free(conf);
 	free(sn);
+	free(hits);
 	free(jobs);
 	free(raw);
 	restore_manifest_free(&m);

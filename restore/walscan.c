@@ -60,6 +60,26 @@ static void on_ts(void *ctx, const struct walread_tablespace *t)
 	}
 }
 
+static void on_params(void *ctx, const struct walread_params *p)
+{
+	struct scan *s = ctx;
+	struct walread_params *m = &s->hit->params;
+	if (s->stopped || p->lsn < s->hit->start_lsn)
+		return;
+	if (!s->hit->params_seen) {
+		*m = *p;
+		s->hit->params_seen = 1;
+		return;
+	}
+	m->lsn = p->lsn;
+	m->max_connections = p->max_connections > m->max_connections ? p->max_connections : m->max_connections;
+	m->max_worker_processes =
+		p->max_worker_processes > m->max_worker_processes ? p->max_worker_processes : m->max_worker_processes;
+	m->max_wal_senders = p->max_wal_senders > m->max_wal_senders ? p->max_wal_senders : m->max_wal_senders;
+	m->max_prepared_xacts = p->max_prepared_xacts > m->max_prepared_xacts ? p->max_prepared_xacts : m->max_prepared_xacts;
+	m->max_locks_per_xact = p->max_locks_per_xact > m->max_locks_per_xact ? p->max_locks_per_xact : m->max_locks_per_xact;
+}
+
 static int start_lsn_of(const char *dir, uint64_t *lsn, struct err *e)
 {
 	char path[4200];
@@ -148,7 +168,7 @@ int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_n
 			    struct restore_tblspc_hit *hit, struct err *e)
 {
 	struct scan s = {stop_us, stop_name, 0, hit};
-	struct walread_cb cb = {on_xact, on_rp, NULL, &s, on_ts};
+	struct walread_cb cb = {on_xact, on_rp, NULL, &s, on_ts, on_params};
 	char waldir[4200];
 	struct seg *v = NULL;
 	uint8_t *buf = NULL;
@@ -162,7 +182,7 @@ int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_n
 	if ((rc = list_segments(waldir, &v, &n, e)) < 0)
 		return rc;
 	buf = xmalloc(PIECE);
-	for (size_t i = 0; i < n && !s.stopped && !hit->found; i++) {
+	for (size_t i = 0; i < n && !s.stopped; i++) { /* on past a tablespace: the settings too */
 		char full[4300];
 		int fd;
 		ssize_t got = 0;
@@ -181,21 +201,21 @@ int restore_wal_tablespaces(const char *dir, int64_t stop_us, const char *stop_n
 			rc = err_sys(e, ERR_IO, "cannot open %s", full);
 			goto out;
 		}
-		while (!s.stopped && !hit->found && !cancelled(cancel) && (got = read(fd, buf, PIECE)) > 0)
+		while (!s.stopped && !cancelled(cancel) && (got = read(fd, buf, PIECE)) > 0)
 			walread_feed(r, buf, (size_t)got, &cb);
 		if (cancelled(cancel)) {
 			rc = err_set(e, ERR_INTERNAL, "interrupted while reading the WAL in %s", waldir);
 			close(fd);
 			goto out;
 		}
-		if (got < 0 && !s.stopped && !hit->found) {
+		if (got < 0 && !s.stopped) {
 			rc = err_sys(e, ERR_IO, "cannot read %s", full);
 			close(fd);
 			goto out;
 		}
 		close(fd);
 	}
-	if (r && !s.stopped && !hit->found)
+	if (r && !s.stopped)
 		walread_end(r, &cb);
 	rc = 0;
 out:

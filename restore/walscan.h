@@ -10,7 +10,9 @@
  * records from the backup's start (backup_label's START WAL LOCATION) up to the point where
  * recovery stops (the first transaction end after the target time, or the named restore
  * point; the end of the WAL when neither is given). In-place tablespaces (empty location)
- * are not reported. Files are read in pieces (bounded memory).
+ * are not reported. The highest of each setting a standby must match that the replayed WAL
+ * raises (XLOG_PARAMETER_CHANGE: the original restarted with new values) is collected too.
+ * Files are read in pieces (bounded memory).
  */
 #ifndef PGTIMEFS_RESTORE_WALSCAN_H
 #define PGTIMEFS_RESTORE_WALSCAN_H
@@ -25,6 +27,8 @@ struct restore_tblspc_hit {
 	int found;			/* 0: none before the stop point */
 	struct walread_tablespace t;	/* the first one */
 	uint64_t start_lsn;		/* from backup_label */
+	int params_seen;		/* settings changes replayed before the stop point */
+	struct walread_params params;	/* the highest value of each (lsn: the last change) */
 };
 
 /*

@@ -349,6 +349,41 @@ static void test_xact_times_out_of_order(void **state)
 	free(got);
 }
 
+static void on_params(void *ctx, const struct walread_params *p)
+{
+	*(struct walread_params *)ctx = *p;
+}
+
+/* a parameter change (a restart with new values): the five settings a standby must match */
+static void test_parameter_change(void **state)
+{
+	struct gen g;
+	uint8_t md[28] = {0}, b[40];
+	struct walread_params got;
+	struct walread_cb cb = {NULL, NULL, NULL, &got, NULL, on_params};
+	walread *r;
+	uint64_t lsn;
+	(void)state;
+	memset(&got, 0, sizeof got);
+	gen_init(&g, 1 << 20, 8192, 5);
+	gen_other(&g, 10, 100);
+	put32(md, 150), put32(md + 4, 9), put32(md + 8, 11), put32(md + 12, 5), put32(md + 16, 77);
+	put32(md + 20, 1); /* wal_level, then two bools */
+	lsn = gen_record(&g, 0, 0x60, b, main_data(b, md, 26), 0);
+	gen_finish(&g);
+	assert_non_null(r = walread_new(1, 5));
+	walread_feed(r, g.buf, g.len, &cb);
+	walread_end(r, &cb);
+	walread_free(r);
+	assert_int_equal(got.lsn, lsn);
+	assert_int_equal(got.max_connections, 150);
+	assert_int_equal(got.max_worker_processes, 9);
+	assert_int_equal(got.max_wal_senders, 11);
+	assert_int_equal(got.max_prepared_xacts, 5);
+	assert_int_equal(got.max_locks_per_xact, 77);
+	free(g.buf);
+}
+
 /* a segment read alone (segment 7 begins inside a record) reports the records starting in it */
 static void test_segment_alone(void **state)
 {
@@ -739,7 +774,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic),
-		cmocka_unit_test(test_xact_times_out_of_order), cmocka_unit_test(test_segment_alone),
+		cmocka_unit_test(test_xact_times_out_of_order), cmocka_unit_test(test_parameter_change),
+		cmocka_unit_test(test_segment_alone),
 		cmocka_unit_test(test_damaged),      cmocka_unit_test(test_garbage),   cmocka_unit_test(test_real_server),
 		cmocka_unit_test(test_tablespace),
 	};
