@@ -148,6 +148,20 @@ SH
 	W=$T/bin/pgt
 }
 wp() { as_pg "$W" "$@"; }
+# conf_node CLUSTER NODE PORT [USER] [DATA-DIR]: a [node] section (on stdout) for a server here
+conf_node() {
+	printf '\n[node %s/%s]\nconninfo = host=%s port=%s user=%s dbname=postgres\n' "$1" "$2" "$SOCK" "$3" "${4:-postgres}"
+	[ -z "${5:-}" ] || printf 'data-dir = %s\n' "$5"
+}
+# pg_init_archiving NAME PORT CLUSTER NODE [initdb options...]: pg_init, archiving to the
+# repository with `wal-push CLUSTER NODE` through the wrapper $W (pg_repo_wrapper first)
+pg_init_archiving() {
+	local name=$1 port=$2 cluster=$3 node=$4
+	shift 4
+	pg_init "$name" "$port" "$@"
+	printf "archive_mode = on\narchive_command = '%s wal-push %s %s %%p'\n" "$W" "$cluster" "$node" \
+		>>"$PGROOT/$name/postgresql.conf"
+}
 pg_repo_own() {
 	[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG" "$@"
 }

@@ -27,8 +27,8 @@ pg_start stby
 [ "$(sql "$P2" "SELECT pg_is_in_recovery()")" = t ] || fail "the standby is not in recovery"
 # conf CLUSTER PORT USER [DATA-DIR]: a cluster of one node, n1
 conf() {
-	printf '\n[cluster %s]\n\n[node %s/n1]\nconninfo = host=%s port=%s user=%s dbname=postgres\n' "$1" "$1" "$SOCK" "$2" "$3"
-	[ -z "${4:-}" ] || printf 'data-dir = %s\n' "$4"
+	printf '\n[cluster %s]\n' "$1"
+	conf_node "$1" n1 "$2" "$3" "${4:-}"
 }
 {
 	conf wrongdir "$P1" bk "$PGROOT/other"

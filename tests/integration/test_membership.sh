@@ -13,23 +13,14 @@ mkdir -p "$T/mnt"
 declare -A PORT
 for n in a b; do
 	PORT[$n]=$(free_port)
-	pg_init "$n" "${PORT[$n]}" --wal-segsize=1
-	cat >>"$PGROOT/$n/postgresql.conf" <<PGCONF
-archive_mode = on
-archive_command = '$W wal-push c $n %p'
-PGCONF
+	pg_init_archiving "$n" "${PORT[$n]}" c "$n" --wal-segsize=1
 done
 cp "$PGTIMEFS_CONFIG" "$T/base.conf"
-cat >>"$PGTIMEFS_CONFIG" <<CONF
-
-[cluster c]
-
-[node c/a]
-conninfo = host=$SOCK port=${PORT[a]} user=postgres dbname=postgres
-
-[node c/b]
-conninfo = host=$SOCK port=${PORT[b]} user=postgres dbname=postgres
-CONF
+{
+	printf '\n[cluster c]\n'
+	conf_node c a "${PORT[a]}"
+	conf_node c b "${PORT[b]}"
+} >>"$PGTIMEFS_CONFIG"
 pg_repo_own
 wp init >/dev/null
 for n in a b; do
@@ -45,7 +36,11 @@ T1=$(wp --json list c | python3 -c 'import json,sys; print(json.load(sys.stdin)[
 ok "a and b backed up together and archiving; the window reaches $T1"
 
 # b leaves: the configuration names a alone, b stops
-{ cat "$T/base.conf"; printf '\n[cluster c]\n\n[node c/a]\nconninfo = host=%s port=%s user=postgres dbname=postgres\n' "$SOCK" "${PORT[a]}"; } >"$PGTIMEFS_CONFIG"
+{
+	cat "$T/base.conf"
+	printf '\n[cluster c]\n'
+	conf_node c a "${PORT[a]}"
+} >"$PGTIMEFS_CONFIG"
 pg_stop b
 next_second
 wp backup c >/dev/null || fail "the backup of a alone"

@@ -11,19 +11,12 @@ need_fuse
 pg_repo_wrapper
 mkdir -p "$T/mnt"
 P=$(free_port)
-pg_init n "$P" --wal-segsize=1
-cat >>"$PGROOT/n/postgresql.conf" <<PGCONF
-archive_mode = on
-archive_command = '$W wal-push c n %p'
-restore_command = 'false'
-PGCONF
-cat >>"$PGTIMEFS_CONFIG" <<CONF
-
-[cluster c]
-
-[node c/n]
-conninfo = host=$SOCK port=$P user=postgres dbname=postgres
-CONF
+pg_init_archiving n "$P" c n --wal-segsize=1
+echo "restore_command = 'false'" >>"$PGROOT/n/postgresql.conf"
+{
+	printf '\n[cluster c]\n'
+	conf_node c n "$P"
+} >>"$PGTIMEFS_CONFIG"
 pg_repo_own
 wp init >/dev/null
 pg_start n
