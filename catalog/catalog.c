@@ -1638,23 +1638,23 @@ int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, cons
 	return rc;
 }
 
-int catalog_cluster_members(catalog *c, int64_t cluster,
-			    int (*cb)(void *ctx, int64_t snapshot, int64_t time_us, int64_t node), void *ctx,
-			    struct err *e)
+int catalog_member_times(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t time_us), void *ctx,
+			 struct err *e)
 {
 	sqlite3_stmt *s;
 	int r, rc = 0;
 	if (sqlite3_prepare_v2(c->db,
-			       "SELECT s.id, s.time_us, nb.node FROM snapshots s JOIN node_backups nb ON nb.snapshot = s.id"
-			       " WHERE s.cluster = ? AND s.state = 'complete' AND s.kind = 'online'"
-			       " ORDER BY s.time_us, s.id, nb.node",
+			       "SELECT time_us FROM snapshots WHERE cluster = ?1 AND state = 'complete'"
+			       " UNION SELECT min(min(w.stored_us, coalesce(w.first_commit_us, w.stored_us)))"
+			       " FROM wal w JOIN nodes n ON n.id = w.node WHERE n.cluster = ?1 GROUP BY w.node"
+			       " ORDER BY 1",
 			       -1, &s, NULL) != SQLITE_OK)
-		return db_err(c, e, "listing a cluster's members");
+		return db_err(c, e, "listing when a cluster's members change");
 	sqlite3_bind_int64(s, 1, cluster);
 	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
-		rc = cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+		rc = cb(ctx, sqlite3_column_int64(s, 0));
 	if (rc == 0 && r != SQLITE_DONE)
-		rc = db_err(c, e, "listing a cluster's members");
+		rc = db_err(c, e, "listing when a cluster's members change");
 	sqlite3_finalize(s);
 	return rc;
 }
@@ -1666,11 +1666,20 @@ int catalog_members_at(catalog *c, int64_t cluster, int64_t t_us, int64_t **ids,
 	size_t cap = 0;
 	*ids = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT nb.node FROM node_backups nb WHERE nb.snapshot = (SELECT id FROM snapshots"
-			       " WHERE cluster = ? AND state = 'complete' AND kind = 'online' AND time_us <= ?"
-			       " ORDER BY time_us DESC, id DESC LIMIT 1) ORDER BY nb.node",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    c->db,
+		    "WITH last AS (SELECT id, time_us FROM snapshots WHERE cluster = ?1 AND state = 'complete'"
+		    " AND kind = 'online' AND time_us <= ?2 ORDER BY time_us DESC, id DESC LIMIT 1)"
+		    " SELECT nb.node FROM node_backups nb WHERE nb.snapshot = (SELECT id FROM last)"
+		    " UNION SELECT nb.node FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+		    " WHERE s.cluster = ?1 AND s.state = 'complete' AND s.kind = 'offline' AND s.time_us <= ?2"
+		    " AND s.time_us > (SELECT time_us FROM last)"
+		    " UNION SELECT nb.node FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+		    " WHERE s.cluster = ?1 AND s.state = 'complete' AND s.kind = 'online' AND s.time_us > ?2"
+		    " AND EXISTS (SELECT 1 FROM last) AND EXISTS (SELECT 1 FROM wal w WHERE w.node = nb.node"
+		    " AND min(w.stored_us, coalesce(w.first_commit_us, w.stored_us)) <= ?2)"
+		    " ORDER BY 1",
+		    -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "finding a cluster's members");
 	sqlite3_bind_int64(s, 1, cluster);
 	sqlite3_bind_int64(s, 2, t_us);

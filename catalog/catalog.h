@@ -356,16 +356,20 @@ struct catalog_node_row {
 int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_node_row *n),
 			  void *ctx, struct err *e);
 /*
- * Who was in the cluster when: the complete online snapshots of the cluster (cluster backups,
- * each of every configured node), oldest first, one call per (snapshot, member node), the rows
- * of one snapshot together. Offline snapshots (one node's directory) say nothing of it.
+ * The times at which the cluster's membership (catalog_members_at) can change, oldest first:
+ * every complete snapshot's time, and each node's earliest archived WAL (its first commit, or
+ * when it was stored). Between two of them the members are the same.
  */
-int catalog_cluster_members(catalog *c, int64_t cluster,
-			    int (*cb)(void *ctx, int64_t snapshot, int64_t time_us, int64_t node), void *ctx,
-			    struct err *e);
+int catalog_member_times(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t time_us), void *ctx,
+			 struct err *e);
 /*
- * The member nodes at t_us: those of the newest online snapshot at or before it, into ids (n of
- * them, malloc'd). *n = 0 when no online snapshot is that old (then every node with a backup is).
+ * The nodes in the cluster at t_us, into ids (n of them, malloc'd, ascending):
+ * - those of the newest online snapshot (a cluster backup: every configured node) at or before
+ *   it, and of offline snapshots newer than that one up to t_us;
+ * - and a node with an online backup after t_us whose archived WAL reaches back to t_us or
+ *   before: it was archiving for the cluster then, though the snapshot that showed it may
+ *   have been deleted.
+ * *n = 0 when no online snapshot is that old: then every node with a backup counts.
  */
 int catalog_members_at(catalog *c, int64_t cluster, int64_t t_us, int64_t **ids, size_t *n, struct err *e);
 /* A node's cluster and name by its number; ERR_NOTFOUND. */

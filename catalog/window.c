@@ -266,37 +266,19 @@ static void intersect(struct ivlist *a, const struct ivlist *b)
 	*a = out;
 }
 
-/* one online snapshot: its time and its member nodes */
-struct epoch {
-	int64_t snap, time_us;
-	struct idlist nodes;
-};
-
-struct epochs {
-	struct epoch *v;
+struct times {
+	int64_t *v;
 	size_t n, cap;
 };
 
-static int epoch_cb(void *ctx, int64_t snap, int64_t time_us, int64_t node)
+static int time_cb(void *ctx, int64_t t)
 {
-	struct epochs *l = ctx;
-	struct epoch *ep;
-	if (!l->n || l->v[l->n - 1].snap != snap) {
-		if (l->n == l->cap) {
-			l->cap = l->cap ? l->cap * 2 : 16;
-			l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-		}
-		ep = &l->v[l->n++];
-		memset(ep, 0, sizeof *ep);
-		ep->snap = snap;
-		ep->time_us = time_us;
+	struct times *l = ctx;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 32;
+		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
 	}
-	ep = &l->v[l->n - 1];
-	if (ep->nodes.n == ep->nodes.cap) {
-		ep->nodes.cap = ep->nodes.cap ? ep->nodes.cap * 2 : 8;
-		ep->nodes.v = xrealloc(ep->nodes.v, ep->nodes.cap * sizeof *ep->nodes.v);
-	}
-	ep->nodes.v[ep->nodes.n++] = node;
+	l->v[l->n++] = t;
 	return 0;
 }
 
@@ -333,39 +315,44 @@ static void window_of_set(const struct idlist *all, const struct ivlist *wins, c
 }
 
 /*
- * Who must reach a time T is who was in the cluster at T: the nodes of the newest online
- * snapshot at or before T. A node removed from the cluster (or added to it) no longer holds
- * the window of the times it was not in. Before the first online snapshot, and for clusters of
- * offline snapshots, every node with a backup.
+ * Who must reach a time T is who was in the cluster at T (catalog_members_at): a node removed
+ * from the cluster (or added to it) no longer holds the window of the times it was not in.
+ * Membership changes only at the times catalog_member_times gives: the window is built stretch
+ * by stretch between them.
  */
 int window_cluster(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct window_interval *iv), void *ctx,
 		   struct err *e)
 {
-	struct idlist nodes = {0};
+	struct idlist nodes = {0}, set = {0};
 	struct ivlist *wins = NULL, out = {0};
-	struct epochs eps = {0};
+	struct times tv = {0};
 	int rc;
 	if ((rc = catalog_cluster_nodes(c, cluster, node_id_cb, &nodes, e)) < 0 ||
-	    (rc = catalog_cluster_members(c, cluster, epoch_cb, &eps, e)) < 0)
+	    (rc = catalog_member_times(c, cluster, time_cb, &tv, e)) < 0)
 		goto out;
 	wins = xcalloc(nodes.n ? nodes.n : 1, sizeof *wins);
 	for (size_t i = 0; i < nodes.n; i++)
 		if ((rc = window_node(c, nodes.v[i], ivlist_add, &wins[i], NULL, e)) < 0)
 			goto out;
-	if (nodes.n)
-		window_of_set(&nodes, wins, &nodes, INT64_MIN, eps.n ? eps.v[0].time_us - 1 : INT64_MAX, &out);
-	for (size_t k = 0; k < eps.n; k++)
-		window_of_set(&nodes, wins, &eps.v[k].nodes, eps.v[k].time_us,
-			      k + 1 < eps.n ? eps.v[k + 1].time_us - 1 : INT64_MAX, &out);
+	if (nodes.n && tv.n)
+		window_of_set(&nodes, wins, &nodes, INT64_MIN, tv.v[0] - 1, &out);
+	for (size_t k = 0; k < tv.n; k++) {
+		int64_t *ids;
+		size_t n;
+		if ((rc = catalog_members_at(c, cluster, tv.v[k], &ids, &n, e)) < 0)
+			goto out;
+		set.v = ids;
+		set.n = n;
+		window_of_set(&nodes, wins, n ? &set : &nodes, tv.v[k], k + 1 < tv.n ? tv.v[k + 1] - 1 : INT64_MAX, &out);
+		free(ids);
+	}
 	for (size_t i = 0; i < out.n; i++)
 		if (cb(ctx, &out.v[i]))
 			break;
 out:
 	for (size_t i = 0; wins && i < nodes.n; i++)
 		free(wins[i].v);
-	for (size_t k = 0; k < eps.n; k++)
-		free(eps.v[k].nodes.v);
-	free(eps.v);
+	free(tv.v);
 	free(wins);
 	free(nodes.v);
 	free(out.v);

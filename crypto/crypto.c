@@ -8,12 +8,14 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
 
-/* the key material: on the secure heap when there is one (locked, not dumped) */
+/* the key material (see crypto_key) */
 struct key_secret {
 	uint8_t enc[32];
 	uint8_t id[32];
@@ -21,9 +23,15 @@ struct key_secret {
 	uint8_t cmac[32]; /* HMAC-SHA256(key CRYPTO_CONFIG_MAC_LABEL, id): the key of the config's MAC */
 };
 
-/* on the ordinary heap: pointers kept in the secure heap's mapping are invisible to leak checkers */
+/*
+ * The key material lives on a page of its own, locked in memory (never swapped) and left out of
+ * core dumps, where the system allows (RLIMIT_MEMLOCK); else on the ordinary heap. Not OpenSSL's
+ * secure heap: OpenSSL keeps each thread's random generator there too, and a fixed-size heap
+ * runs out on a host with hundreds of threads.
+ */
 struct crypto_key {
 	struct key_secret *s;
+	int mapped, locked; /* s is a page of its own; that page is locked */
 	EVP_CIPHER *gcm; /* fetched once: implicit fetches per call are slow */
 	EVP_MAC *hmac;
 };
@@ -41,15 +49,7 @@ struct crypto_sha {
 void crypto_process_init(void)
 {
 	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-	/* the secure heap holds the master keys: locked in memory (never swapped) and left out of
-	 * core dumps. 64 KiB hold hundreds of keys; where it cannot be had (RLIMIT_MEMLOCK), keys
-	 * live on the ordinary heap as before */
-#ifndef __SANITIZE_ADDRESS__
-	/* (not in sanitizer builds: OpenSSL keeps its random generator's state there too, and the
-	 * leak checker cannot see the ordinary-heap objects it points to) */
-	if (!CRYPTO_secure_malloc_initialized())
-		(void)CRYPTO_secure_malloc_init(64 * 1024, 64);
-#endif
+
 }
 
 static pthread_t warm_thread;
@@ -91,8 +91,18 @@ static int ossl_fail(struct err *e, const char *what)
 crypto_key *crypto_key_from_raw(const uint8_t raw[CRYPTO_MASTER_LEN], struct err *e)
 {
 	crypto_key *k = calloc(1, sizeof *k);
-	if (k && !(k->s = OPENSSL_secure_zalloc(sizeof *k->s)))
-		k->s = calloc(1, sizeof *k->s);
+	if (k) {
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+		void *p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED) {
+			(void)madvise(p, pg, MADV_DONTDUMP);
+			k->locked = mlock(p, pg) == 0;
+			k->mapped = 1;
+			k->s = p;
+		} else {
+			k->s = calloc(1, sizeof *k->s);
+		}
+	}
 	if (!k || !k->s) {
 		free(k);
 		err_set(e, ERR_NOMEM, "out of memory for a key");
@@ -133,7 +143,7 @@ void crypto_key_raw(const crypto_key *k, uint8_t raw[CRYPTO_MASTER_LEN])
 
 int crypto_key_secure(const crypto_key *k)
 {
-	return CRYPTO_secure_allocated(k->s);
+	return k->locked;
 }
 
 void crypto_key_free(crypto_key *k)
@@ -143,10 +153,14 @@ void crypto_key_free(crypto_key *k)
 	EVP_CIPHER_free(k->gcm);
 	EVP_MAC_free(k->hmac);
 	OPENSSL_cleanse(k->s, sizeof *k->s);
-	if (CRYPTO_secure_allocated(k->s))
-		OPENSSL_secure_free(k->s);
-	else
+	if (k->mapped) {
+		size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+		if (k->locked)
+			munlock(k->s, pg);
+		munmap(k->s, pg);
+	} else {
 		free(k->s);
+	}
 	free(k);
 }
 

@@ -34,11 +34,10 @@ typedef struct crypto_key crypto_key;
 /*
  * Called once at the start of the program: OpenSSL then skips its clean-up at exit, about
  * 1 ms of every run (it frees memory the exit returns anyway; keys are wiped by
- * crypto_key_free, not by it). It also sets up OpenSSL's secure heap for the keys (locked,
- * not dumped) where the memory lock limit allows.
+ * crypto_key_free, not by it).
  */
 void crypto_process_init(void);
-/* 1 when k's key material is on OpenSSL's secure heap */
+/* 1 when k's key material is locked in memory (and left out of core dumps) */
 int crypto_key_secure(const crypto_key *k);
 /*
  * OpenSSL builds its tables of algorithms at the first use of each kind (about 2.5 ms of CPU

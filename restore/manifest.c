@@ -141,6 +141,10 @@ static char *parse_str(struct jp *j)
 				}
 				q += 6;
 				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+			} else if (cp >= 0xDC80 && cp <= 0xDCFF) {
+				/* a byte that was not UTF-8, as common/json.c writes it (surrogateescape) */
+				out[n++] = (char)(cp - 0xDC00);
+				break;
 			} else if (cp >= 0xDC00 && cp < 0xE000) {
 				j->why = "bad surrogate pair";
 				goto bad;

@@ -51,6 +51,13 @@ int config_cluster_nodes(struct ctx *x, const char *cluster, struct backup_node_
 	int found = 0;
 	*out = NULL;
 	*n = 0;
+	if (x->config_faults) {
+		/* one of them may be a node of this cluster misspelled: a backup would leave it out */
+		err_set(e, ERR_CONFIG, "%s: %d section%s cannot be used (named above)", x->config_path, x->config_faults,
+			x->config_faults == 1 ? "" : "s");
+		err_hint(e, "correct them: a misspelled [node ...] section would leave its node out of the cluster");
+		return ERR_CONFIG;
+	}
 	for (size_t i = 0; i < config_nsections(x->cfg); i++) {
 		const char *sec = config_section(x->cfg, i), *a;
 		if ((a = section_arg(sec, "cluster")) && !strcmp(a, cluster))

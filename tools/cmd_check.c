@@ -460,12 +460,17 @@ static void check_zone_files(struct checker *k)
 		if (!strcmp(keys[j], r->key_id))
 			continue;
 		snprintf(rel, sizeof rel, "keys/%.40s", keys[j]);
-		for (int g = 0; g < zones_count(r->z) && !foreign[j]; g++) {
+		/* one copy (the others are compared by check_key), and none that costs more to
+		 * open than the key in use: a key of this passphrase was made with its settings */
+		for (int g = 0; g < zones_count(r->z); g++) {
 			size_t kl;
 			uint8_t *kf = zone_key(r, g, rel, &kl);
-			if (kf)
+			if (!kf)
+				continue;
+			if (keyfile_cost(kf, kl) <= keyfile_cost(r->key_file, r->key_file_len))
 				foreign[j] = repo_key_foreign(r, kf, kl, k->x->pass, k->x->passlen);
 			free(kf);
+			break;
 		}
 	}
 	for (int i = 0; i < zones_count(r->z); i++) {

@@ -85,6 +85,10 @@ static int init_recover(struct ctx *x)
 	 * of it when the zones hold a better seal than the copy knew */
 	if ((rc = setup_catalog(x, 1, &e)) < 0) {
 		err_prefix(&e, "recovered the catalog from zone %d (generation %" PRIu64 "), then stopped", zone + 1, gen);
+		if (x->repo && x->repo->bare_zone >= 0)
+			err_hint(&e, "the catalog is in place: run 'pgtimefs repair' to refill zone %d (not init --recover "
+				     "again)",
+				 x->repo->bare_zone + 1);
 		return report(&e);
 	}
 	if (x->json) {
@@ -249,15 +253,7 @@ static int key_zones(struct ctx *x, const char *id)
 	return n;
 }
 
-static int key_everywhere(struct ctx *x, const char *id)
-{
-	return key_zones(x, id) == zones_count(x->repo->z);
-}
 
-static int key_anywhere(struct ctx *x, const char *id)
-{
-	return key_zones(x, id) > 0;
-}
 
 /*
  * key add --generate FILE: a random secret, written to FILE (created, never overwritten, 0600,
@@ -398,6 +394,7 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "remove") && argc == 3) {
 		char before[4096] = "";
+		int held;
 		if (strlen(argv[2]) != 16 || strspn(argv[2], "0123456789abcdef") != 16)
 			return usage_error("key remove: '%s' is not a key id (16 hex digits, as 'pgtimefs key list' shows them)",
 					   argv[2]);
@@ -406,7 +403,8 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 		/* remembered first, so that a copy left by a removal cut short, or coming back with a
 		 * zone, is removed by repair, not spread (the catalog copies carry it to init --recover);
 		 * only an id some zone holds */
-		if (x->cat && key_anywhere(x, argv[2])) {
+		held = key_zones(x, argv[2]);
+		if (x->cat && held > 0) {
 			char removed[4096] = "", add[64];
 			catalog_meta_get(x->cat, "removed-keys", removed, sizeof removed);
 			snprintf(before, sizeof before, "%s", removed);
@@ -423,8 +421,8 @@ int cmd_key(struct ctx *x, int argc, char **argv)
 			}
 		}
 		if ((rc = repo_key_remove(x->repo, argv[2], &e)) < 0) {
-			/* nothing removed (refused, or the first zone failed): not recorded either */
-			if (x->cat && key_everywhere(x, argv[2])) {
+			/* no zone lost it (refused, or the first zone failed): not recorded either */
+			if (x->cat && key_zones(x, argv[2]) == held) {
 				struct err ue;
 				err_clear(&ue);
 				catalog_meta_set(x->cat, "removed-keys", before, &ue);

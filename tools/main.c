@@ -124,9 +124,9 @@ int main(int argc, char **argv)
 	}
 	setup_done(&x);
 	/* what went to stdout must have arrived: a full disk or a closed pipe is a failure */
-	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
-		if (errno != EPIPE)
-			fprintf(stderr, "pgtimefs: cannot write the output: %s\n", strerror(errno));
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0 && errno != EPIPE) {
+		/* (a reader that has read enough, `| head`, is no failure) */
+		fprintf(stderr, "pgtimefs: cannot write the output: %s\n", strerror(errno));
 		rc = 1;
 	}
 	return rc;

@@ -118,6 +118,20 @@ static int known(const char *const *keys, const char *key)
 	return 0;
 }
 
+/* a name a section may give a cluster or node: as tools_valid_name but of any length, and
+ * without a space at either end ("[node prod /n3]" is a typo, not a cluster "prod ") */
+static int section_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || s[0] == ' ' || s[n - 1] == ' ' || !strcmp(s, ".") || !strcmp(s, "..") || !strcmp(s, "latest") ||
+	    !strcmp(s, "at") || !strcmp(s, "wal") || !strcmp(s, "restore.json"))
+		return 0;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20)
+			return 0;
+	return 1;
+}
+
 /* the keys of a section: NULL when the section is none pgtimefs knows (e names why) */
 static const char *const *section_keys(const char *path, const char *sec, struct err *e)
 {
@@ -127,29 +141,29 @@ static const char *const *section_keys(const char *path, const char *sec, struct
 	if (!strcmp(sec, "mount"))
 		return mount_keys;
 	if (!strncmp(sec, "cluster ", 8)) {
-		if (!tools_valid_name(sec + 8)) {
+		if (!section_name_ok(sec + 8)) {
 			err_set(e, ERR_CONFIG, "%s: [%s]: '%s' cannot name a cluster", path, sec, sec + 8);
-			err_hint(e, "a name is 1 to 100 bytes without '/' or control characters, and not 'latest', 'at', "
-				    "'wal', 'restore.json', '.' or '..'");
+			err_hint(e, "a name has no '/' or control characters, no space at either end, and is not 'latest', "
+				    "'at', 'wal', 'restore.json', '.' or '..'");
 			return NULL;
 		}
 		return cluster_keys;
 	}
 	if (!strncmp(sec, "node ", 5)) {
-		char cl[128];
+		char cl[512];
 		a = sec + 5;
 		slash = strchr(a, '/');
-		if (!slash || (size_t)(slash - a) >= sizeof cl || strchr(slash + 1, '/') || strchr(a, ' ')) {
+		if (!slash || (size_t)(slash - a) >= sizeof cl || strchr(slash + 1, '/')) {
 			err_set(e, ERR_CONFIG, "%s: [%s] is not [node CLUSTER/NAME]", path, sec);
 			err_hint(e, "a node section is [node CLUSTER/NAME], e.g. [node prod/worker1]");
 			return NULL;
 		}
 		snprintf(cl, sizeof cl, "%.*s", (int)(slash - a), a);
-		if (!tools_valid_name(cl) || !tools_valid_name(slash + 1)) {
+		if (!section_name_ok(cl) || !section_name_ok(slash + 1)) {
 			err_set(e, ERR_CONFIG, "%s: [%s]: '%s' cannot name a %s", path, sec,
-				tools_valid_name(cl) ? slash + 1 : cl, tools_valid_name(cl) ? "node" : "cluster");
-			err_hint(e, "a name is 1 to 100 bytes without '/' or control characters, and not 'latest', 'at', "
-				    "'wal', 'restore.json', '.' or '..'");
+				section_name_ok(cl) ? slash + 1 : cl, section_name_ok(cl) ? "node" : "cluster");
+			err_hint(e, "a name has no '/' or control characters, no space at either end, and is not 'latest', "
+				    "'at', 'wal', 'restore.json', '.' or '..'");
 			return NULL;
 		}
 		return node_keys;
@@ -159,18 +173,31 @@ static const char *const *section_keys(const char *path, const char *sec, struct
 	return NULL;
 }
 
-static int check_shape(const char *path, const struct config *c, int quiet, struct err *e)
+/*
+ * Sections that cannot be used are counted (the commands that read node sections refuse to run
+ * with any: config_cluster_nodes) and named in a warning, as unknown keys are: wal-push, run by
+ * archive_command, must not stop archiving over a typo elsewhere in the file.
+ */
+static int check_shape(const char *path, const struct config *c, int quiet)
 {
-	for (size_t i = 0; i < config_nsections(c); i++)
-		if (!section_keys(path, config_section(c, i), e))
-			return ERR_CONFIG;
+	int faults = 0;
+	for (size_t i = 0; i < config_nsections(c); i++) {
+		struct err se;
+		err_clear(&se);
+		if (section_keys(path, config_section(c, i), &se))
+			continue;
+		faults++;
+		if (!quiet)
+			fprintf(stderr, "pgtimefs: warning: %s (%s)\n", se.msg, se.hint);
+	}
 	for (size_t i = 0; i < config_nentries(c); i++) {
 		const char *sec, *key = config_entry(c, i, &sec);
-		if (!known(section_keys(path, sec, NULL), key) && !quiet)
+		const char *const *keys = section_keys(path, sec, NULL);
+		if (keys && !known(keys, key) && !quiet)
 			fprintf(stderr, "pgtimefs: warning: %s: unknown key '%s' in [%s]: not used (a typo?)\n", path, key,
 				sec);
 	}
-	return 0;
+	return faults;
 }
 
 static int load_config(struct ctx *x, struct err *e)
@@ -184,8 +211,9 @@ static int load_config(struct ctx *x, struct err *e)
 	if (!path || !*path)
 		path = "/etc/pgtimefs/pgtimefs.conf";
 	x->config_path = path;
-	if ((rc = config_load(path, &x->cfg, e)) < 0 || (rc = check_shape(path, x->cfg, x->quiet, e)) < 0)
+	if ((rc = config_load(path, &x->cfg, e)) < 0)
 		return rc;
+	x->config_faults = check_shape(path, x->cfg, x->quiet);
 	zlist = config_get(x->cfg, "repository", "zones");
 	if (!zlist || !*zlist) {
 		err_set(e, ERR_CONFIG, "%s: [repository] has no 'zones' (the zone directories, space-separated)", path);

@@ -16,6 +16,7 @@
 struct ctx {
 	const char *config_path;
 	int json, quiet, wait_s;
+	int config_faults; /* sections of the configuration that cannot be used (warned of at load) */
 	struct config *cfg;
 	char *zone_paths[ZONES_MAX];
 	int nzones;

@@ -33,17 +33,24 @@ ok "garbage, binary and missing configs, and one directory named as two zones: c
 
 # --- sections and keys pgtimefs does not know, names it cannot use, numbers with garbage
 conf_with() { { cat "$PGTIMEFS_CONFIG"; printf '%b' "$1"; } >"$T/shape.conf"; }
-conf_with '\n[Node prod/n2]\nconninfo = host=/tmp\n'
-expect_fail "a section in capitals" 1 pgt -c "$T/shape.conf" list
-err_has "unknown section [Node prod/n2]"
-conf_with '\n[node prod /n3]\nconninfo = host=/tmp\n'
-expect_fail "a node section with a space" 1 pgt -c "$T/shape.conf" list
-err_has "is not [node CLUSTER/NAME]"
-conf_with '\n[node prod/a/b]\nconninfo = host=/tmp\n'
-expect_fail "a node section with two slashes" 1 pgt -c "$T/shape.conf" list
-conf_with '\n[node prod/latest]\nconninfo = host=/tmp\n'
-expect_fail "a node named latest" 1 pgt -c "$T/shape.conf" list
-err_has "cannot name a node"
+# a section that cannot be used: a warning for every command (wal-push must go on archiving),
+# and a backup refuses (a misspelled [node] would leave its node out)
+shape_case() { # WHAT TEXT-IN-STDERR SECTION...
+	local what=$1 text=$2
+	shift 2
+	conf_with "$*"
+	pgt -c "$T/shape.conf" list >/dev/null 2>"$T/err" || { cat "$T/err"; fail "list with $what"; }
+	err_has "$text"
+	expect_fail "backup with $what" 1 pgt -c "$T/shape.conf" backup prod
+	err_has "cannot be used"
+}
+shape_case "a section in capitals" "unknown section [Node prod/n2]" '\n[Node prod/n2]\nconninfo = host=/tmp\n'
+shape_case "a node section with a space before /" "'prod ' cannot name a cluster" '\n[node prod /n3]\nconninfo = host=/tmp\n'
+shape_case "a node section with two slashes" "is not [node CLUSTER/NAME]" '\n[node prod/a/b]\nconninfo = host=/tmp\n'
+shape_case "a node named latest" "cannot name a node" '\n[node prod/latest]\nconninfo = host=/tmp\n'
+conf_with '\n[cluster my prod]\n\n[node my prod/worker 1]\nconninfo = host=/tmp\n'
+pgt -c "$T/shape.conf" list >/dev/null 2>"$T/err" || { cat "$T/err"; fail "list with names holding spaces"; }
+if grep -q "warning" "$T/err"; then cat "$T/err"; fail "names with inner spaces were warned of"; fi
 conf_with '\n[cluster prod]\n\n[node prod/n1]\nconninfo = host=/tmp password=hunter2 port=5\ndata_dir = /x\n'
 pgt -c "$T/shape.conf" list >"$T/out" 2>"$T/err" || { cat "$T/err"; fail "list with an unknown key"; }
 err_has "unknown key 'data_dir' in [node prod/n1]"
@@ -73,7 +80,7 @@ if [ -w /dev/full ]; then
 else
 	echo "SKIP part: no /dev/full here: output errors not tested" >&2
 fi
-ok "unknown sections and names refused, unknown keys warned of, passwords masked, quoted ' #' kept, numbers checked, output errors fail"
+ok "unusable sections and names warned of (backup refuses), unknown keys warned of, passwords masked, quoted ' #' kept, numbers checked, output errors fail"
 
 # --- garbage key files (every copy): refused as damaged, not as a wrong passphrase
 mkdir "$T/keys-save"

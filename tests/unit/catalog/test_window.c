@@ -12,6 +12,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/window.h"
+#include "common/timefmt.h"
 
 #define SEG (16u << 20)
 #define S(x) (1700000000000000ll + (int64_t)(x) * 1000000) /* T0 + x seconds */
@@ -244,6 +245,51 @@ static void test_timeline_switch(void **state)
 	assert_iv(x, 0, S(10), S(25));
 }
 
+/* membership when the snapshot that showed a node joining is deleted: the node's archived WAL
+ * says it was in the cluster from then on, so it must reach those times (and cannot before
+ * its next backup); before its WAL began the other node alone is the cluster */
+static void test_members_after_delete(void **state)
+{
+	struct fx *f = *state;
+	int64_t a = node(f, "a"), b = node(f, "b"), only_a[] = {a, 0}, both[] = {a, b, 0}, *ids;
+	size_t n;
+	struct ivs x;
+	struct catalog_snapshot s;
+	check_ok(catalog_begin(f->c, E));
+	seg(f, a, 1, 2, S(12), 0);
+	seg(f, a, 1, 3, S(22), 0);
+	seg(f, a, 1, 4, S(32), 0);
+	seg(f, a, 1, 5, S(50), 0);
+	seg(f, b, 1, 2, S(15), 0); /* b archives from S(15) on */
+	seg(f, b, 1, 3, S(21), 0);
+	seg(f, b, 1, 4, S(31), 0);
+	seg(f, b, 1, 5, S(50), 0);
+	check_ok(catalog_commit(f->c, E));
+	backup(f, only_a, S(10), 1, 2);
+	backup(f, both, S(20), 1, 3);
+	backup(f, both, S(30), 1, 4);
+	{
+		char name[48];
+		timefmt_print(S(20), 0, name);
+		check_ok(catalog_snapshot_by_name(f->c, f->cl, name, &s, E));
+	}
+	check_ok(catalog_begin(f->c, E));
+	check_ok(catalog_snapshot_delete(f->c, s.id, E));
+	check_ok(catalog_commit(f->c, E));
+	check_ok(catalog_members_at(f->c, f->cl, S(25), &ids, &n, E));
+	assert_int_equal(n, 2); /* b: its WAL reaches back past S(25), its backup comes after */
+	free(ids);
+	check_ok(catalog_members_at(f->c, f->cl, S(12), &ids, &n, E));
+	assert_int_equal(n, 1); /* before b's WAL began: a alone */
+	assert_int_equal(ids[0], a);
+	free(ids);
+	x.n = 0;
+	check_ok(window_cluster(f->c, f->cl, collect, &x, E));
+	assert_int_equal(x.n, 2);
+	assert_iv(x, 0, S(10), S(15) - 1);
+	assert_iv(x, 1, S(30), S(50));
+}
+
 /* a node without WAL: its window is the instants of its snapshots; the cluster's too */
 static void test_node_without_wal(void **state)
 {
@@ -294,6 +340,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gap_two_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_without_wal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_members_after_delete, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,8 +12,8 @@
  */
 #include "../unit.h"
 
-#include <openssl/crypto.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 
@@ -236,30 +236,23 @@ static void test_key_raw_round_trip(void **state)
 	crypto_key_free(NULL);
 }
 
-/* after crypto_process_init, keys live on OpenSSL's secure heap (locked, not dumped) */
-static void test_key_on_secure_heap(void **state)
+/* key material is on a locked page of its own where RLIMIT_MEMLOCK allows a page */
+static void test_key_locked(void **state)
 {
-	uint8_t raw[CRYPTO_MASTER_LEN] = {1};
+	uint8_t raw[CRYPTO_MASTER_LEN] = {1}, back[CRYPTO_MASTER_LEN];
+	struct rlimit rl;
 	crypto_key *k;
 	(void)state;
-	crypto_process_init();
-#ifdef __SANITIZE_ADDRESS__
-	fprintf(stderr, "SKIP part: a sanitizer build makes no secure heap (see crypto_process_init)\n");
-	(void)raw;
-	(void)k;
-	return;
-#endif
-	if (!CRYPTO_secure_malloc_initialized()) {
-		struct rlimit rl;
-		getrlimit(RLIMIT_MEMLOCK, &rl);
-		/* only a memory lock limit under 64 KiB may keep it from being made */
-		assert_true(rl.rlim_cur < 64 * 1024);
-		fprintf(stderr, "SKIP part: RLIMIT_MEMLOCK %llu: no secure heap here\n", (unsigned long long)rl.rlim_cur);
-		return;
-	}
 	k = crypto_key_from_raw(raw, NULL);
 	assert_non_null(k);
-	assert_true(crypto_key_secure(k));
+	crypto_key_raw(k, back);
+	assert_memory_equal(raw, back, sizeof raw);
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	if (rl.rlim_cur >= (rlim_t)sysconf(_SC_PAGESIZE) || geteuid() == 0)
+		assert_true(crypto_key_secure(k));
+	else
+		fprintf(stderr, "SKIP part: RLIMIT_MEMLOCK %llu: keys cannot be locked here\n",
+			(unsigned long long)rl.rlim_cur);
 	crypto_key_free(k);
 }
 
@@ -409,7 +402,7 @@ int main(void)
 		cmocka_unit_test(test_sha256_abc),
 		cmocka_unit_test(test_sha_incremental),
 		cmocka_unit_test(test_key_raw_round_trip),
-		cmocka_unit_test(test_key_on_secure_heap),
+		cmocka_unit_test(test_key_locked),
 		cmocka_unit_test(test_random_differs),
 		cmocka_unit_test(test_seal_open_round_trip),
 		cmocka_unit_test(test_open_rejects_any_change),

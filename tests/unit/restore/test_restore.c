@@ -48,6 +48,15 @@ static void test_manifest_good(void **state)
 	restore_manifest_free(&m);
 	restore_manifest_free(NULL);
 
+	/* a restore point name that was not UTF-8, as common/json.c writes it: the bytes come back */
+	{
+		const char *j = "{\"cluster\":\"c\",\"time\":\"t\",\"time_us\":1,\"target\":\"end\",\"restore_point\":"
+				"{\"name\":\"caf\\udce9\",\"time_us\":2},\"nodes\":[{\"name\":\"n\",\"pg_version\":\"15.4\"}]}";
+		assert_int_equal(restore_manifest_parse(j, strlen(j), &m, &e), 0);
+		assert_string_equal(m.rp_name, "caf\xe9");
+		restore_manifest_free(&m);
+	}
+
 	/* no restore point */
 	{
 		const char *j = "{\"cluster\":\"c\",\"time\":\"t\",\"time_us\":1,\"target\":\"end\",\"restore_point\":null,"
@@ -74,6 +83,7 @@ static void test_manifest_bad(void **state)
 		"{\"cluster\":\"c\",\"time\":\"t\",\"time_us\":1,\"target\":\"end\",\"nodes\":[{\"name\":\"n\",\"pg_version\":\"15\"}]} x",
 		"{\"cluster\":\"c\",}",
 		"{\"cluster\":\"\\ud800\"}",
+		"{\"cluster\":\"\\udc41\"}", /* a lone low surrogate that stands for no byte >= 0x80 */
 		"{\"cluster\":\"a\\u0000b\"}",
 		"{\"cluster\":\"unterminated}",
 		"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
