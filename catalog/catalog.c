@@ -1638,6 +1638,15 @@ int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, cons
 	return rc;
 }
 
+/*
+ * SQL: since when a node has been archiving WAL: its first segment (in the index's order of
+ * timeline and number: one row looked up, not a scan), by its first commit or, without one,
+ * when it was stored. NULL without WAL.
+ */
+#define WAL_SINCE(node)                                                                                              \
+	"(SELECT min(w.stored_us, coalesce(nullif(w.first_commit_us, 0), w.stored_us)) FROM wal w WHERE w.node = " node \
+	" ORDER BY w.timeline, w.segno LIMIT 1)"
+
 int catalog_member_times(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t time_us), void *ctx,
 			 struct err *e)
 {
@@ -1645,9 +1654,8 @@ int catalog_member_times(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64
 	int r, rc = 0;
 	if (sqlite3_prepare_v2(c->db,
 			       "SELECT time_us FROM snapshots WHERE cluster = ?1 AND state = 'complete'"
-			       " UNION SELECT min(min(w.stored_us, coalesce(w.first_commit_us, w.stored_us)))"
-			       " FROM wal w JOIN nodes n ON n.id = w.node WHERE n.cluster = ?1 GROUP BY w.node"
-			       " ORDER BY 1",
+			       " UNION SELECT t FROM (SELECT " WAL_SINCE("n.id") " AS t FROM nodes n WHERE n.cluster = ?1)"
+			       " WHERE t IS NOT NULL ORDER BY 1",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "listing when a cluster's members change");
 	sqlite3_bind_int64(s, 1, cluster);
@@ -1676,8 +1684,7 @@ int catalog_members_at(catalog *c, int64_t cluster, int64_t t_us, int64_t **ids,
 		    " AND s.time_us > (SELECT time_us FROM last)"
 		    " UNION SELECT nb.node FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
 		    " WHERE s.cluster = ?1 AND s.state = 'complete' AND s.kind = 'online' AND s.time_us > ?2"
-		    " AND EXISTS (SELECT 1 FROM last) AND EXISTS (SELECT 1 FROM wal w WHERE w.node = nb.node"
-		    " AND min(w.stored_us, coalesce(w.first_commit_us, w.stored_us)) <= ?2)"
+		    " AND EXISTS (SELECT 1 FROM last) AND " WAL_SINCE("nb.node") " <= ?2"
 		    " ORDER BY 1",
 		    -1, &s, NULL) != SQLITE_OK)
 		return db_err(c, e, "finding a cluster's members");
