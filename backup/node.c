@@ -407,43 +407,52 @@ static int copy_message(struct stream *s, tar_parser *tp, const uint8_t *buf, si
 	}
 }
 
+/* the stall (nothing since quiet_since for n->stall_s seconds) or another node's failure */
+static int stalled(struct backup_node *n, double quiet_since, struct err *e)
+{
+	int failed;
+	lock(n);
+	failed = n->w->failed;
+	unlock(n);
+	if (failed) {
+		n->stopped = 1;
+		return err_set(e, ERR_INTERNAL, "stopped: another node failed");
+	}
+	if (n->stall_s > 0 && util_mono() - quiet_since >= n->stall_s) {
+		err_set(e, ERR_IO, "node %s sent nothing for %d s: the backup stalled", n->name, n->stall_s);
+		err_hint(e, "check node %s (a hung server process or disk); [repository] backup-stall-timeout sets the limit",
+			 n->name);
+		return ERR_IO;
+	}
+	return 0;
+}
+
 /*
  * Waits for input on a node's replication connection: until a result can be read without
- * blocking (copy 0), or until more bytes came (copy 1, for PQgetCopyData). A node that sends
- * nothing for n->stall_s seconds (a hung server or disk, while its host answers TCP) fails the
- * node instead of holding the writer lock for ever; so does another node's failure.
+ * blocking (copy 0), or until more bytes may have come (copy 1: the caller tries PQgetCopyData
+ * again). Input is consumed each second even when the socket looks idle: bytes already taken
+ * off it by SSL wait inside libpq. A node that sends nothing for n->stall_s seconds since
+ * *quiet_since (a hung server or disk, while its host answers TCP) fails the node instead of
+ * holding the writer lock for ever; so does another node's failure. The caller resets
+ * *quiet_since when a message arrives.
  */
-static int stream_wait(PGconn *conn, struct backup_node *n, int copy, struct err *e)
+static int stream_wait(PGconn *conn, struct backup_node *n, int copy, double *quiet_since, struct err *e)
 {
-	double quiet_since = util_mono();
 	while (copy || PQisBusy(conn)) {
 		struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
-		int r = poll(&p, 1, 1000), failed;
+		int r = poll(&p, 1, 1000), rc;
 		if (r < 0 && errno != EINTR)
 			return err_sys(e, ERR_IO, "node %s: waiting for the backup stream", n->name);
-		if (r > 0) {
-			if (!PQconsumeInput(conn))
-				return err_set(e, ERR_IO, "node %s: the backup stream broke: %s", n->name, PQerrorMessage(conn));
-			if (copy)
-				return 0;
-			quiet_since = util_mono();
-			continue;
-		}
-		lock(n);
-		failed = n->w->failed;
-		unlock(n);
-		if (failed) {
-			n->stopped = 1;
-			return err_set(e, ERR_INTERNAL, "stopped: another node failed");
-		}
-		if (n->stall_s > 0 && util_mono() - quiet_since >= n->stall_s) {
-			err_set(e, ERR_IO, "node %s sent nothing for %d s: the backup stalled", n->name, n->stall_s);
-			err_hint(e, "check node %s (a hung server process or disk); [repository] backup-stall-timeout sets the "
-				    "limit",
-				 n->name);
-			return ERR_IO;
-		}
+		if (!PQconsumeInput(conn))
+			return err_set(e, ERR_IO, "node %s: the backup stream broke: %s", n->name, PQerrorMessage(conn));
+		if (copy)
+			return 0;
+		if (!PQisBusy(conn))
+			break;
+		if ((rc = stalled(n, *quiet_since, e)) < 0)
+			return rc;
 	}
+	*quiet_since = util_mono();
 	return 0;
 }
 
@@ -456,6 +465,7 @@ static int node_stream(struct backup_node *n, struct err *e)
 	tar_parser *tp = NULL;
 	char cmd[512], lbl[128];
 	int rc, tuples = 0, copied = 0;
+	double quiet_since;
 	memset(&s, 0, sizeof s);
 	s.n = n;
 	if ((rc = pg_connect(n->name, n->conninfo, 0, &sql, e)) < 0 || (rc = pg_node_info(sql, n->name, &n->info, e)) < 0)
@@ -484,8 +494,9 @@ static int node_stream(struct backup_node *n, struct err *e)
 		goto out;
 	}
 	tp = tar_new(&cb);
+	quiet_since = util_mono();
 	for (;;) {
-		if ((rc = stream_wait(repl, n, 0, e)) < 0)
+		if ((rc = stream_wait(repl, n, 0, &quiet_since, e)) < 0)
 			goto out;
 		if (!(res = PQgetResult(repl)))
 			break;
@@ -512,10 +523,12 @@ static int node_stream(struct backup_node *n, struct err *e)
 				char *buf = NULL;
 				int len = PQgetCopyData(repl, &buf, 1);
 				if (len == 0) { /* nothing whole yet: wait for more, at most the stall limit */
-					if ((rc = stream_wait(repl, n, 1, e)) < 0)
+					if ((rc = stalled(n, quiet_since, e)) < 0 ||
+					    (rc = stream_wait(repl, n, 1, &quiet_since, e)) < 0)
 						goto out;
 					continue;
 				}
+				quiet_since = util_mono();
 				if (len == -1)
 					break;
 				if (len < 0) {

@@ -1638,71 +1638,45 @@ int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, cons
 	return rc;
 }
 
-/*
- * SQL: since when a node has been archiving WAL: its first segment (in the index's order of
- * timeline and number: one row looked up, not a scan), by its first commit or, without one,
- * when it was stored. NULL without WAL.
- */
-#define WAL_SINCE(node)                                                                                              \
-	"(SELECT min(w.stored_us, coalesce(nullif(w.first_commit_us, 0), w.stored_us)) FROM wal w WHERE w.node = " node \
-	" ORDER BY w.timeline, w.segno LIMIT 1)"
-
-int catalog_member_times(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t time_us), void *ctx,
-			 struct err *e)
+int catalog_cluster_snapshot_nodes(catalog *c, int64_t cluster,
+				   int (*cb)(void *ctx, int64_t snapshot, int64_t time_us, int online, int64_t node),
+				   void *ctx, struct err *e)
 {
 	sqlite3_stmt *s;
 	int r, rc = 0;
 	if (sqlite3_prepare_v2(c->db,
-			       "SELECT time_us FROM snapshots WHERE cluster = ?1 AND state = 'complete'"
-			       " UNION SELECT t FROM (SELECT " WAL_SINCE("n.id") " AS t FROM nodes n WHERE n.cluster = ?1)"
-			       " WHERE t IS NOT NULL ORDER BY 1",
+			       "SELECT s.id, s.time_us, s.kind = 'online', nb.node FROM snapshots s"
+			       " JOIN node_backups nb ON nb.snapshot = s.id WHERE s.cluster = ? AND s.state = 'complete'"
+			       " ORDER BY s.time_us, s.id, nb.node",
 			       -1, &s, NULL) != SQLITE_OK)
-		return db_err(c, e, "listing when a cluster's members change");
+		return db_err(c, e, "listing a cluster's snapshots and nodes");
 	sqlite3_bind_int64(s, 1, cluster);
 	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
-		rc = cb(ctx, sqlite3_column_int64(s, 0));
+		rc = cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2),
+			sqlite3_column_int64(s, 3));
 	if (rc == 0 && r != SQLITE_DONE)
-		rc = db_err(c, e, "listing when a cluster's members change");
+		rc = db_err(c, e, "listing a cluster's snapshots and nodes");
 	sqlite3_finalize(s);
 	return rc;
 }
 
-int catalog_members_at(catalog *c, int64_t cluster, int64_t t_us, int64_t **ids, size_t *n, struct err *e)
+int catalog_cluster_wal_since(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t node, int64_t since_us),
+			      void *ctx, struct err *e)
 {
 	sqlite3_stmt *s;
 	int r, rc = 0;
-	size_t cap = 0;
-	*ids = NULL;
-	*n = 0;
-	if (sqlite3_prepare_v2(
-		    c->db,
-		    "WITH last AS (SELECT id, time_us FROM snapshots WHERE cluster = ?1 AND state = 'complete'"
-		    " AND kind = 'online' AND time_us <= ?2 ORDER BY time_us DESC, id DESC LIMIT 1)"
-		    " SELECT nb.node FROM node_backups nb WHERE nb.snapshot = (SELECT id FROM last)"
-		    " UNION SELECT nb.node FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
-		    " WHERE s.cluster = ?1 AND s.state = 'complete' AND s.kind = 'offline' AND s.time_us <= ?2"
-		    " AND s.time_us > (SELECT time_us FROM last)"
-		    " UNION SELECT nb.node FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
-		    " WHERE s.cluster = ?1 AND s.state = 'complete' AND s.kind = 'online' AND s.time_us > ?2"
-		    " AND EXISTS (SELECT 1 FROM last) AND " WAL_SINCE("nb.node") " <= ?2"
-		    " ORDER BY 1",
-		    -1, &s, NULL) != SQLITE_OK)
-		return db_err(c, e, "finding a cluster's members");
+	/* the first segment in the index's order (timeline, number): one row looked up per node */
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, t FROM (SELECT n.id, (SELECT min(w.stored_us, coalesce(nullif(w.first_commit_us, 0),"
+			       " w.stored_us)) FROM wal w WHERE w.node = n.id ORDER BY w.timeline, w.segno LIMIT 1) AS t"
+			       " FROM nodes n WHERE n.cluster = ?) WHERE t IS NOT NULL",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "finding when a cluster's nodes began archiving");
 	sqlite3_bind_int64(s, 1, cluster);
-	sqlite3_bind_int64(s, 2, t_us);
-	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			*ids = xrealloc(*ids, cap * sizeof **ids);
-		}
-		(*ids)[(*n)++] = sqlite3_column_int64(s, 0);
-	}
-	if (r != SQLITE_DONE) {
-		rc = db_err(c, e, "finding a cluster's members");
-		free(*ids);
-		*ids = NULL;
-		*n = 0;
-	}
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
+		rc = cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, "finding when a cluster's nodes began archiving");
 	sqlite3_finalize(s);
 	return rc;
 }

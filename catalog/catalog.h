@@ -356,22 +356,19 @@ struct catalog_node_row {
 int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_node_row *n),
 			  void *ctx, struct err *e);
 /*
- * The times at which the cluster's membership (catalog_members_at) can change, oldest first:
- * every complete snapshot's time, and each node's earliest archived WAL (its first commit, or
- * when it was stored). Between two of them the members are the same.
+ * The node backups of the cluster's complete snapshots, oldest snapshot first (time, then id),
+ * one call per (snapshot, node); online: a cluster backup (every configured node), not an
+ * offline snapshot of one directory. For membership over time (window.h).
  */
-int catalog_member_times(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t time_us), void *ctx,
-			 struct err *e);
+int catalog_cluster_snapshot_nodes(catalog *c, int64_t cluster,
+				   int (*cb)(void *ctx, int64_t snapshot, int64_t time_us, int online, int64_t node),
+				   void *ctx, struct err *e);
 /*
- * The nodes in the cluster at t_us, into ids (n of them, malloc'd, ascending):
- * - those of the newest online snapshot (a cluster backup: every configured node) at or before
- *   it, and of offline snapshots newer than that one up to t_us;
- * - and a node with an online backup after t_us whose archived WAL reaches back to t_us or
- *   before: it was archiving for the cluster then, though the snapshot that showed it may
- *   have been deleted.
- * *n = 0 when no online snapshot is that old: then every node with a backup counts.
+ * Since when each node of the cluster has been archiving WAL: its first segment's first commit
+ * (or, without one, when it was stored); nodes without WAL are not given. One index lookup each.
  */
-int catalog_members_at(catalog *c, int64_t cluster, int64_t t_us, int64_t **ids, size_t *n, struct err *e);
+int catalog_cluster_wal_since(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t node, int64_t since_us),
+			      void *ctx, struct err *e);
 /* A node's cluster and name by its number; ERR_NOTFOUND. */
 int catalog_node_get(catalog *c, int64_t id, int64_t *cluster, char name[128], struct err *e);
 

@@ -266,20 +266,126 @@ static void intersect(struct ivlist *a, const struct ivlist *b)
 	*a = out;
 }
 
-struct times {
-	int64_t *v;
-	size_t n, cap;
+struct mrow {
+	int64_t snap, time_us, node;
+	int online;
 };
 
-static int time_cb(void *ctx, int64_t t)
+struct mnode {
+	int64_t node, since_us, last_online_us; /* INT64_MAX: no WAL; INT64_MIN: no online backup */
+};
+
+struct window_members {
+	struct mrow *rows; /* by snapshot time, then id */
+	size_t nrows, caprows;
+	struct mnode *nodes;
+	size_t nnodes, capnodes;
+};
+
+static struct mnode *mnode_of(struct window_members *m, int64_t node)
 {
-	struct times *l = ctx;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 32;
-		l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].node == node)
+			return &m->nodes[i];
+	if (m->nnodes == m->capnodes) {
+		m->capnodes = m->capnodes ? m->capnodes * 2 : 8;
+		m->nodes = xrealloc(m->nodes, m->capnodes * sizeof *m->nodes);
 	}
-	l->v[l->n++] = t;
+	m->nodes[m->nnodes] = (struct mnode){node, INT64_MAX, INT64_MIN};
+	return &m->nodes[m->nnodes++];
+}
+
+static int mrow_cb(void *ctx, int64_t snap, int64_t time_us, int online, int64_t node)
+{
+	struct window_members *m = ctx;
+	struct mnode *mn = mnode_of(m, node);
+	if (m->nrows == m->caprows) {
+		m->caprows = m->caprows ? m->caprows * 2 : 64;
+		m->rows = xrealloc(m->rows, m->caprows * sizeof *m->rows);
+	}
+	m->rows[m->nrows++] = (struct mrow){snap, time_us, node, online};
+	if (online && time_us > mn->last_online_us)
+		mn->last_online_us = time_us;
 	return 0;
+}
+
+static int since_cb(void *ctx, int64_t node, int64_t since_us)
+{
+	mnode_of(ctx, node)->since_us = since_us;
+	return 0;
+}
+
+int window_members_load(catalog *c, int64_t cluster, struct window_members **out, struct err *e)
+{
+	struct window_members *m = xcalloc(1, sizeof *m);
+	int rc;
+	if ((rc = catalog_cluster_snapshot_nodes(c, cluster, mrow_cb, m, e)) < 0 ||
+	    (rc = catalog_cluster_wal_since(c, cluster, since_cb, m, e)) < 0) {
+		window_members_free(m);
+		m = NULL;
+	}
+	*out = m;
+	return rc;
+}
+
+void window_members_free(struct window_members *m)
+{
+	if (!m)
+		return;
+	free(m->rows);
+	free(m->nodes);
+	free(m);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* sorts v[0..n) and drops repeats; the new count */
+static size_t sort_unique(int64_t *v, size_t n)
+{
+	size_t k = 0;
+	if (n)
+		qsort(v, n, sizeof *v, cmp_i64);
+	for (size_t i = 0; i < n; i++)
+		if (!k || v[k - 1] != v[i])
+			v[k++] = v[i];
+	return k;
+}
+
+void window_members_at(const struct window_members *m, int64_t t_us, int64_t **ids, size_t *n)
+{
+	const struct mrow *last = NULL;
+	size_t k = 0;
+	*ids = NULL;
+	*n = 0;
+	for (size_t i = 0; i < m->nrows && m->rows[i].time_us <= t_us; i++)
+		if (m->rows[i].online)
+			last = &m->rows[i];
+	if (!last)
+		return;
+	*ids = xmalloc((m->nrows + m->nnodes) * sizeof **ids);
+	for (size_t i = 0; i < m->nrows && m->rows[i].time_us <= t_us; i++)
+		if (m->rows[i].snap == last->snap || (!m->rows[i].online && m->rows[i].time_us > last->time_us))
+			(*ids)[k++] = m->rows[i].node;
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].last_online_us > t_us && m->nodes[i].since_us <= t_us)
+			(*ids)[k++] = m->nodes[i].node;
+	*n = sort_unique(*ids, k);
+}
+
+void window_members_changes(const struct window_members *m, int64_t **times, size_t *n)
+{
+	size_t k = 0;
+	*times = xmalloc((m->nrows + m->nnodes + 1) * sizeof **times);
+	for (size_t i = 0; i < m->nrows; i++)
+		(*times)[k++] = m->rows[i].time_us;
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].since_us != INT64_MAX)
+			(*times)[k++] = m->nodes[i].since_us;
+	*n = sort_unique(*times, k);
 }
 
 /* out += [from, to] ∩ the windows of the nodes in set (wins[k]: the window of all.v[k]) */
@@ -315,35 +421,36 @@ static void window_of_set(const struct idlist *all, const struct ivlist *wins, c
 }
 
 /*
- * Who must reach a time T is who was in the cluster at T (catalog_members_at): a node removed
- * from the cluster (or added to it) no longer holds the window of the times it was not in.
- * Membership changes only at the times catalog_member_times gives: the window is built stretch
- * by stretch between them.
+ * Who must reach a time T is who was in the cluster at T (window_members_at): a node removed
+ * from the cluster (or added to it) no longer holds the window of the times it was not in. The
+ * window is built stretch by stretch between the times membership can change.
  */
 int window_cluster(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct window_interval *iv), void *ctx,
 		   struct err *e)
 {
 	struct idlist nodes = {0}, set = {0};
 	struct ivlist *wins = NULL, out = {0};
-	struct times tv = {0};
+	struct window_members *m = NULL;
+	int64_t *tv = NULL;
+	size_t ntv = 0;
 	int rc;
 	if ((rc = catalog_cluster_nodes(c, cluster, node_id_cb, &nodes, e)) < 0 ||
-	    (rc = catalog_member_times(c, cluster, time_cb, &tv, e)) < 0)
+	    (rc = window_members_load(c, cluster, &m, e)) < 0)
 		goto out;
+	window_members_changes(m, &tv, &ntv);
 	wins = xcalloc(nodes.n ? nodes.n : 1, sizeof *wins);
 	for (size_t i = 0; i < nodes.n; i++)
 		if ((rc = window_node(c, nodes.v[i], ivlist_add, &wins[i], NULL, e)) < 0)
 			goto out;
-	if (nodes.n && tv.n)
-		window_of_set(&nodes, wins, &nodes, INT64_MIN, tv.v[0] - 1, &out);
-	for (size_t k = 0; k < tv.n; k++) {
+	if (nodes.n)
+		window_of_set(&nodes, wins, &nodes, INT64_MIN, ntv ? tv[0] - 1 : INT64_MAX, &out);
+	for (size_t k = 0; k < ntv; k++) {
 		int64_t *ids;
 		size_t n;
-		if ((rc = catalog_members_at(c, cluster, tv.v[k], &ids, &n, e)) < 0)
-			goto out;
+		window_members_at(m, tv[k], &ids, &n);
 		set.v = ids;
 		set.n = n;
-		window_of_set(&nodes, wins, n ? &set : &nodes, tv.v[k], k + 1 < tv.n ? tv.v[k + 1] - 1 : INT64_MAX, &out);
+		window_of_set(&nodes, wins, n ? &set : &nodes, tv[k], k + 1 < ntv ? tv[k + 1] - 1 : INT64_MAX, &out);
 		free(ids);
 	}
 	for (size_t i = 0; i < out.n; i++)
@@ -352,7 +459,8 @@ int window_cluster(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struc
 out:
 	for (size_t i = 0; wins && i < nodes.n; i++)
 		free(wins[i].v);
-	free(tv.v);
+	window_members_free(m);
+	free(tv);
 	free(wins);
 	free(nodes.v);
 	free(out.v);

@@ -70,7 +70,23 @@ int64_t window_run_tli(const struct window_run *r, int64_t segno);
 int window_node(catalog *c, int64_t node, int (*cb)(void *ctx, const struct window_interval *iv), void *ctx,
 		int *runs, struct err *e);
 
-/* The window of a cluster: the intersection of its nodes' windows, in time order. */
+/*
+ * Who was in a cluster when, loaded once (two queries). At a time T the members are:
+ * - the nodes of the newest online snapshot (a cluster backup: every configured node) at or
+ *   before T, and of the offline snapshots after it up to T;
+ * - and each node with an online backup after T whose archived WAL began at or before T: it
+ *   was archiving for the cluster then, though a snapshot that showed it may have been deleted.
+ * window_members_at gives them (ascending, malloc'd); n = 0 when no online snapshot is that
+ * old: then every node with a backup counts. window_members_changes: the times at which the
+ * answer can change, ascending (every snapshot's time, each node's WAL start).
+ */
+struct window_members;
+int window_members_load(catalog *c, int64_t cluster, struct window_members **out, struct err *e);
+void window_members_at(const struct window_members *m, int64_t t_us, int64_t **ids, size_t *n);
+void window_members_changes(const struct window_members *m, int64_t **times, size_t *n);
+void window_members_free(struct window_members *m);
+
+/* The window of a cluster: the intersection of its members' windows, in time order. */
 int window_cluster(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct window_interval *iv), void *ctx,
 		   struct err *e);
 

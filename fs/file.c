@@ -265,8 +265,12 @@ static void dec_run(void *arg, int worker)
 
 static int write_out(int fd, const void *buf, size_t len, struct err *e)
 {
-	if (util_write_all(fd, buf, len) < 0)
-		return err_sys(e, ERR_IO, "cannot write the output");
+	if (util_write_all(fd, buf, len) < 0) {
+		int rc = err_sys(e, ERR_IO, "cannot write the output");
+		if (errno == ENOSPC)
+			err_hint(e, "free space where the output goes, then run the command again");
+		return rc;
+	}
 	return 0;
 }
 

@@ -379,11 +379,14 @@ static int view_make(catalog *c, int64_t cluster, const char *cluster_name, int6
 	{
 		/* only the nodes in the cluster at T (the newest online snapshot's): one removed since
 		 * is not asked to reach T, one added later is not in the view */
+		struct window_members *wm;
 		int64_t *members;
 		size_t nm;
 		int k = 0;
-		if ((rc = catalog_members_at(c, cluster, t_us, &members, &nm, e)) < 0)
+		if ((rc = window_members_load(c, cluster, &wm, e)) < 0)
 			goto out;
+		window_members_at(wm, t_us, &members, &nm);
+		window_members_free(wm);
 		for (int i = 0; nm && i < ids.n; i++) {
 			int in = 0;
 			for (size_t j = 0; j < nm && !in; j++)

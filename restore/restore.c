@@ -665,7 +665,16 @@ int restore_run(const struct restore_opts *o, struct restore_result *r, struct e
 		struct restore_tblspc_hit hit;
 		const struct restore_recovery *rec = &jobs[i].rec;
 		if ((rc = restore_wal_tablespaces(jobs[i].dst, rec->target_time[0] ? t_us : 0, rec->target_name,
-						  o->cancel, &hit, e)) < 0) {
+						  o->cancel, &hit, e)) < 0 &&
+		    o->allow_tablespace_links && !(o->cancel && atomic_load(o->cancel))) {
+			/* asked not to look for tablespaces: the limits alone are not worth failing for */
+			note_f(o, "node %s: the WAL to replay could not be read ahead (%s): limits from pg_control only",
+			       m.nodes[i].name, e ? e->msg : "");
+			memset(&hit, 0, sizeof hit);
+			err_clear(e);
+			rc = 0;
+		}
+		if (rc < 0) {
 			err_prefix(e, "node %s", m.nodes[i].name);
 			if (o->cancel && atomic_load(o->cancel))
 				err_hint(e, "remove %s and run the restore again", target);

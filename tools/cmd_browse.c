@@ -1,4 +1,5 @@
 /* cmd_browse.c: list, ls and cat: the backups as the mount shows them, read without FUSE. */
+#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -484,6 +485,10 @@ int cmd_cat(struct ctx *x, int argc, char **argv)
 			}
 		} else if (size) {
 			rc = fs_copy_to_fd(rd, content, size, STDOUT_FILENO, &e);
+		}
+		if (rc < 0 && e.sys_errno == EPIPE) { /* the reader has read enough (`| head`): done */
+			rc = 0;
+			break;
 		}
 		if (rc < 0)
 			err_prefix(&e, "%s", argv[i]);

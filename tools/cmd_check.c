@@ -465,12 +465,15 @@ static void check_zone_files(struct checker *k)
 		for (int g = 0; g < zones_count(r->z); g++) {
 			size_t kl;
 			uint8_t *kf = zone_key(r, g, rel, &kl);
+			int cheap;
 			if (!kf)
 				continue;
-			if (keyfile_cost(kf, kl) <= keyfile_cost(r->key_file, r->key_file_len))
+			cheap = keyfile_cost(kf, kl) <= keyfile_cost(r->key_file, r->key_file_len);
+			if (cheap)
 				foreign[j] = repo_key_foreign(r, kf, kl, k->x->pass, k->x->passlen);
 			free(kf);
-			break;
+			if (cheap)
+				break;
 		}
 	}
 	for (int i = 0; i < zones_count(r->z); i++) {

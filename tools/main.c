@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "tools.h"
@@ -124,10 +126,15 @@ int main(int argc, char **argv)
 	}
 	setup_done(&x);
 	/* what went to stdout must have arrived: a full disk or a closed pipe is a failure */
-	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0 && errno != EPIPE) {
-		/* (a reader that has read enough, `| head`, is no failure) */
-		fprintf(stderr, "pgtimefs: cannot write the output: %s\n", strerror(errno));
-		rc = 1;
+	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+		/* a pipe whose reader has read enough (`| head`) is no failure; errno may be stale
+		 * here, so the kind of stdout decides */
+		struct stat st;
+		int err = errno;
+		if (fstat(STDOUT_FILENO, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+			fprintf(stderr, "pgtimefs: cannot write the output: %s\n", strerror(err));
+			rc = 1;
+		}
 	}
 	return rc;
 }

@@ -103,7 +103,18 @@ grep -qF 'new\012line' "$T/ls-odd" || { cat "$T/ls-odd"; fail "ls does not write
 pgt --json ls odd/latest/n1 | python3 -c 'import json, os, sys
 names = sorted(os.fsencode(e["name"]) for e in json.load(sys.stdin))
 assert names == [b"bad\xffname", b"new\nline"], names' || fail "--json ls does not give the names' bytes back"
-ok "odd names: one ls row each with \\ooo escapes; --json valid, bytes back through surrogateescape"
+# a reader that has read enough (`| head`) is no failure; a full disk is
+head -c 4194304 /dev/urandom >"$T/odd-big"
+mkdir "$T/odd2" && mv "$T/odd-big" "$T/odd2/big"
+pgt snapshot odd n2 "$T/odd2" >/dev/null
+(set -o pipefail; pgt cat odd/latest/n2/big | head -c 1 >/dev/null) || fail "cat into a pipe closed early exits non-zero"
+if [ -w /dev/full ]; then
+	rc=0
+	pgt cat odd/latest/n2/big >/dev/full 2>"$T/err" || rc=$?
+	[ "$rc" = 1 ] || fail "cat into a full disk exits $rc"
+	err_has "free space where the output goes"
+fi
+ok "odd names: one ls row each with \\ooo escapes; --json valid, bytes back through surrogateescape; cat: a closed pipe is no failure, a full disk is"
 
 pgt check --read-data >/dev/null || fail "check is not clean"
 ok "check --read-data is clean"

@@ -253,6 +253,7 @@ static void test_members_after_delete(void **state)
 	struct fx *f = *state;
 	int64_t a = node(f, "a"), b = node(f, "b"), only_a[] = {a, 0}, both[] = {a, b, 0}, *ids;
 	size_t n;
+	struct window_members *wm;
 	struct ivs x;
 	struct catalog_snapshot s;
 	check_ok(catalog_begin(f->c, E));
@@ -276,13 +277,18 @@ static void test_members_after_delete(void **state)
 	check_ok(catalog_begin(f->c, E));
 	check_ok(catalog_snapshot_delete(f->c, s.id, E));
 	check_ok(catalog_commit(f->c, E));
-	check_ok(catalog_members_at(f->c, f->cl, S(25), &ids, &n, E));
+	check_ok(window_members_load(f->c, f->cl, &wm, E));
+	window_members_at(wm, S(25), &ids, &n);
 	assert_int_equal(n, 2); /* b: its WAL reaches back past S(25), its backup comes after */
 	free(ids);
-	check_ok(catalog_members_at(f->c, f->cl, S(12), &ids, &n, E));
+	window_members_at(wm, S(12), &ids, &n);
 	assert_int_equal(n, 1); /* before b's WAL began: a alone */
 	assert_int_equal(ids[0], a);
 	free(ids);
+	window_members_at(wm, S(5), &ids, &n);
+	assert_int_equal(n, 0); /* before any online snapshot: every node with a backup */
+	free(ids);
+	window_members_free(wm);
 	x.n = 0;
 	check_ok(window_cluster(f->c, f->cl, collect, &x, E));
 	assert_int_equal(x.n, 2);
