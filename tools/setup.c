@@ -20,15 +20,22 @@ int report(const struct err *e)
 	return e->code == ERR_USAGE ? 2 : 1;
 }
 
-int tools_valid_name(const char *s)
+/* a cluster or node name of any length: not empty, no '/' or control character, not a name
+ * the mount gives its own entries */
+static int name_ok(const char *s)
 {
-	if (!*s || strlen(s) > 100 || !strcmp(s, ".") || !strcmp(s, "..") || !strcmp(s, "latest") ||
-	    !strcmp(s, "at") || !strcmp(s, "wal") || !strcmp(s, "restore.json"))
+	if (!*s || !strcmp(s, ".") || !strcmp(s, "..") || !strcmp(s, "latest") || !strcmp(s, "at") ||
+	    !strcmp(s, "wal") || !strcmp(s, "restore.json"))
 		return 0;
 	for (; *s; s++)
 		if (*s == '/' || (unsigned char)*s < 0x20)
 			return 0;
 	return 1;
+}
+
+int tools_valid_name(const char *s)
+{
+	return strlen(s) <= 100 && name_ok(s);
 }
 
 int tools_parse_long(const char *s, long min, long max, long *out)
@@ -118,18 +125,12 @@ static int known(const char *const *keys, const char *key)
 	return 0;
 }
 
-/* a name a section may give a cluster or node: as tools_valid_name but of any length, and
- * without a space at either end ("[node prod /n3]" is a typo, not a cluster "prod ") */
+/* a name a section may give a cluster or node: of any length (restore names its clusters
+ * "<cluster>-restored-<time>"), without a space at either end ("[node prod /n3]" is a typo) */
 static int section_name_ok(const char *s)
 {
 	size_t n = strlen(s);
-	if (!n || s[0] == ' ' || s[n - 1] == ' ' || !strcmp(s, ".") || !strcmp(s, "..") || !strcmp(s, "latest") ||
-	    !strcmp(s, "at") || !strcmp(s, "wal") || !strcmp(s, "restore.json"))
-		return 0;
-	for (; *s; s++)
-		if (*s == '/' || (unsigned char)*s < 0x20)
-			return 0;
-	return 1;
+	return name_ok(s) && s[0] != ' ' && s[n - 1] != ' ';
 }
 
 /* the keys of a section: NULL when the section is none pgtimefs knows (e names why) */
