@@ -428,31 +428,19 @@ static int stalled(struct backup_node *n, double quiet_since, struct err *e)
 }
 
 /*
- * Waits for input on a node's replication connection: until a result can be read without
- * blocking (copy 0), or until more bytes may have come (copy 1: the caller tries PQgetCopyData
- * again). Input is consumed each second even when the socket looks idle: bytes already taken
- * off it by SSL wait inside libpq. A node that sends nothing for n->stall_s seconds since
- * *quiet_since (a hung server or disk, while its host answers TCP) fails the node instead of
- * holding the writer lock for ever; so does another node's failure. The caller resets
- * *quiet_since when a message arrives.
+ * One wait for input on a node's replication connection, a second at most; then whatever came
+ * is taken in, also when the socket looked idle: bytes SSL already took off it wait inside
+ * libpq. Callers wait in a loop, checking stalled() between waits, so that a node that sends
+ * nothing (a hung server or disk, while its host answers TCP) fails instead of holding the
+ * writer lock for ever.
  */
-static int stream_wait(PGconn *conn, struct backup_node *n, int copy, double *quiet_since, struct err *e)
+static int wait_input(PGconn *conn, struct backup_node *n, struct err *e)
 {
-	while (copy || PQisBusy(conn)) {
-		struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
-		int r = poll(&p, 1, 1000), rc;
-		if (r < 0 && errno != EINTR)
-			return err_sys(e, ERR_IO, "node %s: waiting for the backup stream", n->name);
-		if (!PQconsumeInput(conn))
-			return err_set(e, ERR_IO, "node %s: the backup stream broke: %s", n->name, PQerrorMessage(conn));
-		if (copy)
-			return 0;
-		if (!PQisBusy(conn))
-			break;
-		if ((rc = stalled(n, *quiet_since, e)) < 0)
-			return rc;
-	}
-	*quiet_since = util_mono();
+	struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+	if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+		return err_sys(e, ERR_IO, "node %s: waiting for the backup stream", n->name);
+	if (!PQconsumeInput(conn))
+		return err_set(e, ERR_IO, "node %s: the backup stream broke: %s", n->name, PQerrorMessage(conn));
 	return 0;
 }
 
@@ -496,8 +484,10 @@ static int node_stream(struct backup_node *n, struct err *e)
 	tp = tar_new(&cb);
 	quiet_since = util_mono();
 	for (;;) {
-		if ((rc = stream_wait(repl, n, 0, &quiet_since, e)) < 0)
-			goto out;
+		while (PQisBusy(repl))
+			if ((rc = stalled(n, quiet_since, e)) < 0 || (rc = wait_input(repl, n, e)) < 0)
+				goto out;
+		quiet_since = util_mono();
 		if (!(res = PQgetResult(repl)))
 			break;
 		ExecStatusType st = PQresultStatus(res);
@@ -523,8 +513,7 @@ static int node_stream(struct backup_node *n, struct err *e)
 				char *buf = NULL;
 				int len = PQgetCopyData(repl, &buf, 1);
 				if (len == 0) { /* nothing whole yet: wait for more, at most the stall limit */
-					if ((rc = stalled(n, quiet_since, e)) < 0 ||
-					    (rc = stream_wait(repl, n, 1, &quiet_since, e)) < 0)
+					if ((rc = stalled(n, quiet_since, e)) < 0 || (rc = wait_input(repl, n, e)) < 0)
 						goto out;
 					continue;
 				}

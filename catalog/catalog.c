@@ -1609,76 +1609,95 @@ int catalog_wal_get(catalog *c, int64_t id, struct catalog_wal *out, struct err 
 	return r == SQLITE_ROW ? 0 : err_set(e, ERR_NOTFOUND, "no WAL file number %lld", (long long)id);
 }
 
+/* sql (one parameter: cluster) row by row into row(ctx, statement); what names it in errors */
+static int cluster_rows(catalog *c, const char *sql, int64_t cluster, int (*row)(void *ctx, sqlite3_stmt *s),
+			void *ctx, const char *what, struct err *e)
+{
+	sqlite3_stmt *s;
+	int r, rc = 0;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, what);
+	sqlite3_bind_int64(s, 1, cluster);
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
+		rc = row(ctx, s);
+	if (rc == 0 && r != SQLITE_DONE)
+		rc = db_err(c, e, what);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+struct node_rows {
+	int (*cb)(void *ctx, const struct catalog_node_row *n);
+	void *ctx;
+};
+
+static int node_row(void *ctx, sqlite3_stmt *s)
+{
+	struct node_rows *l = ctx;
+	struct catalog_node_row n;
+	memset(&n, 0, sizeof n);
+	n.id = sqlite3_column_int64(s, 0);
+	snprintf(n.name, sizeof n.name, "%s", (const char *)sqlite3_column_text(s, 1));
+	n.backups = sqlite3_column_int64(s, 2);
+	n.wal_files = sqlite3_column_int64(s, 3);
+	n.wal_bytes = sqlite3_column_int64(s, 4);
+	return l->cb(l->ctx, &n);
+}
+
 int catalog_cluster_nodes(catalog *c, int64_t cluster, int (*cb)(void *ctx, const struct catalog_node_row *n),
 			  void *ctx, struct err *e)
 {
-	sqlite3_stmt *s;
-	struct catalog_node_row n;
-	int r, rc = 0;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT n.id, n.name, (SELECT count(*) FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
-			       " WHERE nb.node = n.id AND s.state = 'complete'),"
-			       " (SELECT count(*) FROM wal WHERE node = n.id), (SELECT coalesce(sum(size), 0) FROM wal"
-			       " WHERE node = n.id) FROM nodes n WHERE n.cluster = ? ORDER BY n.name",
-			       -1, &s, NULL) != SQLITE_OK)
-		return db_err(c, e, "listing a cluster's nodes");
-	sqlite3_bind_int64(s, 1, cluster);
-	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-		memset(&n, 0, sizeof n);
-		n.id = sqlite3_column_int64(s, 0);
-		snprintf(n.name, sizeof n.name, "%s", (const char *)sqlite3_column_text(s, 1));
-		n.backups = sqlite3_column_int64(s, 2);
-		n.wal_files = sqlite3_column_int64(s, 3);
-		n.wal_bytes = sqlite3_column_int64(s, 4);
-		rc = cb(ctx, &n);
-	}
-	if (rc == 0 && r != SQLITE_DONE)
-		rc = db_err(c, e, "listing a cluster's nodes");
-	sqlite3_finalize(s);
-	return rc;
+	struct node_rows l = {cb, ctx};
+	return cluster_rows(c,
+			    "SELECT n.id, n.name, (SELECT count(*) FROM node_backups nb JOIN snapshots s ON s.id = nb.snapshot"
+			    " WHERE nb.node = n.id AND s.state = 'complete'),"
+			    " (SELECT count(*) FROM wal WHERE node = n.id), (SELECT coalesce(sum(size), 0) FROM wal"
+			    " WHERE node = n.id) FROM nodes n WHERE n.cluster = ? ORDER BY n.name",
+			    cluster, node_row, &l, "listing a cluster's nodes", e);
+}
+
+
+struct member_rows {
+	int (*snap_cb)(void *ctx, int64_t snapshot, int64_t time_us, int online, int64_t node);
+	int (*since_cb)(void *ctx, int64_t node, int64_t since_us);
+	void *ctx;
+};
+
+static int snap_row(void *ctx, sqlite3_stmt *s)
+{
+	struct member_rows *m = ctx;
+	return m->snap_cb(m->ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2),
+			  sqlite3_column_int64(s, 3));
+}
+
+static int since_row(void *ctx, sqlite3_stmt *s)
+{
+	struct member_rows *m = ctx;
+	return m->since_cb(m->ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
 }
 
 int catalog_cluster_snapshot_nodes(catalog *c, int64_t cluster,
 				   int (*cb)(void *ctx, int64_t snapshot, int64_t time_us, int online, int64_t node),
 				   void *ctx, struct err *e)
 {
-	sqlite3_stmt *s;
-	int r, rc = 0;
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT s.id, s.time_us, s.kind = 'online', nb.node FROM snapshots s"
-			       " JOIN node_backups nb ON nb.snapshot = s.id WHERE s.cluster = ? AND s.state = 'complete'"
-			       " ORDER BY s.time_us, s.id, nb.node",
-			       -1, &s, NULL) != SQLITE_OK)
-		return db_err(c, e, "listing a cluster's snapshots and nodes");
-	sqlite3_bind_int64(s, 1, cluster);
-	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
-		rc = cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int(s, 2),
-			sqlite3_column_int64(s, 3));
-	if (rc == 0 && r != SQLITE_DONE)
-		rc = db_err(c, e, "listing a cluster's snapshots and nodes");
-	sqlite3_finalize(s);
-	return rc;
+	struct member_rows m = {.snap_cb = cb, .ctx = ctx};
+	return cluster_rows(c,
+			    "SELECT s.id, s.time_us, s.kind = 'online', nb.node FROM snapshots s"
+			    " JOIN node_backups nb ON nb.snapshot = s.id WHERE s.cluster = ? AND s.state = 'complete'"
+			    " ORDER BY s.time_us, s.id, nb.node",
+			    cluster, snap_row, &m, "listing a cluster's snapshots and nodes", e);
 }
 
 int catalog_cluster_wal_since(catalog *c, int64_t cluster, int (*cb)(void *ctx, int64_t node, int64_t since_us),
 			      void *ctx, struct err *e)
 {
-	sqlite3_stmt *s;
-	int r, rc = 0;
+	struct member_rows m = {.since_cb = cb, .ctx = ctx};
 	/* the first segment in the index's order (timeline, number): one row looked up per node */
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT id, t FROM (SELECT n.id, (SELECT min(w.stored_us, coalesce(nullif(w.first_commit_us, 0),"
-			       " w.stored_us)) FROM wal w WHERE w.node = n.id ORDER BY w.timeline, w.segno LIMIT 1) AS t"
-			       " FROM nodes n WHERE n.cluster = ?) WHERE t IS NOT NULL",
-			       -1, &s, NULL) != SQLITE_OK)
-		return db_err(c, e, "finding when a cluster's nodes began archiving");
-	sqlite3_bind_int64(s, 1, cluster);
-	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
-		rc = cb(ctx, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
-	if (rc == 0 && r != SQLITE_DONE)
-		rc = db_err(c, e, "finding when a cluster's nodes began archiving");
-	sqlite3_finalize(s);
-	return rc;
+	return cluster_rows(c,
+			    "SELECT id, t FROM (SELECT n.id, (SELECT min(w.stored_us, coalesce(nullif(w.first_commit_us, 0),"
+			    " w.stored_us)) FROM wal w WHERE w.node = n.id ORDER BY w.timeline, w.segno LIMIT 1) AS t"
+			    " FROM nodes n WHERE n.cluster = ?) WHERE t IS NOT NULL",
+			    cluster, since_row, &m, "finding when a cluster's nodes began archiving", e);
 }
 
 int catalog_node_get(catalog *c, int64_t id, int64_t *cluster, char name[128], struct err *e)

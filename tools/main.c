@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 		}
 	}
 	setup_done(&x);
-	/* what went to stdout must have arrived: a full disk or a closed pipe is a failure */
+	/* what went to stdout must have arrived: a full disk is a failure (a closed pipe is not) */
 	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
 		/* a pipe whose reader has read enough (`| head`) is no failure; errno may be stale
 		 * here, so the kind of stdout decides */

@@ -105,8 +105,9 @@ int setup_config(struct ctx *x, struct err *e)
 
 /*
  * The sections and keys pgtimefs reads. Others are a typo until shown otherwise: an unknown
- * section is an error (a [Node ...] would leave a node out of every backup, quietly); an unknown
- * key is a warning (the design's keys for later work, retention-days and the like, are known).
+ * section is a fault (check_shape: a [Node ...] would leave a node out of every backup); an
+ * unknown key is a warning (the design's keys for later work, retention-days and the like, are
+ * known).
  */
 static const char *const repository_keys[] = {"zones",	    "passphrase-file", "state-dir",
 					      "kdf-log2n",  "zstd-level",      "block-size",
@@ -134,9 +135,9 @@ static int section_name_ok(const char *s)
 }
 
 /* the keys of a section: NULL when the section is none pgtimefs knows (e names why) */
-static const char *const *section_keys(const char *path, const char *sec, struct err *e)
+static const char *const *section_keys(const struct config *c, const char *path, const char *sec, struct err *e)
 {
-	const char *a, *slash;
+	const char *a, *slash, *dd;
 	if (!strcmp(sec, "repository"))
 		return repository_keys;
 	if (!strcmp(sec, "mount"))
@@ -167,6 +168,12 @@ static const char *const *section_keys(const char *path, const char *sec, struct
 				    "'at', 'wal', 'restore.json', '.' or '..'");
 			return NULL;
 		}
+		if (c && (dd = config_get(c, sec, "data-dir")) && *dd && dd[0] != '/') {
+			/* backup runs from anywhere: a relative path would name another directory */
+			err_set(e, ERR_CONFIG, "%s: [%s] data-dir '%s' is not an absolute path", path, sec, dd);
+			err_hint(e, "give the node's data directory as an absolute path");
+			return NULL;
+		}
 		return node_keys;
 	}
 	err_set(e, ERR_CONFIG, "%s: unknown section [%s]", path, sec);
@@ -185,7 +192,7 @@ static int check_shape(const char *path, const struct config *c, int quiet)
 	for (size_t i = 0; i < config_nsections(c); i++) {
 		struct err se;
 		err_clear(&se);
-		if (section_keys(path, config_section(c, i), &se))
+		if (section_keys(c, path, config_section(c, i), &se))
 			continue;
 		faults++;
 		if (!quiet)
@@ -193,7 +200,7 @@ static int check_shape(const char *path, const struct config *c, int quiet)
 	}
 	for (size_t i = 0; i < config_nentries(c); i++) {
 		const char *sec, *key = config_entry(c, i, &sec);
-		const char *const *keys = section_keys(path, sec, NULL);
+		const char *const *keys = section_keys(NULL, path, sec, NULL);
 		if (keys && !known(keys, key) && !quiet)
 			fprintf(stderr, "pgtimefs: warning: %s: unknown key '%s' in [%s]: not used (a typo?)\n", path, key,
 				sec);
@@ -260,17 +267,15 @@ static int load_config(struct ctx *x, struct err *e)
 	snprintf(x->state_dir, sizeof x->state_dir, "%s", state);
 	snprintf(x->catalog_file, sizeof x->catalog_file, "%s/catalog.db", state);
 	{
-		/* paths read from wherever pgtimefs runs (archive_command runs in the data directory)
-		 * must not depend on the current directory */
+		/* read from wherever pgtimefs runs (archive_command runs in the data directory): a
+		 * relative path works in one place only. A warning, not a refusal: a setup where it
+		 * works (wal-push from the data directory) must keep archiving */
 		const char *pf = config_get(x->cfg, "repository", "passphrase-file");
-		if (pf && *pf && pf[0] != '/')
-			return err_set(e, ERR_CONFIG, "%s: [repository] passphrase-file '%s' must be an absolute path", path,
-				       pf);
-		for (size_t i = 0; i < config_nsections(x->cfg); i++) {
-			const char *sec = config_section(x->cfg, i), *dd = config_get(x->cfg, sec, "data-dir");
-			if (dd && *dd && dd[0] != '/')
-				return err_set(e, ERR_CONFIG, "%s: [%s] data-dir '%s' must be an absolute path", path, sec, dd);
-		}
+		if (pf && *pf && pf[0] != '/' && !x->quiet)
+			fprintf(stderr,
+				"pgtimefs: warning: %s: [repository] passphrase-file '%s' is not an absolute path: it is read "
+				"from the current directory\n",
+				path, pf);
 	}
 	return 0;
 }
