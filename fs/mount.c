@@ -33,6 +33,16 @@
 /* a read this close to where the last one ended still counts as in order (the kernel's
  * read-ahead requests run on several threads and arrive slightly out of order) */
 #define SEQ_SLACK (8u << 20)
+/* A file read in order from its start past STREAM_MIN is streamed: its pages DROP_LAG behind
+ * the reader are dropped from the kernel's cache in steps of DROP_STEP (more than SEQ_SLACK
+ * plus the kernel's read-ahead, so that nothing still to be read is dropped), and the rest
+ * when the handle is released. The inodes streamed so far are remembered (STREAMED slots): a
+ * file opened again keeps its pages. */
+#define STREAM_MIN (8u << 20)
+#define DROP_LAG (16u << 20)
+#define DROP_STEP (4u << 20)
+#define DROP_QUEUE 64
+#define STREAMED 1024
 
 /*
  * Open file and directory handles are on a list of the mount, so that those the kernel never
@@ -60,6 +70,13 @@ struct mnt {
 	/* open handles: guarded by hmu (a leaf lock) */
 	pthread_mutex_t hmu;
 	struct hlink handles;
+	uint64_t streamed[STREAMED]; /* inodes streamed once, by ino % STREAMED: guarded by hmu */
+	/* page ranges to drop, handed to the watcher: guarded by mu */
+	struct drop {
+		fuse_ino_t ino;
+		uint64_t off, len;
+	} drops[DROP_QUEUE];
+	int ndrops;
 };
 
 /* what each session thread owns */
@@ -95,6 +112,9 @@ struct fileh {
 	uint8_t *synth; /* a synthesized file (at/ views): its bytes, made at open */
 	uint64_t next;	/* where the last read ended (atomic) */
 	uint64_t ahead; /* read-ahead was asked for up to here (atomic) */
+	uint64_t dropped; /* the pages before this were dropped from the kernel's cache (atomic) */
+	int keep;	  /* keep the pages: asked for, or the file was streamed before */
+	int no_drop;	  /* read out of order once, or a drop found the queue full: its pages stay (atomic) */
 };
 
 static void handle_add(struct mnt *m, struct hlink *l)
@@ -495,6 +515,59 @@ static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	fuse_reply_err(req, 0);
 }
 
+/* --- streams: the pages behind a reader of a file in order are dropped --- */
+
+/* whether ino was streamed before (and so keeps its pages now) */
+static int streamed_before(struct mnt *m, fuse_ino_t ino)
+{
+	int seen;
+	pthread_mutex_lock(&m->hmu);
+	seen = m->streamed[ino % STREAMED] == (uint64_t)ino;
+	pthread_mutex_unlock(&m->hmu);
+	return seen;
+}
+
+static void streamed_mark(struct mnt *m, fuse_ino_t ino)
+{
+	pthread_mutex_lock(&m->hmu);
+	m->streamed[ino % STREAMED] = (uint64_t)ino;
+	pthread_mutex_unlock(&m->hmu);
+}
+
+/* hands [off, off + len) of ino to the watcher to drop; 0 when the queue is full (the pages
+ * then stay, as any cached page may) */
+static int drop_queue(struct mnt *m, fuse_ino_t ino, uint64_t off, uint64_t len)
+{
+	int queued = 0;
+	pthread_mutex_lock(&m->mu);
+	if (m->ndrops < DROP_QUEUE && !m->stop) {
+		m->drops[m->ndrops++] = (struct drop){ino, off, len};
+		pthread_cond_signal(&m->cv);
+		queued = 1;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return queued;
+}
+
+/* a read in order at off: drops what lies DROP_LAG behind it, in steps of DROP_STEP */
+static void drop_behind(struct mnt *m, fuse_ino_t ino, struct fileh *h, uint64_t off)
+{
+	uint64_t upto, from;
+	if (h->keep || off < DROP_LAG || __atomic_load_n(&h->no_drop, __ATOMIC_RELAXED))
+		return;
+	upto = (off - DROP_LAG) & ~(uint64_t)(DROP_STEP - 1);
+	from = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED);
+	if (upto < from + DROP_STEP)
+		return;
+	/* one thread takes the range; the others' reads of the same step go on */
+	if (!__atomic_compare_exchange_n(&h->dropped, &from, upto, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	if (!from)
+		streamed_mark(m, ino);
+	if (!drop_queue(m, ino, from, upto - from))
+		__atomic_store_n(&h->no_drop, 1, __ATOMIC_RELAXED); /* stop here; nothing more is dropped */
+}
+
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_loc l;
@@ -540,6 +613,7 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	handle_add(mnt_of(req), &h->link);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs_immutable(&l); /* the bytes never change: keep the pages between opens */
+	h->keep = !fi->keep_cache || mnt_of(req)->o->keep_streams || streamed_before(mnt_of(req), ino);
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(mnt_of(req), &h->link);
 }
@@ -552,7 +626,6 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	uint64_t next;
 	struct err e;
 	ssize_t n;
-	(void)ino;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -592,6 +665,9 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 			__atomic_store_n(&h->ahead, until, __ATOMIC_RELAXED);
 			fs_read_ahead(t->rd, h->content, from, until);
 		}
+		drop_behind(m, ino, h, (uint64_t)off);
+	} else {
+		__atomic_store_n(&h->no_drop, 1, __ATOMIC_RELAXED);
 	}
 	err_clear(&e);
 	/* the common case: reply straight from the cached chunks, no copy */
@@ -660,8 +736,15 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, s
 static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fileh *h = (struct fileh *)(uintptr_t)fi->fh;
-	(void)ino;
-	handle_free(mnt_of(req), &h->link);
+	struct mnt *m = mnt_of(req);
+	uint64_t dropped = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED), end = __atomic_load_n(&h->next, __ATOMIC_RELAXED);
+	/* a stream's last pages go when it ends */
+	if (!h->keep && end >= STREAM_MIN && dropped < h->size && !__atomic_load_n(&h->no_drop, __ATOMIC_RELAXED)) {
+		if (!dropped)
+			streamed_mark(m, ino);
+		drop_queue(m, ino, dropped, h->size - dropped);
+	}
+	handle_free(m, &h->link);
 	fuse_reply_err(req, 0);
 }
 
@@ -846,6 +929,7 @@ static void *watcher(void *arg)
 	struct snapset old = {0}, cur = {0};
 	catalog *c = NULL;
 	int64_t version = -1;
+	struct timespec due;
 	struct err e;
 	err_clear(&e);
 	if (catalog_open(m->catalog_file, 1, &c, &e) < 0) {
@@ -856,18 +940,34 @@ static void *watcher(void *arg)
 	snapset_index(&old);
 	version = catalog_data_version(c);
 	pthread_mutex_lock(&m->mu);
+	clock_gettime(CLOCK_MONOTONIC, &due);
+	due.tv_nsec += 500 * 1000000L;
 	while (!m->stop) {
-		struct timespec ts;
+		struct timespec now;
 		int64_t v;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 500 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
+		if (due.tv_nsec >= 1000000000L) {
+			due.tv_sec++;
+			due.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-		if (m->stop)
-			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec < due.tv_sec || (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec)) {
+			/* between two looks at the catalog: drop what streams left behind, the oldest
+			 * first (the kernel may wait for a page still being read, which a session
+			 * thread answers), or nap */
+			if (!m->ndrops) {
+				pthread_cond_timedwait(&m->cv, &m->mu, &due);
+				continue;
+			}
+			struct drop d = m->drops[0];
+			memmove(m->drops, m->drops + 1, (size_t)--m->ndrops * sizeof *m->drops);
+			pthread_mutex_unlock(&m->mu);
+			fuse_lowlevel_notify_inval_inode(m->se, d.ino, (off_t)d.off, (off_t)d.len);
+			pthread_mutex_lock(&m->mu);
+			continue;
+		}
+		/* twice a second, however many drops come */
+		due = now;
+		due.tv_nsec += 500 * 1000000L;
 		pthread_mutex_unlock(&m->mu);
 		v = catalog_data_version(c);
 		if (v != version) {

@@ -31,6 +31,7 @@ struct fs_mount_opts {
 	size_t cache_bytes;   /* budget of the decoded-chunk cache */
 	int threads;	      /* most session threads */
 	unsigned readahead_kb; /* kernel read-ahead of the mount (0: leave the kernel's) */
+	int keep_streams;     /* keep the pages of files read in order (else dropped behind the reader) */
 	/* called once mounted, before going to the background (may be NULL) */
 	void (*on_mounted)(const char *mountpoint);
 };

@@ -15,7 +15,9 @@
 	"  -d            libfuse debug output (implies -f)\n"                                           \
 	"  -o OPTS       comma-separated: cache=SIZE (decoded-chunk cache, default 64M),\n"             \
 	"                threads=N (session threads, default 8), readahead=KB (kernel read-ahead,\n"    \
-	"                default 1024), and FUSE options such as allow_other\n"                        \
+	"                default 1024), keep_streams (keep the pages of files read in order in the\n"   \
+	"                kernel's cache; by default they are dropped behind the reader, and kept\n"     \
+	"                from a file's second read on), and FUSE options such as allow_other\n"        \
 	"Leave with fusermount3 -u MOUNTPOINT (or SIGINT/SIGTERM to the mount process)."
 
 /* takes our own keys out of the -o list into o; what is left goes to libfuse in rest */
@@ -42,6 +44,8 @@ static int parse_opts(const char *list, struct fs_mount_opts *o, char *rest, siz
 				rc = err_set(e, ERR_USAGE, "-o readahead=%s: give KiB, 0 to 1048576", tok + 10);
 			else
 				o->readahead_kb = (unsigned)kb;
+		} else if (!strcmp(tok, "keep_streams")) {
+			o->keep_streams = 1;
 		} else if (!strcmp(tok, "ro") || !strcmp(tok, "default_permissions")) {
 			/* always on */
 		} else if (!strcmp(tok, "rw")) {

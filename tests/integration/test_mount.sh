@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The read-only FUSE mount with real tools: diff -r, stat, cp -a, writes refused, permissions,
-# concurrent copies, a directory of 10,000 files, and the background mode (issue 3, item 4).
+# concurrent copies, the page cache kept or streamed, a directory of 10,000 files, and the
+# background mode (issue 3, item 4).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mount_lib.sh"
 need_fuse
@@ -13,6 +14,13 @@ chmod 0600 "$T/data/own-nobody"
 chown 65534:65534 "$T/data/own-nobody"
 printf 'secret of root\n' >"$T/data/root-only"
 chmod 0600 "$T/data/root-only"
+# for the page cache checks: 40 MiB of distinct 8 KiB pages that compress well
+python3 - "$T/data/stream.bin" <<'PY'
+import struct, sys
+with open(sys.argv[1], "wb") as f:
+    for i in range(5120):
+        f.write(struct.pack("<Q", i * 2654435761 % (1 << 64)) * 1024)
+PY
 # a directory of 10,000 empty files, as its own cluster
 mkdir -p "$T/many/dir"
 python3 - "$T/many/dir" <<'PY'
@@ -116,6 +124,56 @@ same_tree "second of two concurrent copies" "$T/data" "$T/copyB"
 ok "two cp -a at once give identical trees"
 rm -rf "$T/copyA" "$T/copyB"
 
+# --- 2b. the kernel's page cache: a file read in order from its start is streamed (its pages
+# dropped behind the reader and at its close), and kept from its second read on
+command -v fincore >/dev/null || skip "fincore (util-linux) is missing: cannot see the page cache"
+# cached KiB of FILE (the pages the kernel holds for it)
+cached_kib() { fincore --bytes --noheadings --output RES "$1" | awk '{ print int($1 / 1024) }'; }
+read_cmp() { timeout 60 cmp "$1" "$2" || fail "$1 differs from $2"; }
+read_backwards() {
+	timeout 60 python3 - "$1" "$2" <<'PY' || fail "reading $1 backwards"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+src = open(sys.argv[2], "rb").read()
+for off in range(len(src) - 65536, -1, -65536):
+    assert os.pread(fd, 65536, off) == src[off:off + 65536], off
+PY
+}
+# kept FILE SRC [READER]: after FILE is read (by READER FILE SRC, default read_cmp), at least 90%
+# of it is still cached a second later (the host's own reclaim may take a few pages). Tried
+# three times: another test's drop_caches may come in between.
+kept() {
+	local f=$1 src=$2 reader=${3:-read_cmp} i kib want
+	want=$(($(stat -c %s "$src") * 9 / 10 / 1024))
+	for i in 1 2 3; do
+		"$reader" "$f" "$src"
+		sleep 1
+		kib=$(cached_kib "$f")
+		[ "$kib" -ge "$want" ] && return 0
+	done
+	echo "$f: $kib KiB cached, want $want" >&2
+	return 1
+}
+# on a mount of its own: the checks above have read every file of this one
+mkdir "$T/mnt-pc"
+mount_fg pagecache "$T/mnt-pc"
+PC=$MPID
+SB=$T/mnt-pc/prod/$S/node1/stream.bin
+drop_caches
+read_cmp "$SB" "$T/data/stream.bin"
+for ((i = 0; i < 50; i++)); do # the mount's watcher drops them
+	[ "$(cached_kib "$SB")" -lt 1024 ] && break
+	sleep 0.1
+done
+[ "$(cached_kib "$SB")" -lt 1024 ] || fail "the pages of a 40 MiB file read once in order stay cached ($(cached_kib "$SB") KiB)"
+kept "$SB" "$T/data/stream.bin" || fail "the pages of a file read a second time are not kept"
+drop_caches
+kept "$SB" "$T/data/stream.bin" || fail "a file read twice before is not kept on its next read"
+kept "$T/mnt-pc/prod/$S/node1/conf/postgresql.conf" "$T/data/conf/postgresql.conf" ||
+	fail "a small file read once is not kept in the cache"
+stop_mount "$T/mnt-pc" $PC
+ok "page cache: a 40 MiB file read once in order is dropped behind the reader, kept from its second read on; small files kept"
+
 # --- 4. writes fail with EROFS
 erofs() {
 	local what=$1 rc=0
@@ -157,9 +215,12 @@ nob cat "$N/PG_VERSION" >"$T/out" 2>"$T/err" || rc=$?
 [ $rc != 0 ] && grep -q "Permission denied" "$T/err" || fail "nobody reads a file without allow_other (exit $rc)"
 ok "without allow_other: nobody gets Permission denied on the mountpoint and its files"
 
-mount_fg allow "$T/mnt-ao" -o allow_other
+mount_fg allow "$T/mnt-ao" -o allow_other,keep_streams
 AO=$MPID
 NA=$T/mnt-ao/prod/$S/node1
+drop_caches
+kept "$NA/stream.bin" "$T/data/stream.bin" || fail "-o keep_streams: a file read once in order was dropped"
+ok "-o keep_streams keeps the pages of a file read once in order"
 [ "$(nob cat "$NA/PG_VERSION")" = 15 ] || fail "nobody cannot read a 0644 file with allow_other"
 nob cat "$NA/conf/postgresql.conf" | cmp -s - "$T/data/conf/postgresql.conf" || fail "nobody cannot read its own 0644 file"
 [ "$(nob cat "$NA/own-nobody")" = "secret of nobody" ] || fail "nobody cannot read its own 0600 file"
@@ -210,6 +271,10 @@ for fd in 0 1 2; do
 	[ "$(readlink "/proc/$bpid/fd/$fd")" = /dev/null ] || fail "the background mount keeps fd $fd on $(readlink "/proc/$bpid/fd/$fd")"
 done
 timeout 60 cmp "$T/mnt-bg/prod/latest/node1/random.bin" "$T/data/random.bin" || fail "read through the background mount differs"
+# a file read out of order (backwards) keeps its pages: only a read in order is a stream
+drop_caches
+kept "$T/mnt-bg/prod/latest/node1/stream.bin" "$T/data/stream.bin" read_backwards ||
+	fail "a file read backwards was dropped from the cache"
 timeout 20 fusermount3 -u "$T/mnt-bg" || fail "fusermount3 -u of the background mount failed"
 wait_gone "$bpid" 10 || fail "the background mount process $bpid still runs after fusermount3 -u"
 ! mounted "$T/mnt-bg" || fail "still mounted after fusermount3 -u"
