@@ -33,11 +33,12 @@
 /* a read this close to where the last one ended still counts as in order (the kernel's
  * read-ahead requests run on several threads and arrive slightly out of order) */
 #define SEQ_SLACK (8u << 20)
-/* A file read in order from its start past STREAM_MIN is streamed: its pages DROP_LAG behind
- * the reader are dropped from the kernel's cache in steps of DROP_STEP (more than SEQ_SLACK
- * plus the kernel's read-ahead, so that nothing still to be read is dropped), and the rest
- * when the handle is released. The inodes streamed so far are remembered (STREAMED slots): a
- * file opened again keeps its pages. */
+/* A handle that read more than STREAM_MIN bytes of a file in order is a stream: the file's
+ * pages more than the drop lag behind the reader are dropped from the kernel's cache in steps
+ * of DROP_STEP, and the rest when the handle is released. The lag is DROP_LAG, or four times
+ * the kernel's read-ahead if more: more than SEQ_SLACK plus the read-ahead, so that nothing
+ * still to be read is dropped. The inodes streamed so far are remembered (STREAMED slots, by a
+ * hash of the number): a file opened again keeps its pages. */
 #define STREAM_MIN (8u << 20)
 #define DROP_LAG (16u << 20)
 #define DROP_STEP (4u << 20)
@@ -70,7 +71,8 @@ struct mnt {
 	/* open handles: guarded by hmu (a leaf lock) */
 	pthread_mutex_t hmu;
 	struct hlink handles;
-	uint64_t streamed[STREAMED]; /* inodes streamed once, by ino % STREAMED: guarded by hmu */
+	uint64_t streamed[STREAMED]; /* inodes streamed once (streamed_slot): guarded by hmu */
+	uint64_t drop_lag;	     /* how far behind a stream's reader its pages are dropped */
 	/* page ranges to drop, handed to the watcher: guarded by mu */
 	struct drop {
 		fuse_ino_t ino;
@@ -113,6 +115,7 @@ struct fileh {
 	uint64_t next;	/* where the last read ended (atomic) */
 	uint64_t ahead; /* read-ahead was asked for up to here (atomic) */
 	uint64_t dropped; /* the pages before this were dropped from the kernel's cache (atomic) */
+	uint64_t inorder; /* bytes read in order (atomic) */
 	int keep;	  /* keep the pages: asked for, or the file was streamed before */
 	int no_drop;	  /* read out of order once, or a drop found the queue full: its pages stay (atomic) */
 };
@@ -235,7 +238,7 @@ static void entry_of(catalog *c, const struct fs_loc *dir, const struct fs_loc *
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	const struct mnt *m = userdata;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -250,7 +253,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* contents never change: no need to compare mtimes to drop pages */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
-	conn->max_readahead = 1u << 20;
+	/* the kernel keeps the bdi's read-ahead (set_readahead) under this */
+	conn->max_readahead = m->o->readahead_kb > 1024 ? m->o->readahead_kb << 10 : 1u << 20;
 }
 
 static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -517,12 +521,19 @@ static void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 
 /* --- streams: the pages behind a reader of a file in order are dropped --- */
 
+/* the slot of ino in m->streamed: a multiplicative hash (an inode number's low bits are
+ * its kind's tag, and an at/ view's file numbers differ only in high bits) */
+static size_t streamed_slot(fuse_ino_t ino)
+{
+	return (size_t)(((uint64_t)ino * 0x9E3779B97F4A7C15ull) >> 54) % STREAMED;
+}
+
 /* whether ino was streamed before (and so keeps its pages now) */
 static int streamed_before(struct mnt *m, fuse_ino_t ino)
 {
 	int seen;
 	pthread_mutex_lock(&m->hmu);
-	seen = m->streamed[ino % STREAMED] == (uint64_t)ino;
+	seen = m->streamed[streamed_slot(ino)] == (uint64_t)ino;
 	pthread_mutex_unlock(&m->hmu);
 	return seen;
 }
@@ -530,8 +541,20 @@ static int streamed_before(struct mnt *m, fuse_ino_t ino)
 static void streamed_mark(struct mnt *m, fuse_ino_t ino)
 {
 	pthread_mutex_lock(&m->hmu);
-	m->streamed[ino % STREAMED] = (uint64_t)ino;
+	m->streamed[streamed_slot(ino)] = (uint64_t)ino;
 	pthread_mutex_unlock(&m->hmu);
+}
+
+/* takes the drops of ino off the queue: a handle that keeps its pages opened it again */
+static void drop_cancel(struct mnt *m, fuse_ino_t ino)
+{
+	int k = 0;
+	pthread_mutex_lock(&m->mu);
+	for (int i = 0; i < m->ndrops; i++)
+		if (m->drops[i].ino != ino)
+			m->drops[k++] = m->drops[i];
+	m->ndrops = k;
+	pthread_mutex_unlock(&m->mu);
 }
 
 /* hands [off, off + len) of ino to the watcher to drop; 0 when the queue is full (the pages
@@ -549,13 +572,13 @@ static int drop_queue(struct mnt *m, fuse_ino_t ino, uint64_t off, uint64_t len)
 	return queued;
 }
 
-/* a read in order at off: drops what lies DROP_LAG behind it, in steps of DROP_STEP */
+/* a read in order at off: drops what lies the drop lag behind it, in steps of DROP_STEP */
 static void drop_behind(struct mnt *m, fuse_ino_t ino, struct fileh *h, uint64_t off)
 {
 	uint64_t upto, from;
-	if (h->keep || off < DROP_LAG || __atomic_load_n(&h->no_drop, __ATOMIC_RELAXED))
+	if (h->keep || off < m->drop_lag || __atomic_load_n(&h->no_drop, __ATOMIC_RELAXED))
 		return;
-	upto = (off - DROP_LAG) & ~(uint64_t)(DROP_STEP - 1);
+	upto = (off - m->drop_lag) & ~(uint64_t)(DROP_STEP - 1);
 	from = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED);
 	if (upto < from + DROP_STEP)
 		return;
@@ -613,7 +636,11 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	handle_add(mnt_of(req), &h->link);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs_immutable(&l); /* the bytes never change: keep the pages between opens */
-	h->keep = !fi->keep_cache || mnt_of(req)->o->keep_streams || streamed_before(mnt_of(req), ino);
+	h->keep = !fi->keep_cache || mnt_of(req)->o->keep_streams;
+	if (!h->keep && streamed_before(mnt_of(req), ino)) {
+		h->keep = 1;
+		drop_cancel(mnt_of(req), ino); /* the last stream's drops would take this reader's pages */
+	}
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(mnt_of(req), &h->link);
 }
@@ -665,6 +692,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 			__atomic_store_n(&h->ahead, until, __ATOMIC_RELAXED);
 			fs_read_ahead(t->rd, h->content, from, until);
 		}
+		__atomic_add_fetch(&h->inorder, (uint64_t)size, __ATOMIC_RELAXED);
 		drop_behind(m, ino, h, (uint64_t)off);
 	} else {
 		__atomic_store_n(&h->no_drop, 1, __ATOMIC_RELAXED);
@@ -737,9 +765,9 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct fileh *h = (struct fileh *)(uintptr_t)fi->fh;
 	struct mnt *m = mnt_of(req);
-	uint64_t dropped = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED), end = __atomic_load_n(&h->next, __ATOMIC_RELAXED);
+	uint64_t dropped = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED), inorder = __atomic_load_n(&h->inorder, __ATOMIC_RELAXED);
 	/* a stream's last pages go when it ends */
-	if (!h->keep && end >= STREAM_MIN && dropped < h->size && !__atomic_load_n(&h->no_drop, __ATOMIC_RELAXED)) {
+	if (!h->keep && inorder > STREAM_MIN && dropped < h->size && !__atomic_load_n(&h->no_drop, __ATOMIC_RELAXED)) {
 		if (!dropped)
 			streamed_mark(m, ino);
 		drop_queue(m, ino, dropped, h->size - dropped);
@@ -1159,6 +1187,7 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	memset(&m, 0, sizeof m);
 	m.r = r;
 	m.o = o;
+	m.drop_lag = (uint64_t)o->readahead_kb << 12 > DROP_LAG ? (uint64_t)o->readahead_kb << 12 : DROP_LAG;
 	if (!realpath(catalog_file, m.catalog_file)) {
 		rc = err_sys(e, ERR_IO, "catalog %s", catalog_file);
 		err_hint(e, "run `pgtimefs init` first");
@@ -1240,7 +1269,7 @@ out:
 		pthread_mutex_unlock(&m.mu);
 		/* The session threads are gone. An invalidation the watcher sends can wait in the
 		 * kernel for a directory's lock, held by a lookup that waits for a reply no thread
-		 * will send: then the connection is ended through fusectl (the kernel fails what
+		 * will send (or, dropping a stream's pages, for a page locked for such a read): then the connection is ended through fusectl (the kernel fails what
 		 * waits), and the mount is detached here, since libfuse leaves an ended one alone. */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 2;
