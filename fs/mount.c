@@ -31,14 +31,15 @@
 /* read-ahead handed to the workers when a file is read in order */
 #define AHEAD_BYTES (4u << 20)
 /* a read this close to where the last one ended still counts as in order (the kernel's
- * read-ahead requests run on several threads and arrive slightly out of order) */
+ * read-ahead requests run on several threads and arrive out of order): SEQ_SLACK, or four
+ * times the mount's read-ahead if more (mnt.seq_slack) */
 #define SEQ_SLACK (8u << 20)
 /* A handle that read more than STREAM_MIN bytes of a file in order is a stream: the file's
  * pages more than the drop lag behind the reader are dropped from the kernel's cache in steps
- * of DROP_STEP, and the rest when the handle is released. The lag is DROP_LAG, or four times
- * the kernel's read-ahead if more: more than SEQ_SLACK plus the read-ahead, so that nothing
- * still to be read is dropped. The inodes streamed so far are remembered (STREAMED slots, by a
- * hash of the number): a file opened again keeps its pages. */
+ * of DROP_STEP, and the rest when the handle is released. The lag (mnt.drop_lag) is DROP_LAG,
+ * or the slack plus twice the read-ahead if more, so that nothing still to be read is
+ * dropped. The inodes streamed so far are remembered (STREAMED slots, by a hash of the
+ * number): a file opened again keeps its pages. */
 #define STREAM_MIN (8u << 20)
 #define DROP_LAG (16u << 20)
 #define DROP_STEP (4u << 20)
@@ -71,8 +72,15 @@ struct mnt {
 	/* open handles: guarded by hmu (a leaf lock) */
 	pthread_mutex_t hmu;
 	struct hlink handles;
-	uint64_t streamed[STREAMED]; /* inodes streamed once (streamed_slot): guarded by hmu */
-	uint64_t drop_lag;	     /* how far behind a stream's reader its pages are dropped */
+	/* inodes streamed once (streamed_slot), and how many handles that keep the pages read
+	 * each since (streamed_reading):
+	 * guarded by hmu */
+	struct streamed {
+		uint64_t ino;
+		uint64_t reopened;
+	} streamed[STREAMED];
+	uint64_t seq_slack; /* how far a read may be from the last one and still be in order */
+	uint64_t drop_lag;  /* how far behind a stream's reader its pages are dropped */
 	/* page ranges to drop, handed to the watcher: guarded by mu */
 	struct drop {
 		fuse_ino_t ino;
@@ -115,7 +123,10 @@ struct fileh {
 	uint64_t next;	/* where the last read ended (atomic) */
 	uint64_t ahead; /* read-ahead was asked for up to here (atomic) */
 	uint64_t dropped; /* the pages before this were dropped from the kernel's cache (atomic) */
-	uint64_t inorder; /* bytes read in order (atomic) */
+	uint64_t hi;	  /* the furthest end of a read (atomic) */
+	uint64_t inorder; /* bytes read in order, each once: past hi as it was (atomic) */
+	uint64_t reopened; /* the file's reopen count (streamed_open) when this handle opened it */
+	int again;	   /* kept as streamed before: 1 until its first read, then 2 (atomic) */
 	int keep;	  /* keep the pages: asked for, or the file was streamed before */
 	int no_drop;	  /* read out of order once, or a drop found the queue full: its pages stay (atomic) */
 };
@@ -528,24 +539,55 @@ static size_t streamed_slot(fuse_ino_t ino)
 	return (size_t)(((uint64_t)ino * 0x9E3779B97F4A7C15ull) >> 54) % STREAMED;
 }
 
-/* whether ino was streamed before (and so keeps its pages now) */
-static int streamed_before(struct mnt *m, fuse_ino_t ino)
+/* An open: whether ino was streamed before (the new handle then keeps its pages); *reopened
+ * is the file's count of such handles that read, as the open found it (0: none). */
+static int streamed_open(struct mnt *m, fuse_ino_t ino, uint64_t *reopened)
 {
+	const struct streamed *sl = &m->streamed[streamed_slot(ino)];
 	int seen;
 	pthread_mutex_lock(&m->hmu);
-	seen = m->streamed[streamed_slot(ino)] == (uint64_t)ino;
+	seen = sl->ino == (uint64_t)ino;
+	*reopened = seen ? sl->reopened : 0;
 	pthread_mutex_unlock(&m->hmu);
 	return seen;
 }
 
 static void streamed_mark(struct mnt *m, fuse_ino_t ino)
 {
+	struct streamed *sl = &m->streamed[streamed_slot(ino)];
 	pthread_mutex_lock(&m->hmu);
-	m->streamed[streamed_slot(ino)] = (uint64_t)ino;
+	if (sl->ino != (uint64_t)ino) {
+		sl->ino = (uint64_t)ino;
+		sl->reopened = 0;
+	}
 	pthread_mutex_unlock(&m->hmu);
 }
 
-/* takes the drops of ino off the queue: a handle that keeps its pages opened it again */
+/* the first read of a handle that keeps the pages of a file streamed before: the count goes
+ * up, and the drops still queued for the file go (they would take this reader's pages) */
+static void drop_cancel(struct mnt *m, fuse_ino_t ino);
+static void streamed_reading(struct mnt *m, fuse_ino_t ino)
+{
+	struct streamed *sl = &m->streamed[streamed_slot(ino)];
+	pthread_mutex_lock(&m->hmu);
+	if (sl->ino == (uint64_t)ino)
+		sl->reopened++;
+	pthread_mutex_unlock(&m->hmu);
+	drop_cancel(m, ino);
+}
+
+/* whether a handle that keeps the pages read ino since an open found the count at reopened */
+static int streamed_reopened(struct mnt *m, fuse_ino_t ino, uint64_t reopened)
+{
+	const struct streamed *sl = &m->streamed[streamed_slot(ino)];
+	int again;
+	pthread_mutex_lock(&m->hmu);
+	again = sl->ino == (uint64_t)ino && sl->reopened > reopened;
+	pthread_mutex_unlock(&m->hmu);
+	return again;
+}
+
+/* takes the drops of ino off the queue: a handle that keeps its pages reads it again */
 static void drop_cancel(struct mnt *m, fuse_ino_t ino)
 {
 	int k = 0;
@@ -637,10 +679,8 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs_immutable(&l); /* the bytes never change: keep the pages between opens */
 	h->keep = !fi->keep_cache || mnt_of(req)->o->keep_streams;
-	if (!h->keep && streamed_before(mnt_of(req), ino)) {
-		h->keep = 1;
-		drop_cancel(mnt_of(req), ino); /* the last stream's drops would take this reader's pages */
-	}
+	if (!h->keep && streamed_open(mnt_of(req), ino, &h->reopened))
+		h->keep = h->again = 1; /* an open alone (fincore, a stat tool) drops no drops */
 	if (fuse_reply_open(req, fi) != 0)
 		handle_free(mnt_of(req), &h->link);
 }
@@ -680,9 +720,15 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		fuse_reply_buf(req, (const char *)t->buf, left);
 		return;
 	}
+	{
+		int one = 1;
+		if (__atomic_load_n(&h->again, __ATOMIC_RELAXED) == 1 &&
+		    __atomic_compare_exchange_n(&h->again, &one, 2, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			streamed_reading(m, ino);
+	}
 	next = __atomic_load_n(&h->next, __ATOMIC_RELAXED);
 	__atomic_store_n(&h->next, (uint64_t)off + size, __ATOMIC_RELAXED);
-	if ((uint64_t)off + SEQ_SLACK >= next && (uint64_t)off <= next + SEQ_SLACK) {
+	if ((uint64_t)off + m->seq_slack >= next && (uint64_t)off <= next + m->seq_slack) {
 		/* read in order: keep the workers AHEAD_BYTES ahead, asking in steps of a quarter */
 		uint64_t end = (uint64_t)off + size, mark = __atomic_load_n(&h->ahead, __ATOMIC_RELAXED);
 		uint64_t from = mark > end && mark <= end + AHEAD_BYTES ? mark : end, until = end + AHEAD_BYTES;
@@ -692,8 +738,14 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 			__atomic_store_n(&h->ahead, until, __ATOMIC_RELAXED);
 			fs_read_ahead(t->rd, h->content, from, until);
 		}
-		__atomic_add_fetch(&h->inorder, (uint64_t)size, __ATOMIC_RELAXED);
-		drop_behind(m, ino, h, (uint64_t)off);
+		/* only bytes past the furthest read count as read in order: a reader going
+		 * backwards within the slack is no stream */
+		uint64_t hi = __atomic_load_n(&h->hi, __ATOMIC_RELAXED);
+		while (end > hi && !__atomic_compare_exchange_n(&h->hi, &hi, end, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			;
+		if (end > hi && __atomic_add_fetch(&h->inorder, end - (hi > (uint64_t)off ? hi : (uint64_t)off),
+						   __ATOMIC_RELAXED) > STREAM_MIN)
+			drop_behind(m, ino, h, (uint64_t)off);
 	} else {
 		__atomic_store_n(&h->no_drop, 1, __ATOMIC_RELAXED);
 	}
@@ -766,11 +818,13 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fileh *h = (struct fileh *)(uintptr_t)fi->fh;
 	struct mnt *m = mnt_of(req);
 	uint64_t dropped = __atomic_load_n(&h->dropped, __ATOMIC_RELAXED), inorder = __atomic_load_n(&h->inorder, __ATOMIC_RELAXED);
-	/* a stream's last pages go when it ends */
+	/* a stream's last pages go when it ends, unless the file was opened again meanwhile
+	 * (the kernel may send this release after the next open: those pages are its reader's) */
 	if (!h->keep && inorder > STREAM_MIN && dropped < h->size && !__atomic_load_n(&h->no_drop, __ATOMIC_RELAXED)) {
 		if (!dropped)
 			streamed_mark(m, ino);
-		drop_queue(m, ino, dropped, h->size - dropped);
+		if (!streamed_reopened(m, ino, h->reopened))
+			drop_queue(m, ino, dropped, h->size - dropped);
 	}
 	handle_free(m, &h->link);
 	fuse_reply_err(req, 0);
@@ -1187,7 +1241,10 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	memset(&m, 0, sizeof m);
 	m.r = r;
 	m.o = o;
-	m.drop_lag = (uint64_t)o->readahead_kb << 12 > DROP_LAG ? (uint64_t)o->readahead_kb << 12 : DROP_LAG;
+	m.seq_slack = (uint64_t)o->readahead_kb << 12 > SEQ_SLACK ? (uint64_t)o->readahead_kb << 12 : SEQ_SLACK;
+	m.drop_lag = m.seq_slack + ((uint64_t)o->readahead_kb << 11);
+	if (m.drop_lag < DROP_LAG)
+		m.drop_lag = DROP_LAG;
 	if (!realpath(catalog_file, m.catalog_file)) {
 		rc = err_sys(e, ERR_IO, "catalog %s", catalog_file);
 		err_hint(e, "run `pgtimefs init` first");

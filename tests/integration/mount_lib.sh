@@ -45,13 +45,13 @@ mounted() {
 	awk -v m="$d" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
-# mount_pid MNT: the pid of the `pgtimefs mount MNT` process (exact command line), if any
+# mount_pid MNT: the pid of the `pgtimefs mount MNT [OPTIONS...]` process, if any
 mount_pid() {
 	local p want c
 	want=$(printf '%s\n' "$PGT" mount "$1")
 	for p in /proc/[0-9]*; do
 		c=$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null) || continue
-		[ "$c" = "$want" ] && { echo "${p#/proc/}"; return 0; }
+		case $c in "$want" | "$want"$'\n'*) echo "${p#/proc/}" && return 0 ;; esac
 	done
 	return 1
 }
