@@ -73,8 +73,7 @@ struct mnt {
 	pthread_mutex_t hmu;
 	struct hlink handles;
 	/* inodes streamed once (streamed_slot), and how many handles that keep the pages read
-	 * each since (streamed_reading):
-	 * guarded by hmu */
+	 * each since (streamed_reading): guarded by hmu */
 	struct streamed {
 		uint64_t ino;
 		uint64_t reopened;
