@@ -136,6 +136,12 @@ bench -T 2
 sw=$(sql "$P" "SELECT pg_walfile_name(pg_switch_wal())")
 sleep 1.5
 [ "$(q "SELECT count(*) FROM wal WHERE length(name) = 24")" = "$w0" ] || fail "a segment was stored while another writer held the lock"
+# the lock stays taken until the streamer has come for it (under load that can take a while)
+for i in $(seq 1 600); do
+	grep -q "waiting for another pgtimefs writer" "$T/stream.err" && break
+	sleep 0.05
+done
+[ "$(q "SELECT count(*) FROM wal WHERE length(name) = 24")" = "$w0" ] || fail "a segment was stored while another writer held the lock"
 touch "$T/unlock"
 wait "$LP"
 wait_seg "$sw"
