@@ -551,37 +551,18 @@ static int streamed_open(struct mnt *m, fuse_ino_t ino, uint64_t *reopened)
 	return seen;
 }
 
-static void streamed_mark(struct mnt *m, fuse_ino_t ino)
+/* Marks ino as streamed once (a handle that opened it when the count was at reopened
+ * streams it). Returns whether a handle that keeps the pages has read it since. */
+static int streamed_mark(struct mnt *m, fuse_ino_t ino, uint64_t reopened)
 {
 	struct streamed *sl = &m->streamed[streamed_slot(ino)];
+	int again;
 	pthread_mutex_lock(&m->hmu);
 	if (sl->ino != (uint64_t)ino) {
 		sl->ino = (uint64_t)ino;
 		sl->reopened = 0;
 	}
-	pthread_mutex_unlock(&m->hmu);
-}
-
-/* the first read of a handle that keeps the pages of a file streamed before: the count goes
- * up, and the drops still queued for the file go (they would take this reader's pages) */
-static void drop_cancel(struct mnt *m, fuse_ino_t ino);
-static void streamed_reading(struct mnt *m, fuse_ino_t ino)
-{
-	struct streamed *sl = &m->streamed[streamed_slot(ino)];
-	pthread_mutex_lock(&m->hmu);
-	if (sl->ino == (uint64_t)ino)
-		sl->reopened++;
-	pthread_mutex_unlock(&m->hmu);
-	drop_cancel(m, ino);
-}
-
-/* whether a handle that keeps the pages read ino since an open found the count at reopened */
-static int streamed_reopened(struct mnt *m, fuse_ino_t ino, uint64_t reopened)
-{
-	const struct streamed *sl = &m->streamed[streamed_slot(ino)];
-	int again;
-	pthread_mutex_lock(&m->hmu);
-	again = sl->ino == (uint64_t)ino && sl->reopened > reopened;
+	again = sl->reopened > reopened;
 	pthread_mutex_unlock(&m->hmu);
 	return again;
 }
@@ -596,6 +577,18 @@ static void drop_cancel(struct mnt *m, fuse_ino_t ino)
 			m->drops[k++] = m->drops[i];
 	m->ndrops = k;
 	pthread_mutex_unlock(&m->mu);
+}
+
+/* the first read of a handle that keeps the pages of a file streamed before: the count goes
+ * up, and the drops still queued for the file go (they would take this reader's pages) */
+static void streamed_reading(struct mnt *m, fuse_ino_t ino)
+{
+	struct streamed *sl = &m->streamed[streamed_slot(ino)];
+	pthread_mutex_lock(&m->hmu);
+	if (sl->ino == (uint64_t)ino)
+		sl->reopened++;
+	pthread_mutex_unlock(&m->hmu);
+	drop_cancel(m, ino);
 }
 
 /* hands [off, off + len) of ino to the watcher to drop; 0 when the queue is full (the pages
@@ -627,7 +620,7 @@ static void drop_behind(struct mnt *m, fuse_ino_t ino, struct fileh *h, uint64_t
 	if (!__atomic_compare_exchange_n(&h->dropped, &from, upto, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 		return;
 	if (!from)
-		streamed_mark(m, ino);
+		streamed_mark(m, ino, h->reopened);
 	if (!drop_queue(m, ino, from, upto - from))
 		__atomic_store_n(&h->no_drop, 1, __ATOMIC_RELAXED); /* stop here; nothing more is dropped */
 }
@@ -820,9 +813,7 @@ static void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	/* a stream's last pages go when it ends, unless the file was opened again meanwhile
 	 * (the kernel may send this release after the next open: those pages are its reader's) */
 	if (!h->keep && inorder > STREAM_MIN && dropped < h->size && !__atomic_load_n(&h->no_drop, __ATOMIC_RELAXED)) {
-		if (!dropped)
-			streamed_mark(m, ino);
-		if (!streamed_reopened(m, ino, h->reopened))
+		if (!streamed_mark(m, ino, h->reopened))
 			drop_queue(m, ino, dropped, h->size - dropped);
 	}
 	handle_free(m, &h->link);

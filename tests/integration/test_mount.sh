@@ -130,6 +130,16 @@ command -v fincore >/dev/null || skip "fincore (util-linux) is missing: cannot s
 # cached KiB of FILE (the pages the kernel holds for it)
 cached_kib() { fincore --bytes --noheadings --output RES "$1" | awk '{ print int($1 / 1024) }'; }
 read_cmp() { timeout 60 cmp "$1" "$2" || fail "$1 differs from $2"; }
+# dropped FILE: under 1 MiB of FILE is cached within 5 s (the mount's watcher drops the pages)
+dropped() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(cached_kib "$1")" -lt 1024 ] && return 0
+		sleep 0.1
+	done
+	echo "$1: $(cached_kib "$1") KiB cached" >&2
+	return 1
+}
 read_backwards() {
 	timeout 60 python3 - "$1" "$2" <<'PY' || fail "reading $1 backwards"
 import os, sys
@@ -187,11 +197,7 @@ with open(sys.argv[1], "rb", buffering=0) as f:
     got += f.read()
 assert got == src, "the bytes read differ"
 PY
-for ((i = 0; i < 50; i++)); do # the mount's watcher drops them
-	[ "$(cached_kib "$SB")" -lt 1024 ] && break
-	sleep 0.1
-done
-[ "$(cached_kib "$SB")" -lt 1024 ] || fail "the pages of a 40 MiB file read once in order stay cached ($(cached_kib "$SB") KiB)"
+dropped "$SB" || fail "the pages of a 40 MiB file read once in order stay cached"
 kept "$SB" "$T/data/stream.bin" || fail "the pages of a file read a second time are not kept"
 drop_caches
 kept "$SB" "$T/data/stream.bin" || fail "a file read twice before is not kept on its next read"
@@ -303,12 +309,7 @@ timeout 60 cmp "$T/mnt-bg/prod/latest/node1/random.bin" "$T/data/random.bin" || 
 # once in order is still a stream, and one read backwards (all within the wider slack) is not
 drop_caches
 read_cmp "$T/mnt-bg/prod/latest/node1/stream.bin" "$T/data/stream.bin"
-for ((i = 0; i < 50; i++)); do
-	[ "$(cached_kib "$T/mnt-bg/prod/latest/node1/stream.bin")" -lt 1024 ] && break
-	sleep 0.1
-done
-[ "$(cached_kib "$T/mnt-bg/prod/latest/node1/stream.bin")" -lt 1024 ] ||
-	fail "readahead=16384: a file read once in order stays cached ($(cached_kib "$T/mnt-bg/prod/latest/node1/stream.bin") KiB)"
+dropped "$T/mnt-bg/prod/latest/node1/stream.bin" || fail "readahead=16384: a file read once in order stays cached"
 kept "$T/mnt-bg/prod/latest/node1/sparse" "$T/data/sparse" read_backwards ||
 	fail "a file read backwards was dropped from the cache"
 timeout 20 fusermount3 -u "$T/mnt-bg" || fail "fusermount3 -u of the background mount failed"
