@@ -96,24 +96,25 @@ static int piece_data(fs_reader *rd, const struct content_piece *p, cache_ref **
 
 static const uint8_t zeros[65536];
 
-/* appends base[0..len) to v, holding ref / owning own; 0 when v is full */
-static int vec_add(struct fs_vec *v, const uint8_t *base, size_t len, cache_ref *ref, uint8_t *own)
+/* appends base[0..len) to v, holding ref (parts of its chunk) / owning own; 0 when v is full */
+static int vec_add(struct fs_vec *v, const uint8_t *base, size_t len, cache_ref *ref, unsigned parts, uint8_t *own)
 {
 	if (v->n == FS_VEC_MAX)
 		return 0;
 	v->iov[v->n].iov_base = (void *)(uintptr_t)base;
 	v->iov[v->n].iov_len = len;
 	v->ref[v->n] = ref;
+	v->parts[v->n] = (unsigned char)parts;
 	v->own[v->n] = own;
 	v->n++;
 	return 1;
 }
 
-void fs_vec_release(fs_reader *rd, struct fs_vec *v)
+void fs_vec_release(fs_reader *rd, struct fs_vec *v, int passed)
 {
 	for (int i = 0; i < v->n; i++) {
 		if (v->ref[i])
-			cache_release(rd->cache, v->ref[i]);
+			cache_release_passed(rd->cache, v->ref[i], passed ? v->parts[i] : 0);
 		free(v->own[i]);
 	}
 	v->n = 0;
@@ -165,7 +166,7 @@ ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off,
 				/* a hole: as many pages of zeros as it takes */
 				while (take) {
 					size_t k = take < sizeof zeros ? take : sizeof zeros;
-					if (!vec_add(v, zeros, k, NULL, NULL))
+					if (!vec_add(v, zeros, k, NULL, 0, NULL))
 						return (ssize_t)done;
 					done += k;
 					take -= k;
@@ -179,13 +180,15 @@ ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off,
 					return (ssize_t)done;
 				if ((rc = piece_data(rd, p, &ref, &plain, e)) < 0)
 					break;
-				vec_add(v, (ref ? cache_data(ref, &dl) : plain) + skip, take, ref, plain);
+				vec_add(v, (ref ? cache_data(ref, &dl) : plain) + skip, take, ref,
+					(skip == 0 ? CACHE_PASSED_HEAD : 0) | (skip + take == p->len ? CACHE_PASSED_TAIL : 0),
+					plain);
 			}
 			done += take;
 		}
 	}
 	if (rc < 0) {
-		fs_vec_release(rd, v);
+		fs_vec_release(rd, v, 0);
 		return rc;
 	}
 	return (ssize_t)done;
@@ -209,7 +212,7 @@ ssize_t fs_read(fs_reader *rd, int64_t content, uint64_t size, uint64_t off, voi
 			memcpy(out + done, v->iov[i].iov_base, v->iov[i].iov_len);
 			done += v->iov[i].iov_len;
 		}
-		fs_vec_release(rd, v);
+		fs_vec_release(rd, v, 0);
 		if (n == 0)
 			break;
 	}

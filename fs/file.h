@@ -48,6 +48,7 @@ struct fs_vec {
 	struct iovec iov[FS_VEC_MAX];
 	int n;
 	cache_ref *ref[FS_VEC_MAX]; /* per iov: the cache entry it points into, or NULL */
+	unsigned char parts[FS_VEC_MAX]; /* per iov: CACHE_PASSED_* parts of the chunk it covers */
 	uint8_t *own[FS_VEC_MAX];   /* per iov: a buffer to free, or NULL */
 };
 
@@ -64,7 +65,11 @@ ssize_t fs_read_vec(fs_reader *rd, int64_t content, uint64_t size, uint64_t off,
  * A hint: errors are ignored, the read that needs the bytes reports them.
  */
 void fs_read_ahead(fs_reader *rd, int64_t content, uint64_t from, uint64_t until);
-void fs_vec_release(fs_reader *rd, struct fs_vec *v);
+/*
+ * passed: the bytes were read by a reader going through the file in order, so the chunks it
+ * covered whole (over one read or two) go first from the cache (cache_release_passed).
+ */
+void fs_vec_release(fs_reader *rd, struct fs_vec *v, int passed);
 
 /*
  * lseek's SEEK_DATA (hole 0) or SEEK_HOLE (hole 1) from off in content (size bytes): the

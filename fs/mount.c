@@ -685,6 +685,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	uint64_t next;
 	struct err e;
 	ssize_t n;
+	int in_order = 0;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -724,6 +725,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 		/* read in order: keep the workers AHEAD_BYTES ahead, asking in steps of a quarter */
 		uint64_t end = (uint64_t)off + size, mark = __atomic_load_n(&h->ahead, __ATOMIC_RELAXED);
 		uint64_t from = mark > end && mark <= end + AHEAD_BYTES ? mark : end, until = end + AHEAD_BYTES;
+		in_order = 1;
 		if (until > h->size)
 			until = h->size;
 		if (until > from && (until - from >= AHEAD_BYTES / 4 || until == h->size)) {
@@ -746,10 +748,11 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, s
 	n = fs_read_vec(t->rd, h->content, h->size, (uint64_t)off, size, &t->vec, &e);
 	if (n >= 0 && ((size_t)n == size || (uint64_t)off + (uint64_t)n >= h->size)) {
 		fuse_reply_iov(req, t->vec.iov, t->vec.n);
-		fs_vec_release(t->rd, &t->vec);
+		/* the kernel's page cache has these bytes now: chunks read past in order go first */
+		fs_vec_release(t->rd, &t->vec, in_order);
 		return;
 	}
-	fs_vec_release(t->rd, &t->vec);
+	fs_vec_release(t->rd, &t->vec, 0);
 	/* more pieces than one vector holds: copy into a buffer */
 	if (t->cap < size) {
 		free(t->buf);
@@ -1291,6 +1294,11 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 	/* with an arena per thread, each keeps its own freed chunk buffers: two arenas keep
 	 * RSS closer to the cache budget when many threads read at once */
 	mallopt(M_ARENA_MAX, 2);
+	/* decoded chunks come and go all the time: keep freed buffers for the next ones instead
+	 * of handing them back to the kernel, whose fresh pages then fault in one by one (on a
+	 * VM, each also on the host); this raises no peak, the budget bounds what is held */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	m.cache = cache_new(o->cache_bytes);
 	m.prefetch = fs_prefetch_new(r, m.cache, pool_cpus(), 64);
 	if (pthread_create(&m.watcher, NULL, watcher, &m) == 0)

@@ -5,22 +5,34 @@
 
 #include "common/util.h"
 
+/* the least allowance for passed entries: a chunk passed whole by one read while an earlier
+ * read, served later by another thread, still wants its start */
+#define PASSED_MIN (1u << 20)
+
 struct cache_ref {
 	int64_t key;
 	uint8_t *data;
 	size_t len;
 	int refs;	  /* readers holding it */
 	int linked;	  /* still in the table */
+	unsigned passed;  /* CACHE_PASSED_* parts an in-order reader has passed */
+	int in_passed;	  /* on the passed list (then refs is 0), not the LRU list */
 	struct cache_ref *hnext;	/* hash chain */
-	struct cache_ref *prev, *next; /* LRU list, most recent first */
+	struct cache_ref *prev, *next; /* its list, newest first */
+};
+
+struct list {
+	struct cache_ref *head, *tail;
 };
 
 struct chunk_cache {
 	pthread_mutex_t mu;
 	size_t budget, bytes;
+	size_t passed_cap, passed_bytes; /* the allowance for passed entries, and what they hold */
 	struct cache_ref **table;
 	size_t nbuckets;
-	struct cache_ref *head, *tail;
+	struct list lru;    /* most recently used first */
+	struct list passed; /* entries passed whole, most recently passed first; they go first */
 	uint64_t hits, misses;
 };
 
@@ -29,6 +41,7 @@ chunk_cache *cache_new(size_t budget_bytes)
 	chunk_cache *c = xcalloc(1, sizeof *c);
 	pthread_mutex_init(&c->mu, NULL);
 	c->budget = budget_bytes;
+	c->passed_cap = budget_bytes / 16 > PASSED_MIN ? budget_bytes / 16 : PASSED_MIN;
 	c->nbuckets = 4096;
 	c->table = xcalloc(c->nbuckets, sizeof *c->table);
 	return c;
@@ -44,7 +57,11 @@ void cache_free(chunk_cache *c)
 {
 	if (!c)
 		return;
-	for (struct cache_ref *r = c->head, *n; r; r = n) {
+	for (struct cache_ref *r = c->lru.head, *n; r; r = n) {
+		n = r->next;
+		entry_free(r);
+	}
+	for (struct cache_ref *r = c->passed.head, *n; r; r = n) {
 		n = r->next;
 		entry_free(r);
 	}
@@ -59,28 +76,41 @@ static size_t bucket(const chunk_cache *c, int64_t key)
 	return (size_t)(h >> 20) % c->nbuckets;
 }
 
-static void lru_unlink(chunk_cache *c, struct cache_ref *r)
+static void list_unlink(struct list *l, struct cache_ref *r)
 {
 	if (r->prev)
 		r->prev->next = r->next;
 	else
-		c->head = r->next;
+		l->head = r->next;
 	if (r->next)
 		r->next->prev = r->prev;
 	else
-		c->tail = r->prev;
+		l->tail = r->prev;
 	r->prev = r->next = NULL;
 }
 
-static void lru_front(chunk_cache *c, struct cache_ref *r)
+static void list_front(struct list *l, struct cache_ref *r)
 {
 	r->prev = NULL;
-	r->next = c->head;
-	if (c->head)
-		c->head->prev = r;
-	c->head = r;
-	if (!c->tail)
-		c->tail = r;
+	r->next = l->head;
+	if (l->head)
+		l->head->prev = r;
+	l->head = r;
+	if (!l->tail)
+		l->tail = r;
+}
+
+/* takes r off whichever list holds it */
+static void unlink_entry(chunk_cache *c, struct cache_ref *r)
+{
+	if (r->in_passed) {
+		list_unlink(&c->passed, r);
+		c->passed_bytes -= r->len;
+		r->in_passed = 0;
+		r->passed = 0; /* wanted again: passed anew before it goes first again */
+	} else {
+		list_unlink(&c->lru, r);
+	}
 }
 
 static void table_remove(chunk_cache *c, struct cache_ref *r)
@@ -91,13 +121,27 @@ static void table_remove(chunk_cache *c, struct cache_ref *r)
 	if (*pp)
 		*pp = r->hnext;
 	r->linked = 0;
-	lru_unlink(c, r);
+	unlink_entry(c, r);
 	c->bytes -= r->len;
+}
+
+/* a new reference to r: it becomes the most recently used */
+static void touch(chunk_cache *c, struct cache_ref *r)
+{
+	r->refs++;
+	unlink_entry(c, r);
+	list_front(&c->lru, r);
 }
 
 static void evict(chunk_cache *c)
 {
-	struct cache_ref *r = c->tail;
+	struct cache_ref *r;
+	/* passed entries (none referenced) first: beyond their allowance, or while over budget */
+	while ((r = c->passed.tail) && (c->passed_bytes > c->passed_cap || c->bytes > c->budget)) {
+		table_remove(c, r);
+		entry_free(r);
+	}
+	r = c->lru.tail;
 	while (c->bytes > c->budget && r) {
 		struct cache_ref *prev = r->prev;
 		if (r->refs == 0) {
@@ -116,9 +160,7 @@ cache_ref *cache_get(chunk_cache *c, int64_t key)
 		if (r->key == key)
 			break;
 	if (r) {
-		r->refs++;
-		lru_unlink(c, r);
-		lru_front(c, r);
+		touch(c, r);
 		c->hits++;
 	} else {
 		c->misses++;
@@ -138,7 +180,7 @@ cache_ref *cache_put(chunk_cache *c, int64_t key, uint8_t *data, size_t len)
 			break;
 	if (r) {
 		free(data);
-		r->refs++;
+		touch(c, r);
 		pthread_mutex_unlock(&c->mu);
 		return r;
 	}
@@ -150,7 +192,7 @@ cache_ref *cache_put(chunk_cache *c, int64_t key, uint8_t *data, size_t len)
 	r->linked = 1;
 	r->hnext = c->table[b];
 	c->table[b] = r;
-	lru_front(c, r);
+	list_front(&c->lru, r);
 	c->bytes += len;
 	evict(c);
 	pthread_mutex_unlock(&c->mu);
@@ -165,10 +207,22 @@ const uint8_t *cache_data(const cache_ref *r, size_t *len)
 
 void cache_release(chunk_cache *c, cache_ref *r)
 {
+	cache_release_passed(c, r, 0);
+}
+
+void cache_release_passed(chunk_cache *c, cache_ref *r, unsigned parts)
+{
 	if (!r)
 		return;
 	pthread_mutex_lock(&c->mu);
 	r->refs--;
+	r->passed |= parts;
+	if (r->linked && r->refs == 0 && r->passed == (CACHE_PASSED_HEAD | CACHE_PASSED_TAIL) && !r->in_passed) {
+		list_unlink(&c->lru, r);
+		list_front(&c->passed, r);
+		r->in_passed = 1;
+		c->passed_bytes += r->len;
+	}
 	if (r->linked)
 		evict(c);
 	pthread_mutex_unlock(&c->mu);

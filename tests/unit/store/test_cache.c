@@ -2,8 +2,9 @@
  * test_cache.c: store/cache.h.
  *
  * The byte budget, least-recently-used eviction, references that keep entries alive,
- * duplicate inserts, the hit/miss counters, and a multithreaded stress run (ASan and the
- * content checks catch an entry freed or overwritten under a reader).
+ * duplicate inserts, the hit/miss counters, entries passed whole by in-order readers going
+ * first, and a multithreaded stress run (ASan and the content checks catch an entry freed or
+ * overwritten under a reader).
  */
 #include "../unit.h"
 
@@ -198,6 +199,93 @@ static void test_stats(void **state)
 
 enum { THREADS = 4, OPS = 10000, KEYS = 600 };
 
+/* Inserts key (len bytes) and releases it as passed over these parts. */
+static void put_passed(chunk_cache *c, int64_t key, size_t len, unsigned parts)
+{
+	cache_ref *r = cache_put(c, key, filled(len, (uint8_t)key), len);
+	assert_non_null(r);
+	cache_release_passed(c, r, parts);
+}
+
+/* Looks key up and releases it as passed over these parts; 0 when it was not there. */
+static int pass(chunk_cache *c, int64_t key, unsigned parts)
+{
+	cache_ref *r = cache_get(c, key);
+	cache_release_passed(c, r, parts);
+	return r != NULL;
+}
+
+static void test_passed_go_first(void **state)
+{
+	chunk_cache *c = cache_new(1000);
+	(void)state;
+	put_released(c, 1, 100, 1); /* the least recently used */
+	put_passed(c, 2, 100, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL);
+	for (int64_t k = 3; k <= 10; k++)
+		put_released(c, k, 100, (uint8_t)k);
+	assert_int_equal(cache_bytes(c), 1000);
+	put_released(c, 11, 100, 11); /* over budget: the passed entry goes, not the oldest */
+	assert_int_equal(cache_bytes(c), 1000);
+	assert_true(present(c, 1));
+	assert_false(present(c, 2));
+	cache_free(c);
+}
+
+static void test_passed_parts(void **state)
+{
+	chunk_cache *c = cache_new(1000);
+	(void)state;
+	/* 1: head and tail passed by two reads (a chunk two reads split); 2: only its head;
+	 * 3: both parts, but another reader holds it until after the passing release */
+	put_passed(c, 1, 100, CACHE_PASSED_HEAD);
+	put_passed(c, 2, 100, CACHE_PASSED_HEAD);
+	cache_ref *held = cache_put(c, 3, filled(100, 3), 100);
+	put_released(c, 4, 100, 4);
+	assert_true(pass(c, 1, CACHE_PASSED_TAIL));
+	assert_true(pass(c, 3, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL));
+	for (int64_t k = 5; k <= 10; k++)
+		put_released(c, k, 100, (uint8_t)k);
+	assert_int_equal(cache_bytes(c), 1000);
+	put_released(c, 11, 100, 11); /* 1 goes: passed whole, held by no one */
+	assert_int_equal(cache_bytes(c), 1000);
+	cache_release(c, held); /* now 3 counts as passed, and goes next */
+	put_released(c, 12, 100, 12);
+	assert_int_equal(cache_bytes(c), 1000);
+	put_released(c, 13, 100, 13); /* then the least recently used: 2, passed at its head only */
+	assert_false(present(c, 1));
+	assert_false(present(c, 3));
+	assert_false(present(c, 2));
+	assert_true(present(c, 4));
+	assert_true(present(c, 11));
+	cache_free(c);
+}
+
+static void test_passed_allowance(void **state)
+{
+	/* budget 32 MiB: passed entries are held up to 2 MiB, oldest passed first to go */
+	const size_t mib = 1u << 20, len = 256 * 1024;
+	chunk_cache *c = cache_new(32 * mib);
+	(void)state;
+	for (int64_t k = 100; k < 110; k++)
+		put_released(c, k, len, (uint8_t)k);
+	for (int64_t k = 0; k < 12; k++)
+		put_passed(c, k, len, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL);
+	/* 10 ordinary entries and 8 passed ones (2 MiB) */
+	assert_int_equal(cache_bytes(c), 18 * len);
+	/* looked up again, a passed entry is an ordinary one: it stays beyond the allowance */
+	assert_true(pass(c, 11, 0));
+	for (int64_t k = 12; k < 20; k++)
+		put_passed(c, k, len, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL);
+	assert_int_equal(cache_bytes(c), 19 * len);
+	for (int64_t k = 100; k < 110; k++)
+		assert_true(present(c, k));
+	assert_true(present(c, 11));
+	assert_false(present(c, 10));
+	assert_false(present(c, 0));
+	assert_true(present(c, 19));
+	cache_free(c);
+}
+
 struct worker {
 	chunk_cache *c;
 	uint64_t seed;
@@ -258,7 +346,9 @@ static void *stress(void *arg)
 		if (held[slot]) {
 			if (!check_entry(held[slot], held_key[slot]))
 				w->errors++;
-			cache_release(w->c, held[slot]);
+			/* some pass the entry's head, some its tail, some both: entries move between
+			 * the lists while others hold them */
+			cache_release_passed(w->c, held[slot], (unsigned)op & 3u);
 		}
 		held[slot] = r;
 		held_key[slot] = key;
@@ -311,6 +401,9 @@ int main(void)
 		cmocka_unit_test(test_referenced_survive),
 		cmocka_unit_test(test_duplicate_put),
 		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_passed_go_first),
+		cmocka_unit_test(test_passed_parts),
+		cmocka_unit_test(test_passed_allowance),
 		cmocka_unit_test(test_stress_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
