@@ -107,7 +107,6 @@ static void unlink_entry(chunk_cache *c, struct cache_ref *r)
 		list_unlink(&c->passed, r);
 		c->passed_bytes -= r->len;
 		r->in_passed = 0;
-		r->passed = 0; /* wanted again: passed anew before it goes first again */
 	} else {
 		list_unlink(&c->lru, r);
 	}
@@ -125,11 +124,15 @@ static void table_remove(chunk_cache *c, struct cache_ref *r)
 	c->bytes -= r->len;
 }
 
-/* a new reference to r: it becomes the most recently used */
+/* a new reference to r: it becomes the most recently used; one passed whole before is
+ * wanted again, so it has to be passed anew (the parts of a chunk split between two reads
+ * still add up: neither read alone passes it whole) */
 static void touch(chunk_cache *c, struct cache_ref *r)
 {
 	r->refs++;
 	unlink_entry(c, r);
+	if (r->passed == (CACHE_PASSED_HEAD | CACHE_PASSED_TAIL))
+		r->passed = 0;
 	list_front(&c->lru, r);
 }
 

@@ -234,29 +234,42 @@ static void test_passed_go_first(void **state)
 static void test_passed_parts(void **state)
 {
 	chunk_cache *c = cache_new(1000);
+	cache_ref *held, *other;
 	(void)state;
-	/* 1: head and tail passed by two reads (a chunk two reads split); 2: only its head;
-	 * 3: both parts, but another reader holds it until after the passing release */
-	put_passed(c, 1, 100, CACHE_PASSED_HEAD);
-	put_passed(c, 2, 100, CACHE_PASSED_HEAD);
-	cache_ref *held = cache_put(c, 3, filled(100, 3), 100);
+	/* 4: the least recently used; 2: passed at its head only (ordinary); 3: passed whole while
+	 * another reader holds it (moves at that reader's release); 1: head and tail passed by two
+	 * reads (a chunk two reads split), after 3 */
 	put_released(c, 4, 100, 4);
-	assert_true(pass(c, 1, CACHE_PASSED_TAIL));
+	put_passed(c, 2, 100, CACHE_PASSED_HEAD);
+	held = cache_put(c, 3, filled(100, 3), 100);
+	put_passed(c, 1, 100, CACHE_PASSED_HEAD);
 	assert_true(pass(c, 3, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL));
+	assert_true(pass(c, 1, CACHE_PASSED_TAIL));
 	for (int64_t k = 5; k <= 10; k++)
 		put_released(c, k, 100, (uint8_t)k);
 	assert_int_equal(cache_bytes(c), 1000);
-	put_released(c, 11, 100, 11); /* 1 goes: passed whole, held by no one */
+	/* over budget: 1 goes (not 3, still held, nor 2, nor the least recently used, 4) */
+	put_released(c, 11, 100, 11);
 	assert_int_equal(cache_bytes(c), 1000);
-	cache_release(c, held); /* now 3 counts as passed, and goes next */
-	put_released(c, 12, 100, 12);
-	assert_int_equal(cache_bytes(c), 1000);
-	put_released(c, 13, 100, 13); /* then the least recently used: 2, passed at its head only */
 	assert_false(present(c, 1));
+	cache_release(c, held); /* now 3 is passed whole and held by no one: it goes next */
+	put_released(c, 12, 100, 12);
 	assert_false(present(c, 3));
-	assert_false(present(c, 2));
-	assert_true(present(c, 4));
-	assert_true(present(c, 11));
+	put_released(c, 13, 100, 13); /* no passed entry left: the least recently used, 4 */
+	assert_false(present(c, 4));
+	assert_true(present(c, 2));
+	assert_int_equal(cache_bytes(c), 1000);
+
+	/* passed whole while held, then looked up by another reader before the holder lets go:
+	 * wanted again, so an ordinary entry, not one that goes first at the holder's release */
+	held = cache_put(c, 20, filled(100, 20), 100);
+	assert_true(pass(c, 20, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL));
+	other = cache_get(c, 20);
+	assert_non_null(other);
+	cache_release(c, other);
+	cache_release(c, held);
+	put_released(c, 21, 100, 21); /* over budget: the least recently used goes, not 20 */
+	assert_true(present(c, 20));
 	cache_free(c);
 }
 
@@ -288,13 +301,14 @@ static void test_passed_allowance(void **state)
 
 struct worker {
 	chunk_cache *c;
+	size_t scale; /* entry lengths times this */
 	uint64_t seed;
 	long errors, gets, puts;
 };
 
-static size_t key_len(int64_t key)
+static size_t key_len(int64_t key, size_t scale)
 {
-	return 64 + (size_t)(key * 37 % 1000);
+	return (64 + (size_t)(key * 37 % 1000)) * scale;
 }
 
 static uint8_t key_byte(int64_t key, size_t i)
@@ -302,11 +316,11 @@ static uint8_t key_byte(int64_t key, size_t i)
 	return (uint8_t)(key * 131 + (int64_t)i);
 }
 
-static int check_entry(const cache_ref *r, int64_t key)
+static int check_entry(const cache_ref *r, int64_t key, size_t scale)
 {
 	size_t len;
 	const uint8_t *d = cache_data(r, &len);
-	if (len != key_len(key))
+	if (len != key_len(key, scale))
 		return 0;
 	for (size_t i = 0; i < len; i += 61)
 		if (d[i] != key_byte(key, i))
@@ -326,7 +340,7 @@ static void *stress(void *arg)
 		int slot = op % 4;
 		w->gets++;
 		if (!r) {
-			size_t len = key_len(key);
+			size_t len = key_len(key, w->scale);
 			uint8_t *d = malloc(len);
 			if (!d) {
 				w->errors++;
@@ -337,14 +351,14 @@ static void *stress(void *arg)
 			r = cache_put(w->c, key, d, len);
 			w->puts++;
 		}
-		if (!r || !check_entry(r, key)) {
+		if (!r || !check_entry(r, key, w->scale)) {
 			w->errors++;
 			cache_release(w->c, r);
 			continue;
 		}
 		/* keep a few references for a while, so eviction meets entries in use */
 		if (held[slot]) {
-			if (!check_entry(held[slot], held_key[slot]))
+			if (!check_entry(held[slot], held_key[slot], w->scale))
 				w->errors++;
 			/* some pass the entry's head, some its tail, some both: entries move between
 			 * the lists while others hold them */
@@ -354,24 +368,24 @@ static void *stress(void *arg)
 		held_key[slot] = key;
 	}
 	for (int i = 0; i < 4; i++) {
-		if (held[i] && !check_entry(held[i], held_key[i]))
+		if (held[i] && !check_entry(held[i], held_key[i], w->scale))
 			w->errors++;
 		cache_release(w->c, held[i]);
 	}
 	return NULL;
 }
 
-static void test_stress_threads(void **state)
+/* THREADS workers on one cache of budget bytes, entries scale times as long */
+static void stress_run(size_t budget, size_t scale)
 {
-	const size_t budget = 64 * 1024; /* about 1/5 of the key space: many evictions */
 	chunk_cache *c = cache_new(budget);
 	struct worker w[THREADS];
 	pthread_t t[THREADS];
 	uint64_t hits, misses;
 	long gets = 0, puts = 0;
-	(void)state;
 	for (int i = 0; i < THREADS; i++) {
 		w[i].c = c;
+		w[i].scale = scale;
 		w[i].seed = 1000 + (uint64_t)i;
 		w[i].errors = w[i].gets = w[i].puts = 0;
 		assert_int_equal(pthread_create(&t[i], NULL, stress, &w[i]), 0);
@@ -387,9 +401,20 @@ static void test_stress_threads(void **state)
 	assert_int_equal(misses, (uint64_t)puts);
 	assert_true(hits > 0 && misses > 0);
 	assert_true(cache_bytes(c) <= budget); /* nothing is referenced any more */
-	print_message("%ld gets, %llu hits, %llu misses, %zu bytes held\n", gets, (unsigned long long)hits,
-		      (unsigned long long)misses, cache_bytes(c));
+	print_message("budget %zu: %ld gets, %llu hits, %llu misses, %zu bytes held\n", budget, gets,
+		      (unsigned long long)hits, (unsigned long long)misses, cache_bytes(c));
 	cache_free(c);
+}
+
+static void test_stress_threads(void **state)
+{
+	(void)state;
+	/* about 1/5 of the key space: many evictions; the passed allowance (1 MiB at least) is
+	 * above the budget, so passed entries go only when over budget */
+	stress_run(64 * 1024, 1);
+	/* entries of 4-68 KiB (as chunks are) under 16 MiB: the passed entries also go beyond
+	 * their allowance (1 MiB), below the budget */
+	stress_run(16u << 20, 64);
 }
 
 int main(void)
