@@ -8,7 +8,8 @@
 # log; a non-empty target, a time outside the window, a missing cluster, an empty or missing
 # mount, a major-version mismatch, a missing Citus, --consistent without a restore point, a
 # target the servers' user cannot enter are refused clearly; a full target (ENOSPC while
-# copying) leaves RESTORE-INCOMPLETE and exit 1; --json parses.
+# copying) leaves RESTORE-INCOMPLETE and exit 1; --json parses; recovery paused before the
+# target (paused by hand) fails restore --start at once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pglib.sh"
 . "$(dirname "$0")/restore_lib.sh"
@@ -310,5 +311,55 @@ p7=$(restored_port l1 "$R7")
 [ "$(rsql "$p7" "SHOW max_prepared_transactions")" = 5 ] || fail "max_prepared_transactions is not the WAL's 5"
 [ "$(rsql "$p7" "SELECT count(*) FROM t WHERE id = 100001")" = 1 ] || fail "the row written after the change is missing"
 ok "a limit raised after the backup: read from the WAL to replay, set as high; recovery runs through it"
+
+# --- recovery paused before the target: restore --start must not wait for it for ever. Nothing
+# the restore leaves in place makes recovery pause (the limits above are kept), so the test
+# pauses it by hand (pg_wal_replay_pause, over the socket, while a long WAL is replayed): the
+# restore fails within seconds, shows the server's log, and stops the server
+C=paused
+NODES=(p1)
+origin p1 10
+# the WAL after the backup stays in pg_wal for the view (above max_wal_size, it would be recycled)
+sql "${PORT[p1]}" "ALTER SYSTEM SET wal_keep_size = '1GB'"
+sql "${PORT[p1]}" "SELECT pg_reload_conf()" >/dev/null
+as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[p1]}" -U postgres -D "$PGROOT/bb_p1" -X stream -c fast --no-sync ||
+	fail "pg_basebackup p1"
+# about 250 MB of WAL after the backup: seconds of replay, time to pause it
+sql "${PORT[p1]}" "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS pad FROM generate_series(1, 2000000) g"
+sql "${PORT[p1]}" "SELECT pg_switch_wal()" >/dev/null
+pg_stop o_p1
+mkdir -p "$MNT/$C/at/$TV"
+cp "$PGROOT/o_p1/pg_wal/"0000000* "$PGROOT/bb_p1/pg_wal/"
+: >"$PGROOT/bb_p1/recovery.signal"
+printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" >>"$PGROOT/bb_p1/postgresql.auto.conf"
+mv "$PGROOT/bb_p1" "$MNT/$C/at/$TV/p1"
+restore_json ""
+R8=$T/r_paused
+cleanup_hooks+=("stop_restored $R8")
+P8=$(free_port 2)
+"$PGT" restore --from "$MNT" --cluster $C --time "$TV" --target "$R8" --start --port "$P8" --socket-dir "$SOCK" \
+	>"$T/out" 2>"$T/err" &
+rpid=$!
+paused=
+for ((i = 0; i < 1200; i++)); do
+	kill -0 $rpid 2>/dev/null || break
+	# an error until the server accepts connections (at consistency), and after the promotion
+	if rsql "$P8" "SELECT pg_wal_replay_pause()" >/dev/null 2>&1; then
+		paused=$(date +%s%N)
+		break
+	fi
+	sleep 0.05
+done
+rc=0
+timeout 60 tail --pid=$rpid -f /dev/null || fail "restore --start still runs 60 s after recovery was paused"
+wait $rpid || rc=$?
+[ -n "$paused" ] || { cat "$T/err" >&2; fail "recovery ended before the test could pause it (exit $rc): the WAL replays too fast here"; }
+done_ms=$((($(date +%s%N) - paused) / 1000000))
+[ $rc = 1 ] || { cat "$T/err" "$R8"/*.log >&2; fail "restore --start with recovery paused: exit $rc, not 1"; }
+err_has "recovery paused before the target"
+err_has "node p1"
+[ ! -e "$R8/p1/postmaster.pid" ] || fail "the paused server was left running"
+err_has "recovery has paused" # the end of the server's log, shown
+ok "recovery paused before the target: restore --start fails $done_ms ms after the pause, with the server's log, and stops the server"
 
 echo "all $CHECKS checks passed"
