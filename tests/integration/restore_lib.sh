@@ -96,9 +96,13 @@ PY
 rsql() { as_pg "$PG_BIN/psql" -h "$SOCK" -p "$1" -U postgres -d postgres -X -Atq -v ON_ERROR_STOP=1 -c "$2"; }
 # restored_port NODE DIR: the port the restore gave NODE
 restored_port() { sed -n "s/^port = '\(.*\)'/\1/p" "$2/$1/postgresql.auto.conf"; }
-# stop_restored DIR: stops every node of a restored cluster
+# stop_restored DIR: stops every node of a restored cluster: each DIR/NODE with a
+# postmaster.pid (not NODES: a cleanup hook runs after later sections have changed it)
 stop_restored() {
-	local n
-	for n in "${NODES[@]}"; do as_pg "$PG_BIN/pg_ctl" -D "$1/$n" -m fast -w stop >/dev/null 2>&1 || true; done
+	local d
+	for d in "$1"/*/; do
+		[ -e "$d/postmaster.pid" ] || continue
+		as_pg "$PG_BIN/pg_ctl" -D "${d%/}" -m fast -w stop >/dev/null 2>&1 || true
+	done
 }
 
