@@ -82,7 +82,7 @@ static int piece_data(fs_reader *rd, const struct content_piece *p, cache_ref **
 	    (*ref = cache_get(rd->cache, p->chunk)))
 		return 0;
 	*plain = xmalloc(p->loc.raw ? p->loc.raw : 1);
-	if ((rc = store_read_blob_cached(rd->r, rd->codec, rd->cache, &p->loc, *plain, e)) < 0) {
+	if ((rc = store_read_blob_cached(rd->r, rd->codec, rd->cache, &p->loc, *plain, 0, e)) < 0) {
 		free(*plain);
 		*plain = NULL;
 	} else if (rd->cache) {

@@ -92,7 +92,7 @@ int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_l
 }
 
 int store_read_blob_cached(const struct repo *r, pack_codec *codec, chunk_cache *cache, const struct blob_loc *loc,
-			   uint8_t *out, struct err *e)
+			   uint8_t *out, unsigned base_parts, struct err *e)
 {
 	cache_ref *ref;
 	uint8_t *base;
@@ -108,6 +108,6 @@ int store_read_blob_cached(const struct repo *r, pack_codec *codec, chunk_cache 
 	}
 	data = cache_data(ref, &len);
 	rc = store_read_blob_base(r, codec, loc, data, len, out, NULL, e);
-	cache_release(cache, ref);
+	cache_release_passed(cache, ref, base_parts);
 	return rc;
 }

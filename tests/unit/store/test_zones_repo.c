@@ -1435,7 +1435,7 @@ static void test_read_delta_base_failover(void **state)
 
 	/* through the cache: the base is decoded once and kept under its number */
 	memset(out, 0, N);
-	assert_int_equal(store_read_blob_cached(r, codec, cache, &dl, out, &e), 0);
+	assert_int_equal(store_read_blob_cached(r, codec, cache, &dl, out, 0, &e), 0);
 	assert_memory_equal(out, data, N);
 	assert_non_null(ref = cache_get(cache, 7));
 	{
@@ -1445,8 +1445,26 @@ static void test_read_delta_base_failover(void **state)
 	}
 	cache_release(cache, ref);
 	memset(out, 0, N);
-	assert_int_equal(store_read_blob_cached(r, codec, cache, &dl, out, &e), 0);
+	assert_int_equal(store_read_blob_cached(r, codec, cache, &dl, out, 0, &e), 0);
 	assert_memory_equal(out, data, N);
+	/* read by a reader going through the snapshot in order: the base is passed whole, and
+	 * goes before older entries when the cache is over budget */
+	{
+		chunk_cache *small = cache_new(1 << 20);
+		memset(out, 0, N);
+		cache_release(small, cache_put(small, 100, calloc(1, N), N)); /* the oldest entry */
+		assert_int_equal(store_read_blob_cached(r, codec, small, &dl, out,
+							CACHE_PASSED_HEAD | CACHE_PASSED_TAIL, &e), 0);
+		assert_memory_equal(out, data, N);
+		for (int64_t k = 101; k < 101 + (1 << 20) / N - 2; k++) /* with 100 and the base: full */
+			cache_release(small, cache_put(small, k, calloc(1, N), N));
+		assert_int_equal(cache_bytes(small), 1 << 20);
+		cache_release(small, cache_put(small, 200, calloc(1, N), N));
+		assert_null(ref = cache_get(small, 7));
+		assert_non_null(ref = cache_get(small, 100));
+		cache_release(small, ref);
+		cache_free(small);
+	}
 
 	/* no good copy of the base anywhere: the delta cannot be read, and the error says why */
 	zones_file(r->z, 2, brel, path, sizeof path);
