@@ -1324,8 +1324,9 @@ out:
 		pthread_mutex_unlock(&m.mu);
 		/* The session threads are gone. An invalidation the watcher sends can wait in the
 		 * kernel for a directory's lock, held by a lookup that waits for a reply no thread
-		 * will send (or, dropping a stream's pages, for a page locked for such a read): then the connection is ended through fusectl (the kernel fails what
-		 * waits), and the mount is detached here, since libfuse leaves an ended one alone. */
+		 * will send (or, dropping a stream's pages, for a page locked for such a read): then
+		 * the connection is ended through fusectl (the kernel fails what waits), and the
+		 * mount is detached here, since libfuse leaves an ended one alone. */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 2;
 		if (pthread_timedjoin_np(m.watcher, NULL, &ts) != 0) {

@@ -77,8 +77,7 @@ static void *worker(void *arg)
 			/* a failure is left for the reader, which reports it on its own read; the
 			 * workers read ahead of readers going through a file in order, which will not
 			 * want a delta's base again (the next snapshots' deltas of the block would) */
-			if (store_read_blob_cached(p->r, codec, p->cache, &jb.loc, plain,
-						   CACHE_PASSED_HEAD | CACHE_PASSED_TAIL, NULL) == 0) {
+			if (store_read_blob_cached(p->r, codec, p->cache, &jb.loc, plain, CACHE_PASSED_WHOLE, NULL) == 0) {
 				cache_release(p->cache, cache_put(p->cache, jb.chunk, plain, jb.loc.raw));
 				__atomic_add_fetch(&p->decoded, 1, __ATOMIC_RELAXED);
 			} else {

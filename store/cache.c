@@ -131,7 +131,7 @@ static void touch(chunk_cache *c, struct cache_ref *r)
 {
 	r->refs++;
 	unlink_entry(c, r);
-	if (r->passed == (CACHE_PASSED_HEAD | CACHE_PASSED_TAIL))
+	if (r->passed == CACHE_PASSED_WHOLE)
 		r->passed = 0;
 	list_front(&c->lru, r);
 }
@@ -220,7 +220,7 @@ void cache_release_passed(chunk_cache *c, cache_ref *r, unsigned parts)
 	pthread_mutex_lock(&c->mu);
 	r->refs--;
 	r->passed |= parts;
-	if (r->linked && r->refs == 0 && r->passed == (CACHE_PASSED_HEAD | CACHE_PASSED_TAIL) && !r->in_passed) {
+	if (r->linked && r->refs == 0 && r->passed == CACHE_PASSED_WHOLE && !r->in_passed) {
 		list_unlink(&c->lru, r);
 		list_front(&c->passed, r);
 		r->in_passed = 1;

@@ -36,11 +36,12 @@ void cache_release(chunk_cache *c, cache_ref *r);
 /*
  * cache_release, from a reader going through a file in order, which has passed these parts of
  * the chunk: its first byte (CACHE_PASSED_HEAD), its last (CACHE_PASSED_TAIL). Once both are
- * passed (by one read or two) and no one holds it, the entry goes first. A later lookup makes
- * it an ordinary entry again.
+ * passed (by one read or two: CACHE_PASSED_WHOLE) and no one holds it, the entry goes
+ * first. A later lookup makes it an ordinary entry again.
  */
 #define CACHE_PASSED_HEAD 1u
 #define CACHE_PASSED_TAIL 2u
+#define CACHE_PASSED_WHOLE (CACHE_PASSED_HEAD | CACHE_PASSED_TAIL)
 void cache_release_passed(chunk_cache *c, cache_ref *r, unsigned parts);
 
 /* Bytes held now, and hit/miss counters. */

@@ -47,9 +47,9 @@ int store_read_blob_base(const struct repo *r, pack_codec *codec, const struct b
  * store_read_blob for the chunk numbered chunk, through cache (may be NULL): a delta's base
  * is taken from the cache or decoded and put there (under its own number), since the
  * chunks of the next snapshots share it. The chunk itself is not cached here.
- * base_parts: released with these parts passed (cache_release_passed): a reader going
- * through one snapshot in order passes the base whole (CACHE_PASSED_HEAD | CACHE_PASSED_TAIL),
- * as it will not want it again; 0 keeps it as an ordinary entry.
+ * base_parts: the base is released with these parts passed (cache_release_passed): a reader
+ * going through one snapshot in order passes it whole (CACHE_PASSED_WHOLE), as it will not
+ * want it again; 0 keeps it an ordinary entry.
  */
 int store_read_blob_cached(const struct repo *r, pack_codec *codec, chunk_cache *cache, const struct blob_loc *loc,
 			   uint8_t *out, unsigned base_parts, struct err *e);

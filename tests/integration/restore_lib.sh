@@ -29,15 +29,31 @@ origin() {
 	[ "$(sql "${PORT[$n]}" "SHOW work_mem")" = 7MB ] || fail "ALTER SYSTEM on the origin"
 }
 
+# basebackup NODE: a base backup of NODE's origin server into PGROOT/bb_NODE
+basebackup() {
+	as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[$1]}" -U postgres -D "$PGROOT/bb_$1" -X stream -c fast --no-sync ||
+		fail "pg_basebackup $1"
+}
+
+# view_of NODE: PGROOT/bb_NODE, with the WAL its origin has written since (newer copies of
+# the streamed segments too), recovery.signal and the recovery block (target: end of WAL),
+# becomes MNT/C/at/TV/NODE
+view_of() {
+	local d=$PGROOT/bb_$1
+	mkdir -p "$MNT/$C/at/$TV"
+	cp "$PGROOT/o_$1/pg_wal/"0000000* "$d/pg_wal/"
+	: >"$d/recovery.signal"
+	printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" \
+		>>"$d/postgresql.auto.conf"
+	mv "$d" "$MNT/$C/at/$TV/$1"
+}
+
 # views: MNT/C/at/TV/NODE for every node as the at/ view shows it: a base backup, then the
 # WAL after it (rows added, restore point 'rp1' on every node, TMID noted, more rows, a
 # switch), recovery.signal and the recovery block (target: end of WAL)
 views() {
-	local n p d
-	for n in "${NODES[@]}"; do
-		as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[$n]}" -U postgres -D "$PGROOT/bb_$n" -X stream -c fast --no-sync ||
-			fail "pg_basebackup $n"
-	done
+	local n p
+	for n in "${NODES[@]}"; do basebackup "$n"; done
 	for n in "${NODES[@]}"; do
 		p=${PORT[$n]}
 		sql "$p" "INSERT INTO t SELECT g, 'after backup' FROM generate_series(1000001, 1000100) g"
@@ -53,15 +69,7 @@ views() {
 		ROWS[$n]=$(sql "$p" "SELECT count(*) FROM t")
 		sql "$p" "SELECT pg_switch_wal()" >/dev/null
 	done
-	mkdir -p "$MNT/$C/at/$TV"
-	for n in "${NODES[@]}"; do
-		d=$PGROOT/bb_$n
-		cp "$PGROOT/o_$n/pg_wal/"0000000* "$d/pg_wal/" # newer copies of the streamed segments too
-		: >"$d/recovery.signal"
-		printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" \
-			>>"$d/postgresql.auto.conf"
-		mv "$d" "$MNT/$C/at/$TV/$n"
-	done
+	for n in "${NODES[@]}"; do view_of "$n"; done
 }
 
 # view_at T2 PG_TIME: another view, at/T2, with recovery_target_time = PG_TIME on every node

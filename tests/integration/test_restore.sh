@@ -290,18 +290,13 @@ ok "SIGTERM to the restore process alone while the nodes recover: passed on, bot
 C=late
 NODES=(l1)
 origin l1 10
-as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[l1]}" -U postgres -D "$PGROOT/bb_l1" -X stream -c fast --no-sync ||
-	fail "pg_basebackup l1"
+basebackup l1
 pg_stop o_l1
 echo "max_prepared_transactions = 5" >>"$PGROOT/o_l1/postgresql.conf"
 pg_start o_l1
 sql "${PORT[l1]}" "INSERT INTO t VALUES (100001, 'after the change')"
 sql "${PORT[l1]}" "SELECT pg_switch_wal()" >/dev/null
-mkdir -p "$MNT/$C/at/$TV"
-cp "$PGROOT/o_l1/pg_wal/"0000000* "$PGROOT/bb_l1/pg_wal/"
-: >"$PGROOT/bb_l1/recovery.signal"
-printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" >>"$PGROOT/bb_l1/postgresql.auto.conf"
-mv "$PGROOT/bb_l1" "$MNT/$C/at/$TV/l1"
+view_of l1
 restore_json "" "$(sql "${PORT[l1]}" "SHOW server_version" | cut -d' ' -f1)"
 R7=$T/r_late
 cleanup_hooks+=("stop_restored $R7")
@@ -322,17 +317,12 @@ origin p1 10
 # the WAL after the backup stays in pg_wal for the view (above max_wal_size, it would be recycled)
 sql "${PORT[p1]}" "ALTER SYSTEM SET wal_keep_size = '1GB'"
 sql "${PORT[p1]}" "SELECT pg_reload_conf()" >/dev/null
-as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "${PORT[p1]}" -U postgres -D "$PGROOT/bb_p1" -X stream -c fast --no-sync ||
-	fail "pg_basebackup p1"
+basebackup p1
 # about 250 MB of WAL after the backup: seconds of replay, time to pause it
 sql "${PORT[p1]}" "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g + 1)::text) AS pad FROM generate_series(1, 2000000) g"
 sql "${PORT[p1]}" "SELECT pg_switch_wal()" >/dev/null
 pg_stop o_p1
-mkdir -p "$MNT/$C/at/$TV"
-cp "$PGROOT/o_p1/pg_wal/"0000000* "$PGROOT/bb_p1/pg_wal/"
-: >"$PGROOT/bb_p1/recovery.signal"
-printf "# pgtimefs recovery (at/%s)\nrecovery_target_action = 'promote'\nrestore_command = ''\n" "$TV" >>"$PGROOT/bb_p1/postgresql.auto.conf"
-mv "$PGROOT/bb_p1" "$MNT/$C/at/$TV/p1"
+view_of p1
 restore_json ""
 R8=$T/r_paused
 cleanup_hooks+=("stop_restored $R8")
@@ -356,8 +346,7 @@ wait $rpid || rc=$?
 [ -n "$paused" ] || { cat "$T/err" >&2; fail "recovery ended before the test could pause it (exit $rc): the WAL replays too fast here"; }
 done_ms=$((($(date +%s%N) - paused) / 1000000))
 [ $rc = 1 ] || { cat "$T/err" "$R8"/*.log >&2; fail "restore --start with recovery paused: exit $rc, not 1"; }
-err_has "recovery paused before the target"
-err_has "node p1"
+err_has "node p1: recovery paused before the target"
 [ ! -e "$R8/p1/postmaster.pid" ] || fail "the paused server was left running"
 err_has "recovery has paused" # the end of the server's log, shown
 ok "recovery paused before the target: restore --start fails $done_ms ms after the pause, with the server's log, and stops the server"

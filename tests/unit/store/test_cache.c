@@ -220,7 +220,7 @@ static void test_passed_go_first(void **state)
 	chunk_cache *c = cache_new(1000);
 	(void)state;
 	put_released(c, 1, 100, 1); /* the least recently used */
-	put_passed(c, 2, 100, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL);
+	put_passed(c, 2, 100, CACHE_PASSED_WHOLE);
 	for (int64_t k = 3; k <= 10; k++)
 		put_released(c, k, 100, (uint8_t)k);
 	assert_int_equal(cache_bytes(c), 1000);
@@ -243,7 +243,7 @@ static void test_passed_parts(void **state)
 	put_passed(c, 2, 100, CACHE_PASSED_HEAD);
 	held = cache_put(c, 3, filled(100, 3), 100);
 	put_passed(c, 1, 100, CACHE_PASSED_HEAD);
-	assert_true(pass(c, 3, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL));
+	assert_true(pass(c, 3, CACHE_PASSED_WHOLE));
 	assert_true(pass(c, 1, CACHE_PASSED_TAIL));
 	for (int64_t k = 5; k <= 10; k++)
 		put_released(c, k, 100, (uint8_t)k);
@@ -263,7 +263,7 @@ static void test_passed_parts(void **state)
 	/* passed whole while held, then looked up by another reader before the holder lets go:
 	 * wanted again, so an ordinary entry, not one that goes first at the holder's release */
 	held = cache_put(c, 20, filled(100, 20), 100);
-	assert_true(pass(c, 20, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL));
+	assert_true(pass(c, 20, CACHE_PASSED_WHOLE));
 	other = cache_get(c, 20);
 	assert_non_null(other);
 	cache_release(c, other);
@@ -282,13 +282,13 @@ static void test_passed_allowance(void **state)
 	for (int64_t k = 100; k < 110; k++)
 		put_released(c, k, len, (uint8_t)k);
 	for (int64_t k = 0; k < 12; k++)
-		put_passed(c, k, len, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL);
+		put_passed(c, k, len, CACHE_PASSED_WHOLE);
 	/* 10 ordinary entries and 8 passed ones (2 MiB) */
 	assert_int_equal(cache_bytes(c), 18 * len);
 	/* looked up again, a passed entry is an ordinary one: it stays beyond the allowance */
 	assert_true(pass(c, 11, 0));
 	for (int64_t k = 12; k < 20; k++)
-		put_passed(c, k, len, CACHE_PASSED_HEAD | CACHE_PASSED_TAIL);
+		put_passed(c, k, len, CACHE_PASSED_WHOLE);
 	assert_int_equal(cache_bytes(c), 19 * len);
 	for (int64_t k = 100; k < 110; k++)
 		assert_true(present(c, k));

@@ -1454,7 +1454,7 @@ static void test_read_delta_base_failover(void **state)
 		memset(out, 0, N);
 		cache_release(small, cache_put(small, 100, calloc(1, N), N)); /* the oldest entry */
 		assert_int_equal(store_read_blob_cached(r, codec, small, &dl, out,
-							CACHE_PASSED_HEAD | CACHE_PASSED_TAIL, &e), 0);
+							CACHE_PASSED_WHOLE, &e), 0);
 		assert_memory_equal(out, data, N);
 		for (int64_t k = 101; k < 101 + (1 << 20) / N - 2; k++) /* with 100 and the base: full */
 			cache_release(small, cache_put(small, k, calloc(1, N), N));
