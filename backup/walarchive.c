@@ -295,6 +295,63 @@ static int wal_index_end(struct wal_index *ix)
  */
 #define WAL_PIECE ((size_t)1 << 20)
 
+int backup_wal_history_parse(const uint8_t *data, size_t len, int64_t tli,
+			     int (*cb)(void *ctx, int64_t parent, uint64_t end_lsn), void *ctx)
+{
+	char line[128];
+	int64_t last = 0;
+	int n = 0;
+	for (size_t i = 0; i < len;) {
+		size_t j = i, k = 0;
+		unsigned int parent, hi, lo;
+		char *p = line;
+		while (j < len && data[j] != '\n') {
+			if (k < sizeof line - 1)
+				line[k++] = (char)data[j];
+			j++;
+		}
+		line[k] = '\0';
+		i = j + 1;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p || *p == '#')
+			continue;
+		if (sscanf(p, "%u\t%X/%X", &parent, &hi, &lo) != 3 || parent <= last || parent >= tli)
+			return -1;
+		last = parent;
+		n++;
+		if (cb && cb(ctx, parent, (uint64_t)hi << 32 | lo))
+			return -2;
+	}
+	return n;
+}
+
+struct history_rows {
+	catalog *c;
+	int64_t node, tli;
+	struct err *e;
+	int rc;
+};
+
+static int history_row(void *ctx, int64_t parent, uint64_t end_lsn)
+{
+	struct history_rows *h = ctx;
+	return (h->rc = catalog_wal_history_add(h->c, h->node, h->tli, parent, end_lsn, h->e)) < 0;
+}
+
+int backup_wal_history_record(catalog *c, const struct catalog_wal *w, const uint8_t *data, size_t len,
+			      const char *where, struct err *e)
+{
+	struct history_rows h = {c, w->node, w->timeline, e, 0};
+	if (backup_wal_history_parse(data, len, w->timeline, NULL, NULL) > 0) /* all lines or none */
+		return backup_wal_history_parse(data, len, w->timeline, history_row, &h) == -2 ? h.rc : 0;
+	if (w->timeline > 1)
+		fprintf(stderr, "pgtimefs: warning: %s: %s is not a timeline history PostgreSQL can read: it is "
+				"stored, but the window cannot check which timelines it descends from\n",
+			where, w->name);
+	return 0;
+}
+
 int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
 		     const struct wal_store_req *q, struct wal_push_result *res, struct err *e)
 {
@@ -309,6 +366,8 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 	uint64_t size = 0;
 	double t0 = util_mono(), c0 = util_process_cpu();
 	int kind, rc, in_tx = 0, commit_anyway = 0, indexing = 0;
+	char where[300];
+	snprintf(where, sizeof where, "%s/%s", cluster, node);
 	memset(res, 0, sizeof *res);
 	memset(&w, 0, sizeof w);
 	memset(&acct, 0, sizeof acct);
@@ -347,6 +406,11 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 		if (rc == 1) {
 			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */
 			rc = 0;
+			if (kind == WAL_HISTORY) { /* archived before schema 9: its ancestry now */
+				old.node = nd;
+				if ((rc = backup_wal_history_record(c, &old, data, len, where, e)) < 0)
+					goto out;
+			}
 			if (q->stream && kind == WAL_SEGMENT) /* a restarted stream: its partial is superseded */
 				rc = catalog_wal_drop_partials(c, nd, w.timeline, w.segno, NULL, e);
 			commit_anyway = 1;
@@ -428,6 +492,8 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 		goto out;
 	if (q->stream && w.segno >= 0 &&
 	    (rc = catalog_wal_drop_partials(c, nd, w.timeline, w.segno, NULL, e)) < 0)
+		goto out;
+	if (kind == WAL_HISTORY && (rc = backup_wal_history_record(c, &w, data, len, where, e)) < 0)
 		goto out;
 	if ((rc = catalog_wal_add(c, &w, e)) < 0 || (rc = catalog_commit(c, e)) < 0)
 		goto out;

@@ -101,6 +101,11 @@ static const char *migrations[] = {
 	 * by decoding the stored blobs). No table changes: the version keeps an older pgtimefs,
 	 * which cannot compare such rows, from opening the catalog */
 	"SELECT 1;",
+	/* 9: timeline ancestry: the lines of each archived timeline history file, read when it is
+	 * stored. Timeline tli descends from parent, which it left at end_lsn. A .history row
+	 * without lines here was archived before schema 9: its ancestry is unknown */
+	"CREATE TABLE wal_history(node INTEGER NOT NULL REFERENCES nodes(id), tli INTEGER NOT NULL,"
+	" parent INTEGER NOT NULL, end_lsn INTEGER NOT NULL, PRIMARY KEY(node, tli, parent)) WITHOUT ROWID;",
 };
 
 enum stmt_id {
@@ -1473,6 +1478,51 @@ int catalog_wal_restore_point_add(catalog *c, int64_t node, const char *wal, con
 	return rc;
 }
 
+int catalog_wal_history_add(catalog *c, int64_t node, int64_t tli, int64_t parent, uint64_t end_lsn, struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc;
+	if (sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO wal_history(node, tli, parent, end_lsn) VALUES (?, ?, ?, ?)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "recording a line of a timeline history");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_int64(s, 2, tli);
+	sqlite3_bind_int64(s, 3, parent);
+	sqlite3_bind_int64(s, 4, (int64_t)end_lsn);
+	rc = step_done(c, s, e, "recording a line of a timeline history");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int catalog_wal_history_of(catalog *c, int64_t node, int64_t tli, int64_t ancestor, struct catalog_tli_line *out,
+			   struct err *e)
+{
+	sqlite3_stmt *s;
+	int rc = 0;
+	memset(out, 0, sizeof *out);
+	out->begin_lsn = -1;
+	out->end_lsn = -1;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT count(*), max(end_lsn), max(CASE WHEN parent = ?3 THEN end_lsn END) FROM wal_history"
+			       " WHERE node = ?1 AND tli = ?2",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "reading a timeline's history");
+	sqlite3_bind_int64(s, 1, node);
+	sqlite3_bind_int64(s, 2, tli);
+	sqlite3_bind_int64(s, 3, ancestor);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		out->lines = sqlite3_column_int(s, 0);
+		if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+			out->begin_lsn = sqlite3_column_int64(s, 1);
+		if (sqlite3_column_type(s, 2) != SQLITE_NULL)
+			out->end_lsn = sqlite3_column_int64(s, 2);
+	} else {
+		rc = db_err(c, e, "reading a timeline's history");
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 int catalog_wal_restore_points(catalog *c, int64_t cluster, int64_t from_us, int64_t to_us, int desc,
 			       int (*cb)(void *ctx, const struct catalog_wal_rp *rp), void *ctx, struct err *e)
 {
@@ -1588,6 +1638,32 @@ int catalog_wal_page(catalog *c, int64_t node, const char *after, struct catalog
 		row_wal(s, &out[(*n)++]);
 	if (r != SQLITE_ROW && r != SQLITE_DONE) { /* a short page would read as the end */
 		r = db_err(c, e, "listing WAL files");
+		sqlite3_finalize(s);
+		return r;
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int catalog_wal_histories_unread(catalog *c, int64_t after, struct catalog_wal *out, size_t max, size_t *n,
+				 struct err *e)
+{
+	sqlite3_stmt *s;
+	int r;
+	*n = 0;
+	if (sqlite3_prepare_v2(c->db,
+			       WAL_COLS "WHERE id > ? AND timeline > 1 AND segno IS NULL AND name LIKE '%.history' AND NOT EXISTS"
+					" (SELECT 1 FROM wal_history h WHERE h.node = wal.node AND h.tli = wal.timeline)"
+					" ORDER BY id LIMIT ?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_err(c, e, "listing timeline histories");
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int64(s, 2, (int64_t)max);
+	r = SQLITE_DONE;
+	while (*n < max && (r = sqlite3_step(s)) == SQLITE_ROW)
+		row_wal(s, &out[(*n)++]);
+	if (r != SQLITE_ROW && r != SQLITE_DONE) {
+		r = db_err(c, e, "listing timeline histories");
 		sqlite3_finalize(s);
 		return r;
 	}

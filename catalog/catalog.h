@@ -25,7 +25,7 @@
 
 typedef struct catalog catalog;
 
-#define CATALOG_SCHEMA_VERSION 8
+#define CATALOG_SCHEMA_VERSION 9
 
 /* --- life cycle --- */
 
@@ -322,6 +322,30 @@ int catalog_wal_restore_point_add(catalog *c, int64_t node, const char *wal, con
 /* Restore points found in the WAL of a cluster's nodes with from_us <= time <= to_us, by time (desc: newest first). */
 int catalog_wal_restore_points(catalog *c, int64_t cluster, int64_t from_us, int64_t to_us, int desc,
 			       int (*cb)(void *ctx, const struct catalog_wal_rp *rp), void *ctx, struct err *e);
+
+/* --- timeline ancestry (schema 9) --- */
+
+/*
+ * Records, in the caller's transaction, one line of the history file of node's timeline tli:
+ * tli descends from timeline parent, which it (or an ancestor between them) left at end_lsn.
+ * A line recorded before is kept.
+ */
+int catalog_wal_history_add(catalog *c, int64_t node, int64_t tli, int64_t parent, uint64_t end_lsn, struct err *e);
+/*
+ * Up to max .history rows of timelines above 1 whose lines are not recorded (archived before
+ * schema 9, or not readable), with ids above after, by id; *n gets how many.
+ */
+int catalog_wal_histories_unread(catalog *c, int64_t after, struct catalog_wal *out, size_t max, size_t *n,
+				 struct err *e);
+/* What the recorded history of one timeline says about one ancestor. */
+struct catalog_tli_line {
+	int lines;	   /* lines recorded for the timeline; 0: none (archived before schema 9, or a
+			    * history file that could not be read): its ancestry is unknown */
+	int64_t begin_lsn; /* where the timeline begins (it left its parent): its largest end_lsn; -1 */
+	int64_t end_lsn;   /* where it left the ancestor asked about; -1: not one of its ancestors */
+};
+int catalog_wal_history_of(catalog *c, int64_t node, int64_t tli, int64_t ancestor, struct catalog_tli_line *out,
+			   struct err *e);
 
 /* A complete node backup as the window needs it. Strings are "" when unknown (offline snapshots). */
 struct catalog_nb_pos {

@@ -39,8 +39,11 @@ struct walk {
 	int64_t tli;	/* the timeline the run is on */
 	int have;	/* best holds a candidate for segment expect */
 	struct catalog_wal best;
+	int64_t start_lsn;
 	int64_t hist_tli; /* last timeline whose .history was looked up, and the answer */
 	int hist_ok;
+	int64_t anc_tli, anc_from; /* last timeline whose ancestry was looked up, from which one */
+	struct catalog_tli_line anc;
 	int stopped;
 	struct err *e;
 	int rc;
@@ -56,6 +59,31 @@ static int history_archived(struct walk *k, int64_t tli)
 		k->hist_ok = catalog_wal_find(k->c, k->r->nb.node, name, &w, NULL) == 0;
 	}
 	return k->hist_ok;
+}
+
+/*
+ * Whether the run, on timeline k->tli up to segment expect, may go on on timeline tli there:
+ * tli's history says it left k->tli (or a timeline between them) at or after the start of
+ * segment expect (and after the backup's start), and tli begins in segment expect or before
+ * (PostgreSQL refuses a newer timeline that forked off before its position, and reads a
+ * segment from the newest timeline that has begun by then). A timeline whose ancestry is not
+ * recorded (a history archived before schema 9) is followed as before: as a descendant.
+ * 1 yes, 0 no, < 0 an error (k->rc).
+ */
+static int descends(struct walk *k, int64_t tli)
+{
+	int64_t seg = k->r->seg_size, lo = k->expect * seg;
+	if (k->anc_tli != tli || k->anc_from != k->tli) {
+		if ((k->rc = catalog_wal_history_of(k->c, k->r->nb.node, tli, k->tli, &k->anc, k->e)) < 0)
+			return k->rc;
+		k->anc_tli = tli;
+		k->anc_from = k->tli;
+	}
+	if (!k->anc.lines)
+		return 1;
+	if (lo < k->start_lsn)
+		lo = k->start_lsn;
+	return k->anc.end_lsn >= lo && k->anc.begin_lsn < (k->expect + 1) * seg;
 }
 
 /* the group of segment `expect` is complete: take its best row into the run (0) or end it (1) */
@@ -97,8 +125,15 @@ static int walk_cb(void *ctx, const struct catalog_wal *w)
 	}
 	if (w->size != k->r->seg_size || w->timeline < k->tli)
 		return 0;
-	if (w->timeline > k->tli && !history_archived(k, w->timeline))
-		return 0;
+	if (w->timeline > k->tli) {
+		int d;
+		if (!history_archived(k, w->timeline))
+			return 0;
+		if ((d = descends(k, w->timeline)) < 0)
+			return (k->stopped = 1);
+		if (!d)
+			return 0;
+	}
 	/* rows come by timeline, then name ("X" before "X.partial"): a higher timeline wins, and
 	 * the complete segment wins over a .partial of the same timeline */
 	if (!k->have || w->timeline > k->best.timeline || (w->timeline == k->best.timeline && full)) {
@@ -133,9 +168,12 @@ int window_run(catalog *c, const struct catalog_nb_pos *nb, int64_t target_us, s
 	k.target_us = target_us;
 	k.expect = out->start_segno;
 	k.tli = nb->timeline;
+	k.start_lsn = lsn;
 	k.e = e;
 	if ((rc = catalog_wal_segments(c, nb->node, out->start_segno, walk_cb, &k, e)) < 0)
 		return rc;
+	if (k.rc < 0)
+		return k.rc;
 	if (!k.stopped)
 		take(&k); /* the last group */
 	if (out->last_commit_us > out->end_us)

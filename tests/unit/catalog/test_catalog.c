@@ -242,6 +242,7 @@ static void test_migrate_wal_digest(void **state)
 	check_ok(catalog_commit(c, E));
 	catalog_close(c);
 	exec2(f->db, "ALTER TABLE wal DROP COLUMN digest");
+	exec2(f->db, "DROP TABLE wal_history");
 	exec2(f->db, "PRAGMA user_version = 6");
 	exec2(f->db, "INSERT INTO wal(node, name, timeline, segno, size, sha256, stored_us)"
 		     " VALUES (1, '00000001.history', 1, NULL, 0, zeroblob(32), 5)");

@@ -245,6 +245,82 @@ static void test_timeline_switch(void **state)
 	assert_iv(x, 0, S(10), S(25));
 }
 
+/* one line of timeline tli's history file: it left parent at segment segno, byte off */
+static void line(struct fx *f, int64_t nd, int64_t tli, int64_t parent, int64_t segno, uint64_t off)
+{
+	check_ok(catalog_wal_history_add(f->c, nd, tli, parent, (uint64_t)segno * SEG + off, E));
+}
+
+/*
+ * Timeline ancestry. Timeline 2 left 1 in segment 4; timeline 3 left 1 earlier, in segment 3
+ * (an old copy promoted from the same archive). A run on timeline 2 must not go on on 3, which
+ * does not descend from it, though 3 is newer and its segments are archived; a run on 1 that
+ * begins before 3's fork follows 3 (the newest descendant, as 'latest' does); one that begins
+ * after that fork, in the same segment, follows 2. A history without recorded lines (archived
+ * before schema 9) is followed as before.
+ */
+static void test_timeline_ancestry(void **state)
+{
+	struct fx *f = *state;
+	int64_t a = node(f, "a"), b = node(f, "b"), c = node(f, "c"), d = node(f, "d"), all[] = {a, b, c, d};
+	int64_t only_a[] = {a, 0}, only_b[] = {b, 0}, only_c[] = {c, 0}, only_d[] = {d, 0};
+	struct window_run r;
+	struct ivs x;
+	check_ok(catalog_begin(f->c, E));
+	for (int i = 0; i < 4; i++) {
+		int64_t nd = all[i];
+		seg(f, nd, 1, 2, S(5), 0);
+		seg(f, nd, 1, 3, S(10), 0);
+		seg(f, nd, 1, 4, S(12), 1);
+		for (int64_t g = 4; g <= 7; g++)
+			seg(f, nd, 2, g, S(20 + g), 0);
+		for (int64_t g = 3; g <= 9; g++)
+			seg(f, nd, 3, g, S(100 + g), 0);
+		history(f, nd, 2);
+		history(f, nd, 3);
+		if (nd != d) {
+			line(f, nd, 2, 1, 4, 0x100);
+			line(f, nd, 3, 1, 3, nd == c ? 0x10 : 0x80);
+		}
+	}
+	check_ok(catalog_commit(f->c, E));
+	backup(f, only_a, S(25), 2, 5);
+	backup(f, only_d, S(25), 2, 5);
+	backup(f, only_b, S(6), 1, 2);
+	backup(f, only_c, S(11), 1, 3);
+
+	/* a: on timeline 2 to its end; timeline 3's later segments are not its */
+	x = node_window(f, a);
+	assert_int_equal(x.n, 1);
+	assert_iv(x, 0, S(25), S(27));
+	check_ok(window_node_at(f->c, a, S(26), &r, E));
+	assert_int_equal(r.last_segno, 7);
+	assert_int_equal(r.ntl, 0);
+	assert_int_equal(window_run_tli(&r, 7), 2);
+	assert_int_equal(window_node_at(f->c, a, S(50), &r, NULL), ERR_NOTFOUND);
+
+	/* d: the same archive without recorded lines follows timeline 3, as before schema 9 */
+	x = node_window(f, d);
+	assert_iv(x, 0, S(25), S(109));
+
+	/* b: begins on 1 before 3's fork: from segment 3 on timeline 3 */
+	x = node_window(f, b);
+	assert_iv(x, 0, S(6), S(109));
+	check_ok(window_node_at(f->c, b, S(108), &r, E));
+	assert_int_equal(r.ntl, 1);
+	assert_int_equal(r.tl[0], 3);
+	assert_int_equal(r.tl_from[0], 3);
+
+	/* c: begins on 1 after 3 left it (both in segment 3): goes on on 2, not on the newer 3 */
+	x = node_window(f, c);
+	assert_iv(x, 0, S(11), S(27));
+	check_ok(window_node_at(f->c, c, S(26), &r, E));
+	assert_int_equal(r.ntl, 1);
+	assert_int_equal(r.tl[0], 2);
+	assert_int_equal(r.tl_from[0], 4);
+	assert_int_equal(r.last_segno, 7);
+}
+
 /* membership when the snapshot that showed a node joining is deleted: the node's archived WAL
  * says it was in the cluster from then on, so it must reach those times (and cannot before
  * its next backup); before its WAL began the other node alone is the cluster */
@@ -345,6 +421,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_contiguous, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gap_two_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_switch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_ancestry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_without_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_after_delete, setup, teardown),
 	};
