@@ -428,36 +428,95 @@ static int parse_size(const char *s, uint32_t *out)
 	return 0;
 }
 
-/* The timeline of the server's history that holds lsn, starting the search at timeline from. */
-static int timeline_of(struct wsnode *n, uint32_t server_tli, uint32_t from, uint64_t lsn, uint32_t *out,
-		       struct err *e)
+struct resume_scan {
+	uint32_t from;
+	uint64_t lsn;
+	int found;	  /* from is one of the ancestors */
+	uint64_t from_end; /* where the history left it */
+	uint32_t holder;  /* 0, or the first ancestor >= from that holds lsn */
+};
+
+static int resume_line(void *ctx, int64_t parent, uint64_t end_lsn)
+{
+	struct resume_scan *r = ctx;
+	if ((uint32_t)parent == r->from) {
+		r->found = 1;
+		r->from_end = end_lsn;
+	}
+	if (!r->holder && (uint32_t)parent >= r->from && r->lsn < end_lsn)
+		r->holder = (uint32_t)parent;
+	return 0;
+}
+
+int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, uint32_t seg_size, uint32_t *tli,
+			   uint64_t *start, uint64_t *fork)
+{
+	struct resume_scan r;
+	*fork = 0;
+	if (*tli >= server_tli)
+		return 0;
+	memset(&r, 0, sizeof r);
+	r.from = *tli;
+	r.lsn = *start;
+	if (backup_wal_history_parse((const uint8_t *)hist, len, server_tli, resume_line, &r) <= 0)
+		return -1;
+	if (!r.found)
+		return 1;
+	if (r.from_end < *start) { /* the archive went on past the switch: from the switch's segment */
+		*fork = r.from_end;
+		*start = r.from_end - r.from_end % seg_size;
+		r.lsn = *start;
+		r.holder = 0;
+		backup_wal_history_parse((const uint8_t *)hist, len, server_tli, resume_line, &r);
+	}
+	*tli = r.holder ? r.holder : server_tli;
+	return 0;
+}
+
+/*
+ * Where a stream that starts at *start on timeline *tli, older than the server's, goes on
+ * (walstream_resume_point on the server's TIMELINE_HISTORY). A timeline that is not one of
+ * the server's ancestors is refused (ERR_IO, retried: nothing of the server's WAL goes after
+ * it); an archive that went past the server's switch point is told in a warning.
+ */
+static int timeline_of(struct wsnode *n, uint32_t server_tli, uint32_t *tli, uint64_t *start, struct err *e)
 {
 	PGresult *res = NULL;
-	char cmd[64];
+	char cmd[64], a[32], f[32];
+	uint32_t from = *tli;
+	uint64_t fork, was = *start;
 	int rc;
-	*out = server_tli;
-	if (from >= server_tli)
+	if (*tli >= server_tli)
 		return 0;
 	snprintf(cmd, sizeof cmd, "TIMELINE_HISTORY %u", server_tli);
 	if ((rc = repl_query(n, cmd, &res, e)) < 0)
 		return rc;
-	if (PQntuples(res) == 1 && PQnfields(res) == 2) {
-		/* lines "<parent tli>\t<switchpoint>\t<reason>": the parent ended at the switchpoint */
-		const char *p = PQgetvalue(res, 0, 1);
-		while (p && *p) {
-			unsigned t;
-			char sp[32];
-			uint64_t end;
-			if (sscanf(p, "%u %31s", &t, sp) == 2 && pg_lsn_parse(sp, &end) == 0 && t >= from && lsn < end) {
-				*out = t;
-				break;
-			}
-			p = strchr(p, '\n');
-			if (p)
-				p++;
-		}
-	}
+	if (PQntuples(res) != 1 || PQnfields(res) != 2)
+		rc = -1;
+	else
+		rc = walstream_resume_point(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), server_tli,
+					    n->seg_size, tli, start, &fork);
 	PQclear(res);
+	pg_lsn_format(was, a);
+	if (rc < 0)
+		return err_set(e, ERR_IO, "node %s: the server's history of timeline %u cannot be read", n->spec->name,
+			       server_tli);
+	if (rc == 1) {
+		err_set(e, ERR_IO, "node %s: the server is on timeline %u, which does not descend from timeline %u, where "
+				   "the node's archive ends (%s): not streaming another history after it",
+			n->spec->name, server_tli, from, a);
+		err_hint(e, "another server (a copy promoted from an older backup?) answers at this conninfo: point the "
+			    "node at the server that went on from timeline %u, or give this server a node of its own",
+			 from);
+		return ERR_IO;
+	}
+	if (fork) {
+		pg_lsn_format(fork, f);
+		logf_node(n, "warning: the archive's timeline %u goes on to %s, past %s, where the server's timeline %u "
+			     "left it (WAL the server never had: an old primary's last writes after a failover, kept as "
+			     "archived); streaming again from %s's segment, on timeline %u after it",
+			  from, a, f, server_tli, f, server_tli);
+	}
 	return 0;
 }
 
@@ -665,6 +724,13 @@ static int open_stream(struct wsnode *n, struct err *e)
 			 (unsigned)last.timeline);
 		return ERR_IO;
 	}
+	/* and one that descends from it: asked here too, before anything is created on the server */
+	if (have_cat && (uint32_t)last.timeline < server_tli) {
+		uint32_t t = (uint32_t)last.timeline;
+		uint64_t at = ((uint64_t)last.segno + 1) * n->seg_size;
+		if ((rc = timeline_of(n, server_tli, &t, &at, e)) < 0)
+			return rc;
+	}
 	/* the slot: created when missing */
 	snprintf(cmd, sizeof cmd, "READ_REPLICATION_SLOT \"%s\"", n->slot);
 	if ((rc = repl_query(n, cmd, &res, e)) < 0)
@@ -728,7 +794,7 @@ static int open_stream(struct wsnode *n, struct err *e)
 		tli = server_tli;
 	}
 	start -= start % n->seg_size;
-	if (tli < server_tli && (rc = timeline_of(n, server_tli, tli, start, &tli, e)) < 0)
+	if (tli < server_tli && (rc = timeline_of(n, server_tli, &tli, &start, e)) < 0)
 		return rc;
 	if (tli > server_tli)
 		tli = server_tli;

@@ -14,6 +14,9 @@
  *   timeline, replaced as it grows and dropped in the transaction of its complete segment;
  * - at a timeline switch (the server ends the timeline: a promotion), the old timeline's last
  *   segment as its final .partial and the new timeline's .history file, then streams on.
+ * A server on a newer timeline than the archive's resumes where its history says: a server
+ * whose history does not name the archive's timeline is refused; an archive that went past
+ * the server's switch point streams again from that point's segment (walstream_resume_point).
  * Connections that break are reopened with a backoff (1 s doubling to 30 s) and resume from
  * the catalog. The writer lock is taken for each store only, so a backup can run: the stream
  * then waits (keeping its connection alive), its slot holding the WAL meanwhile.
@@ -67,6 +70,23 @@ struct walstream_opts {
 	void (*on_log)(void *ctx, const char *node, const char *msg);  /* may be NULL: stderr */
 	void *ctx;
 };
+
+/*
+ * Where a stream resumes on a server on timeline server_tli, whose history file (the answer
+ * to TIMELINE_HISTORY) is hist, when the archive (or the slot) ends at *start, a segment
+ * start, on the older timeline *tli. Returns:
+ *   0: *tli becomes the timeline of the server's history that holds *start. When that
+ *      timeline went on in the archive past the point where the server's history left it
+ *      (WAL the server never had: an old primary's last writes, archived after a failover),
+ *      *start first moves back to the segment start of that switch point, which *fork gets
+ *      (else 0): the new timeline is then stored from its first segment, and the window can
+ *      follow it there;
+ *   1: *tli is not one of the server's ancestors (another history: refuse);
+ *  -1: hist is not a history file.
+ * Nothing changes when *tli >= server_tli.
+ */
+int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, uint32_t seg_size, uint32_t *tli,
+			   uint64_t *start, uint64_t *fork);
 
 /* The default slot name of a node: "pgtimefs_" + the node name lowercased, every character
  * outside [a-z0-9_] as '_', at most 63 characters. */

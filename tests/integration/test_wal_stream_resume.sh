@@ -8,7 +8,9 @@
 # every file byte for byte the standby's, each once, and the node's restorable window (`list
 # --json`) without a gap up to a commit made after the promotion. Then the old primary, still
 # on timeline 1 and written past the archive's end, answers at the node's conninfo: nothing of
-# its diverged WAL is stored. A new node on the promoted server stores the history first.
+# its diverged WAL is stored. A new node on the promoted server stores the history first. A
+# node whose archive went on on timeline 1 past the switch (streamed from the old primary),
+# then pointed at the promoted server, streams timeline 2 from the switch point's segment.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pglib.sh"
 
@@ -19,7 +21,7 @@ P2=$(free_port)
 pg_stream_server main "$P"
 as_pg "$PG_BIN/pg_basebackup" -h "$SOCK" -p "$P" -U postgres -D "$PGROOT/standby" -R -X stream -c fast >/dev/null 2>&1 ||
 	fail "pg_basebackup of the standby"
-echo "port = $P2" >>"$PGROOT/standby/postgresql.conf"
+printf 'port = %s\nwal_keep_size = 256MB\n' "$P2" >>"$PGROOT/standby/postgresql.conf" # section 6 streams its first segments late
 pg_start standby
 SW=$PGROOT/standby/pg_wal
 
@@ -267,3 +269,36 @@ lsn0=$(sql "$P2" "SELECT '$lsn1'::pg_lsn - (('$lsn1'::pg_lsn - '0/0'::pg_lsn) % 
 "$PGT" wal-fetch c t "$seg.partial" "$T/scratch/p0" || fail "node t: $seg.partial gone after a shorter stream"
 cmp -s "$T/scratch/p1" "$T/scratch/p0" || { cat "$T/t0.err" >&2; fail "a stream that stopped at $lsn0 replaced $seg.partial (to $lsn1) with a shorter one"; }
 ok "a stream begun again that stops before the stored .partial's end leaves that partial as it was"
+
+# 6. the other way round: node u's archive is the old primary's timeline 1, which went on past
+# the switch point (its last writes after the failover), then node u is pointed at the
+# promoted server. Timeline 2 must be stored from the switch point's segment (the window can
+# only follow it there), not from the archive's end, with a warning naming the fork.
+cat "$PGTIMEFS_CONFIG" >"$T/u-old.conf"
+printf '[node c/u]\nconninfo = host=%s port=%s user=postgres dbname=postgres\n' "$SOCK" "$P" >>"$T/u-old.conf"
+sed "s/port=$P user=/port=$P2 user=/" "$T/u-old.conf" | grep -v "^$" >"$T/u-new.conf"
+sql "$P" "CHECKPOINT" # node u's new slot starts at this checkpoint, past the switch's segment
+for i in 1 2 3; do
+	sql "$P" "INSERT INTO marks VALUES ($((9000 + i)))"
+	sql "$P" "SELECT pg_switch_wal()" >/dev/null
+done
+PGTIMEFS_CONFIG=$T/u-old.conf "$PGT" wal-stream c u --until-lsn "$(sql "$P" "SELECT pg_current_wal_lsn()")" >/dev/null \
+	2>"$T/u1.err" || { cat "$T/u1.err" >&2; fail "wal-stream c u from the old primary"; }
+E=$(q "SELECT max(segno) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'u' AND w.timeline = 1 AND length(w.name) = 24")
+[ -n "$E" ] && [ "$E" -gt "$M" ] || fail "test setup: node u's archive ends at segment '$E', not past the switch's segment $M"
+PGTIMEFS_CONFIG=$T/u-new.conf "$PGT" wal-stream c u --until-lsn "$(sql "$P2" "SELECT pg_current_wal_lsn()")" >/dev/null \
+	2>"$T/u2.err" || { cat "$T/u2.err" >&2; fail "wal-stream c u from the promoted server"; }
+grep -q "warning: the archive's timeline 1 goes on to .* past .* where the server's timeline 2 left it" "$T/u2.err" ||
+	{ cat "$T/u2.err" >&2; fail "no warning naming the fork"; }
+segs_u=$(q "SELECT w.segno FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'u' AND w.timeline = 2 AND length(w.name) = 24 ORDER BY w.segno")
+[ "${segs_u%%$'\n'*}" = "$M" ] || { cat "$T/u2.err" >&2; fail "node u's timeline 2 begins at segment ${segs_u%%$'\n'*}, not at the switch's $M"; }
+python3 -c 'import sys; s = [int(x) for x in sys.argv[1].split()]
+sys.exit(0 if s == list(range(s[0], s[0] + len(s))) else "not contiguous: %s" % s)' "$segs_u" || fail "node u's timeline 2"
+for f in $(segname 2 "$M") $(segname 2 $((M + 1))); do
+	"$PGT" wal-fetch c u "$f" "$T/scratch/u-$f" || fail "wal-fetch c u $f"
+	"$PGT" wal-fetch c s "$f" "$T/scratch/s-$f" || fail "wal-fetch c s $f"
+	cmp -s "$T/scratch/u-$f" "$T/scratch/s-$f" || fail "node u's $f differs from node s's"
+done
+[ "$(q "SELECT count(*) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'u' AND w.name = '$(segname 1 "$M").partial'")" = 1 ] ||
+	fail "node u has no final $(segname 1 "$M").partial (timeline 1 up to the switch)"
+ok "node u, archived on the old primary's timeline 1 to segment $E, then at the promoted server: a warning names the fork; timeline 2 stored from segment $M (node s's bytes), contiguous"

@@ -1,5 +1,5 @@
 /* test_walstream.c: what backup/walstream.h and walarchive.h decide without a server (the
- * slot name, a timeline history's lines). */
+ * slot name, a timeline history's lines, where a stream resumes on a newer timeline). */
 #include "../unit.h"
 
 #include "backup/walarchive.h"
@@ -74,11 +74,59 @@ static void test_history_parse(void **state)
 	assert_int_equal(parse("3\t0/10\n", 3, &l), -1);
 }
 
+/* resume(hist, server_tli, tli, start): walstream_resume_point with 1 MiB segments */
+static int resume(const char *hist, uint32_t server_tli, uint32_t *tli, uint64_t *start, uint64_t *fork)
+{
+	return walstream_resume_point(hist, strlen(hist), server_tli, 1u << 20, tli, start, fork);
+}
+
+static void test_resume_point(void **state)
+{
+	uint32_t tli;
+	uint64_t start, fork;
+	(void)state;
+	/* the archive ends before the switch: the rest of timeline 1 first */
+	tli = 1, start = 0x3000000;
+	assert_int_equal(resume("1\t0/3580000\tno recovery target specified\n", 2, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 1);
+	assert_true(start == 0x3000000 && fork == 0);
+	/* the archive's timeline 1 goes past the switch (an old primary's last segments): back to
+	 * the switch's segment, on timeline 1 up to the switch, then 2 */
+	tli = 1, start = 0x3800000;
+	assert_int_equal(resume("1\t0/3580000\tx\n", 2, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 1);
+	assert_true(start == 0x3500000 && fork == 0x3580000);
+	/* a switch on a segment start: that segment is timeline 2's first */
+	tli = 1, start = 0x3800000;
+	assert_int_equal(resume("1\t0/3600000\tx\n", 2, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 2);
+	assert_true(start == 0x3600000 && fork == 0x3600000);
+	/* an archive on the middle timeline of three */
+	tli = 2, start = 0x3800000;
+	assert_int_equal(resume("1\t0/3000000\tx\n2\t0/5000000\tx\n", 3, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 2);
+	assert_true(start == 0x3800000 && fork == 0);
+	tli = 2, start = 0x5000000;
+	assert_int_equal(resume("1\t0/3000000\tx\n2\t0/5000000\tx\n", 3, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 3);
+	/* timeline 2 is not an ancestor of 3 (3 forked off 1): refused */
+	tli = 2, start = 0x3800000;
+	assert_int_equal(resume("1\t0/3000000\tx\n", 3, &tli, &start, &fork), 1);
+	/* not a history; a server on the archive's timeline or older: nothing to do */
+	tli = 1, start = 0x3800000;
+	assert_int_equal(resume("junk\n", 2, &tli, &start, &fork), -1);
+	tli = 2, start = 0x3800000;
+	assert_int_equal(resume("junk", 2, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 2);
+	assert_true(start == 0x3800000 && fork == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slot_name),
 		cmocka_unit_test(test_history_parse),
+		cmocka_unit_test(test_resume_point),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
