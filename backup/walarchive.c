@@ -2,6 +2,7 @@
 #include "walread.h"
 
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "backup/ingest.h"
+#include "backup/pg.h"
 #include "common/util.h"
 #include "crypto/crypto.h"
 #include "store/pack.h"
@@ -218,13 +220,16 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
  * and w->first_commit_us / w->last_commit_us get the earliest and latest transaction end (commit,
  * commit prepared, abort, abort prepared) whose record ends in it, and every restore point whose
  * record ends in it is recorded (catalog_wal_restore_point_add, in the caller's transaction).
- * The segment is read alone: a record that starts in the previous segment is not seen here
- * (rare for the small commit and restore point records; reading across segments needs the
- * previous segment's tail, left for wal-stream). A segment with no transaction end keeps 0.
+ * A record that starts in the previous segment (the first page says it goes on there) is read
+ * whole when that segment of the same timeline is archived: the reader is fed its last
+ * WAL_TAIL bytes first (wal_index_tail), and only what ends in this segment counts. A longer
+ * record, or one whose previous segment is not archived, is not seen. A segment with no
+ * transaction end keeps 0.
  */
 struct wal_index_ctx {
 	catalog *c;
 	struct catalog_wal *w;
+	uint64_t seg_start; /* LSN of this segment's first byte: what ends before is the previous one's */
 	struct err *e;
 	int rc;
 };
@@ -232,6 +237,8 @@ struct wal_index_ctx {
 static void wal_segment_seen(void *ctx, const struct walread_segment *sg)
 {
 	struct catalog_wal *w = ((struct wal_index_ctx *)ctx)->w;
+	if ((int64_t)sg->segno != w->segno)
+		return; /* the previous segment's tail */
 	if (sg->first_xact_us && (!w->first_commit_us || sg->first_xact_us < w->first_commit_us))
 		w->first_commit_us = sg->first_xact_us;
 	if (sg->last_xact_us > w->last_commit_us)
@@ -241,8 +248,103 @@ static void wal_segment_seen(void *ctx, const struct walread_segment *sg)
 static void wal_restore_point_seen(void *ctx, const struct walread_restore_point *rp)
 {
 	struct wal_index_ctx *x = ctx;
+	if (rp->end_lsn <= x->seg_start)
+		return; /* recorded with the previous segment */
 	if (x->rc == 0)
 		x->rc = catalog_wal_restore_point_add(x->c, x->w->node, x->w->name, rp->name, rp->time_us, rp->lsn, x->e);
+}
+
+/* bytes of the previous segment read before a segment whose first record began there */
+#define WAL_TAIL ((uint64_t)64 << 10)
+
+/* [off, off + len) of the stored content of size bytes into out (holes are zeros) */
+static int read_range(const struct repo *r, catalog *c, int64_t content, uint64_t off, size_t len, uint8_t *out,
+		      struct err *e)
+{
+	struct content_piece pc[8];
+	pack_codec *codec = NULL;
+	uint8_t *buf = NULL;
+	size_t cap = 0, n, done = 0;
+	int rc = 0;
+	memset(out, 0, len);
+	while (done < len && rc == 0) {
+		if ((rc = catalog_content_pieces(c, content, off + done, pc, 8, &n, e)) < 0 || n == 0)
+			break;
+		for (size_t i = 0; i < n && done < len && rc == 0; i++) {
+			const struct content_piece *p = &pc[i];
+			uint64_t from = off + done, to = p->off + p->len < off + len ? p->off + p->len : off + len;
+			if (to <= from)
+				continue;
+			if (p->chunk) {
+				if (p->loc.raw != p->len) {
+					rc = err_set(e, ERR_CORRUPT, "catalog: a chunk of %u bytes stands for a piece of %u",
+						     p->loc.raw, p->len);
+					break;
+				}
+				if (!codec)
+					codec = pack_codec_new(r->cfg.zstd_level);
+				if (cap < p->len) {
+					free(buf);
+					buf = xmalloc(p->len);
+					cap = p->len;
+				}
+				if ((rc = store_read_blob(r, codec, &p->loc, buf, NULL, e)) < 0)
+					break;
+				memcpy(out + done, buf + (from - p->off), (size_t)(to - from));
+			}
+			done += (size_t)(to - from);
+		}
+	}
+	free(buf);
+	pack_codec_free(codec);
+	if (rc == 0 && done < len)
+		rc = err_set(e, ERR_CORRUPT, "catalog: the content list ends at %llu, before %llu",
+			     (unsigned long long)(off + done), (unsigned long long)(off + len));
+	return rc;
+}
+
+/*
+ * When segment w (its first page in data) begins inside a record that started in the previous
+ * segment, and that segment of the same timeline is archived, ix's reader starts at its last
+ * WAL_TAIL bytes instead of at w (0), so the record is read whole. Best effort: anything that
+ * cannot be read leaves the reader as it was (the record is then not seen, as before).
+ */
+static void wal_index_tail(struct wal_index_ctx *x, walread **rd, const struct repo *r, const uint8_t *data,
+			   size_t len)
+{
+	struct catalog_wal pw;
+	char name[25];
+	uint32_t seg_size, page_size, tli = (uint32_t)x->w->timeline;
+	uint8_t *tail;
+	walread *t;
+	struct err e;
+	if (len < 40 || (data[0] | data[1] << 8) != 0xD110 || !((data[2] | data[3] << 8) & 0x0001) ||
+	    !(data[16] | data[17] | data[18] | data[19]) || x->w->segno <= 0)
+		return; /* not a PostgreSQL 15 page, no continuation, or the first segment there is */
+	memcpy(&seg_size, data + 32, 4);
+	memcpy(&page_size, data + 36, 4);
+	seg_size = le32toh(seg_size);
+	page_size = le32toh(page_size);
+	if (seg_size != len || seg_size < WAL_TAIL * 2)
+		return;
+	err_clear(&e);
+	pg_wal_name(tli, ((uint64_t)x->w->segno - 1) * seg_size, seg_size, name);
+	if (catalog_wal_find(x->c, x->w->node, name, &pw, NULL) < 0 || pw.size != seg_size || !pw.content)
+		return;
+	if (!(t = walread_new_at(tli, (uint64_t)pw.segno, seg_size, page_size, seg_size - WAL_TAIL)))
+		return;
+	tail = xmalloc(WAL_TAIL);
+	if (read_range(r, x->c, pw.content, seg_size - WAL_TAIL, WAL_TAIL, tail, &e) < 0) {
+		fprintf(stderr, "pgtimefs: warning: %s: the end of the archived %s cannot be read (%s): a record that "
+				"begins there and ends in %s is not in the time index\n",
+			x->w->name, name, e.msg, x->w->name);
+		walread_free(t);
+	} else {
+		walread_feed(t, tail, WAL_TAIL, NULL); /* what ends there was counted with it */
+		walread_free(*rd);
+		*rd = t;
+	}
+	free(tail);
 }
 
 /* The bytes are fed in pieces, between the pieces handed to the ingest workers (see below). */
@@ -253,17 +355,24 @@ struct wal_index {
 	double seconds;
 };
 
-static void wal_index_begin(struct wal_index *ix, catalog *c, struct catalog_wal *w, struct err *e)
+static void wal_index_begin(struct wal_index *ix, const struct repo *r, catalog *c, struct catalog_wal *w,
+			    const uint8_t *data, size_t len, struct err *e)
 {
 	memset(ix, 0, sizeof *ix);
 	ix->x.c = c;
 	ix->x.w = w;
+	ix->x.seg_start = w->segno >= 0 ? (uint64_t)w->segno * len : 0;
 	ix->x.e = e;
 	ix->cb.restore_point = wal_restore_point_seen;
 	ix->cb.segment = wal_segment_seen;
 	ix->cb.ctx = &ix->x;
-	if (w->segno >= 0)
+	if (w->segno >= 0) {
+		double t = util_thread_cpu();
 		ix->rd = walread_new((uint32_t)w->timeline, (uint64_t)w->segno);
+		if (ix->rd)
+			wal_index_tail(&ix->x, &ix->rd, r, data, len);
+		ix->seconds += util_thread_cpu() - t;
+	}
 }
 
 static void wal_index_feed(struct wal_index *ix, const uint8_t *data, size_t len)
@@ -441,7 +550,7 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 		goto out;
 	ingest_account(g, &acct);
 	if (!q->times_given && !q->no_index) {
-		wal_index_begin(&ix, c, &w, e);
+		wal_index_begin(&ix, r, c, &w, data, len, e);
 		indexing = 1;
 	}
 	if (len && (rc = ingest_stream_begin(g, kind == WAL_SEGMENT || kind == WAL_PARTIAL, &s, e)) < 0)

@@ -183,6 +183,23 @@ walread *walread_new(uint32_t tli, uint64_t segno)
 	return r;
 }
 
+walread *walread_new_at(uint32_t tli, uint64_t segno, uint32_t seg_size, uint32_t page_size, uint64_t offset)
+{
+	walread *r;
+	if (!pow2_between(seg_size, 1u << 20, 1u << 30) || !pow2_between(page_size, 1024, MAX_PAGE) ||
+	    offset % page_size || offset >= seg_size)
+		return NULL;
+	if (!(r = walread_new(tli, segno)))
+		return NULL;
+	r->seg_size = seg_size;
+	r->page_size = page_size;
+	r->sizes_known = 1;
+	r->start_lsn = segno * seg_size; /* page LSNs are start_lsn + page_off, as from a segment start */
+	r->addr_known = 1;
+	r->page_off = offset;
+	return r;
+}
+
 void walread_free(walread *r)
 {
 	free(r);

@@ -102,6 +102,11 @@ typedef struct walread walread;
  * unknown: the timeline and segment number are then taken from the first page header. Returns
  * NULL only when out of memory. */
 walread *walread_new(uint32_t tli, uint64_t segno);
+/* A reader whose first byte is at offset (a multiple of page_size) of segment segno of timeline
+ * tli, with those sizes (no long page header is seen first): the tail of a segment, fed before
+ * the next segment so that a record spanning the two is read. NULL for sizes PostgreSQL does
+ * not allow, an offset not on a page or past the segment, or when out of memory. */
+walread *walread_new_at(uint32_t tli, uint64_t segno, uint32_t seg_size, uint32_t page_size, uint64_t offset);
 /* The next len bytes of the stream; callbacks in cb (any may be NULL) are called for what
  * they complete. Never fails: what cannot be read is counted in the segment summaries. */
 void walread_feed(walread *r, const uint8_t *buf, size_t len, const struct walread_cb *cb);
