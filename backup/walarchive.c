@@ -408,24 +408,25 @@ int backup_wal_history_parse(const uint8_t *data, size_t len, int64_t tli,
 			     int (*cb)(void *ctx, int64_t parent, uint64_t end_lsn), void *ctx)
 {
 	char line[128];
-	int64_t last = 0;
+	int64_t last = -1;
 	int n = 0;
-	for (size_t i = 0; i < len;) {
-		size_t j = i, k = 0;
+	for (size_t i = 0, end; i < len; i = end) {
+		size_t p, k = 0;
 		unsigned int parent, hi, lo;
-		char *p = line;
-		while (j < len && data[j] != '\n') {
-			if (k < sizeof line - 1)
-				line[k++] = (char)data[j];
-			j++;
-		}
-		line[k] = '\0';
-		i = j + 1;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (!*p || *p == '#')
+		/* one fgets() of PostgreSQL's readTimeLineHistory: through the newline, 1023 bytes at most
+		 * (the rest of a longer line is read as a line of its own) */
+		for (end = i; end < len && end - i < 1023;)
+			if (data[end++] == '\n')
+				break;
+		for (p = i; p < end && isspace(data[p]); p++)
+			;
+		if (p == end || data[p] == '#')
 			continue;
-		if (sscanf(p, "%u\t%X/%X", &parent, &hi, &lo) != 3 || parent <= last || parent >= tli)
+		while (p < end && k < sizeof line - 1) /* the numbers come first: the reason may be cut */
+			line[k++] = (char)data[p++];
+		line[k] = '\0';
+		/* as PostgreSQL: parents increase (the first may be any), each below tli */
+		if (sscanf(line, "%u\t%X/%X", &parent, &hi, &lo) != 3 || (int64_t)parent <= last || parent >= tli)
 			return -1;
 		last = parent;
 		n++;
@@ -454,11 +455,12 @@ int backup_wal_history_record(catalog *c, const struct catalog_wal *w, const uin
 	struct history_rows h = {c, w->node, w->timeline, e, 0};
 	if (backup_wal_history_parse(data, len, w->timeline, NULL, NULL) > 0) /* all lines or none */
 		return backup_wal_history_parse(data, len, w->timeline, history_row, &h) == -2 ? h.rc : 0;
-	if (w->timeline > 1)
-		fprintf(stderr, "pgtimefs: warning: %s: %s is not a timeline history PostgreSQL can read: it is "
-				"stored, but the window cannot check which timelines it descends from\n",
-			where, w->name);
-	return 0;
+	if (w->timeline <= 1)
+		return 0;
+	fprintf(stderr, "pgtimefs: warning: %s: %s is not a timeline history PostgreSQL can read (recovery stops "
+			"on it): it is stored, and the window will not follow timeline %lld\n",
+		where, w->name, (long long)w->timeline);
+	return catalog_wal_history_add(c, w->node, w->timeline, 0, CATALOG_TLI_UNREADABLE, e);
 }
 
 int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,

@@ -90,16 +90,18 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
  * reason" per ancestor, oldest first; blank lines and '#' comments are skipped. cb gets each
  * ancestor and the LSN where the timeline left it (a non-zero return stops: -2). Returns the
  * number of lines, or -1 when one is not of that form, the ancestors do not increase, or one
- * is not below tli (PostgreSQL refuses such a file too).
+ * is not below tli (PostgreSQL refuses such a file too; it reads a line as fgets() does into
+ * 1024 bytes, so a longer line goes on as a line of its own, here too).
  */
 int backup_wal_history_parse(const uint8_t *data, size_t len, int64_t tli,
 			     int (*cb)(void *ctx, int64_t parent, uint64_t end_lsn), void *ctx);
 
 /*
  * Records, in the caller's transaction, the lines of the history file w (its bytes data) in the
- * catalog: the window follows a timeline only from one of its ancestors. A file that cannot be
- * read is left without lines, with a warning naming where ("cluster/node"): its timeline's
- * ancestry stays unknown, and the window follows it as before schema 9.
+ * catalog: the window follows a timeline only from one of its ancestors. A file PostgreSQL
+ * cannot read (recovery would stop on it), an empty one included, gets one line with parent 0
+ * and CATALOG_TLI_UNREADABLE, so the window never follows its timeline, and a warning naming
+ * where ("cluster/node").
  */
 int backup_wal_history_record(catalog *c, const struct catalog_wal *w, const uint8_t *data, size_t len,
 			      const char *where, struct err *e);

@@ -337,6 +337,9 @@ int catalog_wal_history_add(catalog *c, int64_t node, int64_t tli, int64_t paren
  */
 int catalog_wal_histories_unread(catalog *c, int64_t after, struct catalog_wal *out, size_t max, size_t *n,
 				 struct err *e);
+/* end_lsn of the one line recorded for a history PostgreSQL cannot read (with parent 0): no
+ * timeline is its ancestor, so the window never follows it */
+#define CATALOG_TLI_UNREADABLE UINT64_MAX
 /* What the recorded history of one timeline says about one ancestor. */
 struct catalog_tli_line {
 	int lines;	   /* lines recorded for the timeline; 0: none (archived before schema 9, or a

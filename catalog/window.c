@@ -39,7 +39,7 @@ struct walk {
 	int64_t tli;	/* the timeline the run is on */
 	int have;	/* best holds a candidate for segment expect */
 	struct catalog_wal best;
-	int64_t start_lsn;
+	int64_t min_lsn; /* the backup's stop LSN (else its start): a fork before it is refused */
 	int64_t hist_tli; /* last timeline whose .history was looked up, and the answer */
 	int hist_ok;
 	int64_t anc_tli, anc_from; /* last timeline whose ancestry was looked up, from which one */
@@ -64,10 +64,13 @@ static int history_archived(struct walk *k, int64_t tli)
 /*
  * Whether the run, on timeline k->tli up to segment expect, may go on on timeline tli there:
  * tli's history says it left k->tli (or a timeline between them) at or after the start of
- * segment expect (and after the backup's start), and tli begins in segment expect or before
- * (PostgreSQL refuses a newer timeline that forked off before its position, and reads a
- * segment from the newest timeline that has begun by then). A timeline whose ancestry is not
- * recorded (a history archived before schema 9) is followed as before: as a descendant.
+ * segment expect and at or after the backup's stop LSN (PostgreSQL refuses a timeline that
+ * forked off before the backup's checkpoint, or before its end: "requested timeline is not a
+ * child of this server's history", "WAL ends before end of online backup"), and tli begins
+ * in segment expect or before (PostgreSQL reads a segment from the newest timeline that has
+ * begun by then). A timeline whose ancestry is not recorded (a history archived before schema
+ * 9, not yet read back) is followed as before: as a descendant. One PostgreSQL cannot read is
+ * recorded as CATALOG_TLI_UNREADABLE and followed from nowhere.
  * 1 yes, 0 no, < 0 an error (k->rc).
  */
 static int descends(struct walk *k, int64_t tli)
@@ -81,8 +84,8 @@ static int descends(struct walk *k, int64_t tli)
 	}
 	if (!k->anc.lines)
 		return 1;
-	if (lo < k->start_lsn)
-		lo = k->start_lsn;
+	if (lo < k->min_lsn)
+		lo = k->min_lsn;
 	return k->anc.end_lsn >= lo && k->anc.begin_lsn < (k->expect + 1) * seg;
 }
 
@@ -168,7 +171,7 @@ int window_run(catalog *c, const struct catalog_nb_pos *nb, int64_t target_us, s
 	k.target_us = target_us;
 	k.expect = out->start_segno;
 	k.tli = nb->timeline;
-	k.start_lsn = lsn;
+	k.min_lsn = window_parse_lsn(nb->stop_lsn) > lsn ? window_parse_lsn(nb->stop_lsn) : lsn;
 	k.e = e;
 	if ((rc = catalog_wal_segments(c, nb->node, out->start_segno, walk_cb, &k, e)) < 0)
 		return rc;

@@ -8,8 +8,8 @@
  *   timeline or on a higher one whose `.history` file is archived (a promotion: the run follows
  *   the newest such timeline, as recovery_target_timeline = 'latest' does) and descends from
  *   the current one: its history's lines (catalog_wal_history_of) name the current timeline,
- *   left at or after the start of that segment and after the backup's start LSN, and it begins
- *   by the end of that segment (a timeline without recorded lines is followed unchecked);
+ *   left at or after the start of that segment and the backup's stop LSN, and it begins by
+ *   the end of that segment (a timeline without recorded lines is followed unchecked);
  * - a missing segment ends it; a `.partial` ends it too (it is the last segment shown);
  * - its end time is the last commit (or abort) time found in its segments, at least S.
  * The node backup gives the interval [S, end]. A node's window is the union of the intervals

@@ -483,8 +483,8 @@ int setup_writer_zones(struct ctx *x, int repair, struct err *e)
 	return 0;
 }
 
-/* one history file of backfill_histories: read and recorded, or a warning */
-static int backfill_one(struct ctx *x, const struct catalog_wal *w, struct err *e)
+/* one history file of backfill_histories: read and recorded, or a warning and *unread */
+static int backfill_one(struct ctx *x, const struct catalog_wal *w, int *unread, struct err *e)
 {
 	char where[300], node[128];
 	int64_t cl;
@@ -507,19 +507,22 @@ static int backfill_one(struct ctx *x, const struct catalog_wal *w, struct err *
 	fs_reader_free(rd);
 	if (got == w->size)
 		rc = backup_wal_history_record(x->cat, w, buf, w->size, where, e);
-	else
+	else {
 		fprintf(stderr, "pgtimefs: warning: %s: cannot read the archived %s (%s): the window cannot check which "
-				"timelines it descends from; run 'pgtimefs check --read-data'\n",
+				"timelines it descends from until it can (the next writer tries again); run 'pgtimefs "
+				"check --read-data'\n",
 			where, w->name, k < 0 ? re.msg : "short read");
+		*unread = 1;
+	}
 	free(buf);
 	return rc;
 }
 
 /*
  * The lines of timeline history files archived before catalog schema 9, read from the store
- * and recorded by the first writer (once per catalog: meta key "history-lines"), so the
- * window checks every timeline's ancestry. A file that cannot be read leaves a warning, and
- * its timeline is followed as before.
+ * and recorded by the first writer (once per catalog: meta key "history-lines", set when all
+ * are read), so the window checks every timeline's ancestry. A file that cannot be read
+ * leaves a warning, its timeline is followed as before, and the next writer tries again.
  */
 static int backfill_histories(struct ctx *x, struct err *e)
 {
@@ -527,7 +530,7 @@ static int backfill_histories(struct ctx *x, struct err *e)
 	char v[8];
 	int64_t after = 0;
 	size_t n = 0;
-	int rc;
+	int rc, unread = 0;
 	if (catalog_meta_get(x->cat, "history-lines", v, sizeof v) == 0)
 		return 0;
 	if ((rc = catalog_begin(x->cat, e)) < 0)
@@ -537,10 +540,10 @@ static int backfill_histories(struct ctx *x, struct err *e)
 			break;
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			after = w[i].id;
-			rc = backfill_one(x, &w[i], e);
+			rc = backfill_one(x, &w[i], &unread, e);
 		}
 	} while (rc == 0 && n == 16);
-	if (rc == 0 && (rc = catalog_meta_set(x->cat, "history-lines", "1", e)) == 0)
+	if (rc == 0 && (unread || (rc = catalog_meta_set(x->cat, "history-lines", "1", e)) == 0))
 		return catalog_commit(x->cat, e);
 	catalog_rollback(x->cat);
 	return rc;

@@ -97,6 +97,13 @@ wp wal-push c n "$PGROOT/n/pg_wal/00000002.history" 2>"$T/push.err" || { cat "$T
 [ "$(cat_q "SELECT parent FROM wal_history WHERE tli = 3")" = 1 ] || fail "the writer did not record 00000003.history's line"
 [ "$(latest)" = "$LATEST" ] || fail "after the lines are recorded again the window ends at $(latest), not $LATEST"
 ok "without recorded lines the window follows timeline 3 ($old_latest); the next writer records them and it ends on 2 again"
+# a history pushed again records its lines too (the catalog already read back: no backfill)
+as_pg python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30); db.execute("DELETE FROM wal_history WHERE tli = 2"); db.commit()' \
+	"$T/state/catalog.db"
+wp wal-push c n "$PGROOT/n/pg_wal/00000002.history" 2>"$T/push.err" || { cat "$T/push.err"; fail "wal-push again"; }
+[ "$(cat_q "SELECT parent FROM wal_history WHERE tli = 2")" = 1 ] || fail "pushing 00000002.history again did not record its line"
+ok "00000002.history pushed again records its line"
 
 mount_fg m "$T/mnt"
 V=$T/mnt/c/at/$LATEST/n/pg_wal

@@ -72,6 +72,25 @@ static void test_history_parse(void **state)
 	assert_int_equal(parse("x\t0/10\n", 2, &l), -1);
 	assert_int_equal(parse("2\t0/10\n1\t0/20\n", 3, &l), -1);
 	assert_int_equal(parse("3\t0/10\n", 3, &l), -1);
+	assert_int_equal(parse("1\t0/10\n1\t0/20\n", 3, &l), -1); /* the same parent twice */
+	/* the first parent may be any below tli, as PostgreSQL reads it */
+	assert_int_equal(parse("0\t0/10\n", 2, &l), 1);
+	{
+		char buf[2200];
+		/* leading blanks do not cut the LSN */
+		memset(buf, ' ', 120);
+		strcpy(buf + 120, "1\t0/3000080\tx\n");
+		assert_int_equal(parse(buf, 2, &l), 1);
+		assert_true(l.end[0] == 0x3000080u);
+		/* a line over 1023 bytes goes on as a line of its own (fgets into 1024 bytes) */
+		strcpy(buf, "1\t0/10\t");
+		memset(buf + 7, 'x', 2000);
+		strcpy(buf + 2007, "\n");
+		assert_int_equal(parse(buf, 2, &l), -1);
+		/* a long reason whose rest is blank is fine */
+		memset(buf + 7, ' ', 2000);
+		assert_int_equal(parse(buf, 2, &l), 1);
+	}
 }
 
 /* resume(hist, server_tli, tli, start): walstream_resume_point with 1 MiB segments */

@@ -52,11 +52,12 @@ static int64_t node(struct fx *f, const char *name)
 }
 
 /* a complete snapshot at time t holding one node backup of each node in nodes[] (0-ended),
- * started at segment segno of timeline tli (segno < 0: an offline snapshot, no LSN) */
-static void backup(struct fx *f, const int64_t *nodes, int64_t t, int64_t tli, int64_t segno)
+ * started at segment segno of timeline tli (segno < 0: an offline snapshot, no LSN) and
+ * stopped in segment stop_segno (at the start LSN when that is not later) */
+static void backup_to(struct fx *f, const int64_t *nodes, int64_t t, int64_t tli, int64_t segno, int64_t stop_segno)
 {
 	struct nb_totals tot = {1, 1, 1, 1};
-	char name[48], lsn[32];
+	char name[48], lsn[32], stop[32];
 	int64_t snap, nb;
 	check_ok(catalog_begin(f->c, E));
 	check_ok(catalog_snapshot_begin(f->c, f->cl, segno < 0 ? "offline" : "online", &snap, E));
@@ -72,7 +73,9 @@ static void backup(struct fx *f, const int64_t *nodes, int64_t t, int64_t tli, i
 			snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(l >> 32), (unsigned)l);
 			memset(&pg, 0, sizeof pg);
 			pg.start_lsn = lsn;
-			pg.stop_lsn = lsn;
+			l = (uint64_t)stop_segno * SEG + 0x200;
+			snprintf(stop, sizeof stop, "%X/%X", (unsigned)(l >> 32), (unsigned)l);
+			pg.stop_lsn = stop_segno > segno ? stop : lsn;
 			pg.timeline = tli;
 			pg.pg_version = "15.4";
 			check_ok(catalog_node_backup_set_pg(f->c, nb, &pg, E));
@@ -81,6 +84,11 @@ static void backup(struct fx *f, const int64_t *nodes, int64_t t, int64_t tli, i
 	}
 	check_ok(catalog_snapshot_finish(f->c, snap, t, name, E));
 	check_ok(catalog_commit(f->c, E));
+}
+
+static void backup(struct fx *f, const int64_t *nodes, int64_t t, int64_t tli, int64_t segno)
+{
+	backup_to(f, nodes, t, tli, segno, segno);
 }
 
 /* an archived segment (partial: its .partial) whose last commit is at t (0: none) */
@@ -321,6 +329,79 @@ static void test_timeline_ancestry(void **state)
 	assert_int_equal(r.last_segno, 7);
 }
 
+/*
+ * More ancestry. e: timeline 3's history has two lines (it left 1 in segment 3, then 2 in
+ * segment 5), and a stray segment of 3 sits in segment 3, before 3 begins: the run goes 1 -> 2
+ * in segment 3 and 2 -> 3 in segment 5 (the lookup is per timeline and ancestor, and a
+ * timeline begins at its last line). f: timeline 2 left 1 exactly at a segment start: followed
+ * there. g: timeline 2 forked off 1 during the backup (after its start, before its stop): not
+ * followed. h: a history PostgreSQL cannot read: never followed.
+ */
+static void test_timeline_ancestry_lines(void **state)
+{
+	struct fx *f = *state;
+	int64_t e = node(f, "e"), g1 = node(f, "f"), g = node(f, "g"), h = node(f, "h");
+	int64_t only_e[] = {e, 0}, only_f[] = {g1, 0}, only_g[] = {g, 0}, only_h[] = {h, 0};
+	struct window_run r;
+	check_ok(catalog_begin(f->c, E));
+	/* e */
+	seg(f, e, 1, 2, S(2), 0);
+	seg(f, e, 1, 3, S(3), 0);
+	for (int64_t k = 3; k <= 6; k++)
+		seg(f, e, 2, k, S(20 + k), 0);
+	seg(f, e, 3, 3, S(33), 0); /* before timeline 3 begins: never read */
+	for (int64_t k = 5; k <= 7; k++)
+		seg(f, e, 3, k, S(30 + k), 0);
+	history(f, e, 2);
+	history(f, e, 3);
+	line(f, e, 2, 1, 3, 0x80);
+	line(f, e, 3, 1, 3, 0x80);
+	line(f, e, 3, 2, 5, 0x100);
+	/* f */
+	seg(f, g1, 1, 2, S(2), 0);
+	seg(f, g1, 1, 3, S(3), 0);
+	seg(f, g1, 2, 4, S(4), 0);
+	seg(f, g1, 2, 5, S(5), 0);
+	history(f, g1, 2);
+	line(f, g1, 2, 1, 4, 0);
+	/* g and h: timeline 1 to segment 5, timeline 2 from segment 3 */
+	for (int i = 0; i < 2; i++) {
+		int64_t nd = i ? h : g;
+		for (int64_t k = 2; k <= 5; k++)
+			seg(f, nd, 1, k, S(k), 0);
+		for (int64_t k = 3; k <= 6; k++)
+			seg(f, nd, 2, k, S(10 + k), 0);
+		history(f, nd, 2);
+	}
+	line(f, g, 2, 1, 3, 0x80);
+	check_ok(catalog_wal_history_add(f->c, h, 2, 0, CATALOG_TLI_UNREADABLE, E));
+	check_ok(catalog_commit(f->c, E));
+	backup(f, only_e, S(2), 1, 2);
+	backup(f, only_f, S(2) + 1, 1, 2);
+	backup_to(f, only_g, S(2) + 2, 1, 2, 4);
+	backup(f, only_h, S(2) + 3, 1, 2);
+
+	check_ok(window_node_at(f->c, e, S(36), &r, E));
+	assert_int_equal(r.ntl, 2);
+	assert_int_equal(r.tl[0], 2);
+	assert_int_equal(r.tl_from[0], 3);
+	assert_int_equal(r.tl[1], 3);
+	assert_int_equal(r.tl_from[1], 5);
+	assert_int_equal(r.last_segno, 7);
+
+	check_ok(window_node_at(f->c, g1, S(5), &r, E));
+	assert_int_equal(r.ntl, 1);
+	assert_int_equal(r.tl_from[0], 4);
+	assert_int_equal(r.last_segno, 5);
+
+	for (int i = 0; i < 2; i++) {
+		check_ok(window_node_at(f->c, i ? h : g, S(5), &r, E));
+		assert_int_equal(r.ntl, 0);
+		assert_int_equal(r.last_segno, 5);
+		assert_int_equal(window_node_at(f->c, i ? h : g, S(14), &r, NULL), ERR_NOTFOUND);
+	}
+}
+
 /* membership when the snapshot that showed a node joining is deleted: the node's archived WAL
  * says it was in the cluster from then on, so it must reach those times (and cannot before
  * its next backup); before its WAL began the other node alone is the cluster */
@@ -422,6 +503,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gap_two_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_ancestry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeline_ancestry_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_without_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_after_delete, setup, teardown),
 	};
