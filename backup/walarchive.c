@@ -221,15 +221,15 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
  * commit prepared, abort, abort prepared) whose record ends in it, and every restore point whose
  * record ends in it is recorded (catalog_wal_restore_point_add, in the caller's transaction).
  * A record that starts in the previous segment (the first page says it goes on there) is read
- * whole when that segment of the same timeline is archived: the reader is fed its last
- * WAL_TAIL bytes first (wal_index_tail), and only what ends in this segment counts. A longer
- * record, or one whose previous segment is not archived, is not seen. A segment with no
- * transaction end keeps 0.
+ * whole when that segment is archived (of the timeline in the first page's header: a new
+ * timeline's first segment begins with its parent's pages): the reader is fed its last
+ * WAL_TAIL bytes first (wal_index_tail) with no callbacks, so only what ends in this segment
+ * is reported. A longer record, or one whose previous segment is not archived, is not seen.
+ * A segment with no transaction end keeps 0.
  */
 struct wal_index_ctx {
 	catalog *c;
 	struct catalog_wal *w;
-	uint64_t seg_start; /* LSN of this segment's first byte: what ends before is the previous one's */
 	struct err *e;
 	int rc;
 };
@@ -237,8 +237,6 @@ struct wal_index_ctx {
 static void wal_segment_seen(void *ctx, const struct walread_segment *sg)
 {
 	struct catalog_wal *w = ((struct wal_index_ctx *)ctx)->w;
-	if ((int64_t)sg->segno != w->segno)
-		return; /* the previous segment's tail */
 	if (sg->first_xact_us && (!w->first_commit_us || sg->first_xact_us < w->first_commit_us))
 		w->first_commit_us = sg->first_xact_us;
 	if (sg->last_xact_us > w->last_commit_us)
@@ -248,8 +246,6 @@ static void wal_segment_seen(void *ctx, const struct walread_segment *sg)
 static void wal_restore_point_seen(void *ctx, const struct walread_restore_point *rp)
 {
 	struct wal_index_ctx *x = ctx;
-	if (rp->end_lsn <= x->seg_start)
-		return; /* recorded with the previous segment */
 	if (x->rc == 0)
 		x->rc = catalog_wal_restore_point_add(x->c, x->w->node, x->w->name, rp->name, rp->time_us, rp->lsn, x->e);
 }
@@ -314,15 +310,17 @@ static void wal_index_tail(struct wal_index_ctx *x, walread **rd, const struct r
 {
 	struct catalog_wal pw;
 	char name[25];
-	uint32_t seg_size, page_size, tli = (uint32_t)x->w->timeline;
+	uint32_t seg_size, page_size, tli;
 	uint8_t *tail;
 	walread *t;
 	struct err e;
 	if (len < 40 || (data[0] | data[1] << 8) != 0xD110 || !((data[2] | data[3] << 8) & 0x0001) ||
 	    !(data[16] | data[17] | data[18] | data[19]) || x->w->segno <= 0)
 		return; /* not a PostgreSQL 15 page, no continuation, or the first segment there is */
+	memcpy(&tli, data + 4, 4); /* xlp_tli: the parent's in a new timeline's first segment */
 	memcpy(&seg_size, data + 32, 4);
 	memcpy(&page_size, data + 36, 4);
+	tli = le32toh(tli);
 	seg_size = le32toh(seg_size);
 	page_size = le32toh(page_size);
 	if (seg_size != len || seg_size < WAL_TAIL * 2)
@@ -361,7 +359,6 @@ static void wal_index_begin(struct wal_index *ix, const struct repo *r, catalog 
 	memset(ix, 0, sizeof *ix);
 	ix->x.c = c;
 	ix->x.w = w;
-	ix->x.seg_start = w->segno >= 0 ? (uint64_t)w->segno * len : 0;
 	ix->x.e = e;
 	ix->cb.restore_point = wal_restore_point_seen;
 	ix->cb.segment = wal_segment_seen;

@@ -448,8 +448,8 @@ static int resume_line(void *ctx, int64_t parent, uint64_t end_lsn)
 	return 0;
 }
 
-int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, uint32_t seg_size, uint32_t *tli,
-			   uint64_t *start, uint64_t *fork)
+int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, uint32_t seg_size, int keep_start,
+			   uint32_t *tli, uint64_t *start, uint64_t *fork)
 {
 	struct resume_scan r;
 	*fork = 0;
@@ -462,12 +462,14 @@ int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, ui
 		return -1;
 	if (!r.found)
 		return 1;
-	if (r.from_end < *start) { /* the archive went on past the switch: from the switch's segment */
+	if (r.from_end < *start) {
 		*fork = r.from_end;
-		*start = r.from_end - r.from_end % seg_size;
-		r.lsn = *start;
-		r.holder = 0;
-		backup_wal_history_parse((const uint8_t *)hist, len, server_tli, resume_line, &r);
+		if (!keep_start) { /* from the switch's segment (else on the new timeline from *start) */
+			*start = r.from_end - r.from_end % seg_size;
+			r.lsn = *start;
+			r.holder = 0;
+			backup_wal_history_parse((const uint8_t *)hist, len, server_tli, resume_line, &r);
+		}
 	}
 	*tli = r.holder ? r.holder : server_tli;
 	return 0;
@@ -477,9 +479,12 @@ int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, ui
  * Where a stream that starts at *start on timeline *tli, older than the server's, goes on
  * (walstream_resume_point on the server's TIMELINE_HISTORY). A timeline that is not one of
  * the server's ancestors is refused (ERR_IO, retried: nothing of the server's WAL goes after
- * it); an archive that went past the server's switch point is told in a warning.
+ * it); an archive that went past the server's switch point is told in a warning (unless
+ * quiet). The start moves back to the switch's segment, unless the last try found it removed
+ * on the server (n->removed): then the new timeline goes on from *start, a gap.
  */
-static int timeline_of(struct wsnode *n, uint32_t server_tli, uint32_t *tli, uint64_t *start, struct err *e)
+static int timeline_of(struct wsnode *n, uint32_t server_tli, uint32_t *tli, uint64_t *start, int quiet,
+		       struct err *e)
 {
 	PGresult *res = NULL;
 	char cmd[64], a[32], f[32];
@@ -495,7 +500,7 @@ static int timeline_of(struct wsnode *n, uint32_t server_tli, uint32_t *tli, uin
 		rc = -1;
 	else
 		rc = walstream_resume_point(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), server_tli,
-					    n->seg_size, tli, start, &fork);
+					    n->seg_size, n->removed, tli, start, &fork);
 	PQclear(res);
 	pg_lsn_format(was, a);
 	if (rc < 0)
@@ -510,12 +515,18 @@ static int timeline_of(struct wsnode *n, uint32_t server_tli, uint32_t *tli, uin
 			 from);
 		return ERR_IO;
 	}
-	if (fork) {
+	if (fork && !quiet) {
 		pg_lsn_format(fork, f);
-		logf_node(n, "warning: the archive's timeline %u goes on to %s, past %s, where the server's timeline %u "
-			     "left it (WAL the server never had: an old primary's last writes after a failover, kept as "
-			     "archived); streaming again from %s's segment, on timeline %u after it",
-			  from, a, f, server_tli, f, server_tli);
+		if (*start == was)
+			logf_node(n, "warning: the archive's timeline %u goes on to %s, past %s, where the server's timeline "
+				     "%u left it, and the server no longer has the segment of %s: timeline %u is stored from "
+				     "%s on, and the window has a gap from %s until the next backup",
+				  from, a, f, server_tli, f, *tli, a, f);
+		else
+			logf_node(n, "warning: the archive's timeline %u goes on to %s, past %s, where the server's timeline "
+				     "%u left it (WAL the server never had: an old primary's last writes after a failover, "
+				     "kept as archived); streaming again from %s's segment, on timeline %u after it",
+				  from, a, f, server_tli, f, server_tli);
 	}
 	return 0;
 }
@@ -728,7 +739,7 @@ static int open_stream(struct wsnode *n, struct err *e)
 	if (have_cat && (uint32_t)last.timeline < server_tli) {
 		uint32_t t = (uint32_t)last.timeline;
 		uint64_t at = ((uint64_t)last.segno + 1) * n->seg_size;
-		if ((rc = timeline_of(n, server_tli, &t, &at, e)) < 0)
+		if ((rc = timeline_of(n, server_tli, &t, &at, 1, e)) < 0)
 			return rc;
 	}
 	/* the slot: created when missing */
@@ -794,7 +805,7 @@ static int open_stream(struct wsnode *n, struct err *e)
 		tli = server_tli;
 	}
 	start -= start % n->seg_size;
-	if (tli < server_tli && (rc = timeline_of(n, server_tli, &tli, &start, e)) < 0)
+	if (tli < server_tli && (rc = timeline_of(n, server_tli, &tli, &start, 0, e)) < 0)
 		return rc;
 	if (tli > server_tli)
 		tli = server_tli;

@@ -80,13 +80,14 @@ struct walstream_opts {
  *      (WAL the server never had: an old primary's last writes, archived after a failover),
  *      *start first moves back to the segment start of that switch point, which *fork gets
  *      (else 0): the new timeline is then stored from its first segment, and the window can
- *      follow it there;
+ *      follow it there. With keep_start (the server no longer has that segment) *start stays,
+ *      *fork is still set, and *tli is the timeline that holds *start: a gap, but progress;
  *   1: *tli is not one of the server's ancestors (another history: refuse);
  *  -1: hist is not a history file.
  * Nothing changes when *tli >= server_tli.
  */
-int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, uint32_t seg_size, uint32_t *tli,
-			   uint64_t *start, uint64_t *fork);
+int walstream_resume_point(const char *hist, size_t len, uint32_t server_tli, uint32_t seg_size, int keep_start,
+			   uint32_t *tli, uint64_t *start, uint64_t *fork);
 
 /* The default slot name of a node: "pgtimefs_" + the node name lowercased, every character
  * outside [a-z0-9_] as '_', at most 63 characters. */

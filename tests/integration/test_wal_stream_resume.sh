@@ -302,3 +302,40 @@ done
 [ "$(q "SELECT count(*) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'u' AND w.name = '$(segname 1 "$M").partial'")" = 1 ] ||
 	fail "node u has no final $(segname 1 "$M").partial (timeline 1 up to the switch)"
 ok "node u, archived on the old primary's timeline 1 to segment $E, then at the promoted server: a warning names the fork; timeline 2 stored from segment $M (node s's bytes), contiguous"
+
+# 7. the same, but the promoted server no longer has the switch point's segment (wal_keep_size
+# 0, a checkpoint) while node v's slot there still holds the WAL from before the archive's end:
+# the first try fails ("already been removed"); the retry streams timeline 2 from the
+# archive's end (a gap, with a warning) rather than asking for that segment forever
+sql "$P2" "ALTER SYSTEM SET wal_keep_size = 0"
+sql "$P2" "SELECT pg_reload_conf()" >/dev/null
+sql "$P2" "CHECKPOINT"
+sql "$P2" "SELECT pg_create_physical_replication_slot('pgtimefs_v', true)" >/dev/null
+vslot=$(sql "$P2" "SELECT pg_walfile_name(restart_lsn) FROM pg_replication_slots WHERE slot_name = 'pgtimefs_v'")
+sed "s/c\/u\]/c\/v]/" "$T/u-old.conf" >"$T/v-old.conf"
+sed "s/c\/u\]/c\/v]/" "$T/u-new.conf" >"$T/v-new.conf"
+sql "$P" "CHECKPOINT"
+for i in 1 2; do
+	sql "$P" "INSERT INTO marks VALUES ($((30100 + i)))"
+	sql "$P" "SELECT pg_switch_wal()" >/dev/null
+done
+PGTIMEFS_CONFIG=$T/v-old.conf "$PGT" wal-stream c v --until-lsn "$(sql "$P" "SELECT pg_current_wal_lsn()")" >/dev/null \
+	2>"$T/v1.err" || { cat "$T/v1.err" >&2; fail "wal-stream c v from the old primary"; }
+EV=$(q "SELECT max(segno) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'v' AND w.timeline = 1 AND length(w.name) = 24")
+[ -n "$EV" ] && [ "$EV" -gt "$M" ] && [ "$(segno "$vslot")" -le "$EV" ] && [ "$(segno "$vslot")" -gt "$M" ] ||
+	fail "test setup: node v's archive ends at segment '$EV', its slot on the promoted server starts at $vslot (switch in $M)"
+for i in $(seq 1 60); do # the promoted server past node v's archive, and its switch segment recycled
+	[ "$(segno "$(sql "$P2" "SELECT pg_walfile_name(pg_current_wal_lsn())")")" -gt $((EV + 2)) ] && break
+	sql "$P2" "INSERT INTO marks VALUES ($((30200 + i)))"
+	sql "$P2" "SELECT pg_switch_wal()" >/dev/null
+done
+sql "$P2" "CHECKPOINT"
+[ ! -e "$SW/$(segname 2 "$M")" ] || fail "test setup: the promoted server still has $(segname 2 "$M")"
+PGTIMEFS_CONFIG=$T/v-new.conf timeout 60 "$PGT" wal-stream c v --until-lsn "$(sql "$P2" "SELECT pg_current_wal_lsn()")" \
+	>/dev/null 2>"$T/v2.err" || { cat "$T/v2.err" >&2; fail "wal-stream c v from the promoted server (without the switch's segment)"; }
+[ "$(grep -c "already been removed" "$T/v2.err")" = 1 ] || { cat "$T/v2.err" >&2; fail "not one refused try for the switch's segment"; }
+grep -q "the server no longer has the segment of .*timeline 2 is stored from" "$T/v2.err" ||
+	{ cat "$T/v2.err" >&2; fail "no warning naming the gap"; }
+first_v=$(q "SELECT min(w.segno) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'v' AND w.timeline = 2 AND length(w.name) = 24")
+[ "$first_v" = $((EV + 1)) ] || { cat "$T/v2.err" >&2; fail "node v's timeline 2 begins at segment '$first_v', not at the archive's end $((EV + 1))"; }
+ok "without the switch's segment on the server: one refused try, then timeline 2 from the archive's end (segment $first_v) with a warning naming the gap"

@@ -416,6 +416,57 @@ static void test_segment_alone(void **state)
 	free(got);
 }
 
+/*
+ * A commit record that begins in segment 5 and ends in segment 6: segment 6 read alone misses
+ * it; a reader made with walread_new_at on segment 5's last 64 KiB (fed with no callbacks)
+ * and then fed segment 6 reports it, and reports segment 6 alone.
+ */
+static void test_tail_then_segment(void **state)
+{
+	struct gen g;
+	struct got *got = malloc(sizeof *got);
+	struct walread_cb cb = CB;
+	int64_t t = INT64_C(1795615200123456);
+	walread *r;
+	(void)state;
+	gen_init(&g, 1 << 20, 8192, 5);
+	while (g.len < (1u << 20) - 400)
+		gen_other(&g, 10, 100);
+	gen_xact(&g, WALREAD_COMMIT, t, 3000, 0, 0); /* about 3 KB: across the boundary */
+	for (int i = 0; i < 10; i++)
+		gen_other(&g, 10, 100);
+	gen_xact(&g, WALREAD_ABORT, t + 1, 0, 0, 0);
+	gen_finish(&g);
+	assert_true(g.ev[0].lsn < (6u << 20) && g.len == (2u << 20));
+	/* alone: the abort only */
+	read_stream(got, 1, 6, g.buf + (1u << 20), 1u << 20, 1u << 20, 1);
+	assert_int_equal(got->nev, 1);
+	assert_true(same_ev(&got->ev[0], &g.ev[1]));
+	/* after the tail: both, and one segment summary (6) */
+	memset(got, 0, sizeof *got);
+	cb.ctx = got;
+	r = walread_new_at(1, 5, 1u << 20, 8192, (1u << 20) - (64u << 10));
+	assert_non_null(r);
+	walread_feed(r, g.buf + (1u << 20) - (64u << 10), 64u << 10, NULL);
+	walread_feed(r, g.buf + (1u << 20), 1u << 20, &cb);
+	walread_end(r, &cb);
+	walread_free(r);
+	assert_int_equal(got->nev, 2);
+	assert_true(same_ev(&got->ev[0], &g.ev[0]));
+	assert_true(same_ev(&got->ev[1], &g.ev[1]));
+	assert_int_equal(got->nseg, 1);
+	assert_int_equal(got->seg[0].segno, 6);
+	assert_int_equal(got->seg[0].first_xact_us, t);
+	assert_int_equal(got->seg[0].bad_pages, 0);
+	/* what walread_new_at refuses */
+	assert_null(walread_new_at(1, 5, 1u << 20, 8192, 100));	    /* not on a page */
+	assert_null(walread_new_at(1, 5, 1u << 20, 8192, 1u << 20)); /* past the segment */
+	assert_null(walread_new_at(1, 5, 3u << 20, 8192, 0));	    /* not a power of two */
+	assert_null(walread_new_at(1, 5, 1u << 20, 100, 0));
+	free(g.buf);
+	free(got);
+}
+
 /* damaged input: whatever is reported is exactly a record that was written */
 static void check_subset(const struct gen *g, const struct got *got)
 {
@@ -775,7 +826,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic),
 		cmocka_unit_test(test_xact_times_out_of_order), cmocka_unit_test(test_parameter_change),
-		cmocka_unit_test(test_segment_alone),
+		cmocka_unit_test(test_segment_alone),  cmocka_unit_test(test_tail_then_segment),
 		cmocka_unit_test(test_damaged),      cmocka_unit_test(test_garbage),   cmocka_unit_test(test_real_server),
 		cmocka_unit_test(test_tablespace),
 	};

@@ -96,7 +96,7 @@ static void test_history_parse(void **state)
 /* resume(hist, server_tli, tli, start): walstream_resume_point with 1 MiB segments */
 static int resume(const char *hist, uint32_t server_tli, uint32_t *tli, uint64_t *start, uint64_t *fork)
 {
-	return walstream_resume_point(hist, strlen(hist), server_tli, 1u << 20, tli, start, fork);
+	return walstream_resume_point(hist, strlen(hist), server_tli, 1u << 20, 0, tli, start, fork);
 }
 
 static void test_resume_point(void **state)
@@ -120,6 +120,16 @@ static void test_resume_point(void **state)
 	assert_int_equal(resume("1\t0/3600000\tx\n", 2, &tli, &start, &fork), 0);
 	assert_int_equal(tli, 2);
 	assert_true(start == 0x3600000 && fork == 0x3600000);
+	/* the same, when the server no longer has the switch's segment: on from the archive's end */
+	tli = 1, start = 0x3800000;
+	assert_int_equal(walstream_resume_point("1\t0/3580000\tx\n", 13, 2, 1u << 20, 1, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 2);
+	assert_true(start == 0x3800000 && fork == 0x3580000);
+	/* an archive that ends exactly at a switch on a segment start did not go past it */
+	tli = 1, start = 0x3600000;
+	assert_int_equal(resume("1\t0/3600000\tx\n", 2, &tli, &start, &fork), 0);
+	assert_int_equal(tli, 2);
+	assert_true(start == 0x3600000 && fork == 0);
 	/* an archive on the middle timeline of three */
 	tli = 2, start = 0x3800000;
 	assert_int_equal(resume("1\t0/3000000\tx\n2\t0/5000000\tx\n", 3, &tli, &start, &fork), 0);
