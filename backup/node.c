@@ -891,6 +891,25 @@ static int local_wal(struct backup_node *n, const char *dir, struct err *e)
 	return rc;
 }
 
+/*
+ * The local path's statements are bounded by the stall limit: the server cancels one that runs
+ * longer (statement_timeout, set for the session; it does not count the idle time while the
+ * files are read). pg_backup_start waits on the checkpointer, which a hung disk or process can
+ * stop for ever, with the writer lock held. rc/e from a statement that failed: a cancellation
+ * for the timeout is told as the stall it is.
+ */
+static int local_stalled(struct backup_node *n, const char *what, int rc, struct err *e)
+{
+	if (rc < 0 && n->stall_s > 0 && e && strstr(e->msg, "statement timeout")) {
+		rc = err_set(e, ERR_IO, "node %s: %s did not return within %d s: the backup stalled", n->name, what,
+			     n->stall_s);
+		err_hint(e, "check node %s (a hung checkpointer, server process or disk); [repository] "
+			    "backup-stall-timeout sets the limit",
+			 n->name);
+	}
+	return rc;
+}
+
 static int node_local(struct backup_node *n, struct err *e)
 {
 	struct local *l = xcalloc(1, sizeof *l);
@@ -928,6 +947,12 @@ static int node_local(struct backup_node *n, struct err *e)
 	}
 	if ((rc = same_system(n, l->dir, e)) < 0)
 		goto out;
+	if (n->stall_s > 0) {
+		char set[64];
+		snprintf(set, sizeof set, "SET statement_timeout = %lld", (long long)n->stall_s * 1000);
+		if ((rc = pg_exec(conn, n->name, set, e)) < 0)
+			goto out;
+	}
 	snprintf(slot, sizeof slot, "pgtimefs_%ld_%d", (long)getpid(), n->index);
 	{
 		const char *p[] = {slot};
@@ -939,7 +964,8 @@ static int node_local(struct backup_node *n, struct err *e)
 	}
 	{
 		const char *p[] = {n->label};
-		if ((rc = pg_query1(conn, n->name, "SELECT pg_backup_start($1, true)::text", 1, p, buf, sizeof buf, e)) < 0)
+		rc = pg_query1(conn, n->name, "SELECT pg_backup_start($1, true)::text", 1, p, buf, sizeof buf, e);
+		if ((rc = local_stalled(n, "pg_backup_start (its checkpoint)", rc, e)) < 0)
 			goto out;
 		started = 1;
 		if (pg_lsn_parse(buf, &n->start_lsn) < 0) {
@@ -986,7 +1012,7 @@ static int node_local(struct backup_node *n, struct err *e)
 		char msg[600];
 		snprintf(msg, sizeof msg, "%s", PQerrorMessage(conn));
 		msg[strcspn(msg, "\n")] = '\0';
-		rc = err_set(e, ERR_IO, "node %s: pg_backup_stop failed: %s", n->name, msg);
+		rc = local_stalled(n, "pg_backup_stop", err_set(e, ERR_IO, "node %s: pg_backup_stop failed: %s", n->name, msg), e);
 		goto out;
 	}
 	if (pg_lsn_parse(PQgetvalue(res, 0, 0), &n->stop_lsn) < 0) {

@@ -50,7 +50,7 @@ struct backup_node {
 	int64_t prev_nb, prev_root;	   /* the previous node backup (reuse, delta blocks), 0: none */
 	int64_t prev_started_ns;
 	int full, index;
-	int stall_s;			   /* streaming: silence that fails the node (0: none) */
+	int stall_s;			   /* streaming: silence that fails the node; local: the longest statement (0: none) */
 	const char *label;		   /* backup label text */
 	/* results */
 	int rc, stopped;		   /* stopped: gave up because another node failed */

@@ -83,11 +83,18 @@ kill -STOP "$ckpt"
 cleanup_hooks+=("kill -CONT $ckpt 2>/dev/null")
 t0=$(date +%s)
 expect_fail "backup of a node that stops sending" 1 timeout 60 "$PGT" backup prodnet
-kill -CONT "$ckpt"
 err_has "sent nothing for 2 s: the backup stalled"
 [ $(($(date +%s) - t0)) -lt 30 ] || fail "the stalled backup took $(($(date +%s) - t0)) s to fail"
-[ "$(nsnap)" = 2 ] || fail "the stalled backup was listed"
+# the local path: pg_backup_start waits on the stopped checkpointer; the server cancels it
+t0=$(date +%s)
+expect_fail "local backup of a node whose checkpointer stopped" 1 timeout 60 "$PGT" backup prod
+kill -CONT "$ckpt"
+err_has "node n1: pg_backup_start (its checkpoint) did not return within 2 s: the backup stalled"
+err_has "backup-stall-timeout"
+[ $(($(date +%s) - t0)) -lt 30 ] || fail "the stalled local backup took $(($(date +%s) - t0)) s to fail"
+[ "$(nsnap)" = 2 ] || fail "a stalled backup was listed"
 pgt backup prodnet >/dev/null || fail "a backup after the stall"
-ok "a node that sends nothing for backup-stall-timeout (2 s) fails the backup; the next one succeeds"
+pgt backup prod >/dev/null || fail "a local backup after the stall"
+ok "a node that sends nothing, or whose pg_backup_start does not return, for backup-stall-timeout (2 s) fails the backup, over the network and locally; the next ones succeed"
 
 echo "$CHECKS passed, 0 failed"
