@@ -162,6 +162,30 @@ pg_init_archiving() {
 	printf "archive_mode = on\narchive_command = '%s wal-push %s %s %%p'\n" "$W" "$cluster" "$node" \
 		>>"$PGROOT/$name/postgresql.conf"
 }
+# pg_archiving_node PORT: server n on PORT with 1 MiB segments, archiving with wal-push into
+# cluster c, node n (a restore_command that fails: an archive recovery ends at the end of
+# pg_wal), the repository initialised, the server started (after pg_repo_wrapper)
+pg_archiving_node() {
+	pg_init_archiving n "$1" c n --wal-segsize=1
+	echo "restore_command = 'false'" >>"$PGROOT/n/postgresql.conf"
+	{
+		printf '\n[cluster c]\n'
+		conf_node c n "$1"
+	} >>"$PGTIMEFS_CONFIG"
+	pg_repo_own
+	wp init >/dev/null
+	pg_start n
+}
+# pg_promote_by_crash NAME PORT: a crash, then archive recovery to the end and a promotion:
+# the server goes on on a new timeline (waits until it takes writes)
+pg_promote_by_crash() {
+	local k
+	as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/$1" -m immediate -w stop >/dev/null
+	as_pg touch "$PGROOT/$1/recovery.signal"
+	pg_start "$1"
+	for k in $(seq 1 100); do [ "$(sql "$2" 'SELECT pg_is_in_recovery()')" = f ] && return 0; sleep 0.1; done
+	fail "$1 is still in recovery after 10 s"
+}
 pg_repo_own() {
 	[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG" "$@"
 }

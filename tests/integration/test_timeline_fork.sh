@@ -13,15 +13,7 @@ need_fuse
 pg_repo_wrapper
 mkdir -p "$T/mnt"
 P=$(free_port)
-pg_init_archiving n "$P" c n --wal-segsize=1
-echo "restore_command = 'false'" >>"$PGROOT/n/postgresql.conf"
-{
-	printf '\n[cluster c]\n'
-	conf_node c n "$P"
-} >>"$PGTIMEFS_CONFIG"
-pg_repo_own
-wp init >/dev/null
-pg_start n
+pg_archiving_node "$P"
 sql "$P" "CREATE TABLE t(id int); INSERT INTO t VALUES (1)"
 pg_switch_archived n "$P"
 pg_stop n
@@ -29,11 +21,7 @@ cp -a "$PGROOT/n" "$PGROOT/old" # timeline 1 as it was: the stale copy
 pg_start n
 sql "$P" "INSERT INTO t VALUES (10)"
 pg_switch_archived n "$P"
-# a crash, then archive recovery to the end and a promotion: timeline 2
-as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/n" -m immediate -w stop >/dev/null
-as_pg touch "$PGROOT/n/recovery.signal"
-pg_start n
-for k in $(seq 1 100); do [ "$(sql "$P" 'SELECT pg_is_in_recovery()')" = f ] && break; sleep 0.1; done
+pg_promote_by_crash n "$P" # timeline 2
 [ "$(sql "$P" "SELECT timeline_id FROM pg_control_checkpoint()")" = 2 ] || fail "the server is not on timeline 2"
 sql "$P" "INSERT INTO t VALUES (2)"
 wp backup c >/dev/null || fail "backup on timeline 2"

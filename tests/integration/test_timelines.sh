@@ -11,26 +11,15 @@ need_fuse
 pg_repo_wrapper
 mkdir -p "$T/mnt"
 P=$(free_port)
-pg_init_archiving n "$P" c n --wal-segsize=1
-echo "restore_command = 'false'" >>"$PGROOT/n/postgresql.conf"
-{
-	printf '\n[cluster c]\n'
-	conf_node c n "$P"
-} >>"$PGTIMEFS_CONFIG"
-pg_repo_own
-wp init >/dev/null
-pg_start n
+pg_archiving_node "$P"
 sql "$P" "CREATE TABLE t(id int)"
 pg_switch_archived n "$P"
 wp backup c >/dev/null || fail "backup"
 pg_switch_archived n "$P"
 sql "$P" "INSERT INTO t VALUES (1)"
 seg=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn())")
-for i in 2 3; do # a crash, then archive recovery to the end and a promotion: a new timeline
-	as_pg "$PG_BIN/pg_ctl" -D "$PGROOT/n" -m immediate -w stop >/dev/null
-	as_pg touch "$PGROOT/n/recovery.signal"
-	pg_start n
-	for k in $(seq 1 100); do [ "$(sql "$P" 'SELECT pg_is_in_recovery()')" = f ] && break; sleep 0.1; done
+for i in 2 3; do
+	pg_promote_by_crash n "$P"
 	sql "$P" "INSERT INTO t VALUES ($i)"
 done
 [ "$(sql "$P" "SELECT timeline_id FROM pg_control_checkpoint()")" = 3 ] || fail "the server is not on timeline 3"

@@ -277,14 +277,21 @@ ok "a stream begun again that stops before the stored .partial's end leaves that
 cat "$PGTIMEFS_CONFIG" >"$T/u-old.conf"
 printf '[node c/u]\nconninfo = host=%s port=%s user=postgres dbname=postgres\n' "$SOCK" "$P" >>"$T/u-old.conf"
 sed "s/port=$P user=/port=$P2 user=/" "$T/u-old.conf" | grep -v "^$" >"$T/u-new.conf"
-sql "$P" "CHECKPOINT" # node u's new slot starts at this checkpoint, past the switch's segment
-for i in 1 2 3; do
-	sql "$P" "INSERT INTO marks VALUES ($((9000 + i)))"
-	sql "$P" "SELECT pg_switch_wal()" >/dev/null
-done
-PGTIMEFS_CONFIG=$T/u-old.conf "$PGT" wal-stream c u --until-lsn "$(sql "$P" "SELECT pg_current_wal_lsn()")" >/dev/null \
-	2>"$T/u1.err" || { cat "$T/u1.err" >&2; fail "wal-stream c u from the old primary"; }
-E=$(q "SELECT max(segno) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'u' AND w.timeline = 1 AND length(w.name) = 24")
+# from_old_primary NODE IDS: a checkpoint (the node's new slot starts there, past the switch's
+# segment), three segments of the old primary's own WAL (rows IDS+1..3), streamed into NODE
+# with its config $T/NODE-old.conf; prints the last complete timeline 1 segment archived
+from_old_primary() {
+	local i
+	sql "$P" "CHECKPOINT"
+	for i in 1 2 3; do
+		sql "$P" "INSERT INTO marks VALUES ($(($2 + i)))"
+		sql "$P" "SELECT pg_switch_wal()" >/dev/null
+	done
+	PGTIMEFS_CONFIG=$T/$1-old.conf "$PGT" wal-stream c "$1" --until-lsn "$(sql "$P" "SELECT pg_current_wal_lsn()")" \
+		>/dev/null 2>"$T/$1-1.err" || { cat "$T/$1-1.err" >&2; fail "wal-stream c $1 from the old primary"; }
+	q "SELECT max(segno) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = '$1' AND w.timeline = 1 AND length(w.name) = 24"
+}
+E=$(from_old_primary u 9000)
 [ -n "$E" ] && [ "$E" -gt "$M" ] || fail "test setup: node u's archive ends at segment '$E', not past the switch's segment $M"
 PGTIMEFS_CONFIG=$T/u-new.conf "$PGT" wal-stream c u --until-lsn "$(sql "$P2" "SELECT pg_current_wal_lsn()")" >/dev/null \
 	2>"$T/u2.err" || { cat "$T/u2.err" >&2; fail "wal-stream c u from the promoted server"; }
@@ -314,14 +321,7 @@ sql "$P2" "SELECT pg_create_physical_replication_slot('pgtimefs_v', true)" >/dev
 vslot=$(sql "$P2" "SELECT pg_walfile_name(restart_lsn) FROM pg_replication_slots WHERE slot_name = 'pgtimefs_v'")
 sed "s/c\/u\]/c\/v]/" "$T/u-old.conf" >"$T/v-old.conf"
 sed "s/c\/u\]/c\/v]/" "$T/u-new.conf" >"$T/v-new.conf"
-sql "$P" "CHECKPOINT"
-for i in 1 2; do
-	sql "$P" "INSERT INTO marks VALUES ($((30100 + i)))"
-	sql "$P" "SELECT pg_switch_wal()" >/dev/null
-done
-PGTIMEFS_CONFIG=$T/v-old.conf "$PGT" wal-stream c v --until-lsn "$(sql "$P" "SELECT pg_current_wal_lsn()")" >/dev/null \
-	2>"$T/v1.err" || { cat "$T/v1.err" >&2; fail "wal-stream c v from the old primary"; }
-EV=$(q "SELECT max(segno) FROM wal w JOIN nodes n ON n.id = w.node WHERE n.name = 'v' AND w.timeline = 1 AND length(w.name) = 24")
+EV=$(from_old_primary v 30100)
 [ -n "$EV" ] && [ "$EV" -gt "$M" ] && [ "$(segno "$vslot")" -le "$EV" ] && [ "$(segno "$vslot")" -gt "$M" ] ||
 	fail "test setup: node v's archive ends at segment '$EV', its slot on the promoted server starts at $vslot (switch in $M)"
 for i in $(seq 1 60); do # the promoted server past node v's archive, and its switch segment recycled
