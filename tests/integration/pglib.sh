@@ -186,6 +186,17 @@ pg_promote_by_crash() {
 	for k in $(seq 1 100); do [ "$(sql "$2" 'SELECT pg_is_in_recovery()')" = f ] && return 0; sleep 0.1; done
 	fail "$1 is still in recovery after 10 s"
 }
+# restore_rows TIME DIR: restores cluster c (node n) from the mount at $T/mnt to TIME into DIR
+# and starts it (stopped at cleanup); ROWS gets table t's ids in order, comma-separated
+restore_rows() {
+	local port
+	port=$(free_port)
+	"$PGT" restore --from "$T/mnt" --cluster c --time "$1" --target "$2" --start --port "$port" --socket-dir "$SOCK" \
+		>"$2.out" 2>"$2.err" || { cat "$2.err" >&2; fail "restore to $1"; }
+	cleanup_hooks+=("as_pg '$PG_BIN/pg_ctl' -D '$2/n' -m fast stop >/dev/null 2>&1")
+	ROWS=$(as_pg "$PG_BIN/psql" -h "$SOCK" -p "$port" -U postgres -d postgres -XAtq \
+		-c "SELECT string_agg(id::text, ',' ORDER BY id) FROM t")
+}
 pg_repo_own() {
 	[ "$PG_USER" = "$(id -un)" ] || chown -R "$PG_USER" "$Z1" "$Z2" "$Z3" "$T/state" "$PGTIMEFS_CONFIG" "$@"
 }

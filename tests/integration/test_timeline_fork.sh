@@ -100,13 +100,8 @@ ls "$V" >"$T/shown" || fail "cannot list the view's pg_wal"
 grep -qx '00000002.history' "$T/shown" || { cat "$T/shown"; fail "the view lacks 00000002.history"; }
 ok "the view at the window's end shows timeline 2's history and no file of timeline 3"
 
-P0=$(free_port)
-"$PGT" restore --from "$T/mnt" --cluster c --time "$LATEST" --target "$T/r1" --start --port "$P0" --socket-dir "$SOCK" \
-	>"$T/r1.out" 2>"$T/r1.err" || { cat "$T/r1.err"; fail "restore to the window's end"; }
-cleanup_hooks+=("as_pg '$PG_BIN/pg_ctl' -D '$T/r1/n' -m fast stop >/dev/null 2>&1")
-Q="SELECT string_agg(id::text, ',' ORDER BY id) FROM t"
-got=$(as_pg "$PG_BIN/psql" -h "$SOCK" -p "$P0" -U postgres -d postgres -XAtq -c "$Q")
-[ "$got" = "1,2,10,22" ] || { cat "$T/r1.err"; fail "the restored table holds '$got', not 1,2,10,22"; }
+restore_rows "$LATEST" "$T/r1"
+[ "$ROWS" = "1,2,10,22" ] || { cat "$T/r1.err"; fail "the restored table holds '$ROWS', not 1,2,10,22"; }
 ok "the restore to the window's end holds timeline 2's rows (1,2,10,22)"
 stop_mount "$T/mnt" "$MPID"
 echo "$CHECKS passed, 0 failed"

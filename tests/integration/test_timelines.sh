@@ -36,13 +36,8 @@ ls "$V" >"$T/shown" || fail "cannot list the view's pg_wal"
 for h in 00000002.history 00000003.history; do grep -qx "$h" "$T/shown" || { cat "$T/shown"; fail "the view lacks $h"; }; done
 ok "the view at the window's end ($LATEST) shows 00000002.history and 00000003.history"
 
-P0=$(free_port)
-"$PGT" restore --from "$T/mnt" --cluster c --time "$LATEST" --target "$T/r1" --start --port "$P0" --socket-dir "$SOCK" \
-	>"$T/r1.out" 2>"$T/r1.err" || { cat "$T/r1.err"; fail "restore to the window's end"; }
-cleanup_hooks+=("as_pg '$PG_BIN/pg_ctl' -D '$T/r1/n' -m fast stop >/dev/null 2>&1")
-Q="SELECT string_agg(id::text, ',' ORDER BY id) FROM t"
-got=$(as_pg "$PG_BIN/psql" -h "$SOCK" -p "$P0" -U postgres -d postgres -XAtq -c "$Q")
-[ "$got" = "1,2,3" ] || { cat "$T/r1.err"; fail "the restored table holds '$got', not 1,2,3"; }
+restore_rows "$LATEST" "$T/r1"
+[ "$ROWS" = "1,2,3" ] || { cat "$T/r1.err"; fail "the restored table holds '$ROWS', not 1,2,3"; }
 ok "the restore to the window's end holds every row of timelines 1, 2 and 3"
 # the snapshot's name means its own microsecond; the same second spelled otherwise (an offset)
 # means that whole second, before the snapshot ended: outside the window, not the snapshot
