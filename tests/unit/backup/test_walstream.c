@@ -93,61 +93,48 @@ static void test_history_parse(void **state)
 	}
 }
 
-/* resume(hist, server_tli, tli, start): walstream_resume_point with 1 MiB segments */
-static int resume(const char *hist, uint32_t server_tli, uint32_t *tli, uint64_t *start, uint64_t *fork)
-{
-	return walstream_resume_point(hist, strlen(hist), server_tli, 1u << 20, 0, tli, start, fork);
-}
+/* walstream_resume_point cases, 1 MiB segments: in, then what comes out */
+static const struct resume_case {
+	const char *what, *hist;
+	uint32_t server_tli, tli;
+	uint64_t start;
+	int keep, rc;
+	uint32_t out_tli;
+	uint64_t out_start, fork;
+} resume_cases[] = {
+	{"the archive ends before the switch: the rest of timeline 1 first", "1\t0/3580000\tno recovery target\n", 2, 1,
+	 0x3000000, 0, 0, 1, 0x3000000, 0},
+	{"timeline 1 went past the switch: back to the switch's segment, on 1 up to the switch", "1\t0/3580000\tx\n", 2,
+	 1, 0x3800000, 0, 0, 1, 0x3500000, 0x3580000},
+	{"the same when the server no longer has that segment: on 2 from the archive's end", "1\t0/3580000\tx\n", 2, 1,
+	 0x3800000, 1, 0, 2, 0x3800000, 0x3580000},
+	{"a switch on a segment start: that segment is timeline 2's first", "1\t0/3600000\tx\n", 2, 1, 0x3800000, 0, 0, 2,
+	 0x3600000, 0x3600000},
+	{"an archive that ends exactly at that switch did not go past it", "1\t0/3600000\tx\n", 2, 1, 0x3600000, 0, 0, 2,
+	 0x3600000, 0},
+	{"the middle timeline of three, before its end", "1\t0/3000000\tx\n2\t0/5000000\tx\n", 3, 2, 0x3800000, 0, 0, 2,
+	 0x3800000, 0},
+	{"the middle timeline of three, at its end", "1\t0/3000000\tx\n2\t0/5000000\tx\n", 3, 2, 0x5000000, 0, 0, 3,
+	 0x5000000, 0},
+	{"timeline 2 is not an ancestor of 3 (3 forked off 1): refused", "1\t0/3000000\tx\n", 3, 2, 0x3800000, 0, 1, 2,
+	 0x3800000, 0},
+	{"not a history", "junk\n", 2, 1, 0x3800000, 0, -1, 1, 0x3800000, 0},
+	{"a server on the archive's timeline: nothing to do", "junk", 2, 2, 0x3800000, 0, 0, 2, 0x3800000, 0},
+};
 
 static void test_resume_point(void **state)
 {
-	uint32_t tli;
-	uint64_t start, fork;
 	(void)state;
-	/* the archive ends before the switch: the rest of timeline 1 first */
-	tli = 1, start = 0x3000000;
-	assert_int_equal(resume("1\t0/3580000\tno recovery target specified\n", 2, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 1);
-	assert_true(start == 0x3000000 && fork == 0);
-	/* the archive's timeline 1 goes past the switch (an old primary's last segments): back to
-	 * the switch's segment, on timeline 1 up to the switch, then 2 */
-	tli = 1, start = 0x3800000;
-	assert_int_equal(resume("1\t0/3580000\tx\n", 2, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 1);
-	assert_true(start == 0x3500000 && fork == 0x3580000);
-	/* a switch on a segment start: that segment is timeline 2's first */
-	tli = 1, start = 0x3800000;
-	assert_int_equal(resume("1\t0/3600000\tx\n", 2, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 2);
-	assert_true(start == 0x3600000 && fork == 0x3600000);
-	/* the same, when the server no longer has the switch's segment: on from the archive's end */
-	tli = 1, start = 0x3800000;
-	assert_int_equal(walstream_resume_point("1\t0/3580000\tx\n", 13, 2, 1u << 20, 1, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 2);
-	assert_true(start == 0x3800000 && fork == 0x3580000);
-	/* an archive that ends exactly at a switch on a segment start did not go past it */
-	tli = 1, start = 0x3600000;
-	assert_int_equal(resume("1\t0/3600000\tx\n", 2, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 2);
-	assert_true(start == 0x3600000 && fork == 0);
-	/* an archive on the middle timeline of three */
-	tli = 2, start = 0x3800000;
-	assert_int_equal(resume("1\t0/3000000\tx\n2\t0/5000000\tx\n", 3, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 2);
-	assert_true(start == 0x3800000 && fork == 0);
-	tli = 2, start = 0x5000000;
-	assert_int_equal(resume("1\t0/3000000\tx\n2\t0/5000000\tx\n", 3, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 3);
-	/* timeline 2 is not an ancestor of 3 (3 forked off 1): refused */
-	tli = 2, start = 0x3800000;
-	assert_int_equal(resume("1\t0/3000000\tx\n", 3, &tli, &start, &fork), 1);
-	/* not a history; a server on the archive's timeline or older: nothing to do */
-	tli = 1, start = 0x3800000;
-	assert_int_equal(resume("junk\n", 2, &tli, &start, &fork), -1);
-	tli = 2, start = 0x3800000;
-	assert_int_equal(resume("junk", 2, &tli, &start, &fork), 0);
-	assert_int_equal(tli, 2);
-	assert_true(start == 0x3800000 && fork == 0);
+	for (size_t i = 0; i < sizeof resume_cases / sizeof resume_cases[0]; i++) {
+		const struct resume_case *c = &resume_cases[i];
+		uint32_t tli = c->tli;
+		uint64_t start = c->start, fork = 0;
+		int rc = walstream_resume_point(c->hist, strlen(c->hist), c->server_tli, 1u << 20, c->keep, &tli, &start,
+						&fork);
+		if (rc != c->rc || (rc == 0 && (tli != c->out_tli || start != c->out_start || fork != c->fork)))
+			fail_msg("%s: rc %d tli %u start %llX fork %llX", c->what, rc, tli, (unsigned long long)start,
+				 (unsigned long long)fork);
+	}
 }
 
 int main(void)
