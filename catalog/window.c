@@ -205,8 +205,10 @@ static int node_nb_cb(void *ctx, const struct catalog_nb_pos *p)
 	w->runs++;
 	if (w->have_prev && w->prev.seg_size && lsn >= 0 && w->prev.last_segno >= 0 &&
 	    lsn / (int64_t)w->prev.seg_size >= w->prev.start_segno && lsn / (int64_t)w->prev.seg_size <= w->prev.last_segno &&
-	    window_run_tli(&w->prev, lsn / (int64_t)w->prev.seg_size) == p->timeline) {
-		/* it starts inside the previous run: it ends where that one ends */
+	    window_run_tli(&w->prev, lsn / (int64_t)w->prev.seg_size) == p->timeline &&
+	    window_run_tli(&w->prev, w->prev.last_segno) == p->timeline) {
+		/* it starts inside the previous run, which switches timeline no more: it ends where
+		 * that one ends (past a switch it may not follow: one that forked off before its stop) */
 		end = w->prev.last_commit_us > p->time_us ? w->prev.last_commit_us : p->time_us;
 	} else {
 		if ((w->rc = window_run(w->c, p, INT64_MAX, &r, w->e)) < 0)

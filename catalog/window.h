@@ -19,7 +19,8 @@
  * one complete node backup).
  *
  * Memory: segments are streamed through one ordered query per run (never loaded); a run that
- * starts inside the previous run of the same node is not walked again. The interval lists kept
+ * starts inside the previous run of the same node, on the timeline that run ends on, is not
+ * walked again. The interval lists kept
  * are one entry per snapshot at most.
  *
  * Uses the caller's catalog handle (one thread per handle); nothing is written.

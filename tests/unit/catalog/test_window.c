@@ -402,6 +402,33 @@ static void test_timeline_ancestry_lines(void **state)
 	}
 }
 
+/*
+ * Two backups inside one run that switches timeline: the later one (on timeline 1, its stop
+ * after timeline 2 forked off in segment 5: a backup of the old primary) may not follow the
+ * switch the earlier one's run followed. Its interval is its own run on timeline 1, not the
+ * end of the earlier run.
+ */
+static void test_backup_inside_switching_run(void **state)
+{
+	struct fx *f = *state;
+	int64_t n = node(f, "n"), only[] = {n, 0};
+	struct ivs x;
+	check_ok(catalog_begin(f->c, E));
+	for (int64_t k = 2; k <= 7; k++)
+		seg(f, n, 1, k, k < 5 ? S(k) : S(30 + k), 0);
+	for (int64_t k = 5; k <= 7; k++)
+		seg(f, n, 2, k, S(16 + k), 0);
+	history(f, n, 2);
+	line(f, n, 2, 1, 5, 0x80);
+	check_ok(catalog_commit(f->c, E));
+	backup(f, only, S(2), 1, 2);
+	backup_to(f, only, S(25), 1, 4, 6);
+	x = node_window(f, n);
+	assert_int_equal(x.n, 2);
+	assert_iv(x, 0, S(2), S(23));
+	assert_iv(x, 1, S(25), S(37));
+}
+
 /* membership when the snapshot that showed a node joining is deleted: the node's archived WAL
  * says it was in the cluster from then on, so it must reach those times (and cannot before
  * its next backup); before its WAL began the other node alone is the cluster */
@@ -504,6 +531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeline_switch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_ancestry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeline_ancestry_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_inside_switching_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_without_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_members_after_delete, setup, teardown),
 	};
