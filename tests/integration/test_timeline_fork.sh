@@ -6,6 +6,7 @@
 # from 2: PostgreSQL refuses to recover a timeline-2 backup along it ("requested timeline 3 is
 # not a child of this server's history"). So the window ends at timeline 2's last commit, the
 # at/ view shows no 00000003.history, and a restore to the window's end holds timeline 2's rows.
+# And wal-stream of a node archived on timeline 2 refuses timeline 3's server.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pglib.sh"
 . "$(dirname "$0")/mount_lib.sh"
@@ -14,6 +15,7 @@ pg_repo_wrapper
 mkdir -p "$T/mnt"
 P=$(free_port)
 pg_archiving_node "$P"
+hline() { cat_q "SELECT h.parent FROM wal_history h JOIN nodes d ON d.id = h.node WHERE d.name = 'n' AND h.tli = $1"; }
 sql "$P" "CREATE TABLE t(id int); INSERT INTO t VALUES (1)"
 pg_switch_archived n "$P"
 pg_stop n
@@ -29,6 +31,10 @@ sql "$P" "INSERT INTO t VALUES (22)"
 pg_switch_archived n "$P"
 pg_switch_archived n "$P"
 last2=$(sql "$P" "SELECT pg_walfile_name(pg_current_wal_lsn())")
+# node s2: timeline 2 streamed by wal-stream (checked against timeline 3's server below)
+printf '[node c/s2]\nconninfo = host=%s port=%s user=postgres dbname=postgres\n' "$SOCK" "$P" >>"$PGTIMEFS_CONFIG"
+wp wal-stream c s2 --until-lsn "$(sql "$P" "SELECT pg_current_wal_lsn()")" >/dev/null 2>"$T/s2.err" ||
+	{ cat "$T/s2.err"; fail "wal-stream c s2 on timeline 2"; }
 pg_stop n
 fork_after=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ) # every commit of timeline 3 comes later
 ok "timeline 2 archived to segment ${last2:16}, a backup on it"
@@ -57,9 +63,18 @@ done
 pg_switch_archived old "$P"
 [ "$(cat_q "SELECT count(*) FROM wal WHERE timeline = 3 AND segno IS NOT NULL AND name > '00000003${last2:8}'")" -ge 1 ] ||
 	fail "timeline 3 has no archived segment after ${last2:8}"
-[ "$(cat_q "SELECT parent FROM wal_history WHERE tli = 3")" = 1 ] || fail "00000003.history's line is not recorded"
-[ "$(cat_q "SELECT parent FROM wal_history WHERE tli = 2")" = 1 ] || fail "00000002.history's line is not recorded"
+[ "$(hline 3)" = 1 ] || fail "00000003.history's line is not recorded"
+[ "$(hline 2)" = 1 ] || fail "00000002.history's line is not recorded"
+# wal-stream of node s2 (its archive on timeline 2) at timeline 3's server: refused, retried,
+# nothing stored, no slot made
+n0=$(cat_q "SELECT count(*) FROM wal")
+wp wal-stream c s2 --duration 2 >/dev/null 2>"$T/s2b.err" || { cat "$T/s2b.err"; fail "wal-stream c s2 --duration 2 exited non-zero"; }
+grep -q "the server is on timeline 3, which does not descend from timeline 2" "$T/s2b.err" || { cat "$T/s2b.err"; fail "no refusal naming the timelines"; }
+grep -q "HINT:" "$T/s2b.err" && grep -q "reconnecting" "$T/s2b.err" || { cat "$T/s2b.err"; fail "no hint or no retry"; }
+[ "$(cat_q "SELECT count(*) FROM wal")" = "$n0" ] || fail "wal-stream stored WAL of timeline 3 for node s2"
+[ "$(sql "$P" "SELECT count(*) FROM pg_replication_slots")" = 0 ] || fail "a slot was made on timeline 3's server"
 pg_stop old
+ok "wal-stream of a node archived on timeline 2 at timeline 3's server: refused with a hint, retried, nothing stored, no slot"
 ok "timeline 3 forked off timeline 1 and archived past timeline 2's segments; both histories' lines recorded"
 
 latest() { wp --json list c | python3 -c 'import json,sys; print(json.load(sys.stdin)["window"]["latest"])'; }
@@ -82,7 +97,7 @@ db.execute("DELETE FROM wal_history"); db.execute("DELETE FROM meta WHERE key = 
 old_latest=$(latest)
 before "$fork_after" "$old_latest" || fail "without recorded lines the window ends at $old_latest, not on timeline 3"
 wp wal-push c n "$PGROOT/n/pg_wal/00000002.history" 2>"$T/push.err" || { cat "$T/push.err"; fail "wal-push again"; }
-[ "$(cat_q "SELECT parent FROM wal_history WHERE tli = 3")" = 1 ] || fail "the writer did not record 00000003.history's line"
+[ "$(hline 3)" = 1 ] || fail "the writer did not record 00000003.history's line"
 [ "$(latest)" = "$LATEST" ] || fail "after the lines are recorded again the window ends at $(latest), not $LATEST"
 ok "without recorded lines the window follows timeline 3 ($old_latest); the next writer records them and it ends on 2 again"
 # a history pushed again records its lines too (the catalog already read back: no backfill)
@@ -90,7 +105,7 @@ as_pg python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=30); db.execute("DELETE FROM wal_history WHERE tli = 2"); db.commit()' \
 	"$T/state/catalog.db"
 wp wal-push c n "$PGROOT/n/pg_wal/00000002.history" 2>"$T/push.err" || { cat "$T/push.err"; fail "wal-push again"; }
-[ "$(cat_q "SELECT parent FROM wal_history WHERE tli = 2")" = 1 ] || fail "pushing 00000002.history again did not record its line"
+[ "$(hline 2)" = 1 ] || fail "pushing 00000002.history again did not record its line"
 ok "00000002.history pushed again records its line"
 
 mount_fg m "$T/mnt"
