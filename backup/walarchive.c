@@ -74,20 +74,21 @@ static int all_zero(const uint8_t *data, size_t len)
  * cannot be read. An encoded id depends on the zstd library that made it, so the blob is
  * decoded and compared rather than the offered bytes encoded again.
  */
-static int encoded_piece_same(const struct repo *r, pack_codec *codec, uint8_t **buf, size_t *cap,
-			      const struct content_piece *p, const uint8_t *data, struct err *e)
+/* the bytes of the stored piece p (not a hole) into *buf (grown to *cap as needed); *codec is
+ * made at the first piece */
+static int piece_bytes(const struct repo *r, pack_codec **codec, uint8_t **buf, size_t *cap,
+		       const struct content_piece *p, struct err *e)
 {
-	int rc;
 	if (p->loc.raw != p->len)
 		return err_set(e, ERR_CORRUPT, "catalog: a chunk of %u bytes stands for a piece of %u", p->loc.raw, p->len);
+	if (!*codec)
+		*codec = pack_codec_new(r->cfg.zstd_level);
 	if (*cap < p->len) {
 		free(*buf);
 		*buf = xmalloc(p->len);
 		*cap = p->len;
 	}
-	if ((rc = store_read_blob(r, codec, &p->loc, *buf, NULL, e)) < 0)
-		return rc;
-	return !memcmp(*buf, data, p->len);
+	return store_read_blob(r, *codec, &p->loc, *buf, NULL, e);
 }
 
 int backup_wal_extent(const struct repo *r, catalog *c, const struct catalog_wal *w, uint64_t *extent, struct err *e)
@@ -118,18 +119,7 @@ int backup_wal_extent(const struct repo *r, catalog *c, const struct catalog_wal
 		const struct content_piece *p = &pc[k];
 		if (!p->chunk)
 			continue;
-		if (p->loc.raw != p->len) {
-			rc = err_set(e, ERR_CORRUPT, "catalog: a chunk of %u bytes stands for a piece of %u", p->loc.raw, p->len);
-			goto out;
-		}
-		if (!codec)
-			codec = pack_codec_new(r->cfg.zstd_level);
-		if (bufcap < p->len) {
-			free(buf);
-			buf = xmalloc(p->len);
-			bufcap = p->len;
-		}
-		if ((rc = store_read_blob(r, codec, &p->loc, buf, NULL, e)) < 0)
+		if ((rc = piece_bytes(r, &codec, &buf, &bufcap, p, e)) < 0)
 			goto out;
 		for (size_t i = p->len; i > 0; i--)
 			if (buf[i - 1]) {
@@ -166,8 +156,6 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 	pc = xcalloc(VERIFY_PIECES, sizeof *pc);
 	if (w->digest == WAL_DIGEST_CONTENT)
 		h = crypto_hasher_new(r->key);
-	else
-		codec = pack_codec_new(r->cfg.zstd_level);
 	sha = crypto_sha_new();
 	while (rc == 1 && pos < len) {
 		size_t n = 0;
@@ -189,9 +177,10 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
 			if (!p->chunk) {
 				if (!all_zero(data + pos, p->len))
 					rc = 0;
-			} else if (codec) {
-				if ((rc = encoded_piece_same(r, codec, &buf, &cap, p, data + pos, e)) < 0)
+			} else if (!h) { /* WAL_DIGEST_ENCODED: the stored blob decoded and compared */
+				if ((rc = piece_bytes(r, &codec, &buf, &cap, p, e)) < 0)
 					break;
+				rc = !memcmp(buf, data + pos, p->len);
 			} else {
 				crypto_hasher_id(h, data + pos, p->len, id);
 				if (memcmp(id, p->loc.id, CRYPTO_ID_LEN))
@@ -253,7 +242,7 @@ static void wal_restore_point_seen(void *ctx, const struct walread_restore_point
 /* bytes of the previous segment read before a segment whose first record began there */
 #define WAL_TAIL ((uint64_t)64 << 10)
 
-/* [off, off + len) of the stored content of size bytes into out (holes are zeros) */
+/* [off, off + len) of a stored content into out (holes are zeros) */
 static int read_range(const struct repo *r, catalog *c, int64_t content, uint64_t off, size_t len, uint8_t *out,
 		      struct err *e)
 {
@@ -272,19 +261,7 @@ static int read_range(const struct repo *r, catalog *c, int64_t content, uint64_
 			if (to <= from)
 				continue;
 			if (p->chunk) {
-				if (p->loc.raw != p->len) {
-					rc = err_set(e, ERR_CORRUPT, "catalog: a chunk of %u bytes stands for a piece of %u",
-						     p->loc.raw, p->len);
-					break;
-				}
-				if (!codec)
-					codec = pack_codec_new(r->cfg.zstd_level);
-				if (cap < p->len) {
-					free(buf);
-					buf = xmalloc(p->len);
-					cap = p->len;
-				}
-				if ((rc = store_read_blob(r, codec, &p->loc, buf, NULL, e)) < 0)
+				if ((rc = piece_bytes(r, &codec, &buf, &cap, p, e)) < 0)
 					break;
 				memcpy(out + done, buf + (from - p->off), (size_t)(to - from));
 			}
@@ -460,6 +437,50 @@ int backup_wal_history_record(catalog *c, const struct catalog_wal *w, const uin
 	return catalog_wal_history_add(c, w->node, w->timeline, 0, CATALOG_TLI_UNREADABLE, e);
 }
 
+int backup_wal_history_backfill(const struct repo *r, catalog *c, struct err *e)
+{
+	struct catalog_wal w[16];
+	char v[8], node[128], where[160];
+	int64_t after = 0, cl;
+	size_t n = 0;
+	int rc, unread = 0;
+	if (catalog_meta_get(c, "history-lines", v, sizeof v) == 0)
+		return 0;
+	if ((rc = catalog_begin(c, e)) < 0)
+		return rc;
+	do {
+		if ((rc = catalog_wal_histories_unread(c, after, w, 16, &n, e)) < 0)
+			break;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			uint8_t *buf = NULL;
+			struct err re;
+			after = w[i].id;
+			err_clear(&re);
+			if (catalog_node_get(c, w[i].node, &cl, node, NULL) < 0)
+				snprintf(node, sizeof node, "%lld", (long long)w[i].node);
+			snprintf(where, sizeof where, "node %s", node);
+			if (w[i].size && w[i].size <= (1u << 20)) { /* a history is a line per ancestor */
+				buf = xmalloc(w[i].size);
+				if (read_range(r, c, w[i].content, 0, w[i].size, buf, &re) < 0) {
+					fprintf(stderr, "pgtimefs: warning: %s: cannot read the archived %s (%s): the window "
+							"cannot check which timelines it descends from until it can (the next "
+							"writer tries again); run 'pgtimefs check --read-data'\n",
+						where, w[i].name, re.msg);
+					unread = 1;
+					free(buf);
+					continue;
+				}
+			}
+			rc = backup_wal_history_record(c, &w[i], buf, buf ? w[i].size : 0, where, e);
+			free(buf);
+		}
+	} while (rc == 0 && n == 16);
+	if (rc == 0 && (unread || (rc = catalog_meta_set(c, "history-lines", "1", e)) == 0))
+		return catalog_commit(c, e);
+	catalog_rollback(c);
+	return rc;
+}
+
 int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const char *cluster, const char *node,
 		     const struct wal_store_req *q, struct wal_push_result *res, struct err *e)
 {
@@ -515,7 +536,6 @@ int backup_wal_store(struct repo *r, catalog *c, const char *catalog_file, const
 			res->already = 1; /* PostgreSQL retries after a crash: the same bytes are fine */
 			rc = 0;
 			if (kind == WAL_HISTORY) { /* archived before schema 9: its ancestry now */
-				old.node = nd;
 				if ((rc = backup_wal_history_record(c, &old, data, len, where, e)) < 0)
 					goto out;
 			}

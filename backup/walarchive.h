@@ -106,6 +106,15 @@ int backup_wal_history_parse(const uint8_t *data, size_t len, int64_t tli,
 int backup_wal_history_record(catalog *c, const struct catalog_wal *w, const uint8_t *data, size_t len,
 			      const char *where, struct err *e);
 
+/*
+ * The lines of the timeline histories archived before catalog schema 9, read back from the
+ * store and recorded, once per catalog (meta key "history-lines", set when all are read): the
+ * first writer calls it, in a transaction of its own. A history whose blob cannot be read
+ * leaves a warning and is tried again by the next writer; its timeline is followed unchecked
+ * until then.
+ */
+int backup_wal_history_backfill(const struct repo *r, catalog *c, struct err *e);
+
 /* A WAL file to push, mapped (read-only, populated). */
 struct wal_file {
 	const char *name; /* its base name: a WAL file name */

@@ -171,7 +171,9 @@ int window_run(catalog *c, const struct catalog_nb_pos *nb, int64_t target_us, s
 	k.target_us = target_us;
 	k.expect = out->start_segno;
 	k.tli = nb->timeline;
-	k.min_lsn = window_parse_lsn(nb->stop_lsn) > lsn ? window_parse_lsn(nb->stop_lsn) : lsn;
+	k.min_lsn = window_parse_lsn(nb->stop_lsn);
+	if (k.min_lsn < lsn)
+		k.min_lsn = lsn;
 	k.e = e;
 	if ((rc = catalog_wal_segments(c, nb->node, out->start_segno, walk_cb, &k, e)) < 0)
 		return rc;

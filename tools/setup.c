@@ -11,7 +11,6 @@
 #include "backup/walarchive.h"
 #include "common/util.h"
 #include "catalog/copy.h"
-#include "fs/file.h"
 #include "tools.h"
 
 int report(const struct err *e)
@@ -483,72 +482,6 @@ int setup_writer_zones(struct ctx *x, int repair, struct err *e)
 	return 0;
 }
 
-/* one history file of backfill_histories: read and recorded, or a warning and *unread */
-static int backfill_one(struct ctx *x, const struct catalog_wal *w, int *unread, struct err *e)
-{
-	char where[300], node[128];
-	int64_t cl;
-	uint8_t *buf;
-	fs_reader *rd;
-	struct err re;
-	size_t got = 0;
-	ssize_t k = 1;
-	int rc = 0;
-	err_clear(&re);
-	if (catalog_node_get(x->cat, w->node, &cl, node, NULL) < 0)
-		snprintf(node, sizeof node, "node %lld", (long long)w->node);
-	snprintf(where, sizeof where, "node %s", node);
-	if (!w->size || w->size > (1u << 20)) /* a history is a line per ancestor */
-		return backup_wal_history_record(x->cat, w, NULL, 0, where, e);
-	buf = xmalloc(w->size);
-	rd = fs_reader_new(x->repo, x->cat, NULL);
-	while (got < w->size && (k = fs_read(rd, w->content, w->size, got, buf + got, w->size - got, 0, &re)) > 0)
-		got += (size_t)k;
-	fs_reader_free(rd);
-	if (got == w->size)
-		rc = backup_wal_history_record(x->cat, w, buf, w->size, where, e);
-	else {
-		fprintf(stderr, "pgtimefs: warning: %s: cannot read the archived %s (%s): the window cannot check which "
-				"timelines it descends from until it can (the next writer tries again); run 'pgtimefs "
-				"check --read-data'\n",
-			where, w->name, k < 0 ? re.msg : "short read");
-		*unread = 1;
-	}
-	free(buf);
-	return rc;
-}
-
-/*
- * The lines of timeline history files archived before catalog schema 9, read from the store
- * and recorded by the first writer (once per catalog: meta key "history-lines", set when all
- * are read), so the window checks every timeline's ancestry. A file that cannot be read
- * leaves a warning, its timeline is followed as before, and the next writer tries again.
- */
-static int backfill_histories(struct ctx *x, struct err *e)
-{
-	struct catalog_wal w[16];
-	char v[8];
-	int64_t after = 0;
-	size_t n = 0;
-	int rc, unread = 0;
-	if (catalog_meta_get(x->cat, "history-lines", v, sizeof v) == 0)
-		return 0;
-	if ((rc = catalog_begin(x->cat, e)) < 0)
-		return rc;
-	do {
-		if ((rc = catalog_wal_histories_unread(x->cat, after, w, 16, &n, e)) < 0)
-			break;
-		for (size_t i = 0; i < n && rc == 0; i++) {
-			after = w[i].id;
-			rc = backfill_one(x, &w[i], &unread, e);
-		}
-	} while (rc == 0 && n == 16);
-	if (rc == 0 && (unread || (rc = catalog_meta_set(x->cat, "history-lines", "1", e)) == 0))
-		return catalog_commit(x->cat, e);
-	catalog_rollback(x->cat);
-	return rc;
-}
-
 int setup_catalog(struct ctx *x, int writable, struct err *e)
 {
 	char id[80];
@@ -597,7 +530,7 @@ int setup_catalog(struct ctx *x, int writable, struct err *e)
 		err_hint(e, "use a state-dir of its own for each repository");
 		return ERR_CONFIG;
 	}
-	if (writable && (rc = backfill_histories(x, e)) < 0)
+	if (writable && (rc = backup_wal_history_backfill(x->repo, x->cat, e)) < 0)
 		return rc;
 	return config_seal_state(x, writable, e);
 }
