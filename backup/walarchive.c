@@ -211,9 +211,10 @@ int backup_wal_same_bytes(const struct repo *r, catalog *c, const struct catalog
  * record ends in it is recorded (catalog_wal_restore_point_add, in the caller's transaction).
  * A record that starts in the previous segment (the first page says it goes on there) is read
  * whole when that segment is archived (of the timeline in the first page's header: a new
- * timeline's first segment begins with its parent's pages): the reader is fed its last
- * WAL_TAIL bytes first (wal_index_tail) with no callbacks, so only what ends in this segment
- * is reported. A longer record, or one whose previous segment is not archived, is not seen.
+ * timeline's first segment begins with its parent's pages): the reader is fed the end of that
+ * segment first (wal_index_tail: its last 64 KiB, or up to 16 MiB for a longer record) with no
+ * callbacks, so only what ends in this segment is reported. A record that began more than
+ * 16 MiB before the boundary, or one whose previous segment is not archived, is not seen.
  * A segment with no transaction end keeps 0.
  */
 struct wal_index_ctx {
@@ -239,8 +240,11 @@ static void wal_restore_point_seen(void *ctx, const struct walread_restore_point
 		x->rc = catalog_wal_restore_point_add(x->c, x->w->node, x->w->name, rp->name, rp->time_us, rp->lsn, x->e);
 }
 
-/* bytes of the previous segment read before a segment whose first record began there */
-#define WAL_TAIL ((uint64_t)64 << 10)
+/* bytes of the previous segment read before a segment whose first record began there, tried
+ * in turn until the record's start is among them: most records are short, a commit of many
+ * subtransactions (4 bytes each) can be long; the last is read in WAL_TAIL_STEP pieces */
+static const uint64_t wal_tails[] = {(uint64_t)64 << 10, (uint64_t)1 << 20, (uint64_t)16 << 20};
+#define WAL_TAIL_STEP ((size_t)1 << 20)
 
 /* [off, off + len) of a stored content into out (holes are zeros) */
 static int read_range(const struct repo *r, catalog *c, int64_t content, uint64_t off, size_t len, uint8_t *out,
@@ -278,9 +282,10 @@ static int read_range(const struct repo *r, catalog *c, int64_t content, uint64_
 
 /*
  * When segment w (its first page in data) begins inside a record that started in the previous
- * segment, and that segment of the same timeline is archived, ix's reader starts at its last
- * WAL_TAIL bytes instead of at w (0), so the record is read whole. Best effort: anything that
- * cannot be read leaves the reader as it was (the record is then not seen, as before).
+ * segment, and that segment of the same timeline is archived, ix's reader starts at the end of
+ * that segment instead of at w (0), so the record is read whole: first its last 64 KiB, then,
+ * when the record began before them, its last 1 MiB and 16 MiB (wal_tails). Best effort:
+ * anything that cannot be read leaves the reader as it was (the record is then not seen).
  */
 static void wal_index_tail(struct wal_index_ctx *x, walread **rd, const struct repo *r, const uint8_t *data,
 			   size_t len)
@@ -288,8 +293,8 @@ static void wal_index_tail(struct wal_index_ctx *x, walread **rd, const struct r
 	struct catalog_wal pw;
 	char name[25];
 	uint32_t seg_size, page_size, tli;
-	uint8_t *tail;
-	walread *t;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
 	struct err e;
 	if (len < 40 || (data[0] | data[1] << 8) != 0xD110 || !((data[2] | data[3] << 8) & 0x0001) ||
 	    !(data[16] | data[17] | data[18] | data[19]) || x->w->segno <= 0)
@@ -300,26 +305,46 @@ static void wal_index_tail(struct wal_index_ctx *x, walread **rd, const struct r
 	tli = le32toh(tli);
 	seg_size = le32toh(seg_size);
 	page_size = le32toh(page_size);
-	if (seg_size != len || seg_size < WAL_TAIL * 2)
+	if (seg_size != len || seg_size < wal_tails[0] * 2)
 		return;
 	err_clear(&e);
 	pg_wal_name(tli, ((uint64_t)x->w->segno - 1) * seg_size, seg_size, name);
 	if (catalog_wal_find(x->c, x->w->node, name, &pw, NULL) < 0 || pw.size != seg_size || !pw.content)
 		return;
-	if (!(t = walread_new_at(tli, (uint64_t)pw.segno, seg_size, page_size, seg_size - WAL_TAIL)))
-		return;
-	tail = xmalloc(WAL_TAIL);
-	if (read_range(r, x->c, pw.content, seg_size - WAL_TAIL, WAL_TAIL, tail, &e) < 0) {
-		fprintf(stderr, "pgtimefs: warning: %s: the end of the archived %s cannot be read (%s): a record that "
-				"begins there and ends in %s is not in the time index\n",
-			x->w->name, name, e.msg, x->w->name);
-		walread_free(t);
-	} else {
-		walread_feed(t, tail, WAL_TAIL, NULL); /* what ends there was counted with it */
-		walread_free(*rd);
-		*rd = t;
+	for (size_t i = 0; i < sizeof wal_tails / sizeof *wal_tails; i++) {
+		uint64_t tail = wal_tails[i] < seg_size ? wal_tails[i] : seg_size, done = 0;
+		walread *t = walread_new_at(tli, (uint64_t)pw.segno, seg_size, page_size, seg_size - tail);
+		if (!t)
+			break;
+		if (cap < (tail < WAL_TAIL_STEP ? tail : WAL_TAIL_STEP)) { /* 64 KiB for most pushes */
+			free(buf);
+			cap = tail < WAL_TAIL_STEP ? (size_t)tail : WAL_TAIL_STEP;
+			buf = xmalloc(cap);
+		}
+		while (done < tail) {
+			size_t n = tail - done < WAL_TAIL_STEP ? (size_t)(tail - done) : WAL_TAIL_STEP;
+			if (read_range(r, x->c, pw.content, seg_size - tail + done, n, buf, &e) < 0)
+				break;
+			walread_feed(t, buf, n, NULL); /* what ends there was counted with it */
+			done += n;
+		}
+		if (done < tail) {
+			fprintf(stderr, "pgtimefs: warning: %s: the end of the archived %s cannot be read (%s): a "
+					"record that begins there and ends in %s is not in the time index\n",
+				x->w->name, name, e.msg, x->w->name);
+			walread_free(t);
+			break;
+		}
+		if (walread_in_record(t)) {
+			walread_free(*rd);
+			*rd = t;
+			break;
+		}
+		walread_free(t); /* the record began before these bytes: more of them */
+		if (tail == seg_size)
+			break;
 	}
-	free(tail);
+	free(buf);
 }
 
 /* The bytes are fed in pieces, between the pieces handed to the ingest workers (see below). */

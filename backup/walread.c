@@ -222,6 +222,11 @@ void walread_current(const walread *r, struct walread_segment *out)
 	out->ends_in_record = r->st == R_HDR || r->st == R_BODY || (r->st == R_RESYNC && r->in_cont);
 }
 
+int walread_in_record(const walread *r)
+{
+	return r->st == R_HDR || r->st == R_BODY;
+}
+
 /* The first long page header of the stream fixes the segment and page sizes; without one the
  * defaults stay (and the pages will not validate). */
 static void learn_sizes(walread *r, const uint8_t *p)

@@ -115,6 +115,9 @@ void walread_feed(walread *r, const uint8_t *buf, size_t len, const struct walre
 void walread_end(walread *r, const struct walread_cb *cb);
 /* The summary of the segment in progress so far. */
 void walread_current(const walread *r, struct walread_segment *out);
+/* 1 when a record whose start was read goes on past what was fed (its end is still to come);
+ * 0 otherwise, also while skipping the rest of a record begun before the stream. */
+int walread_in_record(const walread *r);
 /* Segment size and WAL page size in use (defaults until a long page header is read). */
 uint32_t walread_seg_size(const walread *r);
 uint32_t walread_page_size(const walread *r);

@@ -109,16 +109,20 @@ done
 ok "time index: first and last commit times of $checked segments agree with pg_waldump (read with the segment before)"
 
 # a commit record that begins in one segment and ends in the next counts in the next one's
-# time index (wal-push reads the archived previous segment's tail first): a transaction of
-# 1000 subtransactions (a commit record of about 4 KB) placed across a segment boundary with
-# non-transactional logical messages as padding (each step leaves room for the page headers)
+# time index (wal-push reads the archived previous segment's tail first, more of it for a
+# record that began before its last 64 KiB)
 sql "$P" "CREATE TABLE span(i int)"
-sql "$P" "SELECT pg_switch_wal()" >/dev/null
-out=$("$PG_BIN/psql" -h "$SOCK" -p "$P" -U postgres -d postgres -X -Atq -v ON_ERROR_STOP=1 <<SQL
+# spanning SUBXACTS PADS: a transaction of SUBXACTS subtransactions (its commit record lists them,
+# 4 bytes each) placed across a segment boundary with non-transactional logical messages as
+# padding, each of PADS leaving that many bytes to the boundary (and room for page headers)
+spanning() {
+	local out lsn0 lsn1 s0 s1 cts got
+	sql "$P" "SELECT pg_switch_wal()" >/dev/null
+	out=$("$PG_BIN/psql" -h "$SOCK" -p "$P" -U postgres -d postgres -X -Atq -v ON_ERROR_STOP=1 <<SQL
 BEGIN;
 DO \$\$ DECLARE r bigint; BEGIN
-	FOR i IN 1..1000 LOOP BEGIN INSERT INTO span VALUES (i); EXCEPTION WHEN others THEN NULL; END; END LOOP;
-	FOREACH r IN ARRAY ARRAY[200000, 20000, 2000] LOOP
+	FOR i IN 1..$1 LOOP BEGIN INSERT INTO span VALUES (i); EXCEPTION WHEN others THEN NULL; END; END LOOP;
+	FOREACH r IN ARRAY ARRAY[$2] LOOP
 		r := $SEGB - ((pg_current_wal_insert_lsn() - '0/0'::pg_lsn) % $SEGB)::bigint - r;
 		IF r > 0 THEN PERFORM pg_logical_emit_message(false, 'pad', repeat('x', r::int)); END IF;
 	END LOOP;
@@ -127,22 +131,29 @@ SELECT pg_current_wal_insert_lsn();
 COMMIT;
 SELECT pg_current_wal_insert_lsn();
 SQL
-) || fail "the spanning transaction"
-lsn0=${out%%$'\n'*} lsn1=${out##*$'\n'}
-s0=$(sql "$P" "SELECT pg_walfile_name('$lsn0')") s1=$(sql "$P" "SELECT pg_walfile_name('$lsn1')")
-[ "$s0" != "$s1" ] || fail "test setup: the commit record ($lsn0 to $lsn1) does not cross a segment boundary ($s0)"
-sql "$P" "SELECT pg_switch_wal()" >/dev/null
-for i in $(seq 1 300); do [ "$(sql "$P" "SELECT last_archived_wal >= '$s1' FROM pg_stat_archiver")" = t ] && break; sleep 0.1; done
-cts=$("$PG_BIN/pg_waldump" -p "$PGROOT/main/pg_wal" -s "$lsn0" -n 1 2>/dev/null | python3 -c '
+	) || fail "the spanning transaction of $1 subtransactions"
+	lsn0=${out%%$'\n'*} lsn1=${out##*$'\n'}
+	s0=$(sql "$P" "SELECT pg_walfile_name('$lsn0')") s1=$(sql "$P" "SELECT pg_walfile_name('$lsn1')")
+	[ "$s0" != "$s1" ] || fail "test setup: the commit record ($lsn0 to $lsn1) does not cross a segment boundary ($s0)"
+	SPAN_BEFORE=$(sql "$P" "SELECT $SEGB - (('$lsn0'::pg_lsn - '0/0'::pg_lsn) % $SEGB)::bigint")
+	sql "$P" "SELECT pg_switch_wal()" >/dev/null
+	for i in $(seq 1 300); do [ "$(sql "$P" "SELECT last_archived_wal >= '$s1' FROM pg_stat_archiver")" = t ] && break; sleep 0.1; done
+	cts=$("$PG_BIN/pg_waldump" -p "$PGROOT/main/pg_wal" -s "$lsn0" -n 1 2>/dev/null | python3 -c '
 import re, sys, datetime
 m = re.search(r"desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC", sys.stdin.read())
 d = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f") if m else None
 print(int(d.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000000) if d else "none")')
-[ "$cts" != none ] || fail "pg_waldump shows no commit at $lsn0"
-got=$(cat_q "SELECT coalesce(first_commit_us, 0) || ' ' || coalesce(last_commit_us, 0) FROM wal WHERE name = '$s1'")
-[ "${got% *}" = "$cts" ] || fail "$s1's first commit is ${got% *}, not the commit that began in $s0 ($cts)"
-[ "$(cat_q "SELECT coalesce(last_commit_us, 0) < $cts FROM wal WHERE name = '$s0'")" = 1 ] || fail "$s0 counts the commit that ends in $s1"
-ok "a commit record from $lsn0 ($s0) to $lsn1 ($s1): in $s1's time index, not in $s0's"
+	[ "$cts" != none ] || fail "pg_waldump shows no commit at $lsn0"
+	got=$(cat_q "SELECT coalesce(first_commit_us, 0) || ' ' || coalesce(last_commit_us, 0) FROM wal WHERE name = '$s1'")
+	[ "${got% *}" = "$cts" ] || fail "$s1's first commit is ${got% *}, not the commit that began in $s0 ($cts), $SPAN_BEFORE bytes before the boundary"
+	[ "$(cat_q "SELECT coalesce(last_commit_us, 0) < $cts FROM wal WHERE name = '$s0'")" = 1 ] || fail "$s0 counts the commit that ends in $s1"
+	ok "a commit record from $lsn0 ($s0, $SPAN_BEFORE bytes before its end) to $lsn1 ($s1): in $s1's time index, not in $s0's"
+}
+# about 4 KB, begun about 2 KB before the boundary
+spanning 1000 "200000, 20000, 2000"
+# about 80 KB, begun more than 64 KiB before the boundary
+spanning 20000 "400000, 72000"
+[ "$SPAN_BEFORE" -gt 65536 ] || fail "test setup: the long commit record began $SPAN_BEFORE bytes before the boundary, not more than 64 KiB"
 
 # idempotence and refusal
 seg=$(sql "$P" "SELECT last_archived_wal FROM pg_stat_archiver")

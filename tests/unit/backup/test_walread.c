@@ -126,7 +126,7 @@ static size_t main_data(uint8_t *b, const uint8_t *data, uint32_t n)
 static void gen_xact(struct gen *g, int kind, int64_t unix_us, size_t extra, int with_image, int bad_crc)
 {
 	static const uint8_t ops[] = {0x00, 0x20, 0x30, 0x40};
-	uint8_t *b = calloc(1, 20000), md[4096] = {0};
+	uint8_t *b = calloc(1, 20000 + extra), *md = calloc(1, 8 + extra);
 	size_t at = 0;
 	uint32_t mlen = (uint32_t)(8 + extra);
 	put64(md, (uint64_t)(unix_us - WALREAD_PG_EPOCH_US));
@@ -153,6 +153,7 @@ static void gen_xact(struct gen *g, int kind, int64_t unix_us, size_t extra, int
 		}
 	}
 	free(b);
+	free(md);
 }
 
 static void gen_rp(struct gen *g, int64_t unix_us, const char *name)
@@ -448,6 +449,7 @@ static void test_tail_then_segment(void **state)
 	r = walread_new_at(1, 5, 1u << 20, 8192, (1u << 20) - (64u << 10));
 	assert_non_null(r);
 	walread_feed(r, g.buf + (1u << 20) - (64u << 10), 64u << 10, NULL);
+	assert_int_equal(walread_in_record(r), 1); /* the commit's start was in the tail */
 	walread_feed(r, g.buf + (1u << 20), 1u << 20, &cb);
 	walread_end(r, &cb);
 	walread_free(r);
@@ -458,11 +460,48 @@ static void test_tail_then_segment(void **state)
 	assert_int_equal(got->seg[0].segno, 6);
 	assert_int_equal(got->seg[0].first_xact_us, t);
 	assert_int_equal(got->seg[0].bad_pages, 0);
+	assert_int_equal(walread_in_record(r = walread_new(1, 5)), 0);
+	walread_free(r);
 	/* what walread_new_at refuses */
 	assert_null(walread_new_at(1, 5, 1u << 20, 8192, 100));	    /* not on a page */
 	assert_null(walread_new_at(1, 5, 1u << 20, 8192, 1u << 20)); /* past the segment */
 	assert_null(walread_new_at(1, 5, 3u << 20, 8192, 0));	    /* not a power of two */
 	assert_null(walread_new_at(1, 5, 1u << 20, 100, 0));
+	free(g.buf);
+	free(got);
+}
+
+/* a commit of 100 KB that begins 90 KB before the boundary: a 64 KiB tail holds only its middle
+ * (walread_in_record 0, what wal-push then reads more of), the whole segment holds its start */
+static void test_long_record_tail(void **state)
+{
+	struct gen g;
+	struct got *got = calloc(1, sizeof *got);
+	struct walread_cb cb = CB;
+	int64_t t = INT64_C(1795615200123456);
+	walread *r;
+	(void)state;
+	gen_init(&g, 1 << 20, 8192, 5);
+	while (g.len < (1u << 20) - (90u << 10))
+		gen_other(&g, 10, 100);
+	gen_xact(&g, WALREAD_COMMIT, t, 100000, 0, 0);
+	gen_xact(&g, WALREAD_ABORT, t + 1, 0, 0, 0);
+	gen_finish(&g);
+	assert_true(g.ev[0].lsn < (5u << 20) + (1u << 20) - (64u << 10) && g.len == (2u << 20));
+	r = walread_new_at(1, 5, 1u << 20, 8192, (1u << 20) - (64u << 10));
+	walread_feed(r, g.buf + (1u << 20) - (64u << 10), 64u << 10, NULL);
+	assert_int_equal(walread_in_record(r), 0);
+	walread_free(r);
+	cb.ctx = got;
+	r = walread_new_at(1, 5, 1u << 20, 8192, 0);
+	walread_feed(r, g.buf, 1u << 20, NULL);
+	assert_int_equal(walread_in_record(r), 1);
+	walread_feed(r, g.buf + (1u << 20), 1u << 20, &cb);
+	walread_end(r, &cb);
+	walread_free(r);
+	assert_int_equal(got->nev, 2);
+	assert_true(same_ev(&got->ev[0], &g.ev[0]));
+	assert_int_equal(got->seg[0].first_xact_us, t);
 	free(g.buf);
 	free(got);
 }
@@ -826,7 +865,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),       cmocka_unit_test(test_synthetic),
 		cmocka_unit_test(test_xact_times_out_of_order), cmocka_unit_test(test_parameter_change),
-		cmocka_unit_test(test_segment_alone),  cmocka_unit_test(test_tail_then_segment),
+		cmocka_unit_test(test_segment_alone),  cmocka_unit_test(test_tail_then_segment), cmocka_unit_test(test_long_record_tail),
 		cmocka_unit_test(test_damaged),      cmocka_unit_test(test_garbage),   cmocka_unit_test(test_real_server),
 		cmocka_unit_test(test_tablespace),
 	};
