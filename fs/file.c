@@ -290,14 +290,16 @@ static int write_zeros(int fd, uint64_t len, struct err *e)
 	return 0;
 }
 
-static int take_one(fs_reader *rd, int fd, struct err *e)
+/* the oldest job in flight: its bytes written to fd, or, with discard (after an error: the bytes
+ * after a piece not written must not take its place), dropped */
+static int take_one(fs_reader *rd, int fd, struct err *e, int discard)
 {
 	struct dec_job *j = pool_take(rd->pool);
 	int rc = j->rc;
 	if (rc < 0) {
 		if (e)
 			*e = j->err;
-	} else {
+	} else if (!discard) {
 		rc = write_out(fd, j->data, j->p.loc.raw, e);
 	}
 	free(j->data);
@@ -333,7 +335,7 @@ int fs_copy_to_fd(fs_reader *rd, int64_t content, uint64_t size, int fd, struct 
 			}
 			if (!p->chunk) {
 				while (pool_inflight(rd->pool) && rc == 0)
-					rc = take_one(rd, fd, e);
+					rc = take_one(rd, fd, e, 0);
 				if (rc == 0)
 					rc = write_zeros(fd, p->len, e);
 			} else {
@@ -348,14 +350,18 @@ int fs_copy_to_fd(fs_reader *rd, int64_t content, uint64_t size, int fd, struct 
 				j->rd = rd;
 				j->p = *p;
 				while (pool_full(rd->pool) && rc == 0)
-					rc = take_one(rd, fd, e);
+					rc = take_one(rd, fd, e, 0);
+				if (rc < 0) {
+					free(j);
+					break;
+				}
 				pool_submit(rd->pool, dec_run, j);
 			}
 			pos += p->len;
 		}
 	}
 	while (pool_inflight(rd->pool)) {
-		int r2 = take_one(rd, fd, rc == 0 ? e : NULL);
+		int r2 = take_one(rd, fd, rc == 0 ? e : NULL, rc != 0);
 		if (rc == 0)
 			rc = r2;
 	}

@@ -34,6 +34,7 @@
 #include <sqlite3.h>
 
 #include "backup/ingest.h"
+#include "common/util.h"
 #include "backup/walarchive.h"
 #include "catalog/catalog.h"
 #include "fs/file.h"
@@ -759,6 +760,16 @@ static void test_damage(void **state)
 		rc = fs_copy_to_fd(rd, f->content, f->size, fd, &e);
 		close(fd);
 		assert_int_equal(rc, ERR_CORRUPT);
+		/* what was written is the file's bytes up to the damaged chunk at most: the chunks
+		 * decoded after it are not written in its place */
+		{
+			size_t len = 0;
+			uint8_t *got = NULL;
+			assert_int_equal(util_read_small(out, (size_t)f->size, &got, &len, NULL), 0);
+			assert_true(len <= b->off);
+			assert_memory_equal(got, f->data, len);
+			free(got);
+		}
 	}
 	fs_reader_free(rd);
 
