@@ -21,10 +21,16 @@ int store_read_blob_base(const struct repo *r, pack_codec *codec, const struct b
 {
 	char rel[80], hex[65];
 	uint8_t stackbuf[4096];
-	uint8_t *sealed = loc->length <= sizeof stackbuf ? stackbuf : xmalloc(loc->length);
+	uint8_t *sealed;
 	char why[ERR_MSG_MAX] = "";
 	unsigned bad = 0;
-	int rc = ERR_NOTFOUND, any_damaged = 0;
+	int rc = ERR_NOTFOUND, any_damaged = 0, any_unreadable = 0;
+	if (loc->length < CRYPTO_SEAL_OVERHEAD + 1 || loc->length > PACK_MAX) { /* before any allocation */
+		pack_name(loc->pack, hex);
+		return err_set(e, ERR_CORRUPT, "catalog: a blob of pack %.16s has an impossible length %lu", hex,
+			       (unsigned long)loc->length);
+	}
+	sealed = loc->length <= sizeof stackbuf ? stackbuf : xmalloc(loc->length);
 	pack_relpath(loc->pack, rel);
 	for (int i = 0; i < zones_count(r->z); i++) {
 		struct err ze;
@@ -37,7 +43,8 @@ int store_read_blob_base(const struct repo *r, pack_codec *codec, const struct b
 		if (rc == 0)
 			break;
 		bad |= 1u << i;
-		any_damaged |= rc != ERR_NOTFOUND;
+		any_damaged |= rc == ERR_CORRUPT;		       /* bytes read that are not the blob */
+		any_unreadable |= rc != ERR_CORRUPT && rc != ERR_NOTFOUND; /* a zone that could not be read */
 		{
 			size_t n = strlen(why);
 			snprintf(why + n, sizeof why - n, "%szone %d: %s", n ? "; " : "", i + 1, ze.msg);
@@ -49,10 +56,14 @@ int store_read_blob_base(const struct repo *r, pack_codec *codec, const struct b
 		*bad_zones = bad;
 	if (rc < 0) {
 		pack_name(loc->pack, hex);
-		rc = any_damaged ? ERR_CORRUPT : ERR_NOTFOUND;
+		rc = any_damaged ? ERR_CORRUPT : any_unreadable ? ERR_IO : ERR_NOTFOUND;
 		err_set(e, rc, "no zone has a good copy of a blob of pack %.16s (%s)",
 			hex, why);
-		err_hint(e, "run 'pgtimefs check --read-data' to see the damage; restore the pack file into any zone");
+		if (rc == ERR_IO) /* nothing read was wrong: a zone could not be read at all */
+			err_hint(e, "make the zones readable again (mounted, permissions, the disk), or restore the pack "
+				    "file into any zone");
+		else
+			err_hint(e, "run 'pgtimefs check --read-data' to see the damage; restore the pack file into any zone");
 		return rc;
 	}
 	return 0;

@@ -33,8 +33,10 @@ void blob_loc_base(const struct blob_loc *loc, struct blob_loc *base);
 /*
  * Reads and decodes the blob into out (loc->raw bytes), its base first when it is a delta.
  * *bad_zones (may be NULL) gets a bit per zone that was tried and failed (for the blob
- * itself). ERR_CORRUPT or ERR_NOTFOUND when no zone has a good copy; the message names the
- * pack and what each zone said.
+ * itself). When no zone has a good copy: ERR_CORRUPT if a zone held other bytes (damage: the
+ * hint says check --read-data), else ERR_IO if a zone could not be read at all (the hint says
+ * make it readable), else ERR_NOTFOUND; the message names the pack and what each zone said. A
+ * location whose length no blob can have is ERR_CORRUPT before anything is allocated or read.
  */
 int store_read_blob(const struct repo *r, pack_codec *codec, const struct blob_loc *loc, uint8_t *out,
 		    unsigned *bad_zones, struct err *e);

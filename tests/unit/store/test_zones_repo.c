@@ -1304,6 +1304,32 @@ static void test_read_blob_failover(void **state)
 	assert_int_equal(read_blob(r, codec, &bp, 2, &bad, &e), ERR_CORRUPT);
 	assert_int_equal(bad, 7);
 
+	/* a location whose length no blob can have: refused before anything is read */
+	{
+		struct blob_loc big = bp.loc[0];
+		big.length = 0xFFFFFFF0u;
+		err_clear(&e);
+		assert_int_equal(store_read_blob(r, codec, &big, bp.data[0], &bad, &e), ERR_CORRUPT);
+		assert_non_null(strstr(e.msg, "impossible length"));
+	}
+
+	/* no zone can be read at all (a directory where the pack was; root reads through any mode):
+	 * an I/O error whose hint is about the zones, not damage */
+	assert_int_equal(zones_remove(r->z, bp.rel, &e), 0);
+	for (int i = 0; i < NZ; i++)
+		assert_int_equal(mkdir(path[i], 0700), 0);
+	assert_int_equal(read_blob(r, codec, &bp, 0, &bad, &e), ERR_IO);
+	assert_int_equal(bad, 7);
+	assert_non_null(strstr(e.hint, "readable"));
+	/* one damaged copy among unreadable ones: damage */
+	assert_int_equal(rmdir(path[0]), 0);
+	assert_int_equal(zones_put_one(r->z, 0, bp.rel, bp.bytes, bp.len, &e), 0);
+	flip_byte(path[0], bp.loc[0].offset + 20);
+	assert_int_equal(read_blob(r, codec, &bp, 0, &bad, &e), ERR_CORRUPT);
+	assert_non_null(strstr(e.hint, "check --read-data"));
+	for (int i = 1; i < NZ; i++)
+		assert_int_equal(rmdir(path[i]), 0);
+
 	free_built(&bp);
 	pack_codec_free(codec);
 	repo_close(r);
