@@ -55,8 +55,15 @@ struct hlink {
 	void *owned; /* freed with the handle (NULL: nothing) */
 };
 
+/* packs whose zone fallback was logged (each once; the oldest forgotten first) */
+#define FALLBACK_SEEN 64
+
 struct mnt {
-	const struct repo *r;
+	struct repo *r;
+	/* zone fallbacks logged: the first 16 hex digits of each pack's name; under fb_mu */
+	pthread_mutex_t fb_mu;
+	char fb_seen[FALLBACK_SEEN][17];
+	int fb_next;
 	char catalog_file[PATH_MAX];
 	const struct fs_mount_opts *o;
 	chunk_cache *cache;
@@ -1219,7 +1226,34 @@ static void set_readahead(const struct mnt *m, const char *real)
 	close(fd);
 }
 
-int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs_mount_opts *o, struct err *e)
+/* store_read_blob read a blob from a later zone (repo.h): logged once per pack, so that a
+ * damaged or emptied zone is seen while the mount goes on reading from the others */
+static void mount_fallback(void *ctx, const char *pack_hex, unsigned bad, int zone, const char *why)
+{
+	struct mnt *m = ctx;
+	char zones_s[64] = "";
+	int seen = 0;
+	pthread_mutex_lock(&m->fb_mu);
+	for (int i = 0; i < FALLBACK_SEEN && !seen; i++)
+		seen = strncmp(m->fb_seen[i], pack_hex, 16) == 0;
+	if (!seen) {
+		snprintf(m->fb_seen[m->fb_next], sizeof m->fb_seen[m->fb_next], "%.16s", pack_hex);
+		m->fb_next = (m->fb_next + 1) % FALLBACK_SEEN;
+	}
+	pthread_mutex_unlock(&m->fb_mu);
+	if (seen)
+		return;
+	for (int i = 0; i < 32; i++)
+		if (bad & (1u << i)) {
+			size_t n = strlen(zones_s);
+			snprintf(zones_s + n, sizeof zones_s - n, "%s%d", n ? ", " : "", i + 1);
+		}
+	logmsg(m, "zone %s: no good copy of a blob of pack %.16s (%s); read from zone %d instead. The bytes read are "
+		  "right, but that zone lost its copy: run 'pgtimefs check --read-data' and restore the pack there",
+	       zones_s, pack_hex, why, zone + 1);
+}
+
+int fs_mount_run(struct repo *r, const char *catalog_file, const struct fs_mount_opts *o, struct err *e)
 {
 	struct mnt m;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -1244,6 +1278,9 @@ int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs
 		return rc;
 	}
 	pthread_mutex_init(&m.mu, NULL);
+	pthread_mutex_init(&m.fb_mu, NULL);
+	r->fallback = mount_fallback;
+	r->fallback_ctx = &m;
 	{
 		/* the watcher's naps are timed on the monotonic clock: a wall clock stepped back
 		 * must not put it to sleep that long */
@@ -1354,5 +1391,8 @@ out:
 	pthread_mutex_destroy(&m.hmu);
 	pthread_cond_destroy(&m.cv);
 	pthread_mutex_destroy(&m.mu);
+	r->fallback = NULL;
+	r->fallback_ctx = NULL;
+	pthread_mutex_destroy(&m.fb_mu);
 	return rc;
 }

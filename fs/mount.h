@@ -41,7 +41,7 @@ struct fs_mount_opts {
  * the mountpoint is missing, not a directory or already a mount, or /dev/fuse is absent.
  * catalog_file is opened read-only by each thread. r stays owned by the caller.
  */
-int fs_mount_run(const struct repo *r, const char *catalog_file, const struct fs_mount_opts *o, struct err *e);
+int fs_mount_run(struct repo *r, const char *catalog_file, const struct fs_mount_opts *o, struct err *e);
 
 /* Checks the mountpoint before mounting (the same checks fs_mount_run makes). */
 int fs_mount_check(const char *mountpoint, struct err *e);

@@ -54,6 +54,10 @@ int store_read_blob_base(const struct repo *r, pack_codec *codec, const struct b
 		free(sealed);
 	if (bad_zones)
 		*bad_zones = bad;
+	if (rc == 0 && bad && r->fallback) {
+		pack_name(loc->pack, hex);
+		r->fallback(r->fallback_ctx, hex, bad, zones_count(r->z) > 0 ? __builtin_ctz(~bad) : 0, why);
+	}
 	if (rc < 0) {
 		pack_name(loc->pack, hex);
 		rc = any_damaged ? ERR_CORRUPT : any_unreadable ? ERR_IO : ERR_NOTFOUND;

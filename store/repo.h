@@ -33,6 +33,12 @@ struct repo_config {
 
 struct repo {
 	zones *z;
+	/* called (from any thread; NULL: nothing) when a blob was read from a zone after earlier
+	 * zones failed on it: the pack's name (hex), the failed zones' bits, the zone that served
+	 * it (0-based) and what the failed zones said. Set by a reader that reports it (the mount
+	 * logs it, so a degraded zone is seen before `check` runs). */
+	void (*fallback)(void *ctx, const char *pack_hex, unsigned bad_zones, int zone, const char *why);
+	void *fallback_ctx;
 	struct repo_config cfg;
 	crypto_key *key;
 	char key_id[17]; /* the key file that opened it */

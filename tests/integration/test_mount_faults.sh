@@ -424,7 +424,13 @@ drop_caches
 diff_tree "read with zone 1 deleted" "$T/data" "$M/prod/$S2/node1"
 timeout 60 cmp "$L" "$T/big/large" || fail "the large file differs with zone 1 deleted"
 stop_mount "$M" "$MPID"
-ok "zone 1 deleted under the mount: every file and the 256 MiB file read right"
+# the mount says so, once per pack (the reads go on from zone 2)
+nfb=$(grep -c "^pgtimefs mount: zone 1: no good copy of a blob of pack [0-9a-f]\{16\} (.*); read from zone 2 instead" "${MLOGS[-1]}") ||
+	{ cat "${MLOGS[-1]}" >&2; fail "the mount's log does not say zone 1 lost its packs"; }
+npk=$(grep -o "pack [0-9a-f]\{16\}" "${MLOGS[-1]}" | sort -u | wc -l)
+[ "$nfb" = "$npk" ] || fail "the mount logged $nfb zone fallbacks for $npk packs: one line per pack expected"
+grep -q "check --read-data" "${MLOGS[-1]}" || fail "the fallback's log line does not say what to do"
+ok "zone 1 deleted under the mount: every file and the 256 MiB file read right; the log names each pack read from zone 2 once ($npk)"
 mount_fg zone1-fresh "$M" -o cache=1M
 drop_caches
 same_tree "fresh mount, cache=1M, zone 1 deleted" "$T/data" "$M/prod/$S2/node1"
