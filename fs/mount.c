@@ -53,6 +53,7 @@
 struct hlink {
 	struct hlink *prev, *next;
 	void *owned; /* freed with the handle (NULL: nothing) */
+	int file;    /* a struct fileh (else a struct dirh) */
 };
 
 /* packs whose zone fallback was logged (each once; the oldest forgotten first) */
@@ -135,6 +136,8 @@ struct fileh {
 	int again;	   /* kept as streamed before: 1 until its first read, then 2 (atomic) */
 	int keep;	  /* keep the pages: asked for, or the file was streamed before */
 	int no_drop;	  /* read out of order once, or a drop found the queue full: its pages stay (atomic) */
+	fuse_ino_t ino;
+	struct stat st; /* the attributes at open: a getattr of a file whose snapshot went since */
 };
 
 static void handle_add(struct mnt *m, struct hlink *l)
@@ -297,14 +300,56 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &ep);
 }
 
+/* the attributes at open of an open file ino (fi's handle, or any handle of it): 1 and *st */
+static int open_attr(struct mnt *m, catalog *c, fuse_ino_t ino, const struct fuse_file_info *fi, struct stat *st)
+{
+	int64_t content = 0;
+	uint64_t holes;
+	int found = 0;
+	if (fi && fi->fh) {
+		const struct hlink *l = (const struct hlink *)(uintptr_t)fi->fh;
+		if (l->file && ((const struct fileh *)l)->ino == ino) {
+			*st = ((const struct fileh *)l)->st;
+			content = ((const struct fileh *)l)->synth ? 0 : ((const struct fileh *)l)->content;
+			found = 1;
+		}
+	}
+	pthread_mutex_lock(&m->hmu);
+	for (const struct hlink *l = m->handles.next; l != &m->handles && !found; l = l->next)
+		if (l->file && ((const struct fileh *)l)->ino == ino) {
+			*st = ((const struct fileh *)l)->st;
+			content = ((const struct fileh *)l)->synth ? 0 : ((const struct fileh *)l)->content;
+			found = 1;
+		}
+	pthread_mutex_unlock(&m->hmu);
+	/* as fs_stat_full makes it: the content list stays while the file is open */
+	if (found && content && catalog_content_holes(c, content, &holes, NULL) == 0 && holes <= (uint64_t)st->st_size)
+		st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size - holes + 511) / 512);
+	return found;
+}
+
 static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mnt *m = mnt_of(req);
 	struct fs_loc l;
 	struct stat st;
-	struct tls *t;
-	(void)fi;
-	if (!(t = locate(req, ino, &l)))
+	struct tls *t = tls_get(m);
+	struct err e;
+	int rc;
+	if (!t) {
+		fuse_reply_err(req, EIO);
 		return;
+	}
+	err_clear(&e);
+	if ((rc = fs_loc_of_ino(t->c, ino, &l, &e)) < 0) {
+		/* a file of a snapshot deleted since it was opened: its reads go on from the content
+		 * list (kept while open), and so does its size (a read up to the end asks for it) */
+		if (rc == ERR_NOTFOUND && open_attr(m, t->c, ino, fi, &st))
+			fuse_reply_attr(req, &st, SHORT_TIMEOUT);
+		else
+			fuse_reply_err(req, errno_of(m, rc, &e));
+		return;
+	}
 	fs_stat_full(t->c, &l, &st);
 	st.st_ino = ino;
 	fuse_reply_attr(req, &st, fs_immutable(&l) ? LONG_TIMEOUT : SHORT_TIMEOUT);
@@ -487,6 +532,18 @@ static int readdir_locked(fuse_req_t req, size_t size, off_t off, struct dirh *d
 		free(f.buf);
 		free(f.win);
 		return errno_of(m, rc, &e);
+	}
+	if (!f.full) {
+		/* the end of the listing, or of a directory deleted (a snapshot's) while it was open:
+		 * that one must not look complete */
+		struct fs_loc still;
+		err_clear(&e);
+		if ((rc = fs_loc_of_ino(t->c, fs_ino(&d->loc), &still, &e)) < 0) {
+			snprintf(d->last, sizeof d->last, "%s", last);
+			free(f.buf);
+			free(f.win);
+			return rc == ERR_NOTFOUND ? EIO : errno_of(m, rc, &e);
+		}
 	}
 	d->next_off = f.off;
 	if (f.win_n) {
@@ -674,6 +731,11 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	h->content = content;
 	h->size = size;
+	h->link.file = 1;
+	h->ino = ino;
+	fs_stat(&l, &h->st); /* no query: st_blocks is made when it is asked for (open_attr) */
+	h->st.st_ino = ino;
+	h->st.st_size = (off_t)size;
 	handle_add(mnt_of(req), &h->link);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs_immutable(&l); /* the bytes never change: keep the pages between opens */
