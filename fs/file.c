@@ -66,7 +66,9 @@ void fs_read_ahead(fs_reader *rd, int64_t content, uint64_t from, uint64_t until
 	if (catalog_content_pieces(rd->c, content, from, rd->pieces, want, &n, NULL) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (rd->pieces[i].chunk && rd->pieces[i].off + rd->pieces[i].len > from && rd->pieces[i].off < until)
+		if (rd->pieces[i].chunk && rd->pieces[i].off + rd->pieces[i].len > from && rd->pieces[i].off < until &&
+		    rd->pieces[i].loc.raw == rd->pieces[i].len) /* else the read refuses the row (a worker would
+								 * allocate what it says first) */
 			fs_prefetch_add(rd->prefetch, rd->pieces[i].chunk, &rd->pieces[i].loc);
 }
 
