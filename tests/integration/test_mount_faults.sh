@@ -93,66 +93,18 @@ ms=$(within 2 appears "$S2") || fail "snapshot $S2 not listed with latest -> it 
 diff_tree "snapshot taken while mounted" "$T/data" "$M/prod/$S2/node1"
 ok "a snapshot taken while mounted is listed, and latest points to it, after $ms ms; its tree matches"
 
-# a file of S1 held open while S1 is deleted: keeps reading or fails with EIO
-drop_caches
-rm -f "$T/held".*
-timeout 120 python3 - "$M/prod/$S1/node1/random.bin" "$T/data/random.bin" "$T/held" <<'PY' &
+# held_reader FILE ORIGINAL STATE HEAD: reads HEAD bytes of FILE, says STATE.ready, waits for
+# STATE.go, reads on to the end (then fstat and SEEK_END), and writes to STATE.result "same"
+# (the bytes of ORIGINAL), "DIFFERENT bytes" or "errno N text". Run it with &: it execs, so $!
+# is the reader's own timeout (the cleanup's kill reaches it)
+held_reader() {
+	exec timeout 120 python3 - "$@" <<'PY'
 import os, sys, time
-p, src, st = sys.argv[1:]
-f = open(p, "rb", buffering=0)
-head = f.read(65536)
-open(st + ".ready", "w").close()
-while not os.path.exists(st + ".go"):
-    time.sleep(0.05)
-try:
-    rest = []
-    while True:
-        b = f.read(1 << 20)
-        if not b:
-            break
-        rest.append(b)
-    with open(src, "rb") as s:
-        res = "same" if head + b"".join(rest) == s.read() else "DIFFERENT bytes"
-except OSError as e:
-    res = "errno %d %s" % (e.errno, e.strerror)
-open(st + ".result", "w").write(res)
-PY
-HPID=$!
-cleanup_hooks+=("kill $HPID 2>/dev/null")
-within 20 test -e "$T/held.ready" >/dev/null || fail "the held-open reader did not start"
-pgt delete prod "$S1" >/dev/null || fail "delete $S1 failed"
-ms=$(within 2 gone "$S1") || fail "deleted snapshot $S1 still there after 2 s (prod lists '$(listing)')"
-touch "$T/held.go"
-within 60 test -e "$T/held.result" >/dev/null || fail "the held-open reader hangs after the delete"
-res=$(cat "$T/held.result")
-case $res in
-same | "errno 5 "*) ;;
-*) fail "reading on from a file of a deleted snapshot: '$res' (expected the same bytes, or EIO)" ;;
-esac
-wait $HPID || fail "the held-open reader failed"
-alive "$MPID" || fail "the mount process died after a snapshot was deleted under an open file"
-diff_tree "the other snapshot after a delete" "$T/data" "$M/prod/$S2/node1"
-ok "a deleted snapshot vanishes after $ms ms; a file held open from it reads on ($res); the mount serves on"
-
-# the same for a file read as a stream (48 MiB in order: the mount drops the pages behind the
-# reader, which makes the kernel ask for its attributes again) and a directory listing held
-# open: the file reads on or fails with EIO, never ENOENT; the listing gives every name or an
-# error, never a short listing that looks complete
-mkdir -p "$T/stream/many"
-head -c 48M /dev/urandom >"$T/stream/big"
-for i in $(seq 3000); do echo "$i" >"$T/stream/many/f$i"; done
-pgt snapshot stream n1 "$T/stream" >/dev/null
-SS=$(snap_of stream)
-within 5 test -d "$M/stream/$SS/n1/many" >/dev/null || fail "snapshot $SS of cluster stream not listed"
-drop_caches
-rm -f "$T/held".* "$T/dir".*
-timeout 120 python3 - "$M/stream/$SS/n1/big" "$T/stream/big" "$T/held" <<'PY' &
-import os, sys, time
-p, src, st = sys.argv[1:]
+p, src, st, want = sys.argv[1:]
 f = open(p, "rb", buffering=0)
 head = b""
-while len(head) < (40 << 20):
-    head += f.read(1 << 20)
+while len(head) < int(want):
+    head += f.read(min(1 << 20, int(want) - len(head)))
 open(st + ".ready", "w").close()
 while not os.path.exists(st + ".go"):
     time.sleep(0.05)
@@ -171,6 +123,46 @@ except OSError as e:
     res = "errno %d %s" % (e.errno, e.strerror)
 open(st + ".result", "w").write(res)
 PY
+}
+# held_result WHAT: the reader's result, which must be the same bytes or EIO
+held_result() {
+	within 60 test -e "$T/held.result" >/dev/null || fail "the held-open reader hangs after the delete ($1)"
+	res=$(cat "$T/held.result")
+	case $res in
+	same | "errno 5 "*) ;;
+	*) fail "reading on from $1: '$res' (expected the same bytes, or EIO)" ;;
+	esac
+}
+
+# a file of S1 held open while S1 is deleted: keeps reading or fails with EIO
+drop_caches
+rm -f "$T/held".*
+held_reader "$M/prod/$S1/node1/random.bin" "$T/data/random.bin" "$T/held" 65536 &
+HPID=$!
+cleanup_hooks+=("kill $HPID 2>/dev/null")
+within 20 test -e "$T/held.ready" >/dev/null || fail "the held-open reader did not start"
+pgt delete prod "$S1" >/dev/null || fail "delete $S1 failed"
+ms=$(within 2 gone "$S1") || fail "deleted snapshot $S1 still there after 2 s (prod lists '$(listing)')"
+touch "$T/held.go"
+held_result "a file of a deleted snapshot"
+wait $HPID || fail "the held-open reader failed"
+alive "$MPID" || fail "the mount process died after a snapshot was deleted under an open file"
+diff_tree "the other snapshot after a delete" "$T/data" "$M/prod/$S2/node1"
+ok "a deleted snapshot vanishes after $ms ms; a file held open from it reads on ($res); the mount serves on"
+
+# the same for a file read as a stream (48 MiB in order: the mount drops the pages behind the
+# reader, which makes the kernel ask for its attributes again) and a directory listing held
+# open: the file reads on or fails with EIO, never ENOENT; the listing gives every name or an
+# error, never a short listing that looks complete
+mkdir -p "$T/stream/many"
+head -c 48M /dev/urandom >"$T/stream/big"
+for i in $(seq 3000); do echo "$i" >"$T/stream/many/f$i"; done
+pgt snapshot stream n1 "$T/stream" >/dev/null
+SS=$(snap_of stream)
+within 5 test -d "$M/stream/$SS/n1/many" >/dev/null || fail "snapshot $SS of cluster stream not listed"
+drop_caches
+rm -f "$T/held".* "$T/dir".*
+held_reader "$M/stream/$SS/n1/big" "$T/stream/big" "$T/held" $((40 << 20)) &
 HPID=$!
 timeout 120 python3 - "$M/stream/$SS/n1/many" "$T/dir" <<'PY' &
 import os, sys, time
@@ -196,13 +188,9 @@ pgt delete stream "$SS" >/dev/null || fail "delete $SS failed"
 within 5 bash -c "! test -e '$M/stream/$SS'" >/dev/null || fail "deleted snapshot $SS of cluster stream still there after 5 s"
 sleep 1.5 # past the attributes' timeout of a file that is not immutable
 touch "$T/held.go" "$T/dir.go"
-within 60 test -e "$T/held.result" >/dev/null || fail "the streaming reader hangs after the delete"
+held_result "a file streamed out of a deleted snapshot"
 within 60 test -e "$T/dir.result" >/dev/null || fail "the lister hangs after the delete"
-res=$(cat "$T/held.result") dres=$(cat "$T/dir.result")
-case $res in
-same | "errno 5 "*) ;;
-*) fail "reading on from a file streamed out of a deleted snapshot: '$res' (expected the same bytes, or EIO)" ;;
-esac
+dres=$(cat "$T/dir.result")
 case $dres in
 all | "errno 5 "*) ;;
 *) fail "listing on a directory of a deleted snapshot: '$dres' (expected every name, or EIO)" ;;
