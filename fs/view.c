@@ -13,6 +13,9 @@
 
 /* the process-wide table: views[1..nviews]; a slot once set never changes */
 static const struct fs_view *views[FS_VIEW_MAX + 1];
+/* views made of a node backup deleted since: looked up no more (a new view is made for their
+ * spelling); they keep their numbers for what is open in them */
+static unsigned char stale[FS_VIEW_MAX + 1];
 static int nviews;
 static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -469,30 +472,60 @@ out:
 	return rc;
 }
 
+/* the newest view of cluster at t_us under spelling that is not stale, or NULL; under views_mu */
+static const struct fs_view *view_find(int64_t cluster, int64_t t_us, const char *spelling)
+{
+	for (int i = nviews; i >= 1; i--)
+		if (!stale[i] && views[i]->cluster == cluster && views[i]->t_us == t_us &&
+		    !strcmp(views[i]->spelling, spelling))
+			return views[i];
+	return NULL;
+}
+
+/* 1 when every node backup v is made of is still in the catalog (a snapshot deleted since takes
+ * its entries with it); read outside views_mu */
+static int view_whole(catalog *c, const struct fs_view *v)
+{
+	struct catalog_entry *en = xmalloc(sizeof *en);
+	int whole = 1;
+	for (int i = 0; i < v->nnodes && whole; i++)
+		whole = catalog_entry_get(c, v->nodes[i].root.id, en, NULL) == 0;
+	free(en);
+	return whole;
+}
+
 int fs_view_get(catalog *c, int64_t cluster, const char *cluster_name, int64_t t_us, const char *spelling,
 		const struct fs_view **out, struct err *e)
 {
+	const struct fs_view *old;
 	struct fs_view *v;
 	int rc;
 	pthread_mutex_lock(&views_mu);
-	for (int i = nviews; i >= 1; i--)
-		if (views[i]->cluster == cluster && views[i]->t_us == t_us && !strcmp(views[i]->spelling, spelling)) {
-			*out = views[i];
-			pthread_mutex_unlock(&views_mu);
-			return 0;
-		}
+	old = view_find(cluster, t_us, spelling);
 	pthread_mutex_unlock(&views_mu);
+	if (old && view_whole(c, old)) {
+		*out = old;
+		return 0;
+	}
+	if (old) {
+		/* made of a snapshot deleted since: the time may still be restorable from another */
+		pthread_mutex_lock(&views_mu);
+		stale[old->id] = 1;
+		pthread_mutex_unlock(&views_mu);
+	}
 	/* made outside the lock (it reads the catalog); a thread that made the same view first wins */
 	if ((rc = view_make(c, cluster, cluster_name, t_us, &v, e)) < 0)
 		return rc;
 	pthread_mutex_lock(&views_mu);
-	for (int i = nviews; i >= 1; i--)
-		if (views[i]->cluster == cluster && views[i]->t_us == t_us && !strcmp(views[i]->spelling, spelling)) {
-			*out = views[i];
+	{
+		const struct fs_view *first = view_find(cluster, t_us, spelling);
+		if (first) {
+			*out = first;
 			pthread_mutex_unlock(&views_mu);
 			view_free(v);
 			return 0;
 		}
+	}
 	if (nviews == FS_VIEW_MAX) {
 		pthread_mutex_unlock(&views_mu);
 		view_free(v);

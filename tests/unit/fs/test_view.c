@@ -322,6 +322,59 @@ static void test_at_end(void **state)
 	free(buf);
 }
 
+/* A view looked up, then a snapshot it is made of deleted: the same spelling is made anew from
+ * the snapshot left (the old view, kept in the table, said "no entry" until a remount) */
+static void test_view_after_delete(void **state)
+{
+	struct fx *f = *state;
+	int64_t nd, snap2, nb2, root2;
+	struct nb_totals tot = {1, 1, 1, 1};
+	struct catalog_pg_info pg;
+	char name[48];
+	struct names x;
+	struct fs_loc l;
+	const char *p = "c/at/2023-11-14T22:13:48Z/n1"; /* S(28) */
+	check_ok(catalog_begin(f->c, E));
+	begin_backup(f->c, "c", &nd, &snap2, &nb2, &root2);
+	memset(&pg, 0, sizeof pg);
+	pg.start_lsn = "0/3000028";
+	pg.stop_lsn = "0/3000100";
+	pg.timeline = 1;
+	pg.pg_version = "15.4";
+	pg.system_id = "7300000000000000001";
+	check_ok(catalog_node_backup_set_pg(f->c, nb2, &pg, E));
+	check_ok(catalog_node_backup_finish(f->c, nb2, root2, &tot, E));
+	check_ok(catalog_snapshot_finish(f->c, snap2, S(25), name, E));
+	check_ok(catalog_commit(f->c, E));
+	x = list_of(f->c, "c/at/2023-11-14T22:13:48Z", "");
+	{
+		uint8_t *buf;
+		size_t len;
+		check_ok(fs_loc_synth(NULL, &x.loc[1], &buf, &len, E));
+		buf = realloc(buf, len + 1);
+		buf[len] = 0;
+		assert_non_null(strstr((char *)buf, name)); /* made of the second snapshot */
+		free(buf);
+	}
+	x = list_of(f->c, p, "");
+	assert_int_equal(x.n, 3); /* PG_VERSION, pg_wal, recovery.signal: no postgresql.auto.conf there */
+	check_ok(catalog_snapshot_delete(f->c, snap2, E));
+	check_ok(fs_resolve(f->c, p, &l, E));
+	x = list_of(f->c, p, "");
+	assert_int_equal(x.n, 4);
+	assert_string_equal(x.name[0], "PG_VERSION");
+	{
+		uint8_t *buf;
+		size_t len;
+		x = list_of(f->c, "c/at/2023-11-14T22:13:48Z", "");
+		check_ok(fs_loc_synth(NULL, &x.loc[1], &buf, &len, E));
+		buf = realloc(buf, len + 1);
+		buf[len] = 0;
+		assert_non_null(strstr((char *)buf, "\"snapshot\":\"2023-11-14T22:13:30Z\"")); /* the first one */
+		free(buf);
+	}
+}
+
 /* A restore point name met twice in a node's replay is not chosen: PostgreSQL would stop at
  * the first of the two */
 static void test_ambiguous_restore_point(void **state)
@@ -470,6 +523,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wal_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_at_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_after_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ambiguous_restore_point, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
