@@ -956,7 +956,7 @@ int catalog_snapshots(catalog *c, int64_t cluster, int (*cb)(void *ctx, const st
 	sqlite3_stmt *s;
 	struct catalog_snapshot snap;
 	int r, rc = 0;
-	if (sqlite3_prepare_v2(c->db, SNAP_SELECT " AND (?1 = 0 OR s.cluster = ?1) ORDER BY c.name, s.time_us", -1, &s,
+	if (sqlite3_prepare_v2(c->db, SNAP_SELECT " AND (?1 = 0 OR s.cluster = ?1) ORDER BY c.name, s.time_us, s.name", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_err(c, e, "listing snapshots");
 	sqlite3_bind_int64(s, 1, cluster);
@@ -997,7 +997,7 @@ int catalog_snapshot_by_name(catalog *c, int64_t cluster, const char *name, stru
 
 int catalog_snapshot_latest(catalog *c, int64_t cluster, struct catalog_snapshot *out, struct err *e)
 {
-	return one_snapshot(c, SNAP_SELECT " AND s.cluster = ?1 ORDER BY s.time_us DESC LIMIT 1", cluster, NULL, out, e);
+	return one_snapshot(c, SNAP_SELECT " AND s.cluster = ?1 ORDER BY s.time_us DESC, s.name DESC LIMIT 1", cluster, NULL, out, e);
 }
 
 int catalog_snapshot_get(catalog *c, int64_t id, struct catalog_snapshot *out, struct err *e)
@@ -1059,8 +1059,11 @@ int catalog_clusters(catalog *c, int (*cb)(void *ctx, int64_t id, const char *na
 	if (sqlite3_prepare_v2(c->db, "SELECT id, name FROM clusters WHERE deleted_us IS NULL ORDER BY name", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_err(c, e, "listing clusters");
-	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW)
+	int r = SQLITE_DONE;
+	while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
 		rc = cb(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
+	if (rc == 0 && r != SQLITE_DONE && r != SQLITE_ROW) /* a busy or broken catalog: no short listing */
+		rc = db_err(c, e, "listing clusters");
 	sqlite3_finalize(s);
 	return rc;
 }

@@ -873,6 +873,50 @@ static void test_list_same_second(void **state)
 	assert_int_equal(total, 7);
 }
 
+/*
+ * Two snapshots of the same microsecond (the second gets its microseconds in its name, which
+ * sorts before the first's): a listing paged one name at a time shows each once, and latest
+ * is the one whose name sorts last, every time.
+ */
+static void test_list_same_microsecond(void **state)
+{
+	struct fixture *f = *state;
+	struct tree *t = &f->t;
+	catalog *c = f->c;
+	struct fs_loc prod = resolve(c, "prod"), latest;
+	struct listing *ls;
+	int64_t snap, nb, root;
+	char name[48], after[256] = "";
+	int seen_new = 0, seen_old = 0, total = 0;
+
+	check_ok(catalog_begin(c, E));
+	check_ok(catalog_snapshot_begin(c, t->prod, "offline", &snap, E));
+	nb = add_nb(c, snap, t->node1, &root);
+	finish_nb(c, nb, root);
+	check_ok(catalog_snapshot_finish(c, snap, T1, name, E));
+	check_ok(catalog_commit(c, E));
+	assert_string_not_equal(name, t->n1);
+	for (;;) {
+		ls = list(c, &prod, after, 1);
+		if (ls->n == 0) {
+			free(ls);
+			break;
+		}
+		seen_new += !strcmp(ls->names[0], name);
+		seen_old += !strcmp(ls->names[0], t->n1);
+		total++;
+		snprintf(after, sizeof after, "%s", ls->names[0]);
+		free(ls);
+		assert_true(total <= 10);
+	}
+	assert_int_equal(seen_new, 1);
+	assert_int_equal(seen_old, 1);
+	assert_int_equal(total, 7); /* S1, the new one, S2, S3, latest, at, wal */
+	/* latest: the newest time, and of one time the name that sorts last */
+	check_ok(fs_resolve(c, "prod/latest", &latest, E));
+	assert_int_equal(latest.snapshot_time_us, T3);
+}
+
 /* --- deleting a snapshot --- */
 
 static void test_snapshot_delete(void **state)
@@ -1247,6 +1291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_upper, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_same_second, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_same_microsecond, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ino_not_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat, setup, teardown),
