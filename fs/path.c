@@ -249,7 +249,17 @@ int fs_resolve(catalog *c, const char *path, struct fs_loc *out, struct err *e)
 				err_prefix(e, "%s: no such file or directory", path);
 				err_hint(e, "'pgtimefs list %s' shows the restorable window", out->cluster_name);
 			} else if (rc == ERR_NOTFOUND) {
-				err_set(e, ERR_NOTFOUND, "%s: no such file or directory (at '%s')", path, tok);
+				/* what the lookup said (which cluster, snapshot, node or name), and where */
+				int64_t us;
+				err_prefix(e, "%s: no such file or directory (at '%s')", path, tok);
+				if (out->kind == FS_ROOT)
+					err_hint(e, "'pgtimefs list' shows the clusters");
+				else if (out->kind == FS_CLUSTER && timefmt_parse(tok, &us) == 0)
+					err_hint(e, "a snapshot's directory has the exact name 'pgtimefs ls %s' shows; "
+						    "any time in the restorable window is %s/at/TIME",
+						 out->cluster_name, out->cluster_name);
+				else if (out->kind == FS_CLUSTER)
+					err_hint(e, "'pgtimefs ls %s' lists its snapshots", out->cluster_name);
 			}
 			break;
 		}

@@ -451,6 +451,10 @@ int cmd_ls(struct ctx *x, int argc, char **argv)
 		json_arr_end(&o.j);
 		json_end(&o.j);
 	}
+	if (l.kind == FS_ATDIR && !x->quiet) /* listed empty: its directories are made when named */
+		fprintf(stderr, "pgtimefs: %s/at/ has a directory for any time in the restorable window, made when it is "
+				"named: 'pgtimefs ls %s/at/TIME' (the window: 'pgtimefs list %s')\n",
+			l.cluster_name, l.cluster_name, l.cluster_name);
 	return 0;
 }
 

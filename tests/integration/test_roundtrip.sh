@@ -90,7 +90,14 @@ ok "root lists clusters; latest is a symlink"
 expect_fail "cat of a directory" 2 pgt cat prod/latest/node1/deep
 expect_fail "cat of a missing path" 1 pgt cat prod/latest/node1/nope
 err_has "no such file"
-ok "cat refuses directories and missing paths clearly"
+expect_fail "cat of a missing cluster" 1 pgt cat nope/latest/node1/PG_VERSION
+err_has "'pgtimefs list' shows the clusters"
+expect_fail "ls of a time spelled other than a snapshot's name" 1 pgt ls prod/2000-01-01T00:00:00+00:00
+err_has "prod/at/TIME"
+pgt ls prod/at >"$T/out" 2>"$T/err" || fail "ls prod/at failed"
+[ ! -s "$T/out" ] || fail "ls prod/at listed something: $(head -c 200 "$T/out")"
+err_has "pgtimefs ls prod/at/TIME"
+ok "cat and ls refuse directories and missing paths clearly, with what to do; ls of at/ says how to name a time"
 
 # names that are not text: ls writes control characters as \ooo, --json keeps every byte
 mkdir "$T/odd"

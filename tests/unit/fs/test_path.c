@@ -301,6 +301,22 @@ static void resolve_missing(catalog *c, const char *path)
 	assert_non_null(strstr(e.msg, path));
 }
 
+/* resolve_missing, and the message holds msg and the hint hint (either NULL: not checked) */
+static void resolve_missing_says(catalog *c, const char *path, const char *msg, const char *hint)
+{
+	struct fs_loc l;
+	struct err e;
+	err_clear(&e);
+	assert_int_equal(fs_resolve(c, path, &l, &e), ERR_NOTFOUND);
+	if ((msg && !strstr(e.msg, msg)) || (hint && !strstr(e.hint, hint)))
+		print_error("fs_resolve(\"%s\"): \"%s\" (hint \"%s\")\n", path, e.msg, e.hint);
+	assert_non_null(strstr(e.msg, path));
+	if (msg)
+		assert_non_null(strstr(e.msg, msg));
+	if (hint)
+		assert_non_null(strstr(e.hint, hint));
+}
+
 static int64_t ts_us(struct timespec t)
 {
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
@@ -453,6 +469,12 @@ static void test_resolve(void **state)
 	resolve_missing(c, "alpha/latest/n2");
 	resolve_missing(c, "alpha/latest/n1/base");
 	resolve_missing(c, "empty/latest"); /* no snapshot: no latest */
+	/* what the lookup found missing, and what to do */
+	resolve_missing_says(c, "nope/latest", "nope", "'pgtimefs list' shows the clusters");
+	resolve_missing_says(c, "prod/2000-01-01T00:00:00+00:00/n1", "2000-01-01T00:00:00+00:00", "prod/at/TIME");
+	resolve_missing_says(c, "prod/snapshot-one", "snapshot-one", "'pgtimefs ls prod' lists its snapshots");
+	resolve_missing_says(c, "prod/latest/n3", "no node 'n3'", NULL);
+	resolve_missing_says(c, "prod/latest/n1/base/deep/deeper/file.txt/x", "is not a directory", NULL);
 	resolve_missing(c, "empty/latest/n1");
 	snprintf(p, sizeof p, "prod/%s/n1/big", t->n2); /* big is in S3 only */
 	resolve_missing(c, p);
