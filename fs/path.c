@@ -328,8 +328,11 @@ void fs_stat(const struct fs_loc *l, struct stat *st)
 		break;
 	case FS_WALFILE: {
 		const struct fs_view_node *vn = l->view ? view_node(l, NULL) : NULL;
-		st->st_mode = S_IFREG | (vn ? 0600 : 0444);
-		if (vn) { /* in a view's pg_wal: owned like the server's own files */
+		/* WAL holds every change the server made, full-page images of its 0600 files
+		 * included: in wal/NODE readable by root only (0400, root's), in a view's pg_wal
+		 * owned like the server's own files */
+		st->st_mode = S_IFREG | (vn ? 0600 : 0400);
+		if (vn) {
 			st->st_uid = vn->pgwal.id ? vn->pgwal.uid : vn->root.uid;
 			st->st_gid = vn->pgwal.id ? vn->pgwal.gid : vn->root.gid;
 		}

@@ -33,6 +33,10 @@ pgt init >/dev/null
 pgt snapshot prod node1 "$T/data" >/dev/null
 pgt snapshot wide n1 "$T/many" >/dev/null
 S=$(pgt --json list prod | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["snapshot"])')
+# an archived WAL segment of node1 (any bytes: its time index stays empty), for wal/node1
+WALSEG=000000010000000000000001
+head -c 16777216 /dev/urandom >"$T/$WALSEG"
+pgt wal-push prod node1 "$T/$WALSEG" >/dev/null || fail "wal-push of a segment for wal/node1"
 M=$T/mnt
 N=$M/prod/$S/node1
 mkdir "$M" "$T/mnt-ao" "$T/mnt-bg"
@@ -282,8 +286,15 @@ rc=0
 nob ls "$NA/deep" >"$T/out" 2>"$T/err" || rc=$?
 [ $rc != 0 ] && grep -q "Permission denied" "$T/err" || fail "nobody lists root's 0750 directory (exit $rc)"
 cmp -s "$NA/root-only" "$T/data/root-only" || fail "root cannot read root-only through the allow_other mount"
+# archived WAL holds every change of the server's 0600 files: root's only in wal/NODE
+rc=0
+nob cat "$T/mnt-ao/prod/wal/node1/$WALSEG" >"$T/out" 2>"$T/err" || rc=$?
+[ $rc != 0 ] && grep -q "Permission denied" "$T/err" || { cat "$T/err" >&2; fail "nobody reads archived WAL in wal/node1 (exit $rc)"; }
+[ ! -s "$T/out" ] || fail "nobody got bytes of archived WAL"
+[ "$(stat -c '%a %u' "$T/mnt-ao/prod/wal/node1/$WALSEG")" = "400 0" ] || fail "wal/node1/$WALSEG is $(stat -c '%a %u' "$T/mnt-ao/prod/wal/node1/$WALSEG"), not 400 root's"
+cmp -s "$T/mnt-ao/prod/wal/node1/$WALSEG" "$T/$WALSEG" || fail "root cannot read wal/node1/$WALSEG through the allow_other mount"
 stop_mount "$T/mnt-ao" $AO
-ok "with allow_other: nobody reads 0644 files and its own 0600 file, and is refused root's 0600 files and 0750 directory"
+ok "with allow_other: nobody reads 0644 files and its own 0600 file, and is refused root's 0600 files and 0750 directory, and archived WAL (0400 root's)"
 
 # --- 12. a directory of 10,000 files (through the snapshot's name, and through latest)
 WS=$(pgt --json list wide | python3 -c 'import json,sys; print(json.load(sys.stdin)["snapshots"][-1]["snapshot"])')
