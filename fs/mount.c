@@ -1228,6 +1228,31 @@ int fs_mount_check(const char *mountpoint, struct err *e)
 	return 0;
 }
 
+int fs_mount_check_hides(const char *mountpoint, const char *const *what, const char *const *paths, int n,
+			 struct err *e)
+{
+	char mp[PATH_MAX], p[PATH_MAX];
+	size_t len;
+	if (!realpath(mountpoint, mp))
+		return 0; /* fs_mount_check reports it */
+	len = strlen(mp);
+	for (int i = 0; i < n; i++) {
+		if (!paths[i] || !realpath(paths[i], p))
+			continue;
+		/* the mountpoint is the directory or one above it ("/" is above everything) */
+		if (!strcmp(mp, p) || (!strncmp(mp, p, len) && (p[len] == '/' || (len == 1 && mp[0] == '/')))) {
+			int rc = err_set(e, ERR_USAGE,
+					 "mountpoint %s would hide %s (%s): the mount reads its catalog and packs from "
+					 "there, and would wait on itself for ever",
+					 mountpoint, what[i], paths[i]);
+			err_hint(e, "choose a mountpoint outside the state directory and the zones, e.g. an empty "
+				    "directory under /mnt");
+			return rc;
+		}
+	}
+	return 0;
+}
+
 /*
  * Ends the mount's FUSE connection through fusectl (/sys/fs/fuse/connections/<dev>/abort):
  * every request waiting in the kernel fails. 1 when done.

@@ -43,6 +43,14 @@ struct fs_mount_opts {
  */
 int fs_mount_run(struct repo *r, const char *catalog_file, const struct fs_mount_opts *o, struct err *e);
 
+/*
+ * ERR_USAGE when the mountpoint is one of paths[0..n) or a directory above one (the state
+ * directory, the zones: the mount would read through itself and hang); what[i] names
+ * paths[i] in the message. Paths that do not resolve are skipped.
+ */
+int fs_mount_check_hides(const char *mountpoint, const char *const *what, const char *const *paths, int n,
+			 struct err *e);
+
 /* Checks the mountpoint before mounting (the same checks fs_mount_run makes). */
 int fs_mount_check(const char *mountpoint, struct err *e);
 

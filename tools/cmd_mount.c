@@ -118,6 +118,19 @@ int cmd_mount(struct ctx *x, int argc, char **argv)
 		o.on_mounted = announce;
 	if ((rc = setup_catalog(x, 0, &e)) < 0)
 		return report(&e);
+	{
+		/* the state directory and every zone must stay visible to the mount itself */
+		const char *what[1 + ZONES_MAX], *paths[1 + ZONES_MAX];
+		char names[ZONES_MAX][16];
+		int n = 0;
+		what[n] = "the state directory", paths[n++] = x->state_dir;
+		for (int i = 0; i < zones_count(x->repo->z) && i < ZONES_MAX; i++) {
+			snprintf(names[i], sizeof names[i], "zone %d", i + 1);
+			what[n] = names[i], paths[n++] = zones_path(x->repo->z, i);
+		}
+		if ((rc = fs_mount_check_hides(o.mountpoint, what, paths, n, &e)) < 0)
+			return report(&e);
+	}
 	if ((rc = fs_mount_run(x->repo, x->catalog_file, &o, &e)) < 0)
 		return report(&e);
 	return 0;

@@ -48,7 +48,17 @@ err_has "not a directory"
 expect_fail "-o rw" 2 timeout 20 "$PGT" mount "$M" -f -o rw
 err_has "read-only"
 ! mounted "$M" || fail "a refused mount left a mount"
-ok "missing mountpoint (exit $rc, named), a file as mountpoint, -o rw: clear errors, nothing mounted"
+# over the state directory, a directory above it, or a zone: the mount would read through
+# itself and hang (and every wal-push with it)
+expect_fail "mount on the state directory" 2 timeout 20 "$PGT" mount "$T/state" -f
+err_has "would hide the state directory"
+err_has "HINT"
+expect_fail "mount on the directory above the state directory" 2 timeout 20 "$PGT" mount "$T" -f
+err_has "would hide"
+expect_fail "mount on zone 2" 2 timeout 20 "$PGT" mount "$Z2" -f
+err_has "would hide zone 2"
+for d in "$T/state" "$T" "$Z2"; do ! mounted "$d" || fail "a refused mount left a mount on $d"; done
+ok "missing mountpoint (exit $rc, named), a file as mountpoint, -o rw, the state directory, a directory above it, a zone: clear errors, nothing mounted"
 
 for mode in -f ""; do
 	rc=0
