@@ -1394,6 +1394,14 @@ int fs_mount_run(struct repo *r, const char *catalog_file, const struct fs_mount
 		err_hint(e, "libfuse printed the reason above; check the -o options");
 		goto out;
 	}
+	/* before mounting: a SIGINT or SIGTERM from here on ends the session loop at once and the
+	 * mount is taken down as usual, where the default action would leave a dead mount (the
+	 * handlers survive the fork into the background) */
+	if (fuse_set_signal_handlers(m.se) != 0) {
+		rc = err_set(e, ERR_IO, "cannot install signal handlers");
+		goto out;
+	}
+	handlers = 1;
 	if (fuse_session_mount(m.se, real) != 0) {
 		rc = err_set(e, ERR_IO, "cannot mount on %s", real);
 		err_hint(e, "libfuse printed the reason above; allow_other for non-root users needs user_allow_other "
@@ -1410,11 +1418,6 @@ int fs_mount_run(struct repo *r, const char *catalog_file, const struct fs_mount
 		rc = err_set(e, ERR_IO, "cannot go to the background");
 		goto out;
 	}
-	if (fuse_set_signal_handlers(m.se) != 0) {
-		rc = err_set(e, ERR_IO, "cannot install signal handlers");
-		goto out;
-	}
-	handlers = 1;
 	/* with an arena per thread, each keeps its own freed chunk buffers: two arenas keep
 	 * RSS closer to the cache budget when many threads read at once */
 	mallopt(M_ARENA_MAX, 2);

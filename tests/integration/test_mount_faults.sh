@@ -427,7 +427,28 @@ for sig in INT HUP; do
 	! mounted "$M" || fail "a mount is left on $M after SIG$sig"
 done
 check_logs
-ok "SIGINT and SIGHUP: exit 0, no mount left"
+# SIGTERM before the session loop runs: the mount is up, and the process is held in its
+# announcement (stderr is a FIFO whose buffer is full); no mount may be left behind
+mkfifo "$T/full"
+exec 7<>"$T/full"
+head -c 65536 /dev/zero >&7
+env --default-signal=INT "$PGT" mount "$M" -f 2>"$T/full" &
+pid=$!
+for ((j = 0; j < 200; j++)); do mounted "$M" && break; sleep 0.05; done
+mounted "$M" || fail "the mount held in its announcement did not mount"
+kill -TERM "$pid"
+sleep 0.5
+cat <&7 >/dev/null & # let it write again (a clean end may say something)
+drainer=$!
+wait_gone "$pid" 10 || fail "the mount process still runs 10 s after SIGTERM before its session loop"
+{ wait "$pid"; } 2>/dev/null || true
+kill "$drainer" 2>/dev/null || true
+exec 7>&-
+if mounted "$M"; then
+	fusermount3 -u "$M" 2>/dev/null || umount -l "$M"
+	fail "SIGTERM before the session loop left a mount on $M"
+fi
+ok "SIGINT and SIGHUP: exit 0, no mount left; SIGTERM before the session loop runs: no mount left"
 
 # a killed mount leaves a dead mount: the next mount names it; fusermount3 -u clears it
 mount_fg killed "$M"
