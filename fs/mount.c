@@ -1306,10 +1306,15 @@ static void set_readahead(const struct mnt *m, const char *real)
 		return;
 	snprintf(path, sizeof path, "/sys/class/bdi/%s/read_ahead_kb", dev);
 	snprintf(val, sizeof val, "%u\n", m->o->readahead_kb);
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+	/* said once at the start: without it the kernel reads ahead less (128 KiB by default) */
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+		logmsg(m, "cannot set the read-ahead to %u KiB (%s: %s; it takes root): the kernel's default is used",
+		       m->o->readahead_kb, path, strerror(errno));
 		return;
-	if (write(fd, val, strlen(val)) < 0 && m->o->debug)
-		logmsg(m, "cannot set %s: %s", path, strerror(errno));
+	}
+	if (write(fd, val, strlen(val)) < 0)
+		logmsg(m, "cannot set the read-ahead to %u KiB (%s: %s): the kernel's default is used",
+		       m->o->readahead_kb, path, strerror(errno));
 	close(fd);
 }
 
@@ -1345,7 +1350,7 @@ int fs_mount_run(struct repo *r, const char *catalog_file, const struct fs_mount
 	struct mnt m;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg = NULL;
-	char real[PATH_MAX], opts[1024];
+	char real[PATH_MAX], opts[2048];
 	int rc = 0, mounted = 0, handlers = 0, aborted = 0, loop;
 
 	if ((rc = fs_mount_check(o->mountpoint, e)) < 0)
@@ -1381,8 +1386,12 @@ int fs_mount_run(struct repo *r, const char *catalog_file, const struct fs_mount
 	m.handles.next = m.handles.prev = &m.handles;
 	pthread_key_create(&m.key, tls_free);
 
-	snprintf(opts, sizeof opts, "ro,default_permissions,fsname=pgtimefs,subtype=pgtimefs%s%s",
-		 o->fuse_opts && *o->fuse_opts ? "," : "", o->fuse_opts ? o->fuse_opts : "");
+	/* ours last: where libfuse meets a key twice, the last one counts */
+	if ((size_t)snprintf(opts, sizeof opts, "%s%sro,default_permissions,fsname=pgtimefs,subtype=pgtimefs",
+			     o->fuse_opts ? o->fuse_opts : "", o->fuse_opts && *o->fuse_opts ? "," : "") >= sizeof opts) {
+		rc = err_set(e, ERR_USAGE, "the mount options are too long (%zu characters at most)", sizeof opts - 1);
+		goto out;
+	}
 	fuse_opt_add_arg(&args, "pgtimefs");
 	fuse_opt_add_arg(&args, "-o");
 	fuse_opt_add_arg(&args, opts);

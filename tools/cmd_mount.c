@@ -50,9 +50,14 @@ static int parse_opts(const char *list, struct fs_mount_opts *o, char *rest, siz
 			/* always on */
 		} else if (!strcmp(tok, "rw")) {
 			rc = err_set(e, ERR_USAGE, "-o rw: the backups are read-only");
+		} else if (strchr(tok, '\\')) {
+			/* libfuse reads \, and \ooo as escapes where the list was split here: what it
+			 * would see (r\w is rw) could differ from what was checked */
+			rc = err_set(e, ERR_USAGE, "-o %s: a backslash is not allowed in mount options", tok);
 		} else {
 			size_t len = strlen(rest);
-			snprintf(rest + len, cap - len, "%s%s", len ? "," : "", tok);
+			if ((size_t)snprintf(rest + len, cap - len, "%s%s", len ? "," : "", tok) >= cap - len)
+				rc = err_set(e, ERR_USAGE, "-o: the options are too long (more than %zu characters)", cap - 1);
 		}
 	}
 	free(copy);

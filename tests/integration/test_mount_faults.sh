@@ -47,6 +47,12 @@ expect_fail "mountpoint is a file" 2 timeout 20 "$PGT" mount "$T/a-file" -f
 err_has "not a directory"
 expect_fail "-o rw" 2 timeout 20 "$PGT" mount "$M" -f -o rw
 err_has "read-only"
+# libfuse reads backslash escapes where the list was split before it (r\w would be rw), and a
+# list cut short could drop allow_other or a digit: both refused
+expect_fail "-o r\\w" 2 timeout 20 "$PGT" mount "$M" -f -o 'r\w'
+err_has "backslash"
+expect_fail "-o with 2000 characters" 2 timeout 20 "$PGT" mount "$M" -f -o "fsname=$(head -c 2000 /dev/zero | tr '\0' a),allow_other"
+err_has "too long"
 ! mounted "$M" || fail "a refused mount left a mount"
 # over the state directory, a directory above it, or a zone: the mount would read through
 # itself and hang (and every wal-push with it)
