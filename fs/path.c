@@ -237,11 +237,18 @@ int fs_lookup(catalog *c, const struct fs_loc *dir, const char *name, struct fs_
 int fs_resolve(catalog *c, const char *path, struct fs_loc *out, struct err *e)
 {
 	char *copy = xstrdup(path), *save = NULL, *tok;
+	struct fs_loc *up = NULL; /* the directories passed, for ".." */
+	size_t depth = 0, cap = 0, plen = strlen(path);
 	int rc = 0;
 	memset(out, 0, sizeof *out);
 	out->kind = FS_ROOT;
 	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
 		struct fs_loc next;
+		if (!strcmp(tok, "..")) { /* as the kernel does in the mount ("/.." is "/") */
+			if (depth)
+				*out = up[--depth];
+			continue;
+		}
 		if (out->kind == FS_LATEST)
 			out->kind = FS_SNAPSHOT; /* follow it when more comes */
 		if ((rc = fs_lookup(c, out, tok, &next, e)) < 0) {
@@ -263,8 +270,17 @@ int fs_resolve(catalog *c, const char *path, struct fs_loc *out, struct err *e)
 			}
 			break;
 		}
+		if (strcmp(tok, ".")) {
+			if (depth == cap)
+				up = xrealloc(up, (cap = cap ? 2 * cap : 8) * sizeof *up);
+			up[depth++] = *out;
+		}
 		*out = next;
 	}
+	/* "FILE/" names a directory that is not there, as in the mount */
+	if (rc == 0 && plen && path[plen - 1] == '/' && !fs_is_dir(out) && out->kind != FS_LATEST)
+		rc = err_set(e, ERR_NOTFOUND, "%s: not a directory", path);
+	free(up);
 	free(copy);
 	return rc;
 }

@@ -301,6 +301,16 @@ static void resolve_missing(catalog *c, const char *path)
 	assert_non_null(strstr(e.msg, path));
 }
 
+/* paths a and b resolve to one place (the same inode number and kind) */
+static void same_place(catalog *c, const char *a, const char *b)
+{
+	struct fs_loc la = resolve(c, "%s", a), lb = resolve(c, "%s", b);
+	if (fs_ino(&la) != fs_ino(&lb) || la.kind != lb.kind)
+		print_error("%s and %s resolve to different places\n", a, b);
+	assert_int_equal(fs_ino(&la), fs_ino(&lb));
+	assert_int_equal(la.kind, lb.kind);
+}
+
 /* resolve_missing, and the message holds msg and the hint hint (either NULL: not checked) */
 static void resolve_missing_says(catalog *c, const char *path, const char *msg, const char *hint)
 {
@@ -475,6 +485,16 @@ static void test_resolve(void **state)
 	resolve_missing_says(c, "prod/snapshot-one", "snapshot-one", "'pgtimefs ls prod' lists its snapshots");
 	resolve_missing_says(c, "prod/latest/n3", "no node 'n3'", NULL);
 	resolve_missing_says(c, "prod/latest/n1/base/deep/deeper/file.txt/x", "is not a directory", NULL);
+	resolve_missing_says(c, "prod/latest/n1/base/deep/deeper/file.txt/", "not a directory", NULL);
+	/* ".." as the kernel takes it in the mount */
+	same_place(c, "prod/latest/n1/base/..", "prod/latest/n1");
+	{
+		char snap[128]; /* latest is a symlink: latest/n1/.. is the snapshot it points to */
+		snprintf(snap, sizeof snap, "prod/%s", t->n3);
+		same_place(c, "prod/latest/n1/..", snap);
+	}
+	same_place(c, "prod/latest/..", "prod");
+	same_place(c, "../../prod/./latest/n1/base/../base", "prod/latest/n1/base");
 	resolve_missing(c, "empty/latest/n1");
 	snprintf(p, sizeof p, "prod/%s/n1/big", t->n2); /* big is in S3 only */
 	resolve_missing(c, p);
