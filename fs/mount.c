@@ -222,18 +222,23 @@ static struct mnt *mnt_of(fuse_req_t req)
 }
 
 /* the location of ino for this request's thread; on failure the request is answered */
+/* the location of ino for this thread (*t): 0, or an ERR_ code with its message in e */
+static int find_loc(struct mnt *m, fuse_ino_t ino, struct tls **t, struct fs_loc *l, struct err *e)
+{
+	err_clear(e);
+	if (!(*t = tls_get(m)))
+		return err_set(e, ERR_IO, "no catalog connection for this thread (see above)");
+	return fs_loc_of_ino((*t)->c, ino, l, e);
+}
+
+/* the location of ino for this request's thread; on failure the request is answered */
 static struct tls *locate(fuse_req_t req, fuse_ino_t ino, struct fs_loc *l)
 {
 	struct mnt *m = mnt_of(req);
-	struct tls *t = tls_get(m);
+	struct tls *t;
 	struct err e;
 	int rc;
-	if (!t) {
-		fuse_reply_err(req, EIO);
-		return NULL;
-	}
-	err_clear(&e);
-	if ((rc = fs_loc_of_ino(t->c, ino, l, &e)) < 0) {
+	if ((rc = find_loc(m, ino, &t, l, &e)) < 0) {
 		fuse_reply_err(req, errno_of(m, rc, &e));
 		return NULL;
 	}
@@ -300,28 +305,32 @@ static void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_entry(req, &ep);
 }
 
+/* handle l as the file handle of ino, or NULL (a directory's, or another file's) */
+static const struct fileh *file_of(const struct hlink *l, fuse_ino_t ino)
+{
+	return l && l->file && ((const struct fileh *)l)->ino == ino ? (const struct fileh *)l : NULL;
+}
+
 /* the attributes at open of an open file ino (fi's handle, or any handle of it): 1 and *st */
 static int open_attr(struct mnt *m, catalog *c, fuse_ino_t ino, const struct fuse_file_info *fi, struct stat *st)
 {
+	const struct fileh *h = fi ? file_of((const struct hlink *)(uintptr_t)fi->fh, ino) : NULL;
 	int64_t content = 0;
 	uint64_t holes;
-	int found = 0;
-	if (fi && fi->fh) {
-		const struct hlink *l = (const struct hlink *)(uintptr_t)fi->fh;
-		if (l->file && ((const struct fileh *)l)->ino == ino) {
-			*st = ((const struct fileh *)l)->st;
-			content = ((const struct fileh *)l)->synth ? 0 : ((const struct fileh *)l)->content;
-			found = 1;
-		}
+	int found = 0, locked = !h;
+	/* fi's handle lives through this request; another is read under the lock (a release frees it) */
+	if (locked) {
+		pthread_mutex_lock(&m->hmu);
+		for (const struct hlink *l = m->handles.next; !h && l != &m->handles; l = l->next)
+			h = file_of(l, ino);
 	}
-	pthread_mutex_lock(&m->hmu);
-	for (const struct hlink *l = m->handles.next; l != &m->handles && !found; l = l->next)
-		if (l->file && ((const struct fileh *)l)->ino == ino) {
-			*st = ((const struct fileh *)l)->st;
-			content = ((const struct fileh *)l)->synth ? 0 : ((const struct fileh *)l)->content;
-			found = 1;
-		}
-	pthread_mutex_unlock(&m->hmu);
+	if (h) {
+		*st = h->st;
+		content = h->synth ? 0 : h->content;
+		found = 1;
+	}
+	if (locked)
+		pthread_mutex_unlock(&m->hmu);
 	/* as fs_stat_full makes it: the content list stays while the file is open */
 	if (found && content && catalog_content_holes(c, content, &holes, NULL) == 0 && holes <= (uint64_t)st->st_size)
 		st->st_blocks = (blkcnt_t)(((uint64_t)st->st_size - holes + 511) / 512);
@@ -333,15 +342,10 @@ static void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct mnt *m = mnt_of(req);
 	struct fs_loc l;
 	struct stat st;
-	struct tls *t = tls_get(m);
+	struct tls *t;
 	struct err e;
 	int rc;
-	if (!t) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	err_clear(&e);
-	if ((rc = fs_loc_of_ino(t->c, ino, &l, &e)) < 0) {
+	if ((rc = find_loc(m, ino, &t, &l, &e)) < 0) {
 		/* a file of a snapshot deleted since it was opened: its reads go on from the content
 		 * list (kept while open), and so does its size (a read up to the end asks for it) */
 		if (rc == ERR_NOTFOUND && open_attr(m, t->c, ino, fi, &st))

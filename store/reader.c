@@ -56,7 +56,7 @@ int store_read_blob_base(const struct repo *r, pack_codec *codec, const struct b
 		*bad_zones = bad;
 	if (rc == 0 && bad && r->fallback) {
 		pack_name(loc->pack, hex);
-		r->fallback(r->fallback_ctx, hex, bad, zones_count(r->z) > 0 ? __builtin_ctz(~bad) : 0, why);
+		r->fallback(r->fallback_ctx, hex, bad, __builtin_ctz(~bad), why); /* the first zone that did not fail */
 	}
 	if (rc < 0) {
 		pack_name(loc->pack, hex);
